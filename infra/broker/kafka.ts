@@ -1,0 +1,233 @@
+import kafkajs, { type Admin, type Kafka, type Producer, type Consumer as KConsumer, logLevel } from 'kafkajs';
+import { BrokerError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { Assignment, BatchHandler, Broker, ConsumedRecord, Consumer, ConsumerOptions, ProduceRecord, TopicSpec } from './types.ts';
+
+export interface KafkaBrokerOptions {
+  brokers: string[];
+  clientId: string;
+  log: Logger;
+  /** Default partitions of created topics. */
+  partitions: number;
+  replicationFactor: number;
+}
+
+function toPinoLevel(level: logLevel): 'error' | 'warn' | 'info' | 'debug' {
+  switch (level) {
+    case logLevel.ERROR: case logLevel.NOTHING: return 'error';
+    case logLevel.WARN: return 'warn';
+    case logLevel.INFO: return 'info';
+    default: return 'debug';
+  }
+}
+
+/** The Kafka adapter (kafkajs). Same contract as the in-process broker. */
+export class KafkaBroker implements Broker {
+  readonly kind = 'kafka' as const;
+  private kafka: Kafka;
+  private admin: Admin | null = null;
+  private producer: Producer | null = null;
+  private connecting: Promise<void> | null = null;
+  private consumers = new Set<KafkaConsumer>();
+  private closing: Promise<void> | null = null;
+
+  constructor(private readonly opts: KafkaBrokerOptions) {
+    const log = opts.log.child({ component: 'kafkajs' });
+    this.kafka = new kafkajs.Kafka({
+      clientId: opts.clientId,
+      brokers: opts.brokers,
+      logLevel: logLevel.WARN,
+      retry: { retries: 8, initialRetryTime: 100 },
+      logCreator: () => ({ namespace, level, log: entry }) => {
+        const { message, ...rest } = entry;
+        log[toPinoLevel(level)]({ namespace, ...rest }, message);
+      },
+    });
+  }
+
+  /** @internal exposed to the consumer class */
+  get client(): Kafka { return this.kafka; }
+
+  private async connect(): Promise<void> {
+    this.connecting ??= (async () => {
+      this.admin = this.kafka.admin();
+      this.producer = this.kafka.producer({
+        createPartitioner: kafkajs.Partitioners.DefaultPartitioner,
+        allowAutoTopicCreation: false,
+        idempotent: true,
+        maxInFlightRequests: 1,
+      });
+      try {
+        await Promise.all([this.admin.connect(), this.producer.connect()]);
+      } catch (err) {
+        this.connecting = null;
+        throw new BrokerError(`无法连接 Kafka ${this.opts.brokers.join(',')} / cannot connect to Kafka`, { cause: err });
+      }
+    })();
+    return this.connecting;
+  }
+
+  async createTopics(specs: TopicSpec[]): Promise<void> {
+    await this.connect();
+    const existing = new Set(await this.admin!.listTopics());
+    const todo = specs.filter((s) => !existing.has(s.topic));
+    if (!todo.length) return;
+    await this.admin!.createTopics({
+      waitForLeaders: true,
+      topics: todo.map((s) => ({
+        topic: s.topic,
+        numPartitions: s.partitions ?? this.opts.partitions,
+        replicationFactor: s.replicationFactor ?? this.opts.replicationFactor,
+        configEntries: Object.entries(s.config ?? {}).map(([name, value]) => ({ name, value })),
+      })),
+    });
+  }
+
+  async deleteTopics(topics: string[]): Promise<void> {
+    await this.connect();
+    const existing = new Set(await this.admin!.listTopics());
+    const todo = topics.filter((t) => existing.has(t));
+    if (todo.length) await this.admin!.deleteTopics({ topics: todo });
+  }
+
+  async listTopics(): Promise<string[]> {
+    await this.connect();
+    return this.admin!.listTopics();
+  }
+
+  async produce(topic: string, records: ProduceRecord[]): Promise<void> {
+    if (!records.length) return;
+    await this.connect();
+    try {
+      await this.producer!.send({
+        topic,
+        acks: -1,
+        messages: records.map((r) => ({
+          key: r.key ?? null,
+          value: r.value,
+          headers: r.headers,
+          timestamp: r.timestamp === undefined ? undefined : String(r.timestamp),
+        })),
+      });
+    } catch (err) {
+      throw new BrokerError(`写入主题失败 ${topic} / produce failed`, { topic, cause: err });
+    }
+  }
+
+  consumer(opts: ConsumerOptions): Consumer {
+    const c = new KafkaConsumer(this, opts);
+    this.consumers.add(c);
+    return c;
+  }
+
+  async lag(groupId: string, topic: string) {
+    await this.connect();
+    const [ends, committed] = await Promise.all([
+      this.admin!.fetchTopicOffsets(topic),
+      this.admin!.fetchOffsets({ groupId, topics: [topic] }),
+    ]);
+    const byPartition = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, p.offset]));
+    return ends
+      .map((e) => {
+        const c = byPartition.get(e.partition);
+        return { partition: e.partition, committed: c === undefined || c === '-1' ? e.low : c, end: e.high };
+      })
+      .sort((a, b) => a.partition - b.partition);
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      const steps = [...this.consumers].map((c) => () => c.stop());
+      steps.push(async () => { await this.producer?.disconnect(); });
+      steps.push(async () => { await this.admin?.disconnect(); });
+      for (const step of steps) {
+        try { await step(); } catch { /* every cleanup step runs */ }
+      }
+    })();
+    return this.closing;
+  }
+}
+
+class KafkaConsumer implements Consumer {
+  private consumer: KConsumer;
+  private current: Assignment = {};
+  /** Resolved once onAssign for the latest generation has finished: batches wait for it. */
+  private assignReady: Promise<void> = Promise.resolve();
+  private stopping: Promise<void> | null = null;
+  private started = false;
+
+  constructor(private broker: KafkaBroker, private opts: ConsumerOptions) {
+    this.consumer = broker.client.consumer({
+      groupId: opts.groupId,
+      sessionTimeout: 10_000,
+      rebalanceTimeout: 20_000,
+      heartbeatInterval: 1000,
+      maxWaitTimeInMs: 200,
+      retry: { retries: 10, initialRetryTime: 100 },
+    });
+    const { GROUP_JOIN, REBALANCING } = this.consumer.events;
+    this.consumer.on(REBALANCING, () => {
+      const old = this.current;
+      if (opts.onRevoke && Object.keys(old).length) {
+        this.assignReady = this.assignReady.then(() => opts.onRevoke!(old)).catch(() => undefined);
+      }
+    });
+    this.consumer.on(GROUP_JOIN, (e) => {
+      const next: Assignment = {};
+      for (const [topic, parts] of Object.entries(e.payload.memberAssignment)) next[topic] = [...parts].sort((a, b) => a - b);
+      this.current = next;
+      if (opts.onAssign) this.assignReady = this.assignReady.then(() => opts.onAssign!(next));
+    });
+  }
+
+  assignment(): Assignment {
+    return structuredClone(this.current);
+  }
+
+  async run(handler: BatchHandler): Promise<void> {
+    if (this.started) throw new BrokerError('consumer already running');
+    this.started = true;
+    const max = this.opts.maxBatchSize ?? 1000;
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topics: this.opts.topics, fromBeginning: this.opts.fromBeginning ?? true });
+    const joined = new Promise<void>((resolve) => {
+      const off = this.consumer.on(this.consumer.events.GROUP_JOIN, () => { off(); resolve(); });
+    });
+    await this.consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: 1,
+      eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+        await this.assignReady;
+        const all = batch.messages;
+        for (let i = 0; i < all.length; i += max) {
+          if (!isRunning() || isStale()) return;
+          const slice = all.slice(i, i + max);
+          const records: ConsumedRecord[] = slice.map((m) => ({
+            topic: batch.topic,
+            partition: batch.partition,
+            offset: m.offset,
+            key: m.key ? m.key.toString() : null,
+            value: m.value ?? Buffer.alloc(0),
+            headers: Object.fromEntries(Object.entries(m.headers ?? {}).map(([k, v]) => [k, Array.isArray(v) ? String(v[0]) : String(v ?? '')])),
+            timestamp: Number(m.timestamp),
+          }));
+          await handler({ topic: batch.topic, partition: batch.partition, records, highWatermark: batch.highWatermark });
+          const last = slice[slice.length - 1]!.offset;
+          resolveOffset(last);
+          await this.consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
+          await heartbeat();
+        }
+      },
+    });
+    await joined;
+  }
+
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      try { await this.consumer.stop(); } catch { /* continue to disconnect */ }
+      await this.consumer.disconnect();
+    })();
+    return this.stopping;
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * The coalflow command line (`npx coalflow --help`). The composition root is
+ * infra/compose.ts; this file only maps commands and flags onto it.
+ */
+import { Command, Option } from 'commander';
+import { loadConfig, type Config } from './config.ts';
+import { buildRuntime } from './compose.ts';
+import { CoalflowError } from './errors.ts';
+import { migrate } from './db/migrate.ts';
+import { startSystem, type Role } from './system.ts';
+
+function fail(err: unknown): never {
+  if (err instanceof CoalflowError) {
+    console.error(`✘ [${err.code}] ${err.message}`);
+  } else {
+    console.error(`✘ ${(err as Error)?.stack ?? err}`);
+  }
+  process.exit(err instanceof CoalflowError && err.code === 'CONFIG_INVALID' ? 2 : 1);
+}
+
+async function runRoles(roles: Role[], overrides: Partial<Config> = {}): Promise<void> {
+  const config = loadConfig(process.env, overrides);
+  const rt = await buildRuntime(config);
+  const sys = await startSystem(rt, roles);
+  let signalled = false;
+  const onSignal = (sig: string) => {
+    if (signalled) return;
+    signalled = true;
+    rt.log.info({ sig }, 'stopping: finishing batches and committing');
+    sys.stop().then(() => process.exit(0), () => process.exit(1));
+  };
+  process.once('SIGTERM', () => onSignal('SIGTERM'));
+  process.once('SIGINT', () => onSignal('SIGINT'));
+}
+
+const program = new Command('coalflow')
+  .description('煤炭产业场景实时数据处理 / coalflow: real-time coal logistics indicators, forecasts and reports')
+  .showHelpAfterError();
+
+program.command('start')
+  .description('在一个进程中运行整个系统（无环境变量时为内嵌默认）/ run the whole system in one process (embedded default without env)')
+  .addOption(new Option('--port <port>', 'API port (env PORT)').argParser(Number))
+  .addOption(new Option('--no-simulator', 'do not run the feed simulator'))
+  .addOption(new Option('--speed <n>', 'simulated seconds per second (env COALFLOW_SIM_SPEED)').argParser(Number))
+  .action(async (o: { port?: number; simulator?: boolean; speed?: number }) => {
+    const overrides: Partial<Config> = {};
+    if (o.port !== undefined) overrides.port = o.port;
+    if (o.speed !== undefined) overrides.simSpeed = o.speed;
+    const base = loadConfig();
+    const roles: Role[] = ['worker', 'api'];
+    if (o.simulator !== false && base.simulator) roles.push('simulator');
+    await runRoles(roles, overrides).catch(fail);
+  });
+
+program.command('worker')
+  .description('只运行流处理 worker（加入消费组，可横向扩展）/ run stream workers only (consumer group; scale out)')
+  .action(async () => { await runRoles(['worker']).catch(fail); });
+
+program.command('api')
+  .description('只运行 API 服务 / run the API only')
+  .addOption(new Option('--port <port>', 'API port (env PORT)').argParser(Number))
+  .action(async (o: { port?: number }) => {
+    await runRoles(['api'], o.port !== undefined ? { port: o.port } : {}).catch(fail);
+  });
+
+program.command('migrate')
+  .description('执行数据库迁移 / apply database migrations')
+  .action(async () => {
+    try {
+      const rt = await buildRuntime(loadConfig(), { migrate: false });
+      const r = await migrate(rt.db);
+      console.log(JSON.stringify(r));
+      await rt.close();
+    } catch (err) { fail(err); }
+  });
+
+await program.parseAsync(process.argv);

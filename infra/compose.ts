@@ -1,0 +1,102 @@
+import pg from 'pg';
+import { Redis } from 'ioredis';
+import type { Client as RegistryClient } from '@confluentinc/schemaregistry';
+import { InProcessBroker } from './broker/in-process.ts';
+import { KafkaBroker } from './broker/kafka.ts';
+import type { Broker } from './broker/types.ts';
+import type { Config } from './config.ts';
+import type { Deps, Kinds } from './deps.ts';
+import { startEmbeddedDb, type EmbeddedDb } from './db/embedded.ts';
+import { ensureTimescale, migrate } from './db/migrate.ts';
+import { ServiceError } from './errors.ts';
+import { createLogger, type Logger } from './log.ts';
+import { createMetrics } from './metrics.ts';
+import { retry } from './retry.ts';
+
+export interface Runtime extends Deps {
+  /** Runs every cleanup step even if one fails; safe to call twice. */
+  close(): Promise<void>;
+}
+
+async function createRegistry(url: string): Promise<RegistryClient> {
+  const sr = await import('@confluentinc/schemaregistry');
+  if (!url) return new sr.MockClient({ baseURLs: ['mock://'] } as never) as unknown as RegistryClient;
+  return new sr.SchemaRegistryClient({ baseURLs: [url], cacheCapacity: 1000 } as never) as unknown as RegistryClient;
+}
+
+async function createRedis(url: string, log: Logger): Promise<{ redis: Redis; kind: Kinds['cache'] }> {
+  if (!url) {
+    const { default: RedisMock } = await import('ioredis-mock');
+    return { redis: new (RedisMock as unknown as typeof Redis)() as Redis, kind: 'ioredis-mock' };
+  }
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 3, enableAutoPipelining: true });
+  redis.on('error', (err) => log.warn({ err: err.message }, 'redis error'));
+  try {
+    await redis.connect();
+    await redis.ping();
+  } catch (err) {
+    redis.disconnect();
+    throw new ServiceError('SERVICE_UNAVAILABLE', `无法连接 Redis ${url} / cannot connect to Redis`, { cause: err });
+  }
+  return { redis, kind: 'redis' };
+}
+
+/**
+ * The composition root: reads config, builds the adapters, migrates the
+ * database and hands everything to the rest as `deps`. Nothing else
+ * constructs a client.
+ */
+export async function buildRuntime(config: Readonly<Config>, opts: { log?: Logger; migrate?: boolean } = {}): Promise<Runtime> {
+  const log = opts.log ?? createLogger({ level: config.logLevel });
+  const cleanups: (() => Promise<unknown> | unknown)[] = [];
+  const closeAll = async () => {
+    for (const step of cleanups.reverse()) {
+      try { await step(); } catch (err) { log.warn({ err: (err as Error).message }, 'cleanup step failed'); }
+    }
+  };
+  try {
+    // Database: real server, or embedded TimescaleDB over the wire.
+    let embedded: EmbeddedDb | null = null;
+    let dbUrl = config.databaseUrl;
+    if (!dbUrl) {
+      embedded = await startEmbeddedDb({ dataDir: config.dataDir });
+      cleanups.push(() => embedded!.close());
+      dbUrl = embedded.url;
+    }
+    // PGlite is a single session: one connection serializes access safely.
+    const db = new pg.Pool({ connectionString: dbUrl, max: embedded ? 1 : 10, idleTimeoutMillis: 30_000 });
+    db.on('error', (err) => log.warn({ err: err.message }, 'pg pool error'));
+    cleanups.push(() => db.end());
+    const tsVersion = await retry(() => ensureTimescale(db), { attempts: embedded ? 1 : 5 });
+    if (opts.migrate !== false) {
+      const m = await migrate(db);
+      if (m.applied.length) log.info({ applied: m.applied }, 'migrations applied');
+    }
+
+    const { redis, kind: cacheKind } = await createRedis(config.redisUrl, log);
+    cleanups.push(() => redis.quit().catch(() => redis.disconnect()));
+
+    const registry = await createRegistry(config.schemaRegistryUrl);
+
+    const broker: Broker = config.kafkaBrokers.length
+      ? new KafkaBroker({ brokers: config.kafkaBrokers, clientId: config.kafkaClientId, log, partitions: config.topicPartitions, replicationFactor: config.topicReplicationFactor })
+      : new InProcessBroker({ partitions: config.topicPartitions });
+    cleanups.push(() => broker.close());
+
+    const kinds: Kinds = {
+      broker: broker.kind,
+      db: `timescaledb ${tsVersion.replace(/-dev$/, '').split('.').slice(0, 2).join('.')}${embedded ? ' (embedded)' : ''}`,
+      cache: cacheKind,
+      registry: config.schemaRegistryUrl ? 'confluent-compatible' : 'mock',
+    };
+    let closing: Promise<void> | null = null;
+    return {
+      config, log, broker, db, redis, registry, metrics: createMetrics(), kinds,
+      topic: (name: string) => config.topicPrefix + name,
+      close: () => (closing ??= closeAll()),
+    };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}

@@ -1,0 +1,118 @@
+import { ConfigError } from './errors.ts';
+
+/**
+ * Every setting, its default and unit. Parsed once from the environment (and
+ * CLI flags mapped onto the same keys), unknown COALFLOW_* keys rejected, then frozen.
+ */
+export interface Config {
+  /** HTTP port of the API. Env PORT. Default 8080. */
+  port: number;
+  /** Bind address. Env HOST. Default 0.0.0.0. */
+  host: string;
+  /** Comma-separated Kafka bootstrap servers; empty = in-process broker. Env KAFKA_BROKERS. */
+  kafkaBrokers: string[];
+  /** Kafka client id. Env KAFKA_CLIENT_ID. Default coalflow. */
+  kafkaClientId: string;
+  /** Confluent-compatible registry URL; empty = the client's mock registry. Env SCHEMA_REGISTRY_URL. */
+  schemaRegistryUrl: string;
+  /** Postgres/TimescaleDB URL; empty = embedded TimescaleDB (PGlite) on loopback. Env DATABASE_URL. */
+  databaseUrl: string;
+  /** Redis URL; empty = ioredis-mock. Env REDIS_URL. */
+  redisUrl: string;
+  /** Data directory of the embedded database. Env COALFLOW_DATA_DIR. Default .data/pglite. '' or 'memory' = in memory. */
+  dataDir: string;
+  /** Partitions per topic created at start. Env COALFLOW_TOPIC_PARTITIONS. Default 6. */
+  topicPartitions: number;
+  /** Replication factor of created topics. Env COALFLOW_TOPIC_REPLICATION. Default 1. */
+  topicReplicationFactor: number;
+  /** Prefix for topic names (tests isolate with it). Env COALFLOW_TOPIC_PREFIX. Default ''. */
+  topicPrefix: string;
+  /** Run the simulator in `start`. Env COALFLOW_SIMULATOR (true/false). Default true on the embedded default, false otherwise. */
+  simulator: boolean;
+  /** Simulated seconds per wall-clock second. Env COALFLOW_SIM_SPEED. Default 600. */
+  simSpeed: number;
+  /** Simulator seed. Env COALFLOW_SIM_SEED. Default 42. */
+  simSeed: number;
+  /** Share of deliberately bad records from the simulator, 0..1. Env COALFLOW_SIM_BAD_SHARE. Default 0.01. */
+  simBadShare: number;
+  /** Share of duplicate records from the simulator, 0..1. Env COALFLOW_SIM_DUP_SHARE. Default 0.01. */
+  simDupShare: number;
+  /** Allowed lateness for event-time windows, ms. Env COALFLOW_ALLOWED_LATENESS_MS. Default 48 h. */
+  allowedLatenessMs: number;
+  /** Secret key for desensitization tokens (HMAC-SHA256). Env COALFLOW_TOKEN_SECRET. Required outside the embedded default. */
+  tokenSecret: string;
+  /** Path of the desensitization policy file. Env COALFLOW_POLICY_FILE. Default pipelines/desensitize/policy.json. */
+  policyFile: string;
+  /** Pino level. Env LOG_LEVEL. Default info. */
+  logLevel: string;
+  /** True when no external service is configured (embedded default). */
+  embedded: boolean;
+}
+
+const KNOWN_COALFLOW_KEYS = new Set([
+  'COALFLOW_DATA_DIR', 'COALFLOW_TOPIC_PARTITIONS', 'COALFLOW_TOPIC_REPLICATION', 'COALFLOW_TOPIC_PREFIX',
+  'COALFLOW_SIMULATOR', 'COALFLOW_SIM_SPEED', 'COALFLOW_SIM_SEED', 'COALFLOW_SIM_BAD_SHARE', 'COALFLOW_SIM_DUP_SHARE',
+  'COALFLOW_ALLOWED_LATENESS_MS', 'COALFLOW_TOKEN_SECRET', 'COALFLOW_POLICY_FILE',
+]);
+
+/** Development-only secret for the embedded default; never used when a real service is configured. */
+export const EMBEDDED_DEV_SECRET = 'coalflow-embedded-dev-secret-not-for-production';
+
+function int(env: Record<string, string | undefined>, key: string, def: number, min: number, max: number): number {
+  const raw = env[key];
+  if (raw === undefined || raw === '') return def;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < min || n > max) {
+    throw new ConfigError(`配置项 ${key}="${raw}" 无效，应为 ${min}..${max} 的数 / ${key}="${raw}" must be a number in ${min}..${max}`);
+  }
+  return n;
+}
+
+function bool(env: Record<string, string | undefined>, key: string, def: boolean): boolean {
+  const raw = env[key];
+  if (raw === undefined || raw === '') return def;
+  if (/^(1|true|yes|on)$/i.test(raw)) return true;
+  if (/^(0|false|no|off)$/i.test(raw)) return false;
+  throw new ConfigError(`配置项 ${key}="${raw}" 应为 true/false / ${key}="${raw}" must be true or false`);
+}
+
+export function loadConfig(env: Record<string, string | undefined> = process.env, overrides: Partial<Config> = {}): Readonly<Config> {
+  for (const key of Object.keys(env)) {
+    if (key.startsWith('COALFLOW_') && !KNOWN_COALFLOW_KEYS.has(key)) {
+      throw new ConfigError(`未知配置项 ${key} / unknown setting ${key}`, { context: { key } });
+    }
+  }
+  const kafkaBrokers = (env.KAFKA_BROKERS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const databaseUrl = env.DATABASE_URL ?? '';
+  const redisUrl = env.REDIS_URL ?? '';
+  const embedded = kafkaBrokers.length === 0 && !databaseUrl && !redisUrl;
+  const tokenSecret = env.COALFLOW_TOKEN_SECRET ?? (embedded ? EMBEDDED_DEV_SECRET : '');
+  const cfg: Config = {
+    port: int(env, 'PORT', 8080, 0, 65535),
+    host: env.HOST || '0.0.0.0',
+    kafkaBrokers,
+    kafkaClientId: env.KAFKA_CLIENT_ID || 'coalflow',
+    schemaRegistryUrl: env.SCHEMA_REGISTRY_URL ?? '',
+    databaseUrl,
+    redisUrl,
+    dataDir: env.COALFLOW_DATA_DIR ?? '.data/pglite',
+    topicPartitions: int(env, 'COALFLOW_TOPIC_PARTITIONS', 6, 1, 1000),
+    topicReplicationFactor: int(env, 'COALFLOW_TOPIC_REPLICATION', 1, 1, 10),
+    topicPrefix: env.COALFLOW_TOPIC_PREFIX ?? '',
+    simulator: bool(env, 'COALFLOW_SIMULATOR', embedded),
+    simSpeed: int(env, 'COALFLOW_SIM_SPEED', 600, 1, 1e7),
+    simSeed: int(env, 'COALFLOW_SIM_SEED', 42, 0, 2 ** 31),
+    simBadShare: int(env, 'COALFLOW_SIM_BAD_SHARE', 0.01, 0, 1),
+    simDupShare: int(env, 'COALFLOW_SIM_DUP_SHARE', 0.01, 0, 1),
+    allowedLatenessMs: int(env, 'COALFLOW_ALLOWED_LATENESS_MS', 48 * 3600_000, 0, 365 * 86400_000),
+    tokenSecret,
+    policyFile: env.COALFLOW_POLICY_FILE || 'pipelines/desensitize/policy.json',
+    logLevel: env.LOG_LEVEL || 'info',
+    embedded,
+    ...overrides,
+  };
+  if (!cfg.tokenSecret) {
+    throw new ConfigError('未设置 COALFLOW_TOKEN_SECRET（脱敏令牌密钥），连接真实服务时必须设置 / COALFLOW_TOKEN_SECRET (desensitization key) is required when real services are configured');
+  }
+  return Object.freeze(cfg);
+}

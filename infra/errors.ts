@@ -1,0 +1,90 @@
+/**
+ * One error hierarchy for the whole system. Every error carries a stable `code`
+ * (listed in the README), whether retrying can help, and an optional cause.
+ * Messages shown to operators are Chinese first, English after a " / ".
+ */
+export interface CoalflowErrorOptions {
+  cause?: unknown;
+  retriable?: boolean;
+  context?: Record<string, unknown>;
+}
+
+export class CoalflowError extends Error {
+  readonly code: string;
+  readonly retriable: boolean;
+  readonly context: Record<string, unknown>;
+  constructor(code: string, message: string, opts: CoalflowErrorOptions = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.retriable = opts.retriable ?? false;
+    this.context = opts.context ?? {};
+  }
+  toJSON() {
+    return { code: this.code, message: this.message, retriable: this.retriable, ...this.context };
+  }
+}
+
+/** Bad configuration: unknown key, bad value, missing service. Fails at startup. */
+export class ConfigError extends CoalflowError {
+  constructor(message: string, opts: CoalflowErrorOptions = {}) {
+    super('CONFIG_INVALID', message, opts);
+  }
+}
+
+/** A required service (Kafka, database, Redis, registry) is missing or unsuitable. */
+export class ServiceError extends CoalflowError {
+  constructor(code: 'SERVICE_UNAVAILABLE' | 'DB_NO_TIMESCALEDB' | 'JAVA_MISSING', message: string, opts: CoalflowErrorOptions = {}) {
+    super(code, message, { retriable: code === 'SERVICE_UNAVAILABLE', ...opts });
+  }
+}
+
+/** A database migration failed; the message names the file and the statement. */
+export class MigrationError extends CoalflowError {
+  constructor(message: string, opts: CoalflowErrorOptions = {}) {
+    super('MIGRATION_FAILED', message, { ...opts, retriable: false });
+  }
+}
+
+/** Broker failures, with topic/partition/offset context. */
+export class BrokerError extends CoalflowError {
+  constructor(message: string, opts: CoalflowErrorOptions & { topic?: string; partition?: number; offset?: string } = {}) {
+    const { topic, partition, offset, ...rest } = opts;
+    super('BROKER_ERROR', message, { retriable: true, ...rest, context: { ...rest.context, topic, partition, offset } });
+  }
+}
+
+/** A sink write failed; retriable by default since sinks are idempotent. */
+export class SinkError extends CoalflowError {
+  constructor(sink: string, message: string, opts: CoalflowErrorOptions = {}) {
+    super('SINK_WRITE_FAILED', message, { retriable: true, ...opts, context: { ...opts.context, sink } });
+  }
+}
+
+/** A record failed decoding, contract or domain validation. Never retriable: it goes to the DLQ. */
+export class ValidationError extends CoalflowError {
+  readonly reason: string;
+  constructor(reason: string, message: string, opts: CoalflowErrorOptions = {}) {
+    super('RECORD_INVALID', message, { ...opts, retriable: false, context: { ...opts.context, reason } });
+    this.reason = reason;
+  }
+}
+
+/** Input file or CLI argument problems (line number and reason in the message). */
+export class InputError extends CoalflowError {
+  constructor(message: string, opts: CoalflowErrorOptions & { line?: number } = {}) {
+    const { line, ...rest } = opts;
+    super('INPUT_INVALID', message, { ...rest, retriable: false, context: { ...rest.context, line } });
+  }
+}
+
+/** Access refused by authorization or the minimum-necessary-use policy. */
+export class PolicyError extends CoalflowError {
+  constructor(code: 'POLICY_FIELD_NOT_ALLOWED' | 'FORBIDDEN' | 'UNAUTHORIZED', message: string, opts: CoalflowErrorOptions = {}) {
+    super(code, message, { ...opts, retriable: false });
+  }
+}
+
+export function isProgrammingError(err: unknown): boolean {
+  return err instanceof TypeError || err instanceof RangeError || err instanceof SyntaxError || err instanceof ReferenceError;
+}

@@ -1,0 +1,106 @@
+/**
+ * The test entry (`npm test`): checks the real services the integration tests
+ * need (Kafka, Redis), starts them when they are not running, fails with a
+ * clear message naming what is missing, then runs every uvu suite under test/.
+ * `--unit` runs only suites without a service in their file name.
+ */
+import { readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { Socket } from 'node:net';
+import { execFileSync } from 'node:child_process';
+
+const root = new URL('..', import.meta.url).pathname;
+const args = process.argv.slice(2);
+const unitOnly = args.includes('--unit');
+const filter = args.find((a) => !a.startsWith('--'));
+
+function walk(dir: string): string[] {
+  return readdirSync(dir).flatMap((f) => {
+    const p = join(dir, f);
+    return statSync(p).isDirectory() ? walk(p) : /\.test\.ts$/.test(f) ? [p] : [];
+  });
+}
+
+function portOpen(host: string, port: number, timeoutMs = 1000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = new Socket();
+    const done = (ok: boolean) => { s.destroy(); resolve(ok); };
+    s.setTimeout(timeoutMs, () => done(false));
+    s.once('error', () => done(false));
+    s.connect(port, host, () => done(true));
+  });
+}
+
+function hostPort(s: string, defPort: number): [string, number] {
+  const u = s.includes('://') ? new URL(s) : new URL(`x://${s}`);
+  return [u.hostname || '127.0.0.1', Number(u.port) || defPort];
+}
+
+async function ensureServices(): Promise<void> {
+  const kafka = (process.env.KAFKA_BROKERS || '127.0.0.1:9092').split(',')[0]!;
+  const [kh, kp] = hostPort(kafka, 9092);
+  if (!(await portOpen(kh, kp))) {
+    if (kh !== '127.0.0.1' && kh !== 'localhost') throw new Error(`Kafka at ${kafka} is not reachable (KAFKA_BROKERS)`);
+    console.log(`Kafka not running on ${kafka}: starting it with infra/scripts/kafka-up.sh …`);
+    try {
+      execFileSync('bash', [join(root, 'infra/scripts/kafka-up.sh')], { stdio: 'inherit' });
+    } catch {
+      throw new Error('Could not start Kafka (see the output above). It needs Java 17+ (apt-get install openjdk-17-jre-headless) and Maven (apt-get install maven) to resolve org.apache.kafka:kafka_2.13.');
+    }
+  }
+  const redis = process.env.TEST_REDIS_URL || process.env.REDIS_URL || 'redis://127.0.0.1:6379';
+  const [rh, rp] = hostPort(redis, 6379);
+  if (!(await portOpen(rh, rp))) {
+    console.log(`Redis not running on ${rh}:${rp}: starting redis-server …`);
+    try {
+      execFileSync('redis-server', ['--daemonize', 'yes', '--port', String(rp), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'inherit' });
+      for (let i = 0; i < 50 && !(await portOpen(rh, rp)); i++) await new Promise((r) => setTimeout(r, 100));
+    } catch {
+      throw new Error('Redis is not running and redis-server is not installed: apt-get install redis-server');
+    }
+  }
+}
+
+const SERVICE_MARK = /\.(kafka|redis|db|e2e|registry)\./;
+let files = walk(join(root, 'test')).sort();
+if (unitOnly) files = files.filter((f) => !SERVICE_MARK.test(f));
+if (filter) files = files.filter((f) => f.includes(filter));
+
+if (!unitOnly && files.some((f) => SERVICE_MARK.test(f))) {
+  try {
+    await ensureServices();
+  } catch (err) {
+    console.error(`\n✘ ${(err as Error).message}\n`);
+    process.exit(1);
+  }
+}
+
+// Capture uvu's totals to print the plain closing line CI reads.
+let captured = '';
+const write = process.stdout.write.bind(process.stdout);
+process.stdout.write = ((chunk: unknown, ...rest: unknown[]) => {
+  captured += String(chunk);
+  return (write as (...a: unknown[]) => boolean)(chunk, ...rest);
+}) as typeof process.stdout.write;
+
+(globalThis as Record<string, unknown>).UVU_DEFER = 1;
+const uvu = await import('uvu');
+const queue = (globalThis as unknown as { UVU_QUEUE: unknown[][] }).UVU_QUEUE;
+let idx = 0;
+for (const f of files) {
+  (globalThis as Record<string, unknown>).UVU_INDEX = idx++;
+  queue.push([relative(root, f)]);
+  await import(f);
+}
+await uvu.exec(false);
+process.stdout.write = write;
+const plain = captured.replace(/\x1b\[[0-9;]*m/g, '');
+const total = Number(/Total:\s+(\d+)/.exec(plain)?.[1] ?? 0);
+const passed = Number(/Passed:\s+(\d+)/.exec(plain)?.[1] ?? 0);
+const skipped = Number(/Skipped:\s+(\d+)/.exec(plain)?.[1] ?? 0);
+const failed = total - passed - skipped;
+console.log(`\n${passed} passed, ${failed} failed, ${skipped} skipped`);
+const code = failed > 0 || total === 0 || process.exitCode ? 1 : 0;
+// Open handles (sockets of clients a failed test left) must not keep CI waiting.
+setTimeout(() => process.exit(code), 200).unref();
+process.exitCode = code;
