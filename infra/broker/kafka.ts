@@ -14,8 +14,10 @@ export interface KafkaBrokerOptions {
 
 function toPinoLevel(level: logLevel): 'error' | 'warn' | 'info' | 'debug' {
   switch (level) {
-    case logLevel.ERROR: case logLevel.NOTHING: return 'error';
-    case logLevel.WARN: return 'warn';
+    // kafkajs logs retriable protocol errors (rebalancing, leader moves) at ERROR;
+    // it retries them itself, so they are warnings here. Failures surface as thrown errors.
+    case logLevel.ERROR: case logLevel.NOTHING: return 'warn';
+    case logLevel.WARN: return 'info';
     case logLevel.INFO: return 'info';
     default: return 'debug';
   }
