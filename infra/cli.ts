@@ -74,4 +74,15 @@ program.command('migrate')
     } catch (err) { fail(err); }
   });
 
+program.command('forecast')
+  .description('对任意 date,value CSV 序列做回测选模与预测，输出 JSON / backtest, select and forecast any date,value CSV series (JSON out)')
+  .helpOption(false)
+  .allowUnknownOption()
+  .allowExcessArguments()
+  .argument('[args...]')
+  .action(async (args: string[]) => {
+    const { forecastCli } = await import('../models/index.ts');
+    process.exitCode = await forecastCli(args, { stdout: process.stdout, stderr: process.stderr });
+  });
+
 await program.parseAsync(process.argv);

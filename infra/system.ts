@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../api/server.ts';
+import { forecastRoutes } from '../api/routes/forecasts.ts';
 import type { Runtime } from './compose.ts';
 import type { TopicSpec } from './broker/types.ts';
 
@@ -37,7 +38,7 @@ export async function startSystem(rt: Runtime, roles: Role[], opts: { listen?: b
   try {
     await rt.broker.createTopics(systemTopics(rt));
     if (roles.includes('api')) {
-      app = await buildApp(rt, { plugins: [] });
+      app = await buildApp(rt, { plugins: [forecastRoutes] });
       if (opts.listen !== false) {
         await app.listen({ port: rt.config.port, host: rt.config.host });
         rt.log.info({ port: rt.config.port }, 'API listening');
