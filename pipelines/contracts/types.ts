@@ -61,11 +61,21 @@ export interface MineRecord extends Base {
   lon?: number;
   miningMethod?: string;
   calorificKcal?: number;
+  /** 企业名称: the operating company (added in contract v1, optional). */
+  enterpriseName?: string;
+  /** 煤矿简称. */
+  shortName?: string;
+  /** 月度实际产量, t. */
+  monthlyOutputT?: number;
+  /** 矿区位置, generalized to the district by the policy. */
+  location?: string;
 }
 
 /** Mine yard inventory and quality (场地库存量, 库存煤种, 煤质检验). */
 export interface MineInventoryRecord extends Base {
   mineId: string;
+  mineName?: string;
+  creditCode?: string;
   regionCode: string;
   stockT: number;
   coalType?: string;
@@ -121,6 +131,7 @@ export interface CoalUserRecord extends Base {
   userId: string;
   userName: string;
   sector: 'power' | 'building_materials' | 'chemicals' | 'other';
+  creditCode?: string;
   regionCode?: string;
   intakeT?: number;
   consumptionT?: number;
@@ -134,6 +145,8 @@ export interface PriceRecord extends Base {
   priceKind: 'pithead' | 'shenhua_batuta' | 'shenhua_huanghua' | 'annual' | 'monthly';
   location?: string;
   mineId?: string;
+  mineName?: string;
+  creditCode?: string;
   coalType: string;
   calorificKcal?: number;
   priceYuanPerT: number;

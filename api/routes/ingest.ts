@@ -1,0 +1,80 @@
+/**
+ * Operator routes of ingest: HTTP batch ingest with per-record results, the
+ * rejects list (payload masked: raw data never leaves the domain through the
+ * API) and replay of a fixed reject.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { Deps } from '../../infra/deps.ts';
+import { REASONS } from '../../pipelines/contracts/reasons.ts';
+import { FEEDS } from '../../pipelines/contracts/types.ts';
+import { ingestRecords, isFeed } from '../../pipelines/ingest/ingest.ts';
+import { getReject, listRejects, replayReject } from '../../pipelines/ingest/rejects.ts';
+
+function unknownFeed(feed: string) {
+  return {
+    error: {
+      code: 'unknown_feed',
+      message: `未知数据源 ${feed}，可用：${FEEDS.join(', ')} / unknown feed ${feed}; one of ${FEEDS.join(', ')}`,
+    },
+  };
+}
+
+/** Splits an NDJSON body into lines; each line is decoded (or rejected as decode_error) on its own. */
+function ndjsonItems(body: string): string[] {
+  return body.split(/\r?\n/).filter((l) => l.trim() !== '');
+}
+
+export async function ingestRoutes(app: FastifyInstance, opts: { deps: Deps }): Promise<void> {
+  const { deps } = opts;
+  app.addContentTypeParser(['application/x-ndjson', 'application/ndjson', 'text/plain'], { parseAs: 'string' }, (_req, body, done) => done(null, body));
+
+  app.post<{ Params: { feed: string } }>('/v1/ingest/:feed', async (req, reply) => {
+    const { feed } = req.params;
+    if (!isFeed(feed)) return reply.status(404).send(unknownFeed(feed));
+    const body = req.body as unknown;
+    let items: unknown[];
+    if (typeof body === 'string') items = ndjsonItems(body);
+    else if (Array.isArray(body)) items = body;
+    else if (body && typeof body === 'object') items = [body];
+    else {
+      return reply.status(400).send({ error: { code: 'INPUT_INVALID', message: '请求体应为 JSON 数组或 NDJSON / body must be a JSON array or NDJSON' } });
+    }
+    const out = await ingestRecords(deps, feed, items, 'http');
+    req.log.info({ feed, runId: out.runId, ...out.summary }, 'http ingest');
+    return reply.send({ feed, runId: out.runId, summary: out.summary, results: out.results });
+  });
+
+  app.get<{ Querystring: { feed?: string; reason?: string; status?: string; limit?: string; before?: string } }>('/v1/rejects', async (req, reply) => {
+    const q = req.query;
+    if (q.feed && !isFeed(q.feed)) return reply.status(404).send(unknownFeed(q.feed));
+    if (q.reason && !(q.reason in REASONS)) {
+      return reply.status(400).send({ error: { code: 'INPUT_INVALID', message: `未知原因代码 ${q.reason} / unknown reason code ${q.reason}` } });
+    }
+    const limit = q.limit === undefined ? undefined : Number(q.limit);
+    if (limit !== undefined && !(Number.isInteger(limit) && limit > 0)) {
+      return reply.status(400).send({ error: { code: 'INPUT_INVALID', message: 'limit 应为正整数 / limit must be a positive integer' } });
+    }
+    const rejects = await listRejects(deps, { feed: q.feed, reason: q.reason, status: q.status, limit, beforeId: q.before });
+    return reply.send({ rejects });
+  });
+
+  app.get<{ Params: { id: string } }>('/v1/rejects/:id', async (req, reply) => {
+    const r = await getReject(deps, req.params.id);
+    if (!r) return reply.status(404).send({ error: { code: 'NOT_FOUND', message: `拒收记录 ${req.params.id} 不存在 / reject ${req.params.id} not found` } });
+    return reply.send(r);
+  });
+
+  app.post<{ Params: { id: string } }>('/v1/rejects/:id/replay', async (req, reply) => {
+    const body = req.body as unknown;
+    let corrected: unknown;
+    if (typeof body === 'string') corrected = body.trim() ? body : undefined;
+    else if (body && typeof body === 'object') corrected = Array.isArray(body) ? body[0] : body;
+    const out = await replayReject(deps, req.params.id, corrected);
+    if (!out.found) return reply.status(404).send({ error: { code: 'NOT_FOUND', message: `拒收记录 ${req.params.id} 不存在 / reject ${req.params.id} not found` } });
+    if (out.conflict) {
+      return reply.status(409).send({ error: { code: 'CONFLICT', message: `拒收记录 ${req.params.id} 已处理（${out.status}）/ reject already resolved (${out.status})` } });
+    }
+    req.log.info({ rejectId: req.params.id, status: out.status, reason: out.result.reason }, 'reject replayed');
+    return reply.status(out.status === 'open' ? 422 : 200).send({ id: req.params.id, status: out.status, result: out.result });
+  });
+}

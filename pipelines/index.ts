@@ -1,0 +1,30 @@
+/**
+ * What other folders (api, infra, sinks, models) use from pipelines/.
+ * Keep edits additive: several engineers export from here.
+ */
+// ---- contracts (issue 3)
+export type * from './contracts/types.ts';
+export { FEEDS, topicOf } from './contracts/types.ts';
+export type { FeedSerde } from './contracts/serde-types.ts';
+export { createFeedSerde, createWireCodec, loadSchemaRegistry, type CoalSerde, type WireCodec } from './contracts/serde.ts';
+export { avroSchemaOf } from './contracts/schemas.ts';
+export { REASONS, REASON_CODES, reasonText, type ReasonCode } from './contracts/reasons.ts';
+export { ORDOS_REGIONS, regionName } from './contracts/regions.ts';
+export { LIMITS } from './contracts/validate.ts';
+
+// ---- desensitization and the minimum-necessary-use list (issue 3)
+export { loadPolicy, assertProductFields, productFields, projectForProduct, type Policy, type Rule } from './desensitize/policy.ts';
+export { createDesensitizer, type Desensitizer } from './desensitize/desensitize.ts';
+
+// ---- ingest (issue 3)
+export { feedTopics, ensureFeedTopics } from './ingest/topics.ts';
+export { ingestRecords, isFeed, type IngestOptions, type IngestResult } from './ingest/ingest.ts';
+export { createIngestWorkers, startIngestWorkers, type IngestWorkers, type IngestWorkerOptions } from './ingest/worker.ts';
+export { createIngestService, type IngestService } from './ingest/service.ts';
+export { replayOutbox } from './ingest/outbox.ts';
+export { listRejects, getReject, replayReject, type RejectView } from './ingest/rejects.ts';
+export type { ItemResult, Summary } from './ingest/batch.ts';
+export type { Source } from './ingest/core.ts';
+
+// ---- file import (issue 3)
+export { importCli, importFile, type ImportIo, type ImportSummary } from './import/cli.ts';

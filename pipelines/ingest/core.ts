@@ -1,0 +1,112 @@
+/**
+ * The pure core of ingest, shared by every source (raw topics, HTTP, file
+ * import, simulator): decode -> map aliases -> validate -> desensitize.
+ * No I/O: deduplication, the DLQ and producing are the runner's job.
+ */
+import { ValidationError } from '../../infra/errors.ts';
+import { mapAliases, type Mapped } from '../contracts/aliases.ts';
+import { REASONS, type ReasonCode } from '../contracts/reasons.ts';
+import { regionInText } from '../contracts/regions.ts';
+import { cleanText } from '../contracts/parse.ts';
+import type { FeedName, FeedRecordMap } from '../contracts/types.ts';
+import { validateMapped } from '../contracts/validate.ts';
+import type { Desensitizer } from '../desensitize/desensitize.ts';
+
+export type Source = 'kafka' | 'http' | 'file' | 'simulator';
+
+export interface CoreContext {
+  desensitizer: Desensitizer;
+  nowMs: number;
+  receivedAtMs: number;
+  regionOfMine?(mineId: string): string | undefined;
+}
+
+export type Accepted<F extends FeedName = FeedName> = {
+  status: 'ok';
+  feed: F;
+  record: FeedRecordMap[F];
+  /** Partition key on the canonical topic (the entity). */
+  key: string;
+};
+
+export type Rejected = { status: 'rejected'; reason: ReasonCode; message: string };
+export type Outcome<F extends FeedName = FeedName> = Accepted<F> | Rejected;
+
+export function rejection(err: unknown): Rejected {
+  if (err instanceof ValidationError && err.reason in REASONS) {
+    return { status: 'rejected', reason: err.reason as ReasonCode, message: err.message };
+  }
+  throw err;
+}
+
+/** A raw value (Buffer, JSON text, or an already-parsed object) as a JSON object, or a decode_error rejection. */
+export function decodePayload(value: unknown): { ok: true; obj: Record<string, unknown> } | { ok: false; rejected: Rejected } {
+  let v = value;
+  if (Buffer.isBuffer(v)) v = v.toString('utf8');
+  if (typeof v === 'string') {
+    try {
+      v = JSON.parse(v.replace(/^\uFEFF/, ''));
+    } catch {
+      return { ok: false, rejected: { status: 'rejected', reason: 'decode_error', message: '不是有效的 JSON / not valid JSON' } };
+    }
+  }
+  if (!v || typeof v !== 'object' || Array.isArray(v)) {
+    return { ok: false, rejected: { status: 'rejected', reason: 'decode_error', message: '应为 JSON 对象 / expected a JSON object' } };
+  }
+  return { ok: true, obj: v as Record<string, unknown> };
+}
+
+/** The entity key of a canonical record: mine, route, gate, port, user, or price series. */
+export function keyOf<F extends FeedName>(feed: F, record: FeedRecordMap[F]): string {
+  const r = record as unknown as Record<string, string | undefined>;
+  switch (feed) {
+    case 'sales': case 'mines': case 'mine_inventory': return r.mineId!;
+    case 'rail': return r.route!;
+    case 'highway': return r.gate!;
+    case 'ports': return r.port!;
+    case 'coal_users': return r.userId!;
+    case 'prices': return `${r.priceKind}:${r.location ?? r.mineId ?? ''}`;
+    default: return r.recordId!;
+  }
+}
+
+/**
+ * The mine a sales or inventory row belongs to when it names no region and
+ * its name does not contain one: the runner looks these up (煤矿基本信息) first.
+ */
+export function mineNeedingRegion(feed: FeedName, m: Mapped): string | undefined {
+  if (feed !== 'sales' && feed !== 'mine_inventory') return undefined;
+  if (m.values.regionCode !== undefined) return undefined;
+  const name = m.values.mineName === undefined ? '' : cleanText(m.values.mineName);
+  if (name && regionInText(name)) return undefined;
+  const id = cleanText(m.values.mineId) || cleanText(m.values.creditCode).toUpperCase() || (name ? `name:${name.replace(/\s+/g, '')}` : '');
+  return id || undefined;
+}
+
+/** Maps a decoded object's keys onto the feed's contract fields. */
+export function mapRecord(feed: FeedName, obj: Record<string, unknown>): Mapped {
+  return mapAliases(feed, obj);
+}
+
+/** Validates and desensitizes one mapped record. */
+export function finishRecord<F extends FeedName>(feed: F, mapped: Mapped, ctx: CoreContext): Outcome<F> {
+  try {
+    const validated = validateMapped(feed, mapped, {
+      nowMs: ctx.nowMs,
+      receivedAtMs: ctx.receivedAtMs,
+      hashId: ctx.desensitizer.hashId,
+      regionOfMine: ctx.regionOfMine,
+    });
+    const record = ctx.desensitizer.apply(validated);
+    return { status: 'ok', feed, record, key: keyOf(feed, record) };
+  } catch (err) {
+    return rejection(err);
+  }
+}
+
+/** decode -> map -> validate -> desensitize, for one raw value. */
+export function processRaw<F extends FeedName>(feed: F, value: unknown, ctx: CoreContext): Outcome<F> {
+  const d = decodePayload(value);
+  if (!d.ok) return d.rejected;
+  return finishRecord(feed, mapRecord(feed, d.obj), ctx);
+}
