@@ -85,4 +85,26 @@ program.command('forecast')
     process.exitCode = await forecastCli(args, { stdout: process.stdout, stderr: process.stderr });
   });
 
+program.command('import')
+  .description('导入 CSV（UTF-8/GB18030）或 XLSX 导出文件 / import a CSV (UTF-8/GB18030) or XLSX export: import FILE --feed sales [--json]')
+  .helpOption(false)
+  .allowUnknownOption()
+  .allowExcessArguments()
+  .argument('[args...]')
+  .action(async (args: string[]) => {
+    const { importCli } = await import('../pipelines/index.ts');
+    process.exitCode = await importCli(args, { stdout: process.stdout, stderr: process.stderr });
+  });
+
+program.command('simulate')
+  .description('只运行模拟器，向 coal.raw.* 主题写入 / run only the feed simulator, producing to coal.raw.*')
+  .addOption(new Option('--speed <n>', 'simulated seconds per second (env COALFLOW_SIM_SPEED)').argParser(Number))
+  .addOption(new Option('--seed <n>', 'PRNG seed (env COALFLOW_SIM_SEED)').argParser(Number))
+  .action(async (o: { speed?: number; seed?: number }) => {
+    const overrides: Partial<Config> = {};
+    if (o.speed !== undefined) overrides.simSpeed = o.speed;
+    if (o.seed !== undefined) overrides.simSeed = o.seed;
+    await runRoles(['simulator'], overrides).catch(fail);
+  });
+
 await program.parseAsync(process.argv);

@@ -1,22 +1,18 @@
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../api/server.ts';
 import { forecastRoutes } from '../api/routes/forecasts.ts';
+import { ingestRoutes } from '../api/routes/ingest.ts';
+import { createIngestService } from '../pipelines/index.ts';
 import type { Runtime } from './compose.ts';
-import type { TopicSpec } from './broker/types.ts';
+import { startSimulator } from './simulator/index.ts';
 
 export type Role = 'worker' | 'api' | 'simulator';
 
 export interface Startable { start(): Promise<void>; stop(): Promise<void> }
 
-/** Topics the system needs, created at start (idempotent). */
-export function systemTopics(rt: Runtime): TopicSpec[] {
-  const names: TopicSpec[] = [];
-  return names.map((s) => ({ ...s, topic: rt.topic(s.topic) }));
-}
-
 export interface System {
   app: FastifyInstance | null;
-  /** Stops workers (finishing and committing their batch), the API, then the runtime. Safe to call twice. */
+  /** Stops the simulator, workers (finishing and committing their batch), the API, then the runtime. Safe to call twice. */
   stop(): Promise<void>;
 }
 
@@ -35,15 +31,20 @@ export async function startSystem(rt: Runtime, roles: Role[], opts: { listen?: b
     if (app) { try { await app.close(); } catch { /* continue */ } }
     await rt.close();
   })());
+  const run = async (s: Startable) => { await s.start(); started.push(s); };
   try {
-    await rt.broker.createTopics(systemTopics(rt));
+    if (roles.includes('worker')) {
+      // Creates the feed topics, registers the contracts and checks the policy before consuming.
+      await run(createIngestService(rt));
+    }
     if (roles.includes('api')) {
-      app = await buildApp(rt, { plugins: [forecastRoutes] });
+      app = await buildApp(rt, { plugins: [ingestRoutes, forecastRoutes] });
       if (opts.listen !== false) {
         await app.listen({ port: rt.config.port, host: rt.config.host });
         rt.log.info({ port: rt.config.port }, 'API listening');
       }
     }
+    if (roles.includes('simulator')) await run(startSimulator(rt));
     return { app, stop };
   } catch (err) {
     await stop();

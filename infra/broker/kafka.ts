@@ -56,8 +56,10 @@ export class KafkaBroker implements Broker {
       this.producer = this.kafka.producer({
         createPartitioner: kafkajs.Partitioners.DefaultPartitioner,
         allowAutoTopicCreation: false,
-        idempotent: true,
-        maxInFlightRequests: 1,
+        // Not kafkajs's idempotent producer: it can wedge on OUT_OF_ORDER_SEQUENCE_NUMBER
+        // after a leader change. A retried send may then duplicate a record in the log;
+        // every consumer dedupes on the source record id, so results stay effectively once.
+        idempotent: false,
       });
       try {
         await Promise.all([this.admin.connect(), this.producer.connect()]);
@@ -83,6 +85,17 @@ export class KafkaBroker implements Broker {
         configEntries: Object.entries(s.config ?? {}).map(([name, value]) => ({ name, value })),
       })),
     });
+    // waitForLeaders only waits for the controller's view; producing before every
+    // partition has a leader that knows it can fail. Poll the metadata until it does.
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      try {
+        const meta = await this.admin!.fetchTopicMetadata({ topics: todo.map((s) => s.topic) });
+        if (meta.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0 && p.partitionErrorCode === 0))) return;
+      } catch { /* metadata not there yet */ }
+      if (Date.now() > deadline) throw new BrokerError(`主题分区未选出 leader / topic partitions have no leader: ${todo.map((s) => s.topic).join(',')}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
 
   async deleteTopics(topics: string[]): Promise<void> {
