@@ -13,7 +13,7 @@
  * Env: BENCH_CORE_RECORDS (default 50000), BENCH_KAFKA_RECORDS (default 20000).
  */
 import os from 'node:os';
-import pino from 'pino';
+import { createLogger } from '../log.ts';
 import { buildRuntime } from '../compose.ts';
 import { loadConfig } from '../config.ts';
 import { retry } from '../retry.ts';
@@ -41,7 +41,7 @@ function sales(n: number): string[] {
   return out.slice(0, n);
 }
 
-const log = pino({ level: process.env.LOG_LEVEL || 'warn' }, pino.destination(2));
+const log = createLogger({ level: process.env.LOG_LEVEL || 'warn', to: 'stderr' });
 const raw = sales(Math.max(CORE_N, KAFKA_N));
 
 // 1. The pure core plus wire-format encoding.

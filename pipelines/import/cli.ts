@@ -11,9 +11,9 @@
 import { basename } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import cliProgress from 'cli-progress';
-import pino from 'pino';
 import { buildRuntime, type Runtime } from '../../infra/compose.ts';
 import { loadConfig } from '../../infra/config.ts';
+import { createLogger } from '../../infra/log.ts';
 import type { Deps } from '../../infra/deps.ts';
 import { CoalflowError } from '../../infra/errors.ts';
 import { REASONS, type ReasonCode } from '../contracts/reasons.ts';
@@ -115,7 +115,7 @@ export async function importCli(argv: string[], io: ImportIo): Promise<number> {
     if (!rt) {
       const config = loadConfig(io.env ?? process.env);
       // Logs go to stderr: stdout carries only the summary (one JSON object with --json).
-      const log = pino({ name: 'coalflow', level: config.logLevel === 'info' ? 'warn' : config.logLevel, redact: { paths: ['payload', '*.payload', 'raw', '*.raw'], censor: '[redacted]' } }, pino.destination(2));
+      const log = createLogger({ level: config.logLevel === 'info' ? 'warn' : config.logLevel, to: 'stderr' });
       rt = await buildRuntime(config, { log });
     }
     let started = false;
