@@ -34,7 +34,7 @@ export class ConfigError extends CoalflowError {
 
 /** A required service (Kafka, database, Redis, registry) is missing or unsuitable. */
 export class ServiceError extends CoalflowError {
-  constructor(code: 'SERVICE_UNAVAILABLE' | 'DB_NO_TIMESCALEDB' | 'JAVA_MISSING', message: string, opts: CoalflowErrorOptions = {}) {
+  constructor(code: 'SERVICE_UNAVAILABLE' | 'DB_NO_TIMESCALEDB', message: string, opts: CoalflowErrorOptions = {}) {
     super(code, message, { retriable: code === 'SERVICE_UNAVAILABLE', ...opts });
   }
 }
