@@ -48,6 +48,17 @@ async function ensureServices(): Promise<void> {
       throw new Error('Could not start Kafka (see the output above). It needs Java 17+ (apt-get install openjdk-17-jre-headless) and Maven (apt-get install maven) to resolve org.apache.kafka:kafka_2.13.');
     }
   }
+  // Schema registry: the real one (Apicurio's Confluent API) when it can run; else the client's mock.
+  if (!process.env.SCHEMA_REGISTRY_URL) {
+    const url = 'http://127.0.0.1:8081/apis/ccompat/v7';
+    const up = async () => { try { return (await fetch(`${url}/subjects`)).ok; } catch { return false; } };
+    if (!(await up()) && !(await portOpen('127.0.0.1', 8081))) {
+      console.log('Schema registry not running: trying infra/scripts/registry-up.sh …');
+      try { execFileSync('bash', [join(root, 'infra/scripts/registry-up.sh')], { stdio: 'inherit' }); } catch { /* falls back to the mock */ }
+    }
+    if (await up()) process.env.SCHEMA_REGISTRY_URL = url;
+    else console.log('! No schema registry could run: tests use the client\'s mock registry (see README).');
+  }
   const redis = process.env.TEST_REDIS_URL || process.env.REDIS_URL || 'redis://127.0.0.1:6379';
   const [rh, rp] = hostPort(redis, 6379);
   if (!(await portOpen(rh, rp))) {
