@@ -43,6 +43,8 @@ export interface Config {
   tokenSecret: string;
   /** Path of the desensitization policy file. Env COALFLOW_POLICY_FILE. Default pipelines/desensitize/policy.json. */
   policyFile: string;
+  /** Time between forecast retrain runs of the worker, ms; 0 = never (on demand only). Env COALFLOW_FORECAST_INTERVAL_MS. Default 6 h. */
+  forecastIntervalMs: number;
   /** Pino level. Env LOG_LEVEL. Default info. */
   logLevel: string;
   /** True when no external service is configured (embedded default). */
@@ -52,7 +54,7 @@ export interface Config {
 const KNOWN_COALFLOW_KEYS = new Set([
   'COALFLOW_DATA_DIR', 'COALFLOW_TOPIC_PARTITIONS', 'COALFLOW_TOPIC_REPLICATION', 'COALFLOW_TOPIC_PREFIX',
   'COALFLOW_SIMULATOR', 'COALFLOW_SIM_SPEED', 'COALFLOW_SIM_SEED', 'COALFLOW_SIM_BAD_SHARE', 'COALFLOW_SIM_DUP_SHARE',
-  'COALFLOW_ALLOWED_LATENESS_MS', 'COALFLOW_TOKEN_SECRET', 'COALFLOW_POLICY_FILE',
+  'COALFLOW_ALLOWED_LATENESS_MS', 'COALFLOW_TOKEN_SECRET', 'COALFLOW_POLICY_FILE', 'COALFLOW_FORECAST_INTERVAL_MS',
 ]);
 
 /** Development-only secret for the embedded default; never used when a real service is configured. */
@@ -107,6 +109,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     allowedLatenessMs: int(env, 'COALFLOW_ALLOWED_LATENESS_MS', 48 * 3600_000, 0, 365 * 86400_000),
     tokenSecret,
     policyFile: env.COALFLOW_POLICY_FILE || 'pipelines/desensitize/policy.json',
+    forecastIntervalMs: int(env, 'COALFLOW_FORECAST_INTERVAL_MS', 6 * 3600_000, 0, 30 * 86400_000),
     logLevel: env.LOG_LEVEL || 'info',
     embedded,
     ...overrides,

@@ -33,3 +33,4 @@ export {
   type SchedulerDeps,
   type SeriesSource,
 } from './scheduler.ts';
+export { FORECAST_CATALOG, catalogSources, forecastKey, type CatalogEntry } from './catalog.ts';
