@@ -1,0 +1,189 @@
+/**
+ * Indicator API: latest snapshots (Redis), series (TimescaleDB), days of stock
+ * for coal users, and live updates over SSE (Redis pub/sub). Only aggregates
+ * are served, never fact rows; aggregate cells of company data pass a simple
+ * disclosure control (minimum contributors, dominance) and carry their
+ * contributor count so a fuller control layer can be added in front.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Deps } from '../../infra/deps.ts';
+import { InputError } from '../../infra/errors.ts';
+import {
+  AGGREGATE_SCOPES, cstDayMs, DAY_MS, FAMILIES, METRICS, metricDef, WINDOWS,
+  type Family, type IndicatorPoint, type MetricDef, type Scope, type Window,
+} from '../../pipelines/indicators/model.ts';
+import { DAYS_OF_STOCK_FLAT, series } from '../../pipelines/indicators/queries.ts';
+import { readLatest, redisKeys, type LatestEntry } from '../../sinks/redis.ts';
+
+/** Aggregate cells with fewer contributing companies are suppressed. */
+export const MIN_CONTRIBUTORS = 3;
+/** Aggregate cells where one company holds more than this share are suppressed (dominance rule). */
+export const MAX_TOP_SHARE = 0.85;
+/** Longest series one request may ask for: hourly windows / other windows. */
+export const MAX_RANGE_HOURLY_MS = 62 * DAY_MS;
+export const MAX_RANGE_MS = 3 * 366 * DAY_MS;
+
+export interface ServedPoint {
+  metric: string;
+  window: Window;
+  windowStart: string;
+  value: number | null;
+  unit: string;
+  n: number | null;
+  contributors: number | null;
+  topShare?: number | null;
+  suppressed?: true;
+}
+
+/** True when the cell must not be shown (company data in an aggregate scope with too few or a dominant contributor). */
+export function isSuppressed(def: MetricDef | undefined, scope: Scope, p: { contributors: number | null; topShare: number | null }): boolean {
+  if (!def || def.disclosure !== 'company' || !AGGREGATE_SCOPES.has(scope)) return false;
+  return (p.contributors ?? 0) < MIN_CONTRIBUTORS || (p.topShare ?? 0) > MAX_TOP_SHARE;
+}
+
+export function serve(p: Pick<IndicatorPoint | LatestEntry, 'family' | 'metric' | 'scope' | 'window' | 'value' | 'unit' | 'n' | 'contributors' | 'topShare'> & { windowStart: number | string }): ServedPoint {
+  const def = metricDef(p.family, p.metric);
+  const windowStart = typeof p.windowStart === 'number' ? new Date(p.windowStart).toISOString() : p.windowStart;
+  if (isSuppressed(def, p.scope, p)) {
+    return { metric: p.metric, window: p.window, windowStart, value: null, unit: p.unit, n: null, contributors: p.contributors, suppressed: true };
+  }
+  return { metric: p.metric, window: p.window, windowStart, value: p.value, unit: p.unit, n: p.n, contributors: p.contributors, topShare: p.topShare };
+}
+
+function bad(msg: string): never {
+  throw new InputError(msg);
+}
+
+function family(v: unknown): Family {
+  if (typeof v !== 'string' || !(FAMILIES as readonly string[]).includes(v)) bad(`family 无效，可选 ${FAMILIES.join('|')} / family must be one of ${FAMILIES.join('|')}`);
+  return v as Family;
+}
+
+function scopeOf(v: unknown, f: Family): Scope {
+  const scopes = new Set(METRICS.filter((m) => m.family === f).flatMap((m) => m.scopes));
+  if (typeof v !== 'string' || !scopes.has(v as Scope)) bad(`scope 无效，${f} 可选 ${[...scopes].join('|')} / scope must be one of ${[...scopes].join('|')}`);
+  return v as Scope;
+}
+
+/** Accepts YYYY-MM-DD (CST day start) or an ISO date-time. */
+function time(v: unknown, name: string): number | null {
+  if (v === undefined || v === '') return null;
+  if (typeof v !== 'string') bad(`${name} 格式无效 / ${name} must be a date`);
+  const ms = /^\d{4}-\d{2}-\d{2}$/.test(v) ? cstDayMs(v) : Date.parse(v);
+  if (!Number.isFinite(ms)) bad(`${name} 格式无效（YYYY-MM-DD 或 ISO-8601）/ ${name} must be YYYY-MM-DD or ISO-8601`);
+  return ms;
+}
+
+type Q = Record<string, string | undefined>;
+
+export async function indicatorRoutes(app: FastifyInstance, opts: { deps: Deps }): Promise<void> {
+  const { deps } = opts;
+  const prefix = deps.config.topicPrefix;
+
+  app.get('/v1/indicators/catalog', async () => ({
+    families: FAMILIES,
+    windows: WINDOWS,
+    disclosure: { minContributors: MIN_CONTRIBUTORS, maxTopShare: MAX_TOP_SHARE },
+    metrics: METRICS.map((m) => ({ family: m.family, metric: m.metric, zh: m.zh, unit: m.unit, scopes: m.scopes, windows: m.windows, disclosure: m.disclosure })),
+  }));
+
+  app.get('/v1/indicators/latest', async (req: FastifyRequest<{ Querystring: Q }>) => {
+    const f = family(req.query.family);
+    const scope = scopeOf(req.query.scope, f);
+    const id = req.query.id || undefined;
+    const entries = await readLatest(deps.redis, prefix, f, scope, id);
+    const byId = new Map<string, ServedPoint[]>();
+    for (const e of entries) (byId.get(e.scopeId) ?? byId.set(e.scopeId, []).get(e.scopeId)!).push(serve(e));
+    return {
+      family: f, scope,
+      entities: [...byId.entries()].map(([scopeId, points]) => ({ scopeId, points })),
+    };
+  });
+
+  app.get('/v1/indicators/series', async (req: FastifyRequest<{ Querystring: Q }>) => {
+    const f = family(req.query.family);
+    const def = metricDef(f, String(req.query.metric ?? ''));
+    if (!def) bad(`metric 无效：见 /v1/indicators/catalog / unknown metric: see /v1/indicators/catalog`);
+    const scope = scopeOf(req.query.scope, f);
+    if (!def.scopes.includes(scope)) bad(`${def.metric} 不支持 scope=${scope}（可选 ${def.scopes.join('|')}）/ scope must be one of ${def.scopes.join('|')}`);
+    const window = (req.query.window ?? 'day') as Window;
+    if (!def.windows.includes(window)) bad(`${def.metric} 不支持 window=${window}（可选 ${def.windows.join('|')}）/ window must be one of ${def.windows.join('|')}`);
+    const to = time(req.query.to, 'to') ?? Date.now();
+    const from = time(req.query.from, 'from') ?? to - 30 * DAY_MS;
+    if (from > to) bad('from 晚于 to / from is after to');
+    const max = window === 'hour' || window === '24h' ? MAX_RANGE_HOURLY_MS : MAX_RANGE_MS;
+    if (to - from > max) bad(`时间范围过长（最多 ${Math.round(max / DAY_MS)} 天）/ range too long (at most ${Math.round(max / DAY_MS)} days)`);
+    const ids = req.query.id ? req.query.id.split(',').map((s) => s.trim()).filter(Boolean) : null;
+    const pts = await series(deps.db, def, scope, ids, window, from, to);
+    const byId = new Map<string, ServedPoint[]>();
+    for (const p of pts) (byId.get(p.scopeId) ?? byId.set(p.scopeId, []).get(p.scopeId)!).push(serve(p));
+    return {
+      family: f, metric: def.metric, zh: def.zh, unit: def.unit, scope, window,
+      from: new Date(from).toISOString(), to: new Date(to).toISOString(),
+      series: [...byId.entries()].map(([scopeId, points]) => ({ scopeId, points })),
+    };
+  });
+
+  app.get('/v1/days-of-stock', async (req: FastifyRequest<{ Querystring: Q }>, reply: FastifyReply) => {
+    const user = req.query.user;
+    if (!user) bad('缺少 user 参数 / user is required');
+    const entries = (await readLatest(deps.redis, prefix, 'days_of_stock', 'user', user)).filter((e) => e.window === 'day');
+    let pick = (metric: string) => entries.find((e) => e.metric === metric) ?? null;
+    if (!entries.length) {
+      // Not in the cache (e.g. after a flush): read the last 14 days from the store.
+      const to = Date.now();
+      const pts: IndicatorPoint[] = [];
+      for (const m of ['days', 'avg_daily_consumption_t', 'days_change_7d']) pts.push(...await series(deps.db, metricDef('days_of_stock', m)!, 'user', [user], 'day', to - 400 * DAY_MS, to));
+      const last = (metric: string) => pts.filter((p) => p.metric === metric).at(-1) ?? null;
+      pick = (metric: string) => { const p = last(metric); return p ? { ...p, windowStart: new Date(p.windowStart).toISOString(), version: 0 } as LatestEntry : null; };
+    }
+    const days = pick('days');
+    if (!days) return reply.code(404).send({ error: { code: 'NOT_FOUND', message: `未找到用煤企业 ${user} 的可用天数 / no days-of-stock for user ${user}` } });
+    const change = pick('days_change_7d')?.value ?? null;
+    return {
+      user,
+      asOf: days.windowStart,
+      daysOfStock: days.value,
+      avgDailyConsumptionT: pick('avg_daily_consumption_t')?.value ?? null,
+      windowDays: 7,
+      change7d: change,
+      trend: change === null ? 'unknown' : change > DAYS_OF_STOCK_FLAT ? 'rising' : change < -DAYS_OF_STOCK_FLAT ? 'falling' : 'flat',
+    };
+  });
+
+  app.get('/v1/live/:family', async (req: FastifyRequest<{ Params: { family: string } }>, reply: FastifyReply) => {
+    const f = family(req.params.family);
+    const channel = redisKeys(prefix).live(f);
+    const sub = deps.redis.duplicate();
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    res.write(`: ${f} 实时指标 / live indicators\n\n`);
+    const heartbeat = setInterval(() => res.write(': ping\n\n'), 15_000);
+    heartbeat.unref();
+    let closed = false;
+    const close = () => {
+      if (closed) return;
+      closed = true;
+      clearInterval(heartbeat);
+      sub.quit().catch(() => sub.disconnect());
+    };
+    req.raw.on('close', close);
+    sub.on('message', (_ch: string, message: string) => {
+      try {
+        const body = JSON.parse(message) as { family: Family; version: number; points: (LatestEntry & { windowStart: string })[] };
+        const points = body.points.map((p) => ({ scope: p.scope, scopeId: p.scopeId, ...serve(p) }));
+        res.write(`event: indicators\ndata: ${JSON.stringify({ family: body.family, version: body.version, points })}\n\n`);
+      } catch { /* a malformed message is skipped */ }
+    });
+    try {
+      await sub.subscribe(channel);
+      res.write('event: ready\ndata: {}\n\n');
+    } catch (err) {
+      res.write(`event: error\ndata: ${JSON.stringify({ message: '订阅失败 / subscribe failed' })}\n\n`);
+      res.end();
+      close();
+      req.log.warn({ err: (err as Error).message }, 'live subscribe failed');
+    }
+  });
+}

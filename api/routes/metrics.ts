@@ -1,0 +1,45 @@
+/**
+ * `GET /metrics` in the Prometheus text format, from the runtime's registry.
+ * The consumer-lag gauge is refreshed on scrape (bounded by a timeout) so a
+ * scrape shows the lag even between the workers' own periodic refreshes.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { Deps } from '../../infra/deps.ts';
+import { FEEDS, topicOf } from '../../pipelines/contracts/types.ts';
+import { INDICATOR_GROUP } from '../../pipelines/indicators/runner.ts';
+
+export interface LagTarget { groupId: string; topics: string[] }
+
+export interface MetricsRouteOptions {
+  deps: Deps;
+  /** Groups and topics (without prefix) whose lag is refreshed on scrape. Default: the indicator workers on the canonical topics. */
+  lagTargets?: LagTarget[];
+  /** Longest wait for the lag refresh on a scrape, ms. Default 2000. */
+  lagTimeoutMs?: number;
+}
+
+export async function refreshConsumerLag(deps: Deps, targets: LagTarget[]): Promise<void> {
+  for (const t of targets) {
+    for (const name of t.topics) {
+      const topic = deps.topic(name);
+      try {
+        for (const p of await deps.broker.lag(t.groupId, topic)) {
+          deps.metrics.consumerLag.set({ group: t.groupId, topic, partition: String(p.partition) }, Math.max(0, Number(BigInt(p.end) - BigInt(p.committed))));
+        }
+      } catch { /* topic or group not there yet */ }
+    }
+  }
+}
+
+export async function metricsRoutes(app: FastifyInstance, opts: MetricsRouteOptions): Promise<void> {
+  const { deps } = opts;
+  const targets = opts.lagTargets ?? [{ groupId: INDICATOR_GROUP, topics: FEEDS.map((f) => topicOf.canonical(f)) }];
+  app.get('/metrics', async (_req, reply) => {
+    await Promise.race([
+      refreshConsumerLag(deps, targets),
+      new Promise((r) => setTimeout(r, opts.lagTimeoutMs ?? 2000).unref()),
+    ]);
+    const body = await deps.metrics.registry.metrics();
+    return reply.header('content-type', deps.metrics.registry.contentType).send(body);
+  });
+}

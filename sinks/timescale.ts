@@ -1,0 +1,217 @@
+/**
+ * The TimescaleDB sink of the indicator workers. One `write` is one
+ * transaction: insert the batch's facts (ON CONFLICT DO NOTHING, RETURNING the
+ * rows that were new), then apply the cell and contributor deltas of the new
+ * records only, move the partition's watermark and log corrections. A replay,
+ * a redelivery after a crash, or a second worker racing on the same records
+ * therefore changes nothing twice: effectively once, with state in the store.
+ */
+import type pg from 'pg';
+import type { Deps } from '../infra/deps.ts';
+import { SinkError } from '../infra/errors.ts';
+import type { FeedName, FeedRecordMap, MineRecord } from '../pipelines/contracts/types.ts';
+import { FACTS } from '../pipelines/indicators/facts.ts';
+import { CELLS } from '../pipelines/indicators/model.ts';
+import type { CellRow } from '../pipelines/indicators/queries.ts';
+import {
+  decimal, mergeCells, mergeContribs, type CellDelta, type ContribDelta, type Lateness, type WatermarkState,
+} from '../pipelines/indicators/core.ts';
+
+export interface FactItem<F extends FeedName = FeedName> {
+  record: FeedRecordMap[F];
+  eventMs: number;
+  lateness: Lateness;
+  /** Watermark (ms) in force when the record was classified. */
+  watermarkMs: number;
+  cells: CellDelta[];
+  contribs: ContribDelta[];
+}
+
+export interface FactBatch<F extends FeedName = FeedName> {
+  feed: F;
+  topic: string;
+  partition: number;
+}
+
+/**
+ * Turns the partition's persisted event-time state into the batch's items
+ * (lateness and deltas) and the state after it. Called inside the transaction,
+ * with the state row locked: a worker that just took the partition over sees
+ * exactly what the previous owner committed.
+ */
+export type Plan = (prev: WatermarkState) => { items: FactItem[]; next: WatermarkState };
+
+export interface WriteResult {
+  items: FactItem[];
+  /** The cells this write changed, with their values after it (no read-back needed). */
+  updated: CellRow[];
+  /** Snapshot version taken with the update (0 when no cell changed). */
+  version: number;
+  /** Records whose facts were new (their deltas were applied). */
+  inserted: number;
+  duplicates: number;
+  corrections: number;
+}
+
+/** Test seam: called at named points of a write; throwing aborts the transaction. */
+export type FaultHook = (stage: 'afterFacts' | 'beforeCommit') => void | Promise<void>;
+
+export interface TimescaleSink {
+  write(batch: FactBatch, plan: Plan): Promise<WriteResult>;
+  /** Persisted max event time per partition of a topic (for the watermark). */
+  loadWatermarks(topic: string): Promise<Map<number, number>>;
+  close(): Promise<void>;
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+const LATENESS_CODE: Record<Lateness, number> = { on_time: 0, late: 1, too_late: 2 };
+
+function insertFactsSql(feed: FeedName): string {
+  const spec = FACTS[feed];
+  const cols = ['record_id', 'event_time', 'lateness', ...spec.columns.map((c) => c.name)];
+  const types = ['text', 'timestamptz', 'smallint', ...spec.columns.map((c) => c.type)];
+  const unnest = types.map((t, i) => `$${i + 1}::${t}[]`).join(', ');
+  return `INSERT INTO ${spec.table} (${cols.join(', ')}) SELECT * FROM unnest(${unnest}) ON CONFLICT DO NOTHING RETURNING record_id, event_time`;
+}
+
+const APPLY_SQL = `
+WITH c AS (
+  INSERT INTO ind_cell (family, cell, scope, scope_id, win, window_start, a, b, n, last_v, last_t, last_rid)
+  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::numeric[], $8::numeric[], $9::bigint[], $10::numeric[], $11::timestamptz[], $12::text[])
+  ON CONFLICT (cell, scope, scope_id, win, window_start) DO UPDATE SET
+    a = ind_cell.a + excluded.a,
+    b = ind_cell.b + excluded.b,
+    n = ind_cell.n + excluded.n,
+    last_v = CASE WHEN excluded.last_t IS NOT NULL AND (ind_cell.last_t IS NULL OR (excluded.last_t, excluded.last_rid) > (ind_cell.last_t, ind_cell.last_rid)) THEN excluded.last_v ELSE ind_cell.last_v END,
+    last_t = CASE WHEN excluded.last_t IS NOT NULL AND (ind_cell.last_t IS NULL OR (excluded.last_t, excluded.last_rid) > (ind_cell.last_t, ind_cell.last_rid)) THEN excluded.last_t ELSE ind_cell.last_t END,
+    last_rid = CASE WHEN excluded.last_t IS NOT NULL AND (ind_cell.last_t IS NULL OR (excluded.last_t, excluded.last_rid) > (ind_cell.last_t, ind_cell.last_rid)) THEN excluded.last_rid ELSE ind_cell.last_rid END,
+    updated_at = now()
+  RETURNING cell, scope, scope_id, win, window_start, a, b, n, last_v
+), k AS (
+  INSERT INTO ind_contrib (cell, scope, scope_id, win, window_start, company, v)
+  SELECT * FROM unnest($13::text[], $14::text[], $15::text[], $16::text[], $17::timestamptz[], $18::text[], $19::numeric[])
+  ON CONFLICT (cell, scope, scope_id, win, window_start, company) DO UPDATE SET v = ind_contrib.v + excluded.v
+  RETURNING 1
+), w AS (
+  INSERT INTO ind_watermark (topic, partition, max_event_ms) VALUES ($20, $21, $22)
+  ON CONFLICT (topic, partition) DO UPDATE SET max_event_ms = GREATEST(ind_watermark.max_event_ms, excluded.max_event_ms)
+  RETURNING 1
+), x AS (
+  INSERT INTO ind_corrections (feed, record_id, event_time, watermark)
+  SELECT $23::text, r, t, wm FROM unnest($24::text[], $25::timestamptz[], $26::timestamptz[]) AS u(r, t, wm)
+  ON CONFLICT DO NOTHING
+  RETURNING 1
+)
+SELECT cell, scope, scope_id, win, window_start, a::float8 AS a, b::float8 AS b, n, last_v::float8 AS last, (SELECT nextval('ind_version')) AS ver FROM c`;
+
+const MINE_DIM_SQL = `
+INSERT INTO ind_mine_dim (mine_id, company, region_code, status, approved_capacity_t_per_year, event_time, record_id)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::numeric[], $6::timestamptz[], $7::text[])
+ON CONFLICT (mine_id) DO UPDATE SET company = excluded.company, region_code = excluded.region_code, status = excluded.status,
+  approved_capacity_t_per_year = excluded.approved_capacity_t_per_year, event_time = excluded.event_time, record_id = excluded.record_id
+WHERE (excluded.event_time, excluded.record_id) > (ind_mine_dim.event_time, ind_mine_dim.record_id)`;
+
+function cellParams(cells: CellDelta[]): unknown[] {
+  const cols: unknown[][] = Array.from({ length: 12 }, () => []);
+  for (const c of cells) {
+    const def = CELLS[c.cell];
+    const hasLast = c.lastV !== null;
+    cols[0]!.push(def.family); cols[1]!.push(c.cell); cols[2]!.push(c.scope); cols[3]!.push(c.scopeId);
+    cols[4]!.push(c.win); cols[5]!.push(iso(c.ws));
+    cols[6]!.push(decimal(c.a, def.scaleA)); cols[7]!.push(decimal(c.b, def.scaleB)); cols[8]!.push(c.n);
+    cols[9]!.push(hasLast ? decimal(c.lastV!, def.scaleLast) : null);
+    cols[10]!.push(hasLast ? iso(c.lastT) : null);
+    cols[11]!.push(hasLast ? c.lastRid : null);
+  }
+  return cols;
+}
+
+function contribParams(contribs: ContribDelta[]): unknown[] {
+  const cols: unknown[][] = Array.from({ length: 7 }, () => []);
+  for (const k of contribs) {
+    cols[0]!.push(k.cell); cols[1]!.push(k.scope); cols[2]!.push(k.scopeId); cols[3]!.push(k.win);
+    cols[4]!.push(iso(k.ws)); cols[5]!.push(k.company); cols[6]!.push(decimal(k.v, CELLS[k.cell].scaleA));
+  }
+  return cols;
+}
+
+export function createTimescaleSink(deps: Pick<Deps, 'db' | 'metrics' | 'log'>, opts: { faultHook?: FaultHook } = {}): TimescaleSink {
+  const sqlCache = new Map<FeedName, string>();
+  return {
+    async write(batch, plan) {
+      const spec = FACTS[batch.feed];
+      let sql = sqlCache.get(batch.feed);
+      if (!sql) { sql = insertFactsSql(batch.feed); sqlCache.set(batch.feed, sql); }
+      const t0 = performance.now();
+      let client: pg.PoolClient | null = null;
+      try {
+        client = await deps.db.connect();
+        await client.query('BEGIN');
+        const wm = await client.query('SELECT max_event_ms FROM ind_watermark WHERE topic = $1 AND partition = $2 FOR UPDATE', [batch.topic, batch.partition]);
+        const planned = plan({ maxEventMs: wm.rows.length ? Number(wm.rows[0].max_event_ms) : -Infinity });
+        // One fact per (record id, event time): a duplicate inside the batch must not count twice.
+        const seen = new Set<string>();
+        const items = planned.items.filter((it) => {
+          const k = `${it.record.recordId}\u0001${it.eventMs}`;
+          if (seen.has(k)) return false;
+          seen.add(k);
+          return true;
+        });
+        const cols: unknown[][] = Array.from({ length: 3 + spec.columns.length }, () => []);
+        for (const it of items) {
+          cols[0]!.push(it.record.recordId);
+          cols[1]!.push(iso(it.eventMs));
+          cols[2]!.push(LATENESS_CODE[it.lateness]);
+          spec.columns.forEach((c, i) => cols[3 + i]!.push((c.get as (r: unknown) => unknown)(it.record) ?? null));
+        }
+        const ins = await client.query(sql, cols);
+        const fresh = new Set(ins.rows.map((r) => `${r.record_id as string}\u0001${(r.event_time as Date).getTime()}`));
+        await opts.faultHook?.('afterFacts');
+        const news = items.filter((it) => fresh.has(`${it.record.recordId}\u0001${it.eventMs}`));
+        const cells = mergeCells(news.flatMap((it) => it.cells));
+        const contribs = mergeContribs(news.flatMap((it) => it.contribs));
+        const late = news.filter((it) => it.lateness === 'too_late');
+        const params = [
+          ...cellParams(cells), ...contribParams(contribs),
+          batch.topic, batch.partition, Math.max(0, planned.next.maxEventMs),
+          batch.feed, late.map((it) => it.record.recordId), late.map((it) => iso(it.eventMs)), late.map((it) => iso(it.watermarkMs)),
+        ];
+        const applied = await client.query(APPLY_SQL, params);
+        let version = 0;
+        const updated: CellRow[] = applied.rows.map((x) => {
+          version = Number(x.ver);
+          return { cell: x.cell, scope: x.scope, scopeId: x.scope_id, win: x.win, ws: (x.window_start as Date).getTime(), a: Number(x.a), b: Number(x.b), n: Number(x.n), last: x.last === null ? null : Number(x.last) };
+        });
+        if (batch.feed === 'mines' && news.length) {
+          const latest = new Map<string, FactItem>();
+          for (const it of news) {
+            const r = it.record as MineRecord;
+            const cur = latest.get(r.mineId);
+            if (!cur || it.eventMs > cur.eventMs || (it.eventMs === cur.eventMs && r.recordId > cur.record.recordId)) latest.set(r.mineId, it);
+          }
+          const rows = [...latest.values()];
+          const m = (f: (r: MineRecord, it: FactItem) => unknown) => rows.map((it) => f(it.record as MineRecord, it));
+          await client.query(MINE_DIM_SQL, [
+            m((r) => r.mineId), m((r) => r.creditCode || r.mineId), m((r) => r.regionCode), m((r) => r.status),
+            m((r) => (Number.isFinite(r.approvedCapacityTPerYear) ? r.approvedCapacityTPerYear : null)), m((_r, it) => iso(it.eventMs)), m((r) => r.recordId),
+          ]);
+        }
+        await opts.faultHook?.('beforeCommit');
+        await client.query('COMMIT');
+        deps.metrics.sinkLatency.observe({ sink: 'timescale' }, (performance.now() - t0) / 1000);
+        return { items: planned.items, updated, version, inserted: news.length, duplicates: planned.items.length - news.length, corrections: late.length };
+      } catch (err) {
+        deps.metrics.sinkErrors.inc({ sink: 'timescale' });
+        if (client) { try { await client.query('ROLLBACK'); } catch { /* the connection is released below */ } }
+        throw new SinkError('timescale', `写入 TimescaleDB 失败 / TimescaleDB write failed: ${(err as Error).message}`, { cause: err, context: { feed: batch.feed, partition: batch.partition } });
+      } finally {
+        client?.release();
+      }
+    },
+    async loadWatermarks(topic) {
+      const r = await deps.db.query('SELECT partition, max_event_ms FROM ind_watermark WHERE topic = $1', [topic]);
+      return new Map(r.rows.map((x) => [Number(x.partition), Number(x.max_event_ms)]));
+    },
+    async close() { /* the pool belongs to the runtime */ },
+  };
+}
