@@ -50,3 +50,18 @@ export function createMetrics(): Metrics {
     httpRequests: new client.Counter({ name: METRIC.httpRequests, help: 'HTTP requests', labelNames: ['route', 'status'], registers: r }),
   };
 }
+
+/** Sets the consumer-lag gauge (records behind, per partition) of a group on the given (prefixed) topics. */
+export async function refreshConsumerLag(
+  deps: { broker: { lag(groupId: string, topic: string): Promise<{ partition: number; committed: string; end: string }[]> }; metrics: Metrics },
+  groupId: string,
+  topics: Iterable<string>,
+): Promise<void> {
+  for (const topic of topics) {
+    try {
+      for (const p of await deps.broker.lag(groupId, topic)) {
+        deps.metrics.consumerLag.set({ group: groupId, topic, partition: String(p.partition) }, Math.max(0, Number(BigInt(p.end) - BigInt(p.committed))));
+      }
+    } catch { /* topic or group not there yet */ }
+  }
+}

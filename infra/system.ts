@@ -1,8 +1,12 @@
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../api/server.ts';
 import { forecastRoutes } from '../api/routes/forecasts.ts';
+import { indicatorRoutes } from '../api/routes/indicators.ts';
 import { ingestRoutes } from '../api/routes/ingest.ts';
+import { metricsRoutes } from '../api/routes/metrics.ts';
+import { catalogSources, startSchedule, type Schedule } from '../models/index.ts';
 import { createIngestService } from '../pipelines/index.ts';
+import { indicatorTopics, listSeriesKeys, loadSeries, startIndicatorWorkers } from '../pipelines/indicators/index.ts';
 import type { Runtime } from './compose.ts';
 import { startSimulator } from './simulator/index.ts';
 
@@ -12,8 +16,28 @@ export interface Startable { start(): Promise<void>; stop(): Promise<void> }
 
 export interface System {
   app: FastifyInstance | null;
+  /** The forecast schedule of a worker (null without the worker role). */
+  forecasts: Schedule | null;
   /** Stops the simulator, workers (finishing and committing their batch), the API, then the runtime. Safe to call twice. */
   stop(): Promise<void>;
+}
+
+/** Retrains the forecast catalogue on the worker's schedule (and on demand through `runNow`). */
+function forecastSchedule(rt: Runtime): Startable & { schedule: Schedule | null } {
+  const self = {
+    schedule: null as Schedule | null,
+    async start() {
+      self.schedule = startSchedule({
+        deps: rt,
+        // 0 = on demand only: a timer far away, never run at start.
+        intervalMs: rt.config.forecastIntervalMs || 365 * 86_400_000,
+        runOnStart: rt.config.forecastIntervalMs > 0,
+        sources: () => catalogSources(() => listSeriesKeys(rt.db), (key, f) => loadSeries(rt.db, key, f)),
+      });
+    },
+    async stop() { await self.schedule?.stop(); },
+  };
+  return self;
 }
 
 /**
@@ -23,6 +47,7 @@ export interface System {
 export async function startSystem(rt: Runtime, roles: Role[], opts: { listen?: boolean } = {}): Promise<System> {
   const started: Startable[] = [];
   let app: FastifyInstance | null = null;
+  let forecasts: Schedule | null = null;
   let stopping: Promise<void> | null = null;
   const stop = () => (stopping ??= (async () => {
     for (const s of [...started].reverse()) {
@@ -33,19 +58,24 @@ export async function startSystem(rt: Runtime, roles: Role[], opts: { listen?: b
   })());
   const run = async (s: Startable) => { await s.start(); started.push(s); };
   try {
+    await rt.broker.createTopics(indicatorTopics().map((t) => ({ ...t, topic: rt.topic(t.topic) })));
     if (roles.includes('worker')) {
       // Creates the feed topics, registers the contracts and checks the policy before consuming.
       await run(createIngestService(rt));
+      await run(startIndicatorWorkers(rt));
+      const f = forecastSchedule(rt);
+      await run(f);
+      forecasts = f.schedule;
     }
     if (roles.includes('api')) {
-      app = await buildApp(rt, { plugins: [ingestRoutes, forecastRoutes] });
+      app = await buildApp(rt, { plugins: [ingestRoutes, indicatorRoutes, forecastRoutes, metricsRoutes] });
       if (opts.listen !== false) {
         await app.listen({ port: rt.config.port, host: rt.config.host });
         rt.log.info({ port: rt.config.port }, 'API listening');
       }
     }
     if (roles.includes('simulator')) await run(startSimulator(rt));
-    return { app, stop };
+    return { app, forecasts, stop };
   } catch (err) {
     await stop();
     throw err;

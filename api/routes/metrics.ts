@@ -5,6 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { Deps } from '../../infra/deps.ts';
+import { refreshConsumerLag } from '../../infra/metrics.ts';
 import { FEEDS, topicOf } from '../../pipelines/contracts/types.ts';
 import { INDICATOR_GROUP } from '../../pipelines/indicators/runner.ts';
 
@@ -18,25 +19,12 @@ export interface MetricsRouteOptions {
   lagTimeoutMs?: number;
 }
 
-export async function refreshConsumerLag(deps: Deps, targets: LagTarget[]): Promise<void> {
-  for (const t of targets) {
-    for (const name of t.topics) {
-      const topic = deps.topic(name);
-      try {
-        for (const p of await deps.broker.lag(t.groupId, topic)) {
-          deps.metrics.consumerLag.set({ group: t.groupId, topic, partition: String(p.partition) }, Math.max(0, Number(BigInt(p.end) - BigInt(p.committed))));
-        }
-      } catch { /* topic or group not there yet */ }
-    }
-  }
-}
-
 export async function metricsRoutes(app: FastifyInstance, opts: MetricsRouteOptions): Promise<void> {
   const { deps } = opts;
   const targets = opts.lagTargets ?? [{ groupId: INDICATOR_GROUP, topics: FEEDS.map((f) => topicOf.canonical(f)) }];
   app.get('/metrics', async (_req, reply) => {
     await Promise.race([
-      refreshConsumerLag(deps, targets),
+      Promise.all(targets.map((t) => refreshConsumerLag(deps, deps.topic(t.groupId), t.topics.map((name) => deps.topic(name))))),
       new Promise((r) => setTimeout(r, opts.lagTimeoutMs ?? 2000).unref()),
     ]);
     const body = await deps.metrics.registry.metrics();

@@ -164,6 +164,9 @@ export interface FeedRecordMap {
 }
 export type CanonicalRecord = FeedRecordMap[FeedName];
 
+/** Header on canonical records: when ingest accepted the record (ms since epoch); end-to-end latency starts here. */
+export const ACCEPTED_HEADER = 'coalflow-accepted-ms';
+
 export const topicOf = {
   raw: (feed: FeedName) => `coal.raw.${feed}`,
   canonical: (feed: FeedName) => `coal.${feed}.v1`,

@@ -10,10 +10,11 @@
 import type { Deps } from '../../infra/deps.ts';
 import type { Assignment, Batch, Consumer, TopicSpec } from '../../infra/broker/types.ts';
 import { isProgrammingError } from '../../infra/errors.ts';
+import { refreshConsumerLag } from '../../infra/metrics.ts';
 import { retry } from '../../infra/retry.ts';
 import type { FeedSerde } from '../contracts/serde-types.ts';
 import { createFastDecoder } from './decode.ts';
-import { FEEDS, topicOf, type CanonicalRecord, type FeedName } from '../contracts/types.ts';
+import { ACCEPTED_HEADER, FEEDS, topicOf, type CanonicalRecord, type FeedName } from '../contracts/types.ts';
 import { createKafkaTopicSink, type KafkaTopicSink } from '../../sinks/kafka.ts';
 import { createRedisSink, type RedisSink } from '../../sinks/redis.ts';
 import { createTimescaleSink, type FaultHook as StoreFaultHook, type FactItem, type TimescaleSink } from '../../sinks/timescale.ts';
@@ -91,7 +92,7 @@ export function indicatorSourceTopics(feeds: readonly FeedName[] = FEEDS): strin
 }
 
 /** Header the ingest path may set with the acceptance time (ms) for the end-to-end latency. */
-export const ACCEPTED_HEADER = 'coalflow-accepted-ms';
+export { ACCEPTED_HEADER };
 
 export function startIndicatorWorkers(deps: Deps, opts: IndicatorWorkerOptions = {}): IndicatorWorkers {
   const log = deps.log.child({ component: 'indicators' });
@@ -99,7 +100,7 @@ export function startIndicatorWorkers(deps: Deps, opts: IndicatorWorkerOptions =
   const feeds = opts.feeds ?? FEEDS;
   const feedByTopic = new Map(feeds.map((f) => [deps.topic(topicOf.canonical(f)), f]));
   const lateness = opts.allowedLatenessMs ?? deps.config.allowedLatenessMs;
-  const groupId = opts.groupId ?? INDICATOR_GROUP;
+  const groupId = deps.topic(opts.groupId ?? INDICATOR_GROUP);
   const serde = opts.serde ?? createFastDecoder(deps);
   const storeHook: StoreFaultHook | undefined = opts.faultHook ? (stage) => opts.faultHook!(stage, current) : undefined;
   const store: TimescaleSink = createTimescaleSink(deps, { faultHook: storeHook });
@@ -189,15 +190,7 @@ export function startIndicatorWorkers(deps: Deps, opts: IndicatorWorkerOptions =
     if (owned.length) deps.metrics.watermarkLag.set({ worker: workerId }, Math.max(0, Date.now() - (Math.min(...owned) - lateness)) / 1000);
   }
 
-  async function refreshLag() {
-    for (const topic of feedByTopic.keys()) {
-      try {
-        for (const p of await deps.broker.lag(groupId, topic)) {
-          deps.metrics.consumerLag.set({ group: groupId, topic, partition: String(p.partition) }, Math.max(0, Number(BigInt(p.end) - BigInt(p.committed))));
-        }
-      } catch { /* topic may not exist yet */ }
-    }
-  }
+  const refreshLag = () => refreshConsumerLag(deps, groupId, feedByTopic.keys());
 
   return {
     async start() {

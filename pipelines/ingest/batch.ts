@@ -17,7 +17,7 @@ import type { ProduceRecord } from '../../infra/broker/types.ts';
 import type { Mapped } from '../contracts/aliases.ts';
 import type { ReasonCode } from '../contracts/reasons.ts';
 import { toIsoCst } from '../contracts/parse.ts';
-import { topicOf, type FeedName } from '../contracts/types.ts';
+import { ACCEPTED_HEADER, topicOf, type FeedName } from '../contracts/types.ts';
 import { decodePayload, finishRecord, mapRecord, mineNeedingRegion, type Accepted, type Outcome, type Rejected, type Source } from './core.ts';
 import type { IngestContext } from './context.ts';
 
@@ -178,7 +178,7 @@ export async function processBatch(ctx: IngestContext, feed: FeedName, items: Ba
       const acc = w.outcome as Accepted;
       try {
         const value = await ctx.serde.encode(feed, acc.record);
-        messages.push({ key: acc.key, value, timestamp: Date.parse(acc.record.eventTime) || undefined, headers: { 'coalflow-feed': feed } });
+        messages.push({ key: acc.key, value, timestamp: Date.parse(acc.record.eventTime) || undefined, headers: { 'coalflow-feed': feed, [ACCEPTED_HEADER]: String(Date.now()) } });
       } catch (err) {
         w.produce = false;
         w.outcome = { status: 'rejected', reason: 'contract_violation', message: `不符合数据契约 / does not match the contract: ${(err as Error).message.slice(0, 200)}` };

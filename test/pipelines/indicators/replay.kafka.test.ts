@@ -62,7 +62,7 @@ function worker(rt: RT, opts: IndicatorWorkerOptions = {}): IndicatorWorkers {
 async function drained(rt: RT, groupId: string) {
   await eventually(async () => {
     for (const f of FEEDS) {
-      for (const p of await rt.broker.lag(groupId, rt.topic(topicOf.canonical(f)))) if (BigInt(p.end) !== BigInt(p.committed)) return false;
+      for (const p of await rt.broker.lag(rt.topic(groupId), rt.topic(topicOf.canonical(f)))) if (BigInt(p.end) !== BigInt(p.committed)) return false;
     }
     return true;
   }, { timeoutMs: 90_000, intervalMs: 250, what: `group ${groupId} drained` });
