@@ -109,7 +109,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     allowedLatenessMs: int(env, 'COALFLOW_ALLOWED_LATENESS_MS', 48 * 3600_000, 0, 365 * 86400_000),
     tokenSecret,
     policyFile: env.COALFLOW_POLICY_FILE || 'pipelines/desensitize/policy.json',
-    forecastIntervalMs: int(env, 'COALFLOW_FORECAST_INTERVAL_MS', 6 * 3600_000, 0, 30 * 86400_000),
+    forecastIntervalMs: int(env, 'COALFLOW_FORECAST_INTERVAL_MS', 6 * 3600_000, 0, 2 ** 31 - 1),
     logLevel: env.LOG_LEVEL || 'info',
     embedded,
     ...overrides,

@@ -29,8 +29,8 @@ function forecastSchedule(rt: Runtime): Startable & { schedule: Schedule | null 
     async start() {
       self.schedule = startSchedule({
         deps: rt,
-        // 0 = on demand only: a timer far away, never run at start.
-        intervalMs: rt.config.forecastIntervalMs || 365 * 86_400_000,
+        // 0 = on demand only: the longest timer Node allows (~24.8 days), never run at start.
+        intervalMs: rt.config.forecastIntervalMs || 2 ** 31 - 1,
         runOnStart: rt.config.forecastIntervalMs > 0,
         sources: () => catalogSources(() => listSeriesKeys(rt.db), (key, f) => loadSeries(rt.db, key, f)),
       });
@@ -68,7 +68,19 @@ export async function startSystem(rt: Runtime, roles: Role[], opts: { listen?: b
       forecasts = f.schedule;
     }
     if (roles.includes('api')) {
-      app = await buildApp(rt, { plugins: [ingestRoutes, indicatorRoutes, forecastRoutes, metricsRoutes] });
+      const schedule = forecasts;
+      // On-demand retraining needs a worker in this process (`start`); a lone API answers 503.
+      const retrainRoute = async (a: FastifyInstance) => {
+        a.post('/v1/forecasts/retrain', async (_req, reply) => {
+          if (!schedule) {
+            return reply.status(503).send({ error: { code: 'SERVICE_UNAVAILABLE', message: '本进程未运行 worker，无法重新训练 / no worker in this process to retrain' } });
+          }
+          const summary = await schedule.runNow();
+          if (!summary) return reply.status(500).send({ error: { code: 'INTERNAL', message: '重新训练失败，见日志 / retrain failed, see the logs' } });
+          return { trained: summary.ok.length, failed: summary.failed, ms: Math.round(summary.ms), series: summary.ok };
+        });
+      };
+      app = await buildApp(rt, { plugins: [ingestRoutes, indicatorRoutes, forecastRoutes, metricsRoutes, retrainRoute] });
       if (opts.listen !== false) {
         await app.listen({ port: rt.config.port, host: rt.config.host });
         rt.log.info({ port: rt.config.port }, 'API listening');
