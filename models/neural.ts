@@ -22,6 +22,7 @@
 import { recurrent } from 'brain.js';
 import { mean, standardDeviation } from 'simple-statistics';
 import type { ModelRunner, ModelSpec, SeriesContext, TrainWindow } from './types.ts';
+import { mulberry32 } from '../infra/random.ts';
 
 const WINDOW = 12;
 const HIDDEN = 8;
@@ -36,16 +37,7 @@ const WARM_FRACTION = 1 / 3;
 /** Estimated ms per time step per training window per iteration (hidden 8, measured on a 2-core VM). */
 export const STEP_COST_MS = 0.007;
 
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 };
 
 function withRandom<T>(rng: () => number, fn: () => T): T {
   const original = Math.random;

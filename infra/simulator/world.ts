@@ -5,17 +5,12 @@
  * ports and platforms, and power plants and other coal users.
  */
 import { ORDOS_REGIONS } from '../../pipelines/contracts/regions.ts';
+import { mulberry32 } from '../random.ts';
 
-/** mulberry32: small, fast, good enough for simulation; deterministic per seed. */
+/** Seeded (mulberry32) draws for the simulation; deterministic per seed. */
 export class Rng {
-  private s: number;
-  constructor(seed: number) { this.s = (seed >>> 0) || 0x9e3779b9; }
-  next(): number {
-    let t = (this.s = (this.s + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
+  readonly next: () => number;
+  constructor(seed: number) { this.next = mulberry32((seed >>> 0) || 0x9e3779b9); }
   range(a: number, b: number): number { return a + (b - a) * this.next(); }
   int(a: number, b: number): number { return Math.floor(this.range(a, b + 1)); }
   pick<T>(xs: readonly T[]): T { return xs[Math.floor(this.next() * xs.length)]!; }
