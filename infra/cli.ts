@@ -5,7 +5,7 @@
 import { Command, Option } from 'commander';
 import { loadConfig, type Config } from './config.ts';
 import { buildRuntime } from './compose.ts';
-import { CoalflowError } from './errors.ts';
+import { CoalflowError, ConfigError } from './errors.ts';
 import { migrate } from './db/migrate.ts';
 import { startSystem, type Role } from './system.ts';
 
@@ -46,20 +46,32 @@ program.command('start')
     const overrides: Partial<Config> = {};
     if (o.port !== undefined) overrides.port = o.port;
     if (o.speed !== undefined) overrides.simSpeed = o.speed;
-    const base = loadConfig();
     const roles: Role[] = ['worker', 'api'];
-    if (o.simulator !== false && base.simulator) roles.push('simulator');
+    try {
+      if (o.simulator !== false && loadConfig().simulator) roles.push('simulator');
+    } catch (err) { fail(err); }
     await runRoles(roles, overrides).catch(fail);
   });
 
+/** Separate worker and API processes share state only through real services. */
+function requireServices(cmd: string): void {
+  const c = loadConfig();
+  const missing = [!c.kafkaBrokers.length && 'KAFKA_BROKERS', !c.databaseUrl && 'DATABASE_URL', !c.redisUrl && 'REDIS_URL'].filter(Boolean);
+  if (missing.length) {
+    fail(new ConfigError(`coalflow ${cmd} 作为独立进程运行时需要真实服务，请设置 ${missing.join('、')}；单进程演示请用 npm start / ` +
+      `coalflow ${cmd} as a separate process needs real services: set ${missing.join(', ')} (or run everything in one process with npm start)`));
+  }
+}
+
 program.command('worker')
   .description('只运行流处理 worker（加入消费组，可横向扩展）/ run stream workers only (consumer group; scale out)')
-  .action(async () => { await runRoles(['worker']).catch(fail); });
+  .action(async () => { requireServices('worker'); await runRoles(['worker']).catch(fail); });
 
 program.command('api')
   .description('只运行 API 服务 / run the API only')
   .addOption(new Option('--port <port>', 'API port (env PORT)').argParser(Number))
   .action(async (o: { port?: number }) => {
+    requireServices('api');
     await runRoles(['api'], o.port !== undefined ? { port: o.port } : {}).catch(fail);
   });
 
