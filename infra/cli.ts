@@ -22,6 +22,20 @@ async function runRoles(roles: Role[], overrides: Partial<Config> = {}): Promise
   const config = loadConfig(process.env, overrides);
   const rt = await buildRuntime(config);
   const sys = await startSystem(rt, roles);
+  if (roles.includes('api')) {
+    const base = `http://127.0.0.1:${config.port}`;
+    process.stderr.write([
+      '',
+      `coalflow 已启动 / started (${rt.kinds.broker}, ${rt.kinds.db}, ${rt.kinds.cache}, registry ${rt.kinds.registry}${roles.includes('simulator') ? `, simulator ×${config.simSpeed}` : ''})`,
+      `  ${base}/healthz`,
+      `  ${base}/v1/indicators/latest?family=sales&scope=city`,
+      `  ${base}/v1/indicators/latest?family=price&scope=city`,
+      `  ${base}/v1/indicators/catalog`,
+      `  ${base}/v1/forecasts`,
+      `  ${base}/metrics`,
+      '',
+    ].join('\n') + '\n');
+  }
   let signalled = false;
   const onSignal = (sig: string) => {
     if (signalled) return;
