@@ -45,7 +45,7 @@ s('start with no environment: /healthz answers within 60 s with the embedded com
   const body = await eventually(async () => {
     if (child.exitCode !== null) throw new Error(`start exited ${child.exitCode}: ${stderr.slice(-500)}`);
     const res = await fetch(`http://127.0.0.1:${port}/healthz`);
-    return res.status === 200 ? res.json() : null;
+    return res.status === 200 ? (await res.json()) as Record<string, unknown> : null;
   }, { timeoutMs: 60_000, intervalMs: 250, what: '/healthz' });
   assert.ok(Date.now() - t0 < 60_000);
   assert.equal({ broker: body.broker, db: body.db, cache: body.cache, registry: body.registry, ok: body.ok },
