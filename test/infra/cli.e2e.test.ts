@@ -42,7 +42,7 @@ s('start with no environment: /healthz answers within 60 s with the embedded com
   ctx.child = child;
   let stderr = '';
   child.stderr!.on('data', (d) => { stderr += d; });
-  const body = await eventually(async () => {
+  const body: Record<string, unknown> = await eventually(async () => {
     if (child.exitCode !== null) throw new Error(`start exited ${child.exitCode}: ${stderr.slice(-500)}`);
     const res = await fetch(`http://127.0.0.1:${port}/healthz`);
     return res.status === 200 ? (await res.json()) as Record<string, unknown> : null;
