@@ -42,11 +42,11 @@ s('start with no environment: /healthz answers within 60 s with the embedded com
   ctx.child = child;
   let stderr = '';
   child.stderr!.on('data', (d) => { stderr += d; });
-  const body: Record<string, unknown> = await eventually(async () => {
+  const body = (await eventually(async () => {
     if (child.exitCode !== null) throw new Error(`start exited ${child.exitCode}: ${stderr.slice(-500)}`);
     const res = await fetch(`http://127.0.0.1:${port}/healthz`);
     return res.status === 200 ? (await res.json()) as Record<string, unknown> : null;
-  }, { timeoutMs: 60_000, intervalMs: 250, what: '/healthz' });
+  }, { timeoutMs: 60_000, intervalMs: 250, what: '/healthz' }))!;
   assert.ok(Date.now() - t0 < 60_000);
   assert.equal({ broker: body.broker, db: body.db, cache: body.cache, registry: body.registry, ok: body.ok },
     { broker: 'in-process', db: 'timescaledb 2.23 (embedded)', cache: 'ioredis-mock', registry: 'mock', ok: true });
