@@ -100,27 +100,23 @@ program.command('migrate')
     } catch (err) { fail(err); }
   });
 
-program.command('forecast')
-  .description('对任意 date,value CSV 序列做回测选模与预测，输出 JSON / backtest, select and forecast any date,value CSV series (JSON out)')
-  .helpOption(false)
-  .allowUnknownOption()
-  .allowExcessArguments()
-  .argument('[args...]')
-  .action(async (args: string[]) => {
-    const { forecastCli } = await import('../models/index.ts');
-    process.exitCode = await forecastCli(args, { stdout: process.stdout, stderr: process.stderr });
-  });
+/** Commands with their own argument parsing (and exit codes): commander hands the rest over. */
+function forward(name: string, description: string, run: (args: string[]) => Promise<number>): void {
+  program.command(name)
+    .description(description)
+    .helpOption(false)
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .argument('[args...]')
+    .action(async (args: string[]) => { process.exitCode = await run(args); });
+}
+const io = { stdout: process.stdout, stderr: process.stderr };
 
-program.command('import')
-  .description('导入 CSV（UTF-8/GB18030）或 XLSX 导出文件 / import a CSV (UTF-8/GB18030) or XLSX export: import FILE --feed sales [--json]')
-  .helpOption(false)
-  .allowUnknownOption()
-  .allowExcessArguments()
-  .argument('[args...]')
-  .action(async (args: string[]) => {
-    const { importCli } = await import('../pipelines/index.ts');
-    process.exitCode = await importCli(args, { stdout: process.stdout, stderr: process.stderr });
-  });
+forward('forecast', '对任意 date,value CSV 序列做回测选模与预测，输出 JSON / backtest, select and forecast any date,value CSV series (JSON out)',
+  async (args) => (await import('../models/index.ts')).forecastCli(args, io));
+
+forward('import', '导入 CSV（UTF-8/GB18030）或 XLSX 导出文件 / import a CSV (UTF-8/GB18030) or XLSX export: import FILE --feed sales [--json]',
+  async (args) => (await import('../pipelines/index.ts')).importCli(args, io));
 
 program.command('simulate')
   .description('只运行模拟器，向 coal.raw.* 主题写入 / run only the feed simulator, producing to coal.raw.*')

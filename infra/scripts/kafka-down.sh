@@ -20,30 +20,11 @@ for arg in "$@"; do
 done
 
 say() { echo "[kafka-down] $*"; }
+# shellcheck source=lib.sh
+. "$ROOT/infra/scripts/lib.sh"
 
-if [[ -f "$PIDFILE" ]]; then
-  pid="$(cat "$PIDFILE" 2>/dev/null || true)"
-  if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null && grep -q 'kafka.Kafka' "/proc/$pid/cmdline" 2>/dev/null; then
-    say "stopping Kafka (pid $pid)"
-    kill -TERM "$pid" 2>/dev/null || true
-    # Controlled shutdown of a single KRaft node normally takes 1-5 s.
-    for _ in $(seq 1 60); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.5
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-      say "still running after 30 s; sending SIGKILL"
-      kill -KILL "$pid" 2>/dev/null || true
-      sleep 0.5
-    fi
-    say "stopped"
-  else
-    say "pid file present but no Kafka process ${pid:-?}; cleaning up"
-  fi
-  rm -f "$PIDFILE"
-else
-  say "not running (no $PIDFILE)"
-fi
+# Controlled shutdown of a single KRaft node normally takes 1-5 s.
+stop_pidfile "$PIDFILE" 'kafka.Kafka' Kafka 30
 
 if [[ -n "$WIPE" ]]; then
   rm -rf "$BASE/data"
