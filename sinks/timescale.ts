@@ -2,9 +2,12 @@
  * The TimescaleDB sink of the indicator workers. One `write` is one
  * transaction: insert the batch's facts (ON CONFLICT DO NOTHING, RETURNING the
  * rows that were new), then apply the cell and contributor deltas of the new
- * records only, move the partition's watermark and log corrections. A replay,
- * a redelivery after a crash, or a second worker racing on the same records
+ * records only, move the partition's watermark, log corrections and mark the
+ * outbox keys the new records made stale (`ind_dirty`, see
+ * pipelines/indicators/outbox.ts) — three round trips in all. A replay, a
+ * redelivery after a crash, or a second worker racing on the same records
  * therefore changes nothing twice: effectively once, with state in the store.
+ * Publication (Redis, coal.indicators) reads the outbox later, elsewhere.
  */
 import type pg from 'pg';
 import type { Deps } from '../infra/deps.ts';
@@ -12,7 +15,7 @@ import { SinkError } from '../infra/errors.ts';
 import type { FeedName, FeedRecordMap, MineRecord } from '../pipelines/contracts/types.ts';
 import { FACTS } from '../pipelines/indicators/facts.ts';
 import { CELLS } from '../pipelines/indicators/model.ts';
-import type { CellRow } from '../pipelines/indicators/queries.ts';
+import { dirtyOf, dirtyParams, DIRTY_UPSERT_SQL, type DirtyRow } from '../pipelines/indicators/outbox.ts';
 import {
   decimal, mergeCells, mergeContribs, type CellDelta, type ContribDelta, type Lateness, type WatermarkState,
 } from '../pipelines/indicators/core.ts';
@@ -25,6 +28,8 @@ export interface FactItem<F extends FeedName = FeedName> {
   watermarkMs: number;
   cells: CellDelta[];
   contribs: ContribDelta[];
+  /** Acceptance time (ms) of the record by ingest, for the end-to-end latency; null when unknown. */
+  acceptedMs?: number | null;
 }
 
 export interface FactBatch<F extends FeedName = FeedName> {
@@ -43,10 +48,8 @@ export type Plan = (prev: WatermarkState) => { items: FactItem[]; next: Watermar
 
 export interface WriteResult {
   items: FactItem[];
-  /** The cells this write changed, with their values after it (no read-back needed). */
-  updated: CellRow[];
-  /** Snapshot version taken with the update (0 when no cell changed). */
-  version: number;
+  /** Outbox keys marked dirty with the write (publication is the publisher's job). */
+  dirty: DirtyRow[];
   /** Records whose facts were new (their deltas were applied). */
   inserted: number;
   duplicates: number;
@@ -64,6 +67,7 @@ export interface TimescaleSink {
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
+const literal = (v: string) => `'${v.replace(/'/g, "''")}'`;
 const LATENESS_CODE: Record<Lateness, number> = { on_time: 0, late: 1, too_late: 2 };
 
 function insertFactsSql(feed: FeedName): string {
@@ -86,7 +90,7 @@ WITH c AS (
     last_t = CASE WHEN excluded.last_t IS NOT NULL AND (ind_cell.last_t IS NULL OR (excluded.last_t, excluded.last_rid) > (ind_cell.last_t, ind_cell.last_rid)) THEN excluded.last_t ELSE ind_cell.last_t END,
     last_rid = CASE WHEN excluded.last_t IS NOT NULL AND (ind_cell.last_t IS NULL OR (excluded.last_t, excluded.last_rid) > (ind_cell.last_t, ind_cell.last_rid)) THEN excluded.last_rid ELSE ind_cell.last_rid END,
     updated_at = now()
-  RETURNING cell, scope, scope_id, win, window_start, a, b, n, last_v
+  RETURNING 1
 ), k AS (
   INSERT INTO ind_contrib (cell, scope, scope_id, win, window_start, company, v)
   SELECT * FROM unnest($13::text[], $14::text[], $15::text[], $16::text[], $17::timestamptz[], $18::text[], $19::numeric[])
@@ -101,8 +105,8 @@ WITH c AS (
   SELECT $23::text, r, t, wm FROM unnest($24::text[], $25::timestamptz[], $26::timestamptz[]) AS u(r, t, wm)
   ON CONFLICT DO NOTHING
   RETURNING 1
-)
-SELECT cell, scope, scope_id, win, window_start, a::float8 AS a, b::float8 AS b, n, last_v::float8 AS last, (SELECT nextval('ind_version')) AS ver FROM c`;
+), d AS (${DIRTY_UPSERT_SQL(27)})
+SELECT (SELECT count(*) FROM c) AS cells, (SELECT count(*) FROM k) AS contribs, (SELECT count(*) FROM w) AS w, (SELECT count(*) FROM x) AS x, (SELECT count(*) FROM d) AS dirty`;
 
 const MINE_DIM_SQL = `
 INSERT INTO ind_mine_dim (mine_id, company, region_code, status, approved_capacity_t_per_year, event_time, record_id)
@@ -146,8 +150,9 @@ export function createTimescaleSink(deps: Pick<Deps, 'db' | 'metrics' | 'log'>, 
       let client: pg.PoolClient | null = null;
       try {
         client = await deps.db.connect();
-        await client.query('BEGIN');
-        const wm = await client.query('SELECT max_event_ms FROM ind_watermark WHERE topic = $1 AND partition = $2 FOR UPDATE', [batch.topic, batch.partition]);
+        // One round trip: begin, and lock the partition's watermark row (simple protocol, literal values).
+        const begun = await client.query(`BEGIN; SELECT max_event_ms FROM ind_watermark WHERE topic = ${literal(batch.topic)} AND partition = ${Math.trunc(batch.partition)} FOR UPDATE`) as unknown as pg.QueryResult[];
+        const wm = begun[1]!;
         const planned = plan({ maxEventMs: wm.rows.length ? Number(wm.rows[0].max_event_ms) : -Infinity });
         // One fact per (record id, event time): a duplicate inside the batch must not count twice.
         const seen = new Set<string>();
@@ -171,17 +176,14 @@ export function createTimescaleSink(deps: Pick<Deps, 'db' | 'metrics' | 'log'>, 
         const cells = mergeCells(news.flatMap((it) => it.cells));
         const contribs = mergeContribs(news.flatMap((it) => it.contribs));
         const late = news.filter((it) => it.lateness === 'too_late');
+        const dirty = dirtyOf(batch.feed, news);
         const params = [
           ...cellParams(cells), ...contribParams(contribs),
           batch.topic, batch.partition, Math.max(0, planned.next.maxEventMs),
           batch.feed, late.map((it) => it.record.recordId), late.map((it) => iso(it.eventMs)), late.map((it) => iso(it.watermarkMs)),
+          ...dirtyParams(dirty, Date.now()),
         ];
-        const applied = await client.query(APPLY_SQL, params);
-        let version = 0;
-        const updated: CellRow[] = applied.rows.map((x) => {
-          version = Number(x.ver);
-          return { cell: x.cell, scope: x.scope, scopeId: x.scope_id, win: x.win, ws: (x.window_start as Date).getTime(), a: Number(x.a), b: Number(x.b), n: Number(x.n), last: x.last === null ? null : Number(x.last) };
-        });
+        await client.query(APPLY_SQL, params);
         if (batch.feed === 'mines' && news.length) {
           const latest = new Map<string, FactItem>();
           for (const it of news) {
@@ -199,7 +201,7 @@ export function createTimescaleSink(deps: Pick<Deps, 'db' | 'metrics' | 'log'>, 
         await opts.faultHook?.('beforeCommit');
         await client.query('COMMIT');
         deps.metrics.sinkLatency.observe({ sink: 'timescale' }, (performance.now() - t0) / 1000);
-        return { items: planned.items, updated, version, inserted: news.length, duplicates: planned.items.length - news.length, corrections: late.length };
+        return { items: planned.items, dirty, inserted: news.length, duplicates: planned.items.length - news.length, corrections: late.length };
       } catch (err) {
         deps.metrics.sinkErrors.inc({ sink: 'timescale' });
         if (client) { try { await client.query('ROLLBACK'); } catch { /* the connection is released below */ } }

@@ -1,6 +1,6 @@
 /**
  * The `coal.indicators` contract: one message per entity (family, scope, id)
- * and worker batch, keyed `family|scope|id` so an entity's updates stay in
+ * and publication round (several when it has more than MAX_POINTS_PER_MESSAGE points), keyed `family|scope|id` so an entity's updates stay in
  * order on one partition, carrying every point of that entity the batch
  * changed. Registered under `coal.indicators-value` (BACKWARD). Consumers keep,
  * per (metric, window, windowStart), the point with the highest `version`.
@@ -53,18 +53,26 @@ export interface IndicatorUpdateMessage {
   points: { metric: string; window: string; windowStart: string; value: number | null; unit: string; n: number | null; contributors: number | null; topShare: number | null }[];
 }
 
-/** Groups points per entity into messages. */
-export function toMessages(points: IndicatorPoint[], version: number, now = Date.now()): { key: string; value: IndicatorUpdateMessage }[] {
+/** Most points in one message: keeps a message (and a produce request) well under the broker's 1 MB limit. */
+export const MAX_POINTS_PER_MESSAGE = 1000;
+
+/** Groups points per entity into messages (an entity with more points than `maxPoints` gets several, same version). */
+export function toMessages(points: IndicatorPoint[], version: number, now = Date.now(), maxPoints = MAX_POINTS_PER_MESSAGE): { key: string; value: IndicatorUpdateMessage }[] {
   const m = new Map<string, IndicatorUpdateMessage>();
+  const out: { key: string; value: IndicatorUpdateMessage }[] = [];
   const computedAt = new Date(now).toISOString();
   for (const p of points) {
     const key = `${p.family}|${p.scope}|${p.scopeId}`;
     let msg = m.get(key);
-    if (!msg) { msg = { family: p.family, scope: p.scope, scopeId: p.scopeId, version, computedAt, points: [] }; m.set(key, msg); }
+    if (!msg || msg.points.length >= maxPoints) {
+      msg = { family: p.family, scope: p.scope, scopeId: p.scopeId, version, computedAt, points: [] };
+      m.set(key, msg);
+      out.push({ key, value: msg });
+    }
     msg.points.push({
       metric: p.metric, window: p.window, windowStart: new Date(p.windowStart).toISOString(),
       value: p.value, unit: p.unit, n: p.n, contributors: p.contributors, topShare: p.topShare,
     });
   }
-  return [...m.entries()].map(([key, value]) => ({ key, value }));
+  return out;
 }

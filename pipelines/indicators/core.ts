@@ -125,7 +125,6 @@ export function deltasOf<F extends FeedName>(feed: F, record: FeedRecordMap[F], 
   const cells: CellDelta[] = [];
   const contribs: ContribDelta[] = [];
   const e = emitter(eventMs, record.recordId, cells, contribs);
-  const hourly: readonly TumblingWindow[] = tooLate ? ['day', 'mtd', 'ytd'] : ['hour', 'day', 'mtd', 'ytd'];
   const hourDay: readonly TumblingWindow[] = tooLate ? ['day'] : ['hour', 'day'];
   switch (feed) {
     case 'sales': {
@@ -134,9 +133,10 @@ export function deltasOf<F extends FeedName>(feed: F, record: FeedRecordMap[F], 
       const agg = [['region', r.regionCode], ['coal_type', r.coalType], ['band', band], ['city', CITY_ID]] as const;
       const net = t3(r.netT) ?? 0;
       const value = y2(r.totalPriceYuan) ?? 0;
-      // Per-mine hours are read from the facts (one cell per sale otherwise); aggregates keep hour cells.
+      // Sales hours (every scope) and the per-mine 24 h are read from the facts on time (salesHourPoints,
+      // salesMine24h), with their contributors: no hour cells, which nothing would read.
       e.cell('trade', [['mine', r.mineId]], ['day', 'mtd', 'ytd'], { a: net, b: value, n: 1 });
-      e.cell('trade', agg, hourly, { a: net, b: value, n: 1 });
+      e.cell('trade', agg, ['day', 'mtd', 'ytd'], { a: net, b: value, n: 1 });
       e.contrib('trade', agg, ['day', 'mtd', 'ytd'], companyOf(r), net);
       break;
     }

@@ -1,31 +1,24 @@
 /**
- * From a batch's touched cells to the indicator points to publish: the cells'
- * own metrics at every touched window (so a late record's window update is
- * published), trailing windows at each touched key's latest anchor, and the
- * derived metrics whose inputs the batch touched. Redelivered (duplicate)
- * records touch their cells too, so a batch redelivered after a crash
- * republishes what the crash may have kept from Redis and Kafka.
+ * From claimed outbox keys (outbox.ts) to the indicator points to publish: the
+ * cells' own metrics at every window the keys' event ranges cover (so a late
+ * record's window update is published), trailing windows at each key's latest
+ * anchor, and the derived metrics whose inputs are dirty — for all claimed keys
+ * at once, one query per derived metric (and scope where it must), so the cost
+ * of a publication round hardly depends on how many batches it covers.
  */
-import type { CanonicalRecord, CoalUserRecord, FeedName, MineInventoryRecord, MineRecord, SaleRecord } from '../contracts/types.ts';
-import type { CellDelta, Lateness } from './core.ts';
 import {
-  CITY_ID, DAY_MS, dayStart, hourStart, METRICS_BY_CELL, monthStart, TRAILING, yearStart,
+  CITY_ID, DAY_MS, dayStart, HOUR_MS, hourStart, METRICS_BY_CELL, monthStart, TRAILING, TUMBLING, windowStart, yearStart,
   type CellName, type IndicatorPoint, type Scope, type TumblingWindow,
 } from './model.ts';
+import type { DirtyRow } from './outbox.ts';
 import {
-  balance, cellPoints, daysOfStock, keyOf, mineStockEstimate, mineStockTotal, operating, portStockChange, priceIndex,
-  readCells, salesHourPoints, salesMine24h, trailingLatestPoints, utilisation, vwapChange, type CellKey, type CellRow, type Db, type RangeQuery,
+  balance, cellPoints, daysOfStock, mineStockEstimate, mineStockTotal, operating, portStockChange, priceIndex,
+  readCellRanges, salesHourPoints, salesMine24h, trailingLatestPoints, utilisationMany, vwapChangeMany, type Db, type RangeQuery,
 } from './queries.ts';
 
 export interface PublishOptions {
   /** Base month (YYYY-MM) of the city pithead price index; default: the first month with trades in every basket band. */
   priceIndexBaseMonth?: string | null;
-}
-
-export interface Updates {
-  points: IndicatorPoint[];
-  /** Snapshot version (monotonic across workers sharing the store). */
-  version: number;
 }
 
 interface Touch { ids: Set<string>; from: number; to: number }
@@ -42,172 +35,161 @@ function touch(m: Map<string, Touch>, k: string, id: string, ws: number) {
 }
 const rq = (scope: Scope, win: TumblingWindow, t: Touch): RangeQuery => ({ scope, ids: [...t.ids], win, from: t.from, to: t.to });
 
-/** Computes every point a batch of records of one feed changed. */
-export async function computeUpdates(
-  db: Db, feed: FeedName, records: { record: CanonicalRecord; eventMs: number; lateness?: Lateness }[], cells: CellDelta[],
-  written: { updated: CellRow[]; version: number } = { updated: [], version: 0 }, opts: PublishOptions = {},
-): Promise<Updates> {
-  const keys = new Map<string, CellKey>();
-  for (const c of cells) {
-    const k = { cell: c.cell, scope: c.scope, scopeId: c.scopeId, win: c.win, ws: c.ws };
-    keys.set(keyOf(k), k);
-  }
-  // Cells this batch changed came back from the write; re-read only the rest (a redelivered batch's).
-  const rows = [...written.updated];
-  const have = new Set(rows.map(keyOf));
-  const missing = [...keys.values()].filter((k) => !have.has(keyOf(k)));
-  let version = written.version;
-  if (missing.length || !version) {
-    const r = await readCells(db, missing);
-    rows.push(...r.rows);
-    version = r.version;
-  }
-  const points = await cellPoints(db, rows);
-
-  if (feed === 'sales') {
-    // Hourly sales (all scopes) and the per-mine trailing 24 h, from the facts.
-    const hours = new Set<number>();
-    const mineHours = new Set<string>();
-    const mines = new Set<string>();
-    for (const { record, eventMs, lateness } of records) {
-      const mine = (record as SaleRecord).mineId;
-      mines.add(mine);
-      if (lateness === 'too_late') continue;
-      hours.add(hourStart(eventMs));
-      mineHours.add(`${mine}\u0001${hourStart(eventMs)}`);
-    }
-    if (hours.size) {
-      for (const p of await salesHourPoints(db, { hours: [...hours] })) {
-        if (p.scope !== 'mine' || mineHours.has(`${p.scopeId}\u0001${p.windowStart}`)) points.push(p);
+/**
+ * Computes every point the claimed dirty keys stand for, for all of them at
+ * once: one read of their cells, then one query per derived metric and scope
+ * over the union of their ids and ranges (not one per key or per batch).
+ */
+export async function computeDirty(db: Db, rows: readonly DirtyRow[], opts: PublishOptions = {}): Promise<IndicatorPoint[]> {
+  // Cells of every dirty key at every tumbling window its event range covers.
+  const t = new Map<string, Touch>();
+  const cellQ: { cell: string; scope: string; id: string; win: TumblingWindow; from: number; to: number }[] = [];
+  const pairs = new Map<CellName, Map<string, { scope: Scope; scopeId: string }>>();
+  const rec = new Map<string, DirtyRow[]>();
+  for (const r of rows) {
+    if (r.kind.startsWith('rec:')) { (rec.get(r.kind) ?? rec.set(r.kind, []).get(r.kind)!).push(r); continue; }
+    const cell = r.kind as CellName;
+    for (const win of TUMBLING) {
+      let from: number; let to: number;
+      if (win === 'hour') {
+        if (r.otFrom === null || r.otTo === null) continue;
+        from = hourStart(r.otFrom); to = hourStart(r.otTo);
+      } else {
+        from = windowStart(win, r.evFrom); to = windowStart(win, r.evTo);
       }
+      touch(t, `${cell}|${r.scope}|${win}`, r.scopeId, from);
+      touch(t, `${cell}|${r.scope}|${win}`, r.scopeId, to);
+      // Sales hours come from the facts (salesHourPoints), not from hour cells.
+      if (!(cell === 'trade' && win === 'hour')) cellQ.push({ cell, scope: r.scope, id: r.scopeId, win, from, to });
     }
-    if (mines.size) points.push(...await salesMine24h(db, [...mines], null, null));
+    const m = pairs.get(cell) ?? pairs.set(cell, new Map()).get(cell)!;
+    m.set(`${r.scope}\u0001${r.scopeId}`, { scope: r.scope, scopeId: r.scopeId });
   }
+  const points = cellQ.length ? await cellPoints(db, await readCellRanges(db, cellQ)) : [];
 
-  // Trailing windows (day based) at each touched key's latest anchor.
-  const trailingPairs = new Map<CellName, Map<string, { scope: Scope; scopeId: string }>>();
-  for (const k of keys.values()) {
-    const defs = METRICS_BY_CELL.get(k.cell) ?? [];
-    if (!defs.some((d) => d.scopes.includes(k.scope) && d.windows.some((w) => w === '7d' || w === '30d' || (w === '24h' && k.cell !== 'trade')))) continue;
-    const m = trailingPairs.get(k.cell) ?? trailingPairs.set(k.cell, new Map()).get(k.cell)!;
-    m.set(`${k.scope}\u0001${k.scopeId}`, { scope: k.scope, scopeId: k.scopeId });
+  // Hourly sales (all scopes) of the hours on-time sales touched, and the per-mine trailing 24 h, from the facts.
+  const mineRows = rows.filter((r) => r.kind === 'trade' && r.scope === 'mine');
+  const hours = new Set<number>();
+  const mineHours = new Map<string, { from: number; to: number }>();
+  for (const r of mineRows) {
+    if (r.otFrom === null || r.otTo === null) continue;
+    const from = hourStart(r.otFrom);
+    const to = hourStart(r.otTo);
+    for (let h = from; h <= to; h += HOUR_MS) hours.add(h);
+    mineHours.set(r.scopeId, { from, to });
   }
-  for (const [cell, pairs] of trailingPairs) {
-    const wins = new Set((METRICS_BY_CELL.get(cell) ?? []).flatMap((d) => d.windows));
+  if (hours.size) {
+    for (const p of await salesHourPoints(db, { hours: [...hours] })) {
+      if (p.scope !== 'mine') { points.push(p); continue; }
+      const h = mineHours.get(p.scopeId);
+      if (h && p.windowStart >= h.from && p.windowStart <= h.to) points.push(p);
+    }
+  }
+  if (mineRows.length) points.push(...await salesMine24h(db, mineRows.map((r) => r.scopeId), null, null));
+
+  // Trailing windows (day based) at each dirty key's latest anchor.
+  for (const [cell, ps] of pairs) {
+    const defs = METRICS_BY_CELL.get(cell) ?? [];
+    const list = [...ps.values()].filter((p) => defs.some((d) => d.scopes.includes(p.scope) && d.windows.some((w) => w === '7d' || w === '30d' || (w === '24h' && cell !== 'trade'))));
+    if (!list.length) continue;
+    const wins = new Set(defs.flatMap((d) => d.windows));
     for (const w of TRAILING) {
       if (!wins.has(w) || (w === '24h' && cell === 'trade')) continue;
-      points.push(...await trailingLatestPoints(db, cell, [...pairs.values()], w));
+      points.push(...await trailingLatestPoints(db, cell, list, w));
     }
   }
 
-  // Derived metrics whose inputs were touched. Run one after another: the
-  // embedded store is a single session, and a failure must not leave others unobserved.
-  const t = new Map<string, Touch>();
-  for (const k of keys.values()) touch(t, `${k.cell}|${k.scope}|${k.win}`, k.scopeId, k.ws);
+  // Derived metrics whose inputs are dirty. One after another: the embedded
+  // store is a single session, and a failure must not leave others unobserved.
   const get = (cell: CellName, scope: Scope, win: TumblingWindow) => t.get(`${cell}|${scope}|${win}`);
   const jobs: (() => Promise<IndicatorPoint[]>)[] = [];
   const run = (fn: (db: Db, q: RangeQuery) => Promise<IndicatorPoint[]>, scope: Scope, win: TumblingWindow, tt: Touch | undefined) => {
     if (tt) jobs.push(() => fn(db, rq(scope, win, tt)));
   };
-  const evs = records.map((r) => r.eventMs);
-  const days = evs.length ? { from: dayStart(Math.min(...evs)), to: dayStart(Math.max(...evs)) } : null;
-  switch (feed) {
-    case 'sales': {
-      for (const scope of ['mine', 'region', 'city'] as const) for (const win of ['day', 'mtd', 'ytd'] as const) run(utilisation, scope, win, get('trade', scope, win));
-      // A day's price moves its own change and those of the next day and the same day next week.
-      for (const scope of ['region', 'coal_type', 'band', 'city'] as const) {
-        const tt = get('trade', scope, 'day');
-        run(vwapChange, scope, 'day', tt && { ids: tt.ids, from: tt.from, to: tt.to + 7 * DAY_MS });
-      }
-      // The base month's prices and tonnages move every day's index; estimated stock is cumulative.
-      const city = get('trade', 'city', 'day');
-      run((d, q) => priceIndex(d, q, opts.priceIndexBaseMonth ?? null), 'city', 'day', city && onwards(city));
-      const mine = get('trade', 'mine', 'day');
-      run(mineStockEstimate, 'mine', 'day', mine && onwards(mine));
-      run(balance, 'city', 'day', city);
-      // Statuses are carried forward to the latest day with data: new days need the operating rate too.
-      if (city) {
-        jobs.push(() => operating(db, { scope: 'city', ids: [CITY_ID], win: 'day', from: city.from, to: city.to }));
-        const regions = get('trade', 'region', 'day');
-        if (regions) jobs.push(() => operating(db, { scope: 'region', ids: [...regions.ids], win: 'day', from: regions.from, to: regions.to }));
-        if (mine) jobs.push(() => operating(db, { scope: 'mine', ids: [...mine.ids], win: 'day', from: mine.from, to: mine.to }));
-      }
-      break;
-    }
-    case 'mines': {
-      if (!days) break;
-      // Status and capacity: operating rate on the records' days; utilisation of the windows holding the records' events.
-      const mines = new Map<string, Touch>();
-      const regions = new Map<string, Touch>();
-      for (const { record, eventMs } of records) {
-        const r = record as MineRecord;
-        for (const { win, ws } of utilisationWindows(eventMs)) {
-          touch(mines, win, r.mineId, ws);
-          touch(regions, win, r.regionCode, ws);
-          touch(regions, `city:${win}`, CITY_ID, ws);
-        }
-      }
-      // A status holds until the next one: every day from the record's on moves (up to the latest data).
-      const later = { win: 'day' as const, from: days.from, to: FAR };
-      const mineIds = [...new Set(records.map((r) => (r.record as MineRecord).mineId))];
-      jobs.push(() => operating(db, { scope: 'mine', ids: mineIds, ...later }));
-      jobs.push(() => operating(db, { scope: 'region', ids: [...new Set(records.map((r) => (r.record as MineRecord).regionCode))], ...later }));
-      jobs.push(() => operating(db, { scope: 'city', ids: [CITY_ID], ...later }));
-      jobs.push(() => mineStockEstimate(db, { scope: 'mine', ids: mineIds, ...later }));
-      for (const win of ['day', 'mtd', 'ytd'] as const) {
-        const m = mines.get(win);
-        const r = regions.get(win);
-        const c = regions.get(`city:${win}`);
-        run(utilisation, 'mine', win, m && onwards(m));
-        run(utilisation, 'region', win, r && onwards(r));
-        run(utilisation, 'city', win, c && onwards(c));
-      }
-      break;
-    }
-    case 'mine_inventory': {
-      const st = get('mine_stock', 'mine', 'day');
-      run(mineStockEstimate, 'mine', 'day', st && onwards(st));
-      if (days) {
-        // A report counts until the mine's next one (at most 60 days): later days move too.
-        const regions = [...new Set(records.map((r) => (r.record as MineInventoryRecord).regionCode))];
-        jobs.push(() => mineStockTotal(db, { scope: 'region', ids: regions, win: 'day', from: days.from, to: FAR }));
-        jobs.push(() => mineStockTotal(db, { scope: 'city', ids: [CITY_ID], win: 'day', from: days.from, to: FAR }));
-      }
-      break;
-    }
-    case 'ports': {
-      const st = get('port_stock', 'port', 'day');
-      run(portStockChange, 'port', 'day', st && { ids: st.ids, from: st.from, to: st.to + 30 * DAY_MS });
-      break;
-    }
-    case 'coal_users': {
-      const stock = get('user_stock', 'user', 'day');
-      const cons = get('user_consumption', 'user', 'day');
-      if (stock || cons) {
-        const from = Math.min(stock?.from ?? Infinity, cons?.from ?? Infinity);
-        const to = Math.max(stock?.to ?? -Infinity, cons?.to ?? -Infinity);
-        // A consumption change moves days-of-stock for the following week too.
-        const span = { win: 'day' as const, from, to: to + 7 * DAY_MS };
-        const users = [...new Set([...(stock?.ids ?? []), ...(cons?.ids ?? [])])];
-        const sectors = [...new Set(records.map((r) => (r.record as CoalUserRecord).sector))];
-        jobs.push(() => daysOfStock(db, { scope: 'user', ids: users, ...span }));
-        jobs.push(() => daysOfStock(db, { scope: 'sector', ids: sectors, ...span }));
-        jobs.push(() => daysOfStock(db, { scope: 'city', ids: [CITY_ID], ...span }));
-      }
-      run(balance, 'city', 'day', get('user_consumption', 'city', 'day'));
-      break;
-    }
-    case 'rail':
-      run(balance, 'city', 'day', get('rail_shipped', 'city', 'day'));
-      break;
-    case 'highway':
-      run(balance, 'city', 'day', get('hw_trucks', 'direction', 'day'));
-      break;
-    case 'prices':
-      break;
+  const hull = (...ts: (Touch | undefined)[]): Touch | undefined => {
+    const xs = ts.filter((x): x is Touch => !!x);
+    if (!xs.length) return undefined;
+    return { ids: new Set(xs.flatMap((x) => [...x.ids])), from: Math.min(...xs.map((x) => x.from)), to: Math.max(...xs.map((x) => x.to)) };
+  };
+  const recIds = (kind: string, scope: Scope) => [...new Set((rec.get(kind) ?? []).filter((r) => r.scope === scope).map((r) => r.scopeId))];
+  const recFrom = (kind: string) => { const l = rec.get(kind) ?? []; return l.length ? dayStart(Math.min(...l.map((r) => r.evFrom))) : null; };
+
+  // Sales.
+  const city = get('trade', 'city', 'day');
+  const mine = get('trade', 'mine', 'day');
+  // Utilisation: every (scope, window) in one statement, collected here and from mine status below.
+  const util: RangeQuery[] = [];
+  for (const scope of ['mine', 'region', 'city'] as const) for (const win of ['day', 'mtd', 'ytd'] as const) { const tt = get('trade', scope, win); if (tt) util.push(rq(scope, win, tt)); }
+  // A day's price moves its own change and those of the next day and the same day next week.
+  const vw: RangeQuery[] = [];
+  for (const scope of ['region', 'coal_type', 'band', 'city'] as const) {
+    const tt = get('trade', scope, 'day');
+    if (tt) vw.push(rq(scope, 'day', { ids: tt.ids, from: tt.from, to: tt.to + 7 * DAY_MS }));
   }
+  if (vw.length) jobs.push(() => vwapChangeMany(db, vw));
+  // The base month's prices and tonnages move every day's index.
+  run((d, q) => priceIndex(d, q, opts.priceIndexBaseMonth ?? null), 'city', 'day', city && onwards(city));
+  // Statuses are carried forward to the latest day with data: new days need the operating rate too.
+  if (city) {
+    jobs.push(() => operating(db, { scope: 'city', ids: [CITY_ID], win: 'day', from: city.from, to: city.to }));
+    const regions = get('trade', 'region', 'day');
+    if (regions) jobs.push(() => operating(db, { scope: 'region', ids: [...regions.ids], win: 'day', from: regions.from, to: regions.to }));
+    if (mine) jobs.push(() => operating(db, { scope: 'mine', ids: [...mine.ids], win: 'day', from: mine.from, to: mine.to }));
+  }
+
+  // Mine status and capacity: a status holds until the next one, so every day from the record's on moves.
+  const minesFrom = recFrom('rec:mines');
+  if (minesFrom !== null) {
+    const later = { win: 'day' as const, from: minesFrom, to: FAR };
+    const mineIds = recIds('rec:mines', 'mine');
+    const regionIds = recIds('rec:mines', 'region');
+    jobs.push(() => operating(db, { scope: 'mine', ids: mineIds, ...later }));
+    jobs.push(() => operating(db, { scope: 'region', ids: regionIds, ...later }));
+    jobs.push(() => operating(db, { scope: 'city', ids: [CITY_ID], ...later }));
+    // Utilisation of the windows holding the records' events, onwards.
+    for (const win of ['day', 'mtd', 'ytd'] as const) {
+      const from = windowStart(win, minesFrom);
+      util.push({ scope: 'mine', ids: mineIds, win, from, to: FAR });
+      util.push({ scope: 'region', ids: regionIds, win, from, to: FAR });
+      util.push({ scope: 'city', ids: [CITY_ID], win, from, to: FAR });
+    }
+  }
+
+  if (util.length) jobs.push(() => utilisationMany(db, util));
+
+  // Estimated mine stock is cumulative: sales, stock reports and status all move it onwards.
+  const est = hull(mine, get('mine_stock', 'mine', 'day'), minesFrom === null ? undefined : { ids: new Set(recIds('rec:mines', 'mine')), from: minesFrom, to: minesFrom });
+  run(mineStockEstimate, 'mine', 'day', est && onwards(est));
+  // A stock report counts until the mine's next one (at most 60 days): later days move too.
+  const invFrom = recFrom('rec:mine_inventory');
+  if (invFrom !== null) {
+    const regions = recIds('rec:mine_inventory', 'region');
+    if (regions.length) jobs.push(() => mineStockTotal(db, { scope: 'region', ids: regions, win: 'day', from: invFrom, to: FAR }));
+    jobs.push(() => mineStockTotal(db, { scope: 'city', ids: [CITY_ID], win: 'day', from: invFrom, to: FAR }));
+  }
+
+  // Ports.
+  const ps = get('port_stock', 'port', 'day');
+  run(portStockChange, 'port', 'day', ps && { ids: ps.ids, from: ps.from, to: ps.to + 30 * DAY_MS });
+
+  // Days of stock: a consumption change moves the following week too.
+  const stock = get('user_stock', 'user', 'day');
+  const cons = get('user_consumption', 'user', 'day');
+  if (stock || cons) {
+    const u = hull(stock, cons)!;
+    const span = { win: 'day' as const, from: u.from, to: u.to + 7 * DAY_MS };
+    const sectors = recIds('rec:coal_users', 'sector');
+    jobs.push(() => daysOfStock(db, { scope: 'user', ids: [...u.ids], ...span }));
+    if (sectors.length) jobs.push(() => daysOfStock(db, { scope: 'sector', ids: sectors, ...span }));
+    jobs.push(() => daysOfStock(db, { scope: 'city', ids: [CITY_ID], ...span }));
+  }
+
+  // Balance: production (sales), rail and highway shipments, consumption.
+  const bal = hull(city, get('user_consumption', 'city', 'day'), get('rail_shipped', 'city', 'day'), get('hw_trucks', 'direction', 'day'));
+  run(balance, 'city', 'day', bal);
+
   for (const job of jobs) for (const p of await job()) points.push(p);
-  return { points, version };
+  return points;
 }
 
 /** The windows a mines record's capacity change touches for utilisation (day, month and year of its event). */

@@ -45,6 +45,17 @@ export async function readCells(db: Db, keys: CellKey[]): Promise<{ rows: CellRo
   return { rows, version };
 }
 
+/** Cells of many (cell, scope, id, window) keys, each over its own range of window starts (inclusive); one query. */
+export async function readCellRanges(db: Db, keys: { cell: string; scope: string; id: string; win: TumblingWindow; from: number; to: number }[]): Promise<CellRow[]> {
+  if (!keys.length) return [];
+  const r = await db.query(`
+    SELECT c.cell, c.scope, c.scope_id, c.win, c.window_start, c.a::float8 AS a, c.b::float8 AS b, c.n, c.last_v::float8 AS last
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[]) AS k(cell, scope, scope_id, win, f, t)
+    JOIN ind_cell c ON c.cell = k.cell AND c.scope = k.scope AND c.scope_id = k.scope_id AND c.win = k.win AND c.window_start >= k.f AND c.window_start <= k.t`,
+  [keys.map((k) => k.cell), keys.map((k) => k.scope), keys.map((k) => k.id), keys.map((k) => k.win), keys.map((k) => iso(k.from)), keys.map((k) => iso(k.to))]);
+  return r.rows.map((x) => ({ cell: x.cell, scope: x.scope, scopeId: x.scope_id, win: x.win, ws: ms(x.window_start), a: Number(x.a), b: Number(x.b), n: Number(x.n), last: f(x.last) }));
+}
+
 /** Cells of one kind over a range of window starts (inclusive). */
 export async function cellRange(db: Db, cell: CellName, scope: Scope, ids: string[] | null, win: TumblingWindow, from: number, to: number): Promise<CellRow[]> {
   const r = await db.query(`
@@ -105,18 +116,18 @@ async function salesRangeContributors(db: Db, ranges: { scope: Scope; scopeId: s
 }
 
 /** Contributors over trailing day windows, from the day rows of ind_contrib. */
-async function trailingDayContributors(db: Db, cell: CellName, scope: Scope, anchors: { scopeId: string; anchor: number }[], days: number): Promise<Map<string, Contributors>> {
+async function trailingDayContributors(db: Db, cell: CellName, anchors: { scope: Scope; scopeId: string; anchor: number }[], days: number): Promise<Map<string, Contributors>> {
   const out = new Map<string, Contributors>();
   if (!anchors.length) return out;
   const r = await db.query(`
-    SELECT scope_id, anchor, count(*) AS nc, (max(v) / NULLIF(sum(v), 0))::float8 AS top FROM (
-      SELECT k.scope_id, k.anchor, c.company, sum(c.v) AS v
-      FROM unnest($3::text[], $4::timestamptz[]) AS k(scope_id, anchor)
-      JOIN ind_contrib c ON c.cell = $1 AND c.scope = $2 AND c.scope_id = k.scope_id AND c.win = 'day'
+    SELECT scope, scope_id, anchor, count(*) AS nc, (max(v) / NULLIF(sum(v), 0))::float8 AS top FROM (
+      SELECT k.scope, k.scope_id, k.anchor, c.company, sum(c.v) AS v
+      FROM unnest($2::text[], $3::text[], $4::timestamptz[]) AS k(scope, scope_id, anchor)
+      JOIN ind_contrib c ON c.cell = $1 AND c.scope = k.scope AND c.scope_id = k.scope_id AND c.win = 'day'
         AND c.window_start > k.anchor - make_interval(days => $5) AND c.window_start <= k.anchor
-      GROUP BY 1, 2, 3) x
-    GROUP BY 1, 2`, [cell, scope, anchors.map((a) => a.scopeId), anchors.map((a) => iso(a.anchor)), days]);
-  for (const x of r.rows) out.set(`${x.scope_id}\u0001${ms(x.anchor)}`, { contributors: Number(x.nc), topShare: f(x.top) === null ? null : round6(Number(x.top)) });
+      GROUP BY 1, 2, 3, 4) x
+    GROUP BY 1, 2, 3`, [cell, anchors.map((a) => a.scope), anchors.map((a) => a.scopeId), anchors.map((a) => iso(a.anchor)), days]);
+  for (const x of r.rows) out.set(`${x.scope}\u0001${x.scope_id}\u0001${ms(x.anchor)}`, { contributors: Number(x.nc), topShare: f(x.top) === null ? null : round6(Number(x.top)) });
   return out;
 }
 
@@ -185,7 +196,7 @@ export async function trailingPoints(db: Db, cell: CellName, scope: Scope, ids: 
   let contrib: Map<string, Contributors> | null = null;
   if (defs.some((d) => needsContributors(d, scope))) {
     contrib = t.base === 'day'
-      ? await trailingDayContributors(db, cell, scope, rows, t.count)
+      ? new Map([...await trailingDayContributors(db, cell, rows.map((r) => ({ ...r, scope })), t.count)].map(([k, v]) => [k.slice(k.indexOf('\u0001') + 1), v]))
       : cell === 'trade'
         ? await salesRangeContributors(db, rows.map((r) => ({ scope, scopeId: r.scopeId, from: r.anchor - span, to: r.anchor + HOUR_MS })))
         : new Map();
@@ -205,16 +216,15 @@ export async function trailingPoints(db: Db, cell: CellName, scope: Scope, ids: 
 export async function trailingLatest(db: Db, cell: CellName, pairs: { scope: Scope; scopeId: string }[], win: TrailingWindow): Promise<{ scope: Scope; scopeId: string; anchor: number; a: number; b: number; n: number }[]> {
   if (!pairs.length) return [];
   const t = TRAILING[win];
+  // Per pair: its latest window by a backward index scan, then the frame's sum (index range): no join over all cells.
   const r = await db.query(`
-    WITH k AS (
-      SELECT c.scope, c.scope_id, max(c.window_start) AS anchor
-      FROM unnest($2::text[], $3::text[]) AS p(scope, scope_id)
-      JOIN ind_cell c ON c.cell = $1 AND c.scope = p.scope AND c.scope_id = p.scope_id AND c.win = $4
-      GROUP BY 1, 2)
-    SELECT k.scope, k.scope_id, k.anchor, sum(c.a)::float8 AS a, sum(c.b)::float8 AS b, sum(c.n) AS n
-    FROM k JOIN ind_cell c ON c.cell = $1 AND c.scope = k.scope AND c.win = $4 AND c.scope_id = k.scope_id
-      AND c.window_start >= k.anchor - ${t.frame} AND c.window_start <= k.anchor
-    GROUP BY 1, 2, 3`, [cell, pairs.map((p) => p.scope), pairs.map((p) => p.scopeId), t.base]);
+    SELECT p.scope, p.scope_id, l.anchor, s.a, s.b, s.n
+    FROM unnest($2::text[], $3::text[]) AS p(scope, scope_id)
+    CROSS JOIN LATERAL (SELECT c.window_start AS anchor FROM ind_cell c WHERE c.cell = $1 AND c.scope = p.scope AND c.scope_id = p.scope_id AND c.win = $4
+                        ORDER BY c.window_start DESC LIMIT 1) l
+    CROSS JOIN LATERAL (SELECT sum(c.a)::float8 AS a, sum(c.b)::float8 AS b, sum(c.n) AS n FROM ind_cell c
+                        WHERE c.cell = $1 AND c.scope = p.scope AND c.scope_id = p.scope_id AND c.win = $4
+                          AND c.window_start >= l.anchor - ${t.frame} AND c.window_start <= l.anchor) s`, [cell, pairs.map((p) => p.scope), pairs.map((p) => p.scopeId), t.base]);
   return r.rows.map((x) => ({ scope: x.scope, scopeId: x.scope_id, anchor: ms(x.anchor), a: Number(x.a), b: Number(x.b), n: Number(x.n) }));
 }
 
@@ -229,11 +239,7 @@ export async function trailingLatestPoints(db: Db, cell: CellName, pairs: { scop
   const needing = rows.filter((r) => defs.some((d) => allows(d, r.scope, win) && needsContributors(d, r.scope)));
   if (needing.length) {
     if (t.base === 'day') {
-      const byScope = new Map<Scope, typeof needing>();
-      for (const r of needing) (byScope.get(r.scope) ?? byScope.set(r.scope, []).get(r.scope)!).push(r);
-      for (const [scope, list] of byScope) {
-        for (const [k, v] of await trailingDayContributors(db, cell, scope, list, t.count)) contrib.set(`${scope}\u0001${k}`, v);
-      }
+      for (const [k, v] of await trailingDayContributors(db, cell, needing, t.count)) contrib.set(k, v);
     } else if (cell === 'trade') {
       const m = await salesRangeContributors(db, needing.map((r) => ({ scope: r.scope, scopeId: r.scopeId, from: r.anchor - span, to: r.anchor + HOUR_MS })));
       for (const r of needing) {
@@ -368,26 +374,35 @@ const SPAN: Record<TumblingWindow, string> = { hour: '1 hour', day: '1 day', mtd
 
 /** production.utilisation_pct: tonnage sold / (approved capacity × covered days / 365). */
 export async function utilisation(db: Db, q: RangeQuery): Promise<IndicatorPoint[]> {
-  if (q.win === 'hour') return [];
+  return utilisationMany(db, [q]);
+}
+
+/** utilisation_pct for several (scope, window, ids, range) queries in one statement (the publisher's batch). */
+export async function utilisationMany(db: Db, qs: RangeQuery[]): Promise<IndicatorPoint[]> {
+  // Explicit ids become one row per id; `ids: null` (every id of the scope) one row with a NULL id.
+  const rows = qs.filter((q) => q.win !== 'hour').flatMap((q) => (q.ids === null ? [null] : q.ids).map((id) => ({ q, id })));
+  if (!rows.length) return [];
   const r = await db.query(`
-    WITH cap AS (
-      SELECT CASE $1::text WHEN 'mine' THEN mine_id WHEN 'region' THEN region_code ELSE '${CITY_ID}' END AS id,
-             sum(approved_capacity_t_per_year) AS cap
-      FROM ind_mine_dim WHERE status <> 'closed' AND approved_capacity_t_per_year > 0 GROUP BY 1)
-    SELECT c.scope_id, c.window_start, c.a::float8 AS vol, cap.cap::float8 AS cap,
+    WITH q AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::interval[]) AS q(scope, win, scope_id, f, t, span)),
+    cap AS (
+      SELECT s.scope, s.id, sum(m.approved_capacity_t_per_year) AS cap
+      FROM ind_mine_dim m CROSS JOIN LATERAL (VALUES ('mine', m.mine_id), ('region', m.region_code), ('city', '${CITY_ID}')) AS s(scope, id)
+      WHERE m.status <> 'closed' AND m.approved_capacity_t_per_year > 0 GROUP BY 1, 2)
+    SELECT DISTINCT c.scope, c.win, c.scope_id, c.window_start, c.a::float8 AS vol, cap.cap::float8 AS cap,
       (SELECT max(d.window_start) FROM ind_cell d WHERE d.cell = 'trade' AND d.scope = c.scope AND d.scope_id = c.scope_id AND d.win = 'day'
         AND d.window_start >= c.window_start
-        AND d.window_start < ((c.window_start AT TIME ZONE 'Asia/Shanghai') + $5::interval) AT TIME ZONE 'Asia/Shanghai') AS last_day
-    FROM ind_cell c JOIN cap ON cap.id = c.scope_id
-    WHERE c.cell = 'trade' AND c.scope = $1 AND c.win = $2 AND ($3::text[] IS NULL OR c.scope_id = ANY($3))
-      AND c.window_start >= $4 AND c.window_start <= $6`, [q.scope, q.win, q.ids, iso(q.from), SPAN[q.win], iso(q.to)]);
+        AND d.window_start < ((c.window_start AT TIME ZONE 'Asia/Shanghai') + q.span) AT TIME ZONE 'Asia/Shanghai') AS last_day
+    FROM q JOIN ind_cell c ON c.cell = 'trade' AND c.scope = q.scope AND c.win = q.win AND (q.scope_id IS NULL OR c.scope_id = q.scope_id)
+      AND c.window_start >= q.f AND c.window_start <= q.t
+    JOIN cap ON cap.scope = c.scope AND cap.id = c.scope_id`,
+  [rows.map((x) => x.q.scope), rows.map((x) => x.q.win), rows.map((x) => x.id), rows.map((x) => iso(x.q.from)), rows.map((x) => iso(x.q.to)), rows.map((x) => SPAN[x.q.win])]);
   const d = def('production', 'utilisation_pct');
   const pts = r.rows.map((x) => {
     const ws = ms(x.window_start);
     const last = x.last_day ? ms(x.last_day) : ws;
     const days = Math.round((last - ws) / DAY_MS) + 1;
     const v = Number(x.cap) > 0 ? round6((100 * Number(x.vol)) / ((Number(x.cap) * days) / 365)) : null;
-    return point(d, q.scope, x.scope_id, q.win, ws, v);
+    return point(d, x.scope as Scope, x.scope_id, x.win as Window, ws, v);
   });
   return withContributors(db, 'trade', pts);
 }
@@ -448,19 +463,26 @@ export async function operating(db: Db, q: RangeQuery): Promise<IndicatorPoint[]
 
 /** price.vwap_dod_pct / vwap_wow_pct: day VWAP against the previous day and the same day a week before. */
 export async function vwapChange(db: Db, q: RangeQuery): Promise<IndicatorPoint[]> {
+  return vwapChangeMany(db, [q]);
+}
+
+/** vwap_dod_pct / vwap_wow_pct for several (scope, ids, range) queries in one statement. */
+export async function vwapChangeMany(db: Db, qs: RangeQuery[]): Promise<IndicatorPoint[]> {
+  const rows = qs.flatMap((q) => (q.ids === null ? [null] : q.ids).map((id) => ({ q, id })));
+  if (!rows.length) return [];
   const r = await db.query(`
-    SELECT c.scope_id, c.window_start,
+    SELECT DISTINCT c.scope, c.scope_id, c.window_start,
       (c.b / NULLIF(c.a, 0))::float8 AS v, (p.b / NULLIF(p.a, 0))::float8 AS v1, (w.b / NULLIF(w.a, 0))::float8 AS v7
-    FROM ind_cell c
+    FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[]) AS q(scope, scope_id, f, t)
+    JOIN ind_cell c ON c.cell = 'trade' AND c.scope = q.scope AND c.win = 'day' AND (q.scope_id IS NULL OR c.scope_id = q.scope_id) AND c.window_start >= q.f AND c.window_start <= q.t
     LEFT JOIN ind_cell p ON p.cell = c.cell AND p.scope = c.scope AND p.scope_id = c.scope_id AND p.win = 'day' AND p.window_start = c.window_start - INTERVAL '1 day'
-    LEFT JOIN ind_cell w ON w.cell = c.cell AND w.scope = c.scope AND w.scope_id = c.scope_id AND w.win = 'day' AND w.window_start = c.window_start - INTERVAL '7 days'
-    WHERE c.cell = 'trade' AND c.scope = $1 AND c.win = 'day' AND ($2::text[] IS NULL OR c.scope_id = ANY($2)) AND c.window_start >= $3 AND c.window_start <= $4`,
-  [q.scope, q.ids, iso(q.from), iso(q.to)]);
+    LEFT JOIN ind_cell w ON w.cell = c.cell AND w.scope = c.scope AND w.scope_id = c.scope_id AND w.win = 'day' AND w.window_start = c.window_start - INTERVAL '7 days'`,
+  [rows.map((x) => x.q.scope), rows.map((x) => x.id), rows.map((x) => iso(x.q.from)), rows.map((x) => iso(x.q.to))]);
   const pct = (a: unknown, b: unknown) => (a === null || b === null || !Number(b) ? null : round6(100 * (Number(a) / Number(b) - 1)));
   const out: IndicatorPoint[] = [];
   for (const x of r.rows) {
-    out.push(point(def('price', 'vwap_dod_pct'), q.scope, x.scope_id, 'day', ms(x.window_start), pct(x.v, x.v1)));
-    out.push(point(def('price', 'vwap_wow_pct'), q.scope, x.scope_id, 'day', ms(x.window_start), pct(x.v, x.v7)));
+    out.push(point(def('price', 'vwap_dod_pct'), x.scope, x.scope_id, 'day', ms(x.window_start), pct(x.v, x.v1)));
+    out.push(point(def('price', 'vwap_wow_pct'), x.scope, x.scope_id, 'day', ms(x.window_start), pct(x.v, x.v7)));
   }
   return withContributors(db, 'trade', out);
 }
@@ -503,22 +525,37 @@ export async function priceIndex(db: Db, q: RangeQuery, baseMonth: string | null
  */
 export async function mineStockEstimate(db: Db, q: RangeQuery): Promise<IndicatorPoint[]> {
   if (q.scope !== 'mine') return [];
+  // Shipments since t0 = the mine's sales up to the end of the day minus those up to the report (exact
+  // sums of the same facts). "Up to the end of day d" comes from the cumulative cells: year cells of earlier
+  // years + month cells of earlier months + day cells of the month: at most ~45 cells, whatever the history.
+  const cum = (d: string) => `(
+    (SELECT COALESCE(sum(c.a), 0) FROM ind_cell c WHERE c.cell = 'trade' AND c.scope = 'mine' AND c.scope_id = x.mine_id AND c.win = 'ytd'
+       AND c.window_start < date_trunc('year', ${d} AT TIME ZONE 'Asia/Shanghai') AT TIME ZONE 'Asia/Shanghai')
+  + (SELECT COALESCE(sum(c.a), 0) FROM ind_cell c WHERE c.cell = 'trade' AND c.scope = 'mine' AND c.scope_id = x.mine_id AND c.win = 'mtd'
+       AND c.window_start >= date_trunc('year', ${d} AT TIME ZONE 'Asia/Shanghai') AT TIME ZONE 'Asia/Shanghai'
+       AND c.window_start < date_trunc('month', ${d} AT TIME ZONE 'Asia/Shanghai') AT TIME ZONE 'Asia/Shanghai')
+  + (SELECT COALESCE(sum(c.a), 0) FROM ind_cell c WHERE c.cell = 'trade' AND c.scope = 'mine' AND c.scope_id = x.mine_id AND c.win = 'day'
+       AND c.window_start >= date_trunc('month', ${d} AT TIME ZONE 'Asia/Shanghai') AT TIME ZONE 'Asia/Shanghai' AND c.window_start <= ${d}))`;
   const r = await db.query(`
     WITH days AS (
       SELECT DISTINCT scope_id AS mine_id, window_start AS day FROM ind_cell
       WHERE cell IN ('trade', 'mine_stock') AND scope = 'mine' AND win = 'day' AND ($1::text[] IS NULL OR scope_id = ANY($1))
-        AND window_start >= $2 AND window_start <= $3)
-    SELECT d.mine_id, d.day, rep.stock_t::float8 AS s0, COALESCE(rep.event_time, fs.t0) AS t0, rep.event_time IS NULL AS unreported,
-      st.status, st.cap::float8 AS cap,
-      (SELECT COALESCE(sum(s.net_t), 0)::float8 FROM fact_sales s WHERE s.mine_id = d.mine_id
-         AND (s.event_time > rep.event_time OR (rep.event_time IS NULL AND s.event_time >= fs.t0))
-         AND s.event_time < d.day + INTERVAL '1 day') AS shipped
-    FROM days d
-    LEFT JOIN LATERAL (SELECT i.stock_t, i.event_time FROM fact_mine_inventory i WHERE i.mine_id = d.mine_id AND i.event_time < d.day + INTERVAL '1 day'
-                       ORDER BY i.event_time DESC, i.record_id DESC LIMIT 1) rep ON true
-    LEFT JOIN LATERAL (SELECT time_bucket('1 day', min(s.event_time), 'Asia/Shanghai') AS t0 FROM fact_sales s WHERE s.mine_id = d.mine_id) fs ON true
-    LEFT JOIN LATERAL (SELECT m.status, m.approved_capacity_t_per_year AS cap FROM fact_mines m WHERE m.mine_id = d.mine_id AND m.event_time < d.day + INTERVAL '1 day'
-                       ORDER BY m.event_time DESC, m.record_id DESC LIMIT 1) st ON true`,
+        AND window_start >= $2 AND window_start <= $3),
+    x AS (
+      SELECT d.mine_id, d.day, rep.stock_t, rep.event_time AS rep_t, time_bucket('1 day', rep.event_time, 'Asia/Shanghai') AS rep_day, fs.t0,
+        st.status, st.cap
+      FROM days d
+      LEFT JOIN LATERAL (SELECT i.stock_t, i.event_time FROM fact_mine_inventory i WHERE i.mine_id = d.mine_id AND i.event_time < d.day + INTERVAL '1 day'
+                         ORDER BY i.event_time DESC, i.record_id DESC LIMIT 1) rep ON true
+      LEFT JOIN LATERAL (SELECT min(c.window_start) AS t0 FROM ind_cell c WHERE c.cell = 'trade' AND c.scope = 'mine' AND c.win = 'ytd' AND c.scope_id = d.mine_id) y ON true
+      LEFT JOIN LATERAL (SELECT min(c.window_start) AS t0 FROM ind_cell c WHERE c.cell = 'trade' AND c.scope = 'mine' AND c.win = 'day' AND c.scope_id = d.mine_id
+                           AND c.window_start >= y.t0 AND c.window_start < y.t0 + INTERVAL '1 year 1 day') fs ON true
+      LEFT JOIN LATERAL (SELECT m.status, m.approved_capacity_t_per_year AS cap FROM fact_mines m WHERE m.mine_id = d.mine_id AND m.event_time < d.day + INTERVAL '1 day'
+                         ORDER BY m.event_time DESC, m.record_id DESC LIMIT 1) st ON true)
+    SELECT x.mine_id, x.day, x.stock_t::float8 AS s0, COALESCE(x.rep_t, x.t0) AS t0, x.rep_t IS NULL AS unreported, x.status, x.cap::float8 AS cap,
+      (${cum('x.day')} - CASE WHEN x.rep_t IS NULL THEN 0 ELSE ${cum('x.rep_day')}
+         - (SELECT COALESCE(sum(s.net_t), 0) FROM fact_sales s WHERE s.mine_id = x.mine_id AND s.event_time > x.rep_t AND s.event_time < x.rep_day + INTERVAL '1 day') END)::float8 AS shipped
+    FROM x`,
   [q.ids, iso(q.from), iso(q.to)]);
   const d = def('inventory', 'mine_stock_est_t');
   const out: IndicatorPoint[] = [];

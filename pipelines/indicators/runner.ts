@@ -1,11 +1,18 @@
 /**
  * The indicator workers: one consumer-group member reading the eight canonical
- * topics. Per batch (one topic-partition): decode → classify lateness and map
- * to facts and cell deltas (pure core) → one store transaction (facts, deltas
- * of new facts, watermark) → read back what changed → Redis snapshots and
- * live channel → `coal.indicators`. Offsets are committed by the broker only
- * after all of it succeeded; a failure anywhere redelivers the batch, whose
- * facts are then duplicates and whose points are republished unchanged.
+ * topics, and one publisher loop, decoupled by a transactional outbox.
+ *
+ * Consumer, per batch (one topic-partition): decode → classify lateness and map
+ * to facts and cell deltas (pure core) → ONE store transaction (facts, deltas of
+ * the new facts, watermark, and the outbox keys they made stale) → the broker
+ * commits the offsets. A failure redelivers the batch, whose facts are then
+ * duplicates. Undecodable records go to the DLQ with their bytes.
+ *
+ * Publisher (this process, started with the consumer): claims dirty outbox keys
+ * with a lease, computes their points for all of them at once (`publish.ts`),
+ * writes Redis snapshots + live channels and `coal.indicators`, then deletes the
+ * keys that did not change meanwhile. A crash mid-publication leaves them dirty;
+ * republishing gives the same values (Redis keeps the highest version).
  */
 import type { Deps } from '../../infra/deps.ts';
 import type { Assignment, Batch, Consumer, TopicSpec } from '../../infra/broker/types.ts';
@@ -20,12 +27,16 @@ import { createRedisSink, type RedisSink } from '../../sinks/redis.ts';
 import { createTimescaleSink, type FaultHook as StoreFaultHook, type FactItem, type TimescaleSink } from '../../sinks/timescale.ts';
 import { classify, deltasOf, eventMsOf } from './core.ts';
 import { INDICATOR_SCHEMA, toMessages, type IndicatorUpdateMessage } from './contract.ts';
-import { computeUpdates } from './publish.ts';
+import { CELLS } from './model.ts';
+import { CLAIM_SQL, claimedOf, familyOfKind, FINISH_SQL, RELEASE_SQL } from './outbox.ts';
+import { computeDirty } from './publish.ts';
 
 export const INDICATOR_GROUP = 'coalflow-indicators';
+/** Most points per produce call to coal.indicators (≈ 100 bytes each: well under 1 MB even if all go to one partition). */
+const KAFKA_POINTS_PER_SEND = 4000;
 
 /** Stages at which a test can make a batch fail (see `faultHook`). */
-export type FaultStage = 'afterFacts' | 'beforeCommit' | 'afterStore' | 'afterRedis' | 'afterKafka';
+export type FaultStage = 'afterFacts' | 'beforeCommit' | 'afterStore' | 'afterPublishRedis' | 'afterPublishKafka';
 
 export interface IndicatorWorkerOptions {
   /** Wire-format decoder of the canonical topics. Default: the fast reader (decode.ts), same result as `createFeedSerde(deps).decode`. */
@@ -44,7 +55,20 @@ export interface IndicatorWorkerOptions {
   publishLive?: boolean;
   /** Base month (YYYY-MM) of the city pithead price index. Default: first month with trades in every basket band. */
   priceIndexBaseMonth?: string | null;
-  /** Test seam: throw at a stage to fail the batch there (the batch is then redelivered). */
+  /** Run the publisher loop in this worker. Default true; false: consume only (another process publishes, or call `flush`). */
+  publish?: boolean;
+  /** Most outbox keys one publication round claims. Default 20000. */
+  publishMaxKeys?: number;
+  /** How often the publisher looks for keys dirtied by other processes when nothing woke it, ms. Default 250. */
+  publishPollMs?: number;
+  /** Pause between publication rounds while keys keep coming, so they coalesce, ms. Default 20. */
+  publishGapMs?: number;
+  /** Lease of claimed outbox keys, ms: after a publisher crash, others take them over after this. Default 30000. */
+  publishLeaseMs?: number;
+  /**
+   * Test seam: throw at a stage to fail there. Store stages fail the batch (redelivered); publication
+   * stages ('afterPublishRedis', 'afterPublishKafka': `topic` is 'publisher') leave the keys dirty.
+   */
   faultHook?: (stage: FaultStage, batch: { topic: string; partition: number; records: number }) => void | Promise<void>;
   /** Refresh period of the consumer-lag gauge, ms. Default 5000; 0 disables. */
   lagIntervalMs?: number;
@@ -57,8 +81,12 @@ export interface IndicatorWorkerOptions {
 export interface IndicatorWorkers {
   /** Joins the group; resolves once consuming. */
   start(): Promise<void>;
-  /** Finishes the batch in hand, commits it and leaves the group. Safe to call twice. */
+  /** Finishes the batch in hand, commits it, leaves the group, then publishes what is still dirty once. Safe to call twice. */
   stop(): Promise<void>;
+  /** Runs publication rounds until nothing is left to claim; resolves with the keys published. */
+  flush(): Promise<number>;
+  /** Resolves once the outbox is empty (every process's dirty keys published), publishing meanwhile. */
+  idle(opts?: { timeoutMs?: number }): Promise<void>;
   /** Partitions owned now. */
   assignment(): Assignment;
   /** Counters since start (for tests and the bench). */
@@ -73,11 +101,16 @@ export interface IndicatorStats {
   late: number;
   corrections: number;
   failures: number;
+  /** Points published (Redis snapshots offered, coal.indicators). */
   points: number;
   deadLetters: number;
-  /** Batches fully processed (store, Redis and Kafka done). */
+  /** Batches fully processed (stored; offsets then committed by the broker). */
   completed: number;
-  /** Wall time spent per stage, ms (where the time goes; the bench reports it). */
+  /** Publication rounds that published something, and the outbox keys they published. */
+  rounds: number;
+  published: number;
+  publishFailures: number;
+  /** Wall time spent per stage, ms (where the time goes; the bench reports it). `read`: computing the points of claimed keys. */
   stageMs: { decode: number; store: number; read: number; redis: number; kafka: number };
 }
 
@@ -97,6 +130,8 @@ export { ACCEPTED_HEADER };
 export function startIndicatorWorkers(deps: Deps, opts: IndicatorWorkerOptions = {}): IndicatorWorkers {
   const log = deps.log.child({ component: 'indicators' });
   const workerId = opts.workerId ?? Math.random().toString(36).slice(2, 8);
+  /** Lease owner: unique per worker instance, so a restarted worker never mistakes an old lease for its own. */
+  const owner = `${workerId}:${process.pid}:${Math.random().toString(36).slice(2, 10)}`;
   const feeds = opts.feeds ?? FEEDS;
   const feedByTopic = new Map(feeds.map((f) => [deps.topic(topicOf.canonical(f)), f]));
   const lateness = opts.allowedLatenessMs ?? deps.config.allowedLatenessMs;
@@ -108,7 +143,14 @@ export function startIndicatorWorkers(deps: Deps, opts: IndicatorWorkerOptions =
   const kafka: KafkaTopicSink<IndicatorUpdateMessage> | null = opts.publishKafka === false
     ? null
     : createKafkaTopicSink<IndicatorUpdateMessage>(deps, { topic: topicOf.indicators, schema: INDICATOR_SCHEMA });
-  const stats: IndicatorStats = { batches: 0, records: 0, inserted: 0, duplicates: 0, late: 0, corrections: 0, failures: 0, points: 0, deadLetters: 0, completed: 0, stageMs: { decode: 0, store: 0, read: 0, redis: 0, kafka: 0 } };
+  const maxKeys = opts.publishMaxKeys ?? 20_000;
+  const pollMs = opts.publishPollMs ?? 250;
+  const gapMs = opts.publishGapMs ?? 20;
+  const leaseMs = opts.publishLeaseMs ?? 30_000;
+  const stats: IndicatorStats = {
+    batches: 0, records: 0, inserted: 0, duplicates: 0, late: 0, corrections: 0, failures: 0, points: 0, deadLetters: 0, completed: 0,
+    rounds: 0, published: 0, publishFailures: 0, stageMs: { decode: 0, store: 0, read: 0, redis: 0, kafka: 0 },
+  };
   let current = { topic: '', partition: -1, records: 0 };
   let consumer: Consumer | null = null;
   let lagTimer: NodeJS.Timeout | null = null;
@@ -118,6 +160,7 @@ export function startIndicatorWorkers(deps: Deps, opts: IndicatorWorkerOptions =
 
   async function decode(feed: FeedName, batch: Batch) {
     const out: { record: CanonicalRecord; eventMs: number; acceptedMs: number | null }[] = [];
+    const dead: { key: string; value: string; headers: Record<string, string> }[] = [];
     for (const r of batch.records) {
       try {
         const record = await serde.decode(feed, r.value) as CanonicalRecord;
@@ -125,11 +168,25 @@ export function startIndicatorWorkers(deps: Deps, opts: IndicatorWorkerOptions =
         const acc = Number(r.headers[ACCEPTED_HEADER]);
         out.push({ record, eventMs, acceptedMs: Number.isFinite(acc) && acc > 0 ? acc : null });
       } catch (err) {
-        // A canonical record that does not decode is a contract bug upstream: count it, skip it, keep the partition moving.
-        stats.deadLetters++;
-        deps.metrics.deadLetters.inc({ feed, reason: 'indicator_decode' });
-        log.error({ topic: batch.topic, partition: batch.partition, offset: r.offset, err: (err as Error).message }, 'undecodable canonical record skipped');
+        // A canonical record that does not decode is a contract bug upstream: keep its bytes in the DLQ, keep the partition moving.
+        dead.push({
+          key: feed,
+          value: JSON.stringify({
+            feed, reason: 'indicator_decode', message: (err as Error).message, topic: batch.topic, partition: batch.partition, offset: r.offset,
+            receivedAt: new Date().toISOString(), payloadBase64: r.value.toString('base64'),
+          }),
+          headers: { 'coalflow-feed': feed, 'coalflow-reason': 'indicator_decode' },
+        });
+        log.error({ topic: batch.topic, partition: batch.partition, offset: r.offset, err: (err as Error).message }, 'undecodable canonical record sent to the DLQ');
       }
+    }
+    if (dead.length) {
+      // Before the offsets are committed: a failure here redelivers the batch, so nothing is lost.
+      const dlq = deps.topic(topicOf.dlq);
+      await deps.broker.produce(dlq, dead);
+      deps.metrics.eventsOut.inc({ topic: dlq }, dead.length);
+      deps.metrics.deadLetters.inc({ feed, reason: 'indicator_decode' }, dead.length);
+      stats.deadLetters += dead.length;
     }
     return out;
   }
@@ -151,39 +208,127 @@ export function startIndicatorWorkers(deps: Deps, opts: IndicatorWorkerOptions =
         const wm = max - lateness;
         if (d.eventMs > max) max = d.eventMs;
         const { cells, contribs } = deltasOf(feed, d.record as never, d.eventMs, classes[i] === 'too_late');
-        return { record: d.record, eventMs: d.eventMs, lateness: classes[i]!, watermarkMs: wm, cells, contribs };
+        return { record: d.record, eventMs: d.eventMs, lateness: classes[i]!, watermarkMs: wm, cells, contribs, acceptedMs: d.acceptedMs };
       });
       return { items, next: state };
     }), { attempts: 3, initialDelayMs: 50, onRetry: (err, attempt) => log.warn({ err: (err as Error).message, attempt }, 'store write retry') });
     lap('store');
+    if (res.dirty.length) publisher.wake();
     await opts.faultHook?.('afterStore', current);
     stats.batches++; stats.records += decoded.length; stats.inserted += res.inserted; stats.duplicates += res.duplicates; stats.corrections += res.corrections;
-    const late = res.items.filter((it) => it.lateness === 'late').length;
+    let late = 0;
+    let maxMs = maxEvent.get(`${batch.topic}:${batch.partition}`) ?? -Infinity;
+    for (const it of res.items) if (it.lateness === 'late') late++;
+    for (const d of decoded) if (d.eventMs > maxMs) maxMs = d.eventMs;
     stats.late += late;
     if (late) deps.metrics.lateRecords.inc({ feed, kind: 'update' }, late);
     if (res.corrections) deps.metrics.lateRecords.inc({ feed, kind: 'correction' }, res.corrections);
     if (res.duplicates) deps.metrics.duplicates.inc({ feed }, res.duplicates);
-    const pk = `${batch.topic}:${batch.partition}`;
-    const maxMs = Math.max(maxEvent.get(pk) ?? -Infinity, ...decoded.map((d) => d.eventMs));
-    maxEvent.set(pk, maxMs);
-
-    const updates = await computeUpdates(deps.db, feed, res.items, res.items.flatMap((it) => it.cells), res, { priceIndexBaseMonth: opts.priceIndexBaseMonth });
-    stats.points += updates.points.length;
-    lap('read');
-    await redis.write(updates.points, { version: updates.version, live: opts.publishLive !== false });
-    lap('redis');
-    const now = Date.now();
-    const family = familyOfFeed(feed);
-    for (const d of decoded) if (d.acceptedMs !== null) deps.metrics.e2eLatency.observe({ family }, Math.max(0, now - d.acceptedMs) / 1000);
-    await opts.faultHook?.('afterRedis', current);
-    if (kafka && updates.points.length) {
-      await kafka.write(toMessages(updates.points, updates.version, now).map((m) => ({ key: m.key, value: m.value })));
-    }
-    lap('kafka');
-    await opts.faultHook?.('afterKafka', current);
+    maxEvent.set(`${batch.topic}:${batch.partition}`, maxMs);
     stats.completed++;
     updateWatermarkGauge();
   }
+
+  // ------------------------------------------------------------ publisher
+
+  /** One publication round: claim, compute, Redis, Kafka, finish. Returns the keys claimed. */
+  async function round(): Promise<number> {
+    let t = performance.now();
+    const lap = (k: keyof IndicatorStats['stageMs']) => { const now = performance.now(); stats.stageMs[k] += now - t; t = now; };
+    const claim = await deps.db.query(CLAIM_SQL, [Date.now(), owner, maxKeys, leaseMs]);
+    if (!claim.rows.length) return 0;
+    const version = Number(claim.rows[0].version);
+    const claimed = claim.rows.map(claimedOf);
+    const hookCtx = { topic: 'publisher', partition: -1, records: claimed.length };
+    try {
+      const points = await computeDirty(deps.db, claimed, { priceIndexBaseMonth: opts.priceIndexBaseMonth });
+      lap('read');
+      await redis.write(points, { version, live: opts.publishLive !== false });
+      lap('redis');
+      await opts.faultHook?.('afterPublishRedis', hookCtx);
+      if (kafka && points.length) {
+        // Several sends of bounded size (a produce request per partition must stay under the broker's limit), a few at a time.
+        const msgs = toMessages(points, version);
+        const sends: (typeof msgs)[] = [];
+        let cur: typeof msgs = [];
+        let n = 0;
+        for (const m of msgs) {
+          if (n + m.value.points.length > KAFKA_POINTS_PER_SEND && cur.length) { sends.push(cur); cur = []; n = 0; }
+          cur.push(m); n += m.value.points.length;
+        }
+        if (cur.length) sends.push(cur);
+        for (let i = 0; i < sends.length; i += 4) {
+          await Promise.all(sends.slice(i, i + 4).map((chunk) => kafka.write(chunk.map((m) => ({ key: m.key, value: m.value })))));
+        }
+      }
+      lap('kafka');
+      await opts.faultHook?.('afterPublishKafka', hookCtx);
+      await deps.db.query(FINISH_SQL, [claimed.map((r) => r.kind), claimed.map((r) => r.scope), claimed.map((r) => r.scopeId), claimed.map((r) => r.ver), owner]);
+      lap('read');
+      const now = Date.now();
+      for (const r of claimed) {
+        if (r.acceptedMs !== null) deps.metrics.e2eLatency.observe({ family: familyOfKind(r.kind, (c) => (CELLS as Record<string, { family: string }>)[c]?.family) }, Math.max(0, now - r.acceptedMs) / 1000);
+      }
+      stats.rounds++; stats.published += claimed.length; stats.points += points.length;
+      return claimed.length;
+    } catch (err) {
+      stats.publishFailures++;
+      // Give the keys back at once; they stay dirty and the next round retries them.
+      await deps.db.query(RELEASE_SQL, [owner]).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  const publisher = (() => {
+    let running = false;
+    let pending = false;
+    let wakeUp: (() => void) | null = null;
+    let loopDone: Promise<void> | null = null;
+    /** Rounds of this worker never overlap (loop, flush, idle, stop share this chain). */
+    let chain: Promise<unknown> = Promise.resolve();
+    const exclusive = <T>(fn: () => Promise<T>): Promise<T> => {
+      const p = chain.then(fn, fn);
+      chain = p.catch(() => undefined);
+      return p;
+    };
+    const sleep = (ms: number) => new Promise<void>((r) => { const tm = setTimeout(r, ms); wakeUp = () => { clearTimeout(tm); r(); }; });
+    async function drain(): Promise<number> {
+      let total = 0;
+      for (;;) {
+        const n = await exclusive(round);
+        total += n;
+        if (n < maxKeys) return total;
+      }
+    }
+    async function loop() {
+      let backoff = 50;
+      while (running) {
+        if (!pending) await sleep(pollMs);
+        wakeUp = null;
+        if (!running) break;
+        pending = false;
+        try {
+          const n = await exclusive(round);
+          backoff = 50;
+          // More may be coming (the consumer is busy): let a few batches coalesce, then go again.
+          if (n > 0) { pending = true; if (gapMs > 0) await sleep(gapMs); wakeUp = null; }
+        } catch (err) {
+          if (isProgrammingError(err)) log.error({ err: (err as Error).stack }, 'indicator publication failed (bug)');
+          else log.warn({ err: (err as Error).message }, 'indicator publication failed; keys stay dirty and are retried');
+          pending = true;
+          await sleep(backoff);
+          wakeUp = null;
+          backoff = Math.min(backoff * 2, 5000);
+        }
+      }
+    }
+    return {
+      start() { if (running) return; running = true; pending = true; loopDone = loop(); },
+      async stop() { running = false; wakeUp?.(); await loopDone; },
+      wake() { pending = true; wakeUp?.(); },
+      drain,
+    };
+  })();
 
   function updateWatermarkGauge() {
     const owned = [...maxEvent.values()];
@@ -197,14 +342,14 @@ export function startIndicatorWorkers(deps: Deps, opts: IndicatorWorkerOptions =
       if (consumer) return;
       const topics = [...feedByTopic.keys()];
       // Idempotent: the composition root normally created them; a worker started alone must not fail on a missing topic.
-      await deps.broker.createTopics([...topics.map((topic) => ({ topic })), ...indicatorTopics().map((t) => ({ ...t, topic: deps.topic(t.topic) }))]);
+      await deps.broker.createTopics([...topics.map((topic) => ({ topic })), { topic: deps.topic(topicOf.dlq) }, ...indicatorTopics().map((t) => ({ ...t, topic: deps.topic(t.topic) }))]);
       consumer = deps.broker.consumer({
         groupId,
         topics,
         maxBatchSize: opts.maxBatchSize ?? 5000,
         fromBeginning: opts.fromBeginning ?? true,
         onAssign: (a) => {
-          // State lives in the store (read under lock in each transaction): only the gauges need resetting.
+          // State lives in the store (read under lock in each transaction; dirty keys in the outbox): only the gauges need resetting.
           for (const k of [...maxEvent.keys()]) {
             const [t, p] = [k.slice(0, k.lastIndexOf(':')), Number(k.slice(k.lastIndexOf(':') + 1))];
             if (!a[t]?.includes(p)) maxEvent.delete(k);
@@ -222,6 +367,7 @@ export function startIndicatorWorkers(deps: Deps, opts: IndicatorWorkerOptions =
           throw err;
         }
       });
+      if (opts.publish !== false) publisher.start();
       if (opts.lagIntervalMs !== 0) {
         lagTimer = setInterval(() => { void refreshLag(); }, opts.lagIntervalMs ?? 5000);
         lagTimer.unref();
@@ -230,25 +376,31 @@ export function startIndicatorWorkers(deps: Deps, opts: IndicatorWorkerOptions =
     stop() {
       stopping ??= (async () => {
         if (lagTimer) clearInterval(lagTimer);
-        const steps = [() => consumer?.stop(), () => kafka?.close(), () => redis.close(), () => store.close()];
+        const steps = [
+          () => consumer?.stop(),
+          () => publisher.stop(),
+          // Publish what the last batches made dirty, so Redis and coal.indicators are up to date on exit.
+          () => publisher.drain(),
+          () => kafka?.close(), () => redis.close(), () => store.close(),
+        ];
         for (const s of steps) {
           try { await s(); } catch (err) { log.warn({ err: (err as Error).message }, 'indicator stop step failed'); }
         }
       })();
       return stopping;
     },
+    flush: () => publisher.drain(),
+    async idle({ timeoutMs = 60_000 } = {}) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        await publisher.drain();
+        const r = await deps.db.query('SELECT count(*)::int AS n FROM ind_dirty');
+        if (!Number(r.rows[0].n)) return;
+        if (Date.now() > deadline) throw new Error(`indicator outbox not empty after ${timeoutMs} ms (${r.rows[0].n} keys)`);
+        await new Promise((res) => setTimeout(res, 50));
+      }
+    },
     assignment: () => consumer?.assignment() ?? {},
     stats: () => ({ ...stats, stageMs: { ...stats.stageMs } }),
   };
-}
-
-function familyOfFeed(feed: FeedName): string {
-  switch (feed) {
-    case 'sales': return 'sales';
-    case 'mines': return 'production';
-    case 'prices': return 'price';
-    case 'mine_inventory': case 'ports': return 'inventory';
-    case 'coal_users': return 'days_of_stock';
-    default: return 'transport';
-  }
 }

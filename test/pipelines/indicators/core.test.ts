@@ -4,6 +4,7 @@ import { classify, decimal, deltasOf, mergeCells, scaled } from '../../../pipeli
 import { applyFormula, bandOf, cstDate, dayStart, hourStart, monthStart, weekStart, yearStart, allows, metricDef } from '../../../pipelines/indicators/model.ts';
 import { toMessages } from '../../../pipelines/indicators/contract.ts';
 import { scaledDecimal } from '../../../pipelines/indicators/queries.ts';
+import { dirtyOf } from '../../../pipelines/indicators/outbox.ts';
 import type { SaleRecord } from '../../../pipelines/contracts/types.ts';
 
 const test = suite('pipelines/indicators/core');
@@ -45,16 +46,16 @@ const sale = (over: Partial<SaleRecord> = {}): SaleRecord => ({
   tareTime: '2024-03-05T10:00:00+08:00', grossTime: '2024-03-05T10:20:00+08:00', ...over,
 });
 
-test('a sale feeds mine day/mtd/ytd, aggregate hour/day/mtd/ytd, and company contributions', () => {
+test('a sale feeds mine and aggregate day/mtd/ytd (hours are read from the facts), and company contributions', () => {
   const s = sale();
   const { cells, contribs } = deltasOf('sales', s, Date.parse(s.grossTime), false);
   const keys = cells.map((c) => `${c.scope}:${c.scopeId}:${c.win}`).sort();
   assert.equal(keys, [
-    'band:5500:day', 'band:5500:hour', 'band:5500:mtd', 'band:5500:ytd',
-    'city:150600:day', 'city:150600:hour', 'city:150600:mtd', 'city:150600:ytd',
-    'coal_type:动力煤:day', 'coal_type:动力煤:hour', 'coal_type:动力煤:mtd', 'coal_type:动力煤:ytd',
+    'band:5500:day', 'band:5500:mtd', 'band:5500:ytd',
+    'city:150600:day', 'city:150600:mtd', 'city:150600:ytd',
+    'coal_type:动力煤:day', 'coal_type:动力煤:mtd', 'coal_type:动力煤:ytd',
     'mine:M1:day', 'mine:M1:mtd', 'mine:M1:ytd',
-    'region:150621:day', 'region:150621:hour', 'region:150621:mtd', 'region:150621:ytd',
+    'region:150621:day', 'region:150621:mtd', 'region:150621:ytd',
   ]);
   assert.ok(cells.every((c) => c.a === 33420 && c.b === 2173971 && c.n === 1));
   assert.is(contribs.length, 12);
@@ -108,6 +109,35 @@ test('indicator messages group points per entity', () => {
   assert.is(msgs[0]!.key, 'sales|mine|M1');
   assert.is(msgs[0]!.value.points.length, 2);
   assert.is(msgs[0]!.value.version, 7);
+});
+
+test('indicator messages of a large entity are split (bounded message size), same version', () => {
+  const p = { family: 'sales' as const, metric: 'volume_t', scope: 'city' as const, scopeId: '150600', window: 'hour' as const, windowStart: 0, value: 1, unit: 't', n: 1, contributors: 5, topShare: 0.3 };
+  const pts = Array.from({ length: 2500 }, (_, i) => ({ ...p, windowStart: i * H }));
+  const msgs = toMessages(pts, 9, 0, 1000);
+  assert.equal(msgs.map((m) => m.value.points.length), [1000, 1000, 500]);
+  assert.ok(msgs.every((m) => m.key === 'sales|city|150600' && m.value.version === 9));
+});
+
+test('outbox keys: a cell key per (cell, scope, id) with event ranges; on-time sales carry their hours on the mine key', () => {
+  const a = sale({ recordId: 'a' });
+  const b = sale({ recordId: 'b', grossTime: '2024-03-07T08:00:00+08:00' });
+  const item = (r: SaleRecord, lateness: 'on_time' | 'too_late', acceptedMs: number | null) => {
+    const eventMs = Date.parse(r.grossTime);
+    return { record: r, eventMs, lateness, acceptedMs, cells: deltasOf('sales', r, eventMs, lateness === 'too_late').cells };
+  };
+  const rows = dirtyOf('sales', [item(a, 'on_time', 500), item(b, 'too_late', 200)]);
+  const mine = rows.find((r) => r.kind === 'trade' && r.scope === 'mine' && r.scopeId === 'M1')!;
+  assert.is(mine.evFrom, Date.parse(a.grossTime));
+  assert.is(mine.evTo, Date.parse(b.grossTime));
+  assert.is(mine.otFrom, Date.parse(a.grossTime), 'only the on-time sale reaches hours');
+  assert.is(mine.otTo, Date.parse(a.grossTime));
+  assert.is(mine.acceptedMs, 200, 'earliest acceptance');
+  const city = rows.find((r) => r.kind === 'trade' && r.scope === 'city')!;
+  assert.is(city.otFrom, null, 'no hour cells for sales aggregates');
+  assert.is(rows.length, new Set(rows.map((r) => `${r.kind}|${r.scope}|${r.scopeId}`)).size);
+  const mines = dirtyOf('mines', [{ record: { recordId: 'm', mineId: 'M1', regionCode: '150621' } as never, eventMs: 1000, lateness: 'on_time', cells: [] }]);
+  assert.equal(mines.map((r) => `${r.kind}|${r.scope}|${r.scopeId}`).sort(), ['rec:mines|city|150600', 'rec:mines|mine|M1', 'rec:mines|region|150621']);
 });
 
 test.run();

@@ -58,8 +58,14 @@ function worker(rt: RT, opts: IndicatorWorkerOptions = {}): IndicatorWorkers {
   return w;
 }
 
+/** Every canonical topic fully committed by the group, then the outbox published (Redis and coal.indicators up to date). */
+async function drained(rt: RT, groupId: string, w?: IndicatorWorkers) {
+  await committed(rt, groupId);
+  await w?.idle({ timeoutMs: 90_000 });
+}
+
 /** Every canonical topic fully committed by the group. */
-async function drained(rt: RT, groupId: string) {
+async function committed(rt: RT, groupId: string) {
   await eventually(async () => {
     for (const f of FEEDS) {
       for (const p of await rt.broker.lag(rt.topic(groupId), rt.topic(topicOf.canonical(f)))) if (BigInt(p.end) !== BigInt(p.committed)) return false;
@@ -127,7 +133,7 @@ async function one(rt: RT, family: string, metric: string, scope: Scope, id: str
 test.after(async () => {
   for (const w of workers) await w.stop().catch(() => undefined);
   for (const rt of runtimes) {
-    await rt.broker.deleteTopics([...FEEDS.map((f) => rt.topic(topicOf.canonical(f))), rt.topic(topicOf.indicators)]).catch(() => undefined);
+    await rt.broker.deleteTopics([...FEEDS.map((f) => rt.topic(topicOf.canonical(f))), rt.topic(topicOf.indicators), rt.topic(topicOf.dlq)]).catch(() => undefined);
     const keys = await rt.redis.keys(`coalflow:${rt.config.topicPrefix}*`).catch(() => [] as string[]);
     if (keys.length) await rt.redis.del(...keys).catch(() => undefined);
     await rt.close();
@@ -137,11 +143,22 @@ test.after(async () => {
 test('replay through Kafka: every indicator family matches the independent computation', async () => {
   base = await newRuntime();
   await produce(base, FIXTURE);
+  // A canonical record that does not decode: to the DLQ with its bytes, and the partition keeps moving.
+  await base.broker.produce(base.topic(topicOf.canonical('sales')), [{ key: 'M1', value: Buffer.from('not avro') }]);
   const w = worker(base, { groupId: 'g-base' });
   await w.start();
-  await drained(base, 'g-base');
+  await drained(base, 'g-base', w);
   const s = w.stats();
   assert.is(s.duplicates, 1, 'the duplicate delivery is recognised');
+  assert.is(s.deadLetters, 1, 'the undecodable record is dead-lettered');
+  const dlq: any[] = [];
+  const dc = base.broker.consumer({ groupId: base.topic('dlq-check'), topics: [base.topic(topicOf.dlq)] });
+  await dc.run(async (b) => { for (const r of b.records) dlq.push(JSON.parse(r.value.toString())); });
+  await eventually(() => dlq.length > 0, { what: 'the DLQ message' });
+  await dc.stop();
+  assert.is(dlq[0].reason, 'indicator_decode');
+  assert.is(dlq[0].feed, 'sales');
+  assert.is(Buffer.from(dlq[0].payloadBase64, 'base64').toString(), 'not avro');
   assert.is(s.corrections, ORACLE.tooLate.size, 'records older than the watermark are corrections');
   assert.ok(ORACLE.tooLate.size >= 2);
   const db = base.db;
@@ -229,7 +246,7 @@ test('replay through Kafka: every indicator family matches the independent compu
 test('replaying the topics from the start (a new group) changes nothing', async () => {
   const w = worker(base, { groupId: 'g-replay', maxBatchSize: 37 });
   await w.start();
-  await drained(base, 'g-replay');
+  await drained(base, 'g-replay', w);
   await w.stop();
   assert.is(w.stats().inserted, 0);
   same(baseline, await snapshot(base), 'replay');
@@ -242,20 +259,52 @@ test('batches failing at every stage (crash points) and redelivered give the sam
   const w = worker(rt, {
     groupId: 'g-crash',
     faultHook: (stage, b) => {
-      // Each stage fails once for one feed: inside the transaction, after commit, after Redis, after Kafka.
-      const plan: Record<string, string> = { afterFacts: 'sales', beforeCommit: 'mines', afterStore: 'coal_users', afterRedis: 'sales', afterKafka: 'ports' };
-      if (b.topic.includes(`coal.${plan[stage]}.v1`) && !fired.has(stage)) {
+      // Each stage fails once: inside the transaction and after commit for one feed (the batch is redelivered);
+      // in publication after Redis and after Kafka (the outbox keys stay dirty and are published again).
+      const plan: Record<string, string> = { afterFacts: 'sales', beforeCommit: 'mines', afterStore: 'coal_users', afterPublishRedis: 'publisher', afterPublishKafka: 'publisher' };
+      if ((b.topic === plan[stage] || b.topic.includes(`coal.${plan[stage]}.v1`)) && !fired.has(stage)) {
         fired.add(stage);
         throw new Error(`injected crash at ${stage}`);
       }
     },
   });
   await w.start();
-  await drained(rt, 'g-crash');
+  await drained(rt, 'g-crash', w);
   await w.stop();
   assert.is(fired.size, 5, `crash points hit: ${[...fired].join(',')}`);
-  assert.ok(w.stats().failures >= 3);
+  assert.ok(w.stats().failures >= 1, "the batch failing after commit was redelivered");
+  assert.ok(w.stats().publishFailures >= 2);
   same(baseline, await snapshot(rt), 'crash and redelivery');
+});
+
+test('a publisher killed after Redis, before the outbox rows are removed: a restarted worker converges', async () => {
+  const rt = await newRuntime();
+  await produce(rt, FIXTURE);
+  // Every publication of the first worker dies after Redis (and its lease is not given back, as in a real crash).
+  let redisWrites = 0;
+  const a = worker(rt, {
+    groupId: 'g-kill', publishLeaseMs: 1500,
+    faultHook: (stage) => {
+      if (stage === 'afterPublishRedis') { redisWrites++; throw new Error('killed mid-publication'); }
+    },
+  });
+  await a.start();
+  await committed(rt, 'g-kill');
+  await eventually(() => redisWrites > 0, { what: 'a publication reached Redis' });
+  await a.stop();
+  const left = await rt.db.query('SELECT count(*)::int AS n FROM ind_dirty');
+  assert.ok(Number(left.rows[0].n) > 0, 'dirty keys left behind');
+  const partial = await rt.redis.keys(`coalflow:${rt.config.topicPrefix}latest:*`);
+  assert.ok(partial.length > 0, 'the dead publisher wrote some of Redis');
+  // Hold the leases as a crashed process would: the restarted worker must wait for them to expire.
+  await rt.db.query(`UPDATE ind_dirty SET lease_until = $1, lease_owner = 'dead'`, [Date.now() + 1500]);
+  const b = worker(rt, { groupId: 'g-kill' });
+  await b.start();
+  await b.idle({ timeoutMs: 30_000 });
+  await b.stop();
+  assert.is(b.stats().inserted, 0, 'offsets were committed: nothing consumed twice');
+  assert.ok(b.stats().published > 0);
+  same(baseline, await snapshot(rt), 'publisher killed and restarted');
 });
 
 test('two workers in one group with forced rebalances give the same values as one', async () => {
@@ -270,7 +319,7 @@ test('two workers in one group with forced rebalances give the same values as on
   await produce(rt, FIXTURE.slice(half));
   await eventually(() => b.stats().completed >= 3, { timeoutMs: 30_000, what: 'second worker batches' });
   await a.stop(); // rebalance 2: B takes everything over
-  await drained(rt, 'g-two');
+  await drained(rt, 'g-two', b);
   await b.stop();
   assert.ok(a.stats().records > 0 && b.stats().records > 0, `both worked: ${a.stats().records} + ${b.stats().records}`);
   same(baseline, await snapshot(rt), 'two workers');
@@ -324,7 +373,7 @@ test('API: latest, series with disclosure control, days of stock, live, /metrics
   for (const name of [METRIC.eventsIn, METRIC.eventsOut, METRIC.consumerLag, METRIC.deadLetters, METRIC.e2eLatency, METRIC.sinkLatency, METRIC.sinkErrors, METRIC.watermarkLag, METRIC.lateRecords]) {
     assert.ok(metrics.text.includes(name), `/metrics has ${name}`);
   }
-  assert.match(metrics.text, /coalflow_consumer_lag\{group="coalflow-indicators",topic="[^"]+coal\.sales\.v1",partition="0"\}/);
+  assert.match(metrics.text, /coalflow_consumer_lag\{group="[^"]*coalflow-indicators",topic="[^"]+coal\.sales\.v1",partition="0"\}/);
   assert.match(metrics.text, /coalflow_sink_write_seconds_count\{sink="timescale"\} [1-9]/);
   assert.match(metrics.text, /coalflow_late_records_total\{feed="sales",kind="correction"\} [1-9]/);
   await app.close();
