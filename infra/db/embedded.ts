@@ -35,6 +35,10 @@ export async function startEmbeddedDb(opts: { dataDir?: string; port?: number } 
   if (dir) mkdirSync(dir, { recursive: true });
   const db = await PGlite.create({ dataDir: dir, extensions: { timescaledb } });
   await db.exec('CREATE EXTENSION IF NOT EXISTS timescaledb');
+  // On a reopened data directory the extension library is not loaded until first
+  // use, and hypertable inserts then fail ("invalid INSERT on the root table",
+  // "continuous_agg_invalidation_trigger is not supported under the current license").
+  await db.exec(`LOAD 'timescaledb'`);
   const port = opts.port || (await freePort());
   const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port, maxConnections: 100 });
   await server.start();
