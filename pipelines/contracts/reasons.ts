@@ -20,6 +20,7 @@ export const REASONS = {
   unknown_feed: ['未知数据源（feed）', 'unknown feed'],
   policy_violation: ['违反脱敏策略', 'violates the desensitization policy'],
   contract_violation: ['不符合已注册的数据契约（Avro 模式）', 'does not match the registered contract (Avro schema)'],
+  indicator_decode: ['规范主题上的记录无法按契约解码（指标 worker）', 'a canonical record could not be decoded by the indicator workers'],
 } as const satisfies Record<string, readonly [string, string]>;
 
 export type ReasonCode = keyof typeof REASONS;
