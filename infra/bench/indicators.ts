@@ -25,6 +25,7 @@ import { ACCEPTED_HEADER, startIndicatorWorkers, type IndicatorWorkers } from '.
 import { startEmbeddedDb } from '../db/embedded.ts';
 import { classify, deltasOf } from '../../pipelines/indicators/core.ts';
 import { createTimescaleSink } from '../../sinks/timescale.ts';
+import { mulberry32 } from '../random.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -57,16 +58,12 @@ const REGIONS = ['150602', '150603', '150621', '150622', '150623', '150624', '15
 const KCAL = [5500, 5000, 4500, 4200];
 const COAL = ['动力煤', '块煤', '沫煤'];
 
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => { a = (a + 0x6d2b79f5) >>> 0; let t = a; t = Math.imul(t ^ (t >>> 15), t | 1); t ^= t + Math.imul(t ^ (t >>> 7), t | 61); return ((t ^ (t >>> 14)) >>> 0) / 4294967296; };
-}
 
 const cst = (ms: number) => new Date(ms + 8 * 3600_000).toISOString().replace('Z', '+08:00');
 
 /** Sales in event-time order: `perMineDay` sales per mine per day from `start`. */
 function* sales(seed: number, start: number, count: number, spacingMs: number, idPrefix: string): Generator<SaleRecord> {
-  const r = rng(seed);
+  const r = mulberry32(seed);
   for (let i = 0; i < count; i++) {
     const m = Math.floor(r() * MINES);
     const t = start + i * spacingMs;
@@ -209,7 +206,7 @@ async function main() {
       // own write path, minus Kafka: a year through the broker takes minutes), then one worker publishes
       // the whole outbox; RSS is taken after that.
       const store = createTimescaleSink(rt);
-      const r = rng(3);
+      const r = mulberry32(3);
       let batch: SaleRecord[] = [];
       let i = 0;
       const t0 = performance.now();

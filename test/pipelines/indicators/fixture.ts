@@ -8,17 +8,8 @@
 import type {
   CoalUserRecord, FeedName, FeedRecordMap, HighwayRecord, MineInventoryRecord, MineRecord, PortRecord, PriceRecord, RailRecord, SaleRecord,
 } from '../../../pipelines/contracts/types.ts';
+import { mulberry32 } from '../../../infra/random.ts';
 
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface Produced<F extends FeedName = FeedName> { feed: F; key: string; record: FeedRecordMap[F] }
 
