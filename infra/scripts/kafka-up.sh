@@ -161,7 +161,10 @@ JAVA_OPTS=(
 
 # 5. Format storage once (KRaft). The StorageTool class moved between releases; try both.
 if [[ ! -f "$DATA/metadata/meta.properties" ]]; then
-  cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
+  # A URL-safe base64 id must not start with '-': the tool's argument parser would read it as an option
+  # (Kafka's own Uuid.randomUuid() avoids those ids for the same reason).
+  cluster_id="-"
+  while [[ "$cluster_id" == -* ]]; do cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"; done
   say "formatting KRaft storage (cluster id $cluster_id)"
   formatted=""
   for cls in kafka.tools.StorageTool org.apache.kafka.tools.StorageTool; do
