@@ -6,7 +6,7 @@ import { KafkaBroker } from './broker/kafka.ts';
 import type { Broker } from './broker/types.ts';
 import type { Config } from './config.ts';
 import type { Deps, Kinds } from './deps.ts';
-import { startEmbeddedDb, type EmbeddedDb } from './db/embedded.ts';
+import { startEmbeddedDb, startEmbeddedDbProcess, type EmbeddedDb } from './db/embedded.ts';
 import { ensureTimescale, migrate } from './db/migrate.ts';
 import { ServiceError } from './errors.ts';
 import { createLogger, type Logger } from './log.ts';
@@ -14,6 +14,8 @@ import { createMetrics } from './metrics.ts';
 import { retry } from './retry.ts';
 
 export interface Runtime extends Deps {
+  /** The embedded database's child process (embeddedDb 'process'), for its RSS; null otherwise. */
+  dbProcess: { pid: number; rss(): Promise<number> } | null;
   /** Runs every cleanup step even if one fails; safe to call twice. */
   close(): Promise<void>;
 }
@@ -57,9 +59,12 @@ export async function buildRuntime(config: Readonly<Config>, opts: { log?: Logge
   try {
     // Database: real server, or embedded TimescaleDB over the wire.
     let embedded: EmbeddedDb | null = null;
+    let dbProcess: Runtime['dbProcess'] = null;
     let dbUrl = config.databaseUrl;
     if (!dbUrl) {
-      embedded = await startEmbeddedDb({ dataDir: config.dataDir });
+      embedded = config.embeddedDb === 'inline'
+        ? await startEmbeddedDb({ dataDir: config.dataDir })
+        : (dbProcess = await startEmbeddedDbProcess({ dataDir: config.dataDir }));
       cleanups.push(() => embedded!.close());
       dbUrl = embedded.url;
     }
@@ -91,7 +96,7 @@ export async function buildRuntime(config: Readonly<Config>, opts: { log?: Logge
     };
     let closing: Promise<void> | null = null;
     return {
-      config, log, broker, db, redis, registry, metrics: createMetrics(), kinds,
+      config, log, broker, db, redis, registry, metrics: createMetrics(), kinds, dbProcess,
       topic: (name: string) => config.topicPrefix + name,
       close: () => (closing ??= closeAll()),
     };

@@ -21,6 +21,11 @@ export interface Config {
   redisUrl: string;
   /** Data directory of the embedded database. Env COALFLOW_DATA_DIR. Default .data/pglite. '' or 'memory' = in memory. */
   dataDir: string;
+  /**
+   * Where the embedded database runs: 'process' (a child process, default: its own core, as a server would be)
+   * or 'inline' (this process). Env COALFLOW_EMBEDDED_DB.
+   */
+  embeddedDb: 'process' | 'inline';
   /** Partitions per topic created at start. Env COALFLOW_TOPIC_PARTITIONS. Default 6. */
   topicPartitions: number;
   /** Replication factor of created topics. Env COALFLOW_TOPIC_REPLICATION. Default 1. */
@@ -52,7 +57,7 @@ export interface Config {
 }
 
 const KNOWN_COALFLOW_KEYS = new Set([
-  'COALFLOW_DATA_DIR', 'COALFLOW_TOPIC_PARTITIONS', 'COALFLOW_TOPIC_REPLICATION', 'COALFLOW_TOPIC_PREFIX',
+  'COALFLOW_DATA_DIR', 'COALFLOW_EMBEDDED_DB', 'COALFLOW_TOPIC_PARTITIONS', 'COALFLOW_TOPIC_REPLICATION', 'COALFLOW_TOPIC_PREFIX',
   'COALFLOW_SIMULATOR', 'COALFLOW_SIM_SPEED', 'COALFLOW_SIM_SEED', 'COALFLOW_SIM_BAD_SHARE', 'COALFLOW_SIM_DUP_SHARE',
   'COALFLOW_ALLOWED_LATENESS_MS', 'COALFLOW_TOKEN_SECRET', 'COALFLOW_POLICY_FILE', 'COALFLOW_FORECAST_INTERVAL_MS',
 ]);
@@ -78,6 +83,13 @@ function bool(env: Record<string, string | undefined>, key: string, def: boolean
   throw new ConfigError(`配置项 ${key}="${raw}" 应为 true/false / ${key}="${raw}" must be true or false`);
 }
 
+function oneOf<T extends string>(env: Record<string, string | undefined>, key: string, values: readonly T[], def: T): T {
+  const raw = env[key];
+  if (raw === undefined || raw === '') return def;
+  if ((values as readonly string[]).includes(raw)) return raw as T;
+  throw new ConfigError(`配置项 ${key}="${raw}" 应为 ${values.join(' / ')} 之一 / ${key}="${raw}" must be one of ${values.join(', ')}`);
+}
+
 export function loadConfig(env: Record<string, string | undefined> = process.env, overrides: Partial<Config> = {}): Readonly<Config> {
   for (const key of Object.keys(env)) {
     if (key.startsWith('COALFLOW_') && !KNOWN_COALFLOW_KEYS.has(key)) {
@@ -98,6 +110,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     databaseUrl,
     redisUrl,
     dataDir: env.COALFLOW_DATA_DIR ?? '.data/pglite',
+    embeddedDb: oneOf(env, 'COALFLOW_EMBEDDED_DB', ['process', 'inline'] as const, 'process'),
     topicPartitions: int(env, 'COALFLOW_TOPIC_PARTITIONS', 6, 1, 1000),
     topicReplicationFactor: int(env, 'COALFLOW_TOPIC_REPLICATION', 1, 1, 10),
     topicPrefix: env.COALFLOW_TOPIC_PREFIX ?? '',

@@ -15,7 +15,7 @@ import { SinkError } from '../infra/errors.ts';
 import type { FeedName, FeedRecordMap, MineRecord } from '../pipelines/contracts/types.ts';
 import { FACTS } from '../pipelines/indicators/facts.ts';
 import { CELLS } from '../pipelines/indicators/model.ts';
-import { dirtyOf, dirtyParams, DIRTY_UPSERT_SQL, type DirtyRow } from '../pipelines/indicators/outbox.ts';
+import { dirtyOf, dirtyParams, DIRTY_UPSERT_SQL, mergeDirty, type DirtyRow } from '../pipelines/indicators/outbox.ts';
 import {
   decimal, mergeCells, mergeContribs, type CellDelta, type ContribDelta, type Lateness, type WatermarkState,
 } from '../pipelines/indicators/core.ts';
@@ -36,6 +36,8 @@ export interface FactBatch<F extends FeedName = FeedName> {
   feed: F;
   topic: string;
   partition: number;
+  /** Records in the consumed batch (for fault hooks and logs). */
+  records?: number;
 }
 
 /**
@@ -57,10 +59,12 @@ export interface WriteResult {
 }
 
 /** Test seam: called at named points of a write; throwing aborts the transaction. */
-export type FaultHook = (stage: 'afterFacts' | 'beforeCommit') => void | Promise<void>;
+export type FaultHook = (stage: 'afterFacts' | 'beforeCommit', batches: FactBatch[]) => void | Promise<void>;
 
 export interface TimescaleSink {
   write(batch: FactBatch, plan: Plan): Promise<WriteResult>;
+  /** Several partitions' batches in one transaction; results in the same order. */
+  writeMany(writes: PartitionWrite[]): Promise<WriteResult[]>;
   /** Persisted max event time per partition of a topic (for the watermark). */
   loadWatermarks(topic: string): Promise<Map<number, number>>;
   close(): Promise<void>;
@@ -97,12 +101,12 @@ WITH c AS (
   ON CONFLICT (cell, scope, scope_id, win, window_start, company) DO UPDATE SET v = ind_contrib.v + excluded.v
   RETURNING 1
 ), w AS (
-  INSERT INTO ind_watermark (topic, partition, max_event_ms) VALUES ($20, $21, $22)
+  INSERT INTO ind_watermark (topic, partition, max_event_ms) SELECT * FROM unnest($20::text[], $21::int[], $22::bigint[])
   ON CONFLICT (topic, partition) DO UPDATE SET max_event_ms = GREATEST(ind_watermark.max_event_ms, excluded.max_event_ms)
   RETURNING 1
 ), x AS (
   INSERT INTO ind_corrections (feed, record_id, event_time, watermark)
-  SELECT $23::text, r, t, wm FROM unnest($24::text[], $25::timestamptz[], $26::timestamptz[]) AS u(r, t, wm)
+  SELECT * FROM unnest($23::text[], $24::text[], $25::timestamptz[], $26::timestamptz[])
   ON CONFLICT DO NOTHING
   RETURNING 1
 ), d AS (${DIRTY_UPSERT_SQL(27)})
@@ -139,29 +143,53 @@ function contribParams(contribs: ContribDelta[]): unknown[] {
   return cols;
 }
 
+/** One partition's batch and its plan, for `writeMany`. */
+export interface PartitionWrite { batch: FactBatch; plan: Plan }
+
 export function createTimescaleSink(deps: Pick<Deps, 'db' | 'metrics' | 'log'>, opts: { faultHook?: FaultHook } = {}): TimescaleSink {
   const sqlCache = new Map<FeedName, string>();
-  return {
-    async write(batch, plan) {
-      const spec = FACTS[batch.feed];
-      let sql = sqlCache.get(batch.feed);
-      if (!sql) { sql = insertFactsSql(batch.feed); sqlCache.set(batch.feed, sql); }
-      const t0 = performance.now();
-      let client: pg.PoolClient | null = null;
-      try {
-        client = await deps.db.connect();
-        // One round trip: begin, and lock the partition's watermark row (simple protocol, literal values).
-        const begun = await client.query(`BEGIN; SELECT max_event_ms FROM ind_watermark WHERE topic = ${literal(batch.topic)} AND partition = ${Math.trunc(batch.partition)} FOR UPDATE`) as unknown as pg.QueryResult[];
-        const wm = begun[1]!;
-        const planned = plan({ maxEventMs: wm.rows.length ? Number(wm.rows[0].max_event_ms) : -Infinity });
-        // One fact per (record id, event time): a duplicate inside the batch must not count twice.
-        const seen = new Set<string>();
-        const items = planned.items.filter((it) => {
-          const k = `${it.record.recordId}\u0001${it.eventMs}`;
-          if (seen.has(k)) return false;
+  const factSql = (feed: FeedName) => {
+    let sql = sqlCache.get(feed);
+    if (!sql) { sql = insertFactsSql(feed); sqlCache.set(feed, sql); }
+    return sql;
+  };
+
+  /**
+   * One transaction for the batches of several partitions (and feeds): lock their
+   * watermark rows, plan each against its own, insert the facts feed by feed,
+   * then one statement for every cell, contributor, watermark, correction and
+   * outbox key of the new facts, merged across the batches (fewer, larger
+   * upserts: the per-statement cost of the store is paid once per group).
+   */
+  async function writeMany(writes: PartitionWrite[]): Promise<WriteResult[]> {
+    if (!writes.length) return [];
+    const t0 = performance.now();
+    let client: pg.PoolClient | null = null;
+    try {
+      client = await deps.db.connect();
+      // One round trip: begin, and lock the partitions' watermark rows in a fixed order (no deadlock between workers).
+      const keys = [...new Set(writes.map((w) => `${literal(w.batch.topic)}, ${Math.trunc(w.batch.partition)}`))].sort();
+      const begun = await client.query(`BEGIN; SELECT topic, partition, max_event_ms FROM ind_watermark WHERE (topic, partition) IN (${keys.map((k) => `(${k})`).join(', ')}) ORDER BY topic, partition FOR UPDATE`) as unknown as pg.QueryResult[];
+      const prevOf = new Map(begun[1]!.rows.map((r) => [`${r.topic as string}\u0001${Number(r.partition)}`, Number(r.max_event_ms)]));
+      const planned = writes.map((w) => ({ w, p: w.plan({ maxEventMs: prevOf.get(`${w.batch.topic}\u0001${w.batch.partition}`) ?? -Infinity }) }));
+      // Facts, feed by feed. One fact per (record id, event time): a duplicate inside the group must not count twice.
+      const seen = new Set<string>();
+      const fresh = new Set<string>();
+      const feeds = [...new Set(writes.map((w) => w.batch.feed))];
+      const itemsOf = new Map<FeedName, FactItem[]>();
+      for (const { w, p } of planned) {
+        const list = itemsOf.get(w.batch.feed) ?? itemsOf.set(w.batch.feed, []).get(w.batch.feed)!;
+        for (const it of p.items) {
+          const k = `${w.batch.feed}\u0001${it.record.recordId}\u0001${it.eventMs}`;
+          if (seen.has(k)) continue;
           seen.add(k);
-          return true;
-        });
+          list.push(it);
+        }
+      }
+      for (const feed of feeds) {
+        const spec = FACTS[feed];
+        const items = itemsOf.get(feed)!;
+        if (!items.length) continue;
         const cols: unknown[][] = Array.from({ length: 3 + spec.columns.length }, () => []);
         for (const it of items) {
           cols[0]!.push(it.record.recordId);
@@ -169,47 +197,78 @@ export function createTimescaleSink(deps: Pick<Deps, 'db' | 'metrics' | 'log'>, 
           cols[2]!.push(LATENESS_CODE[it.lateness]);
           spec.columns.forEach((c, i) => cols[3 + i]!.push((c.get as (r: unknown) => unknown)(it.record) ?? null));
         }
-        const ins = await client.query(sql, cols);
-        const fresh = new Set(ins.rows.map((r) => `${r.record_id as string}\u0001${(r.event_time as Date).getTime()}`));
-        await opts.faultHook?.('afterFacts');
-        const news = items.filter((it) => fresh.has(`${it.record.recordId}\u0001${it.eventMs}`));
-        const cells = mergeCells(news.flatMap((it) => it.cells));
-        const contribs = mergeContribs(news.flatMap((it) => it.contribs));
-        const late = news.filter((it) => it.lateness === 'too_late');
-        const dirty = dirtyOf(batch.feed, news);
-        const params = [
-          ...cellParams(cells), ...contribParams(contribs),
-          batch.topic, batch.partition, Math.max(0, planned.next.maxEventMs),
-          batch.feed, late.map((it) => it.record.recordId), late.map((it) => iso(it.eventMs)), late.map((it) => iso(it.watermarkMs)),
-          ...dirtyParams(dirty, Date.now()),
-        ];
-        await client.query(APPLY_SQL, params);
-        if (batch.feed === 'mines' && news.length) {
-          const latest = new Map<string, FactItem>();
-          for (const it of news) {
-            const r = it.record as MineRecord;
-            const cur = latest.get(r.mineId);
-            if (!cur || it.eventMs > cur.eventMs || (it.eventMs === cur.eventMs && r.recordId > cur.record.recordId)) latest.set(r.mineId, it);
-          }
-          const rows = [...latest.values()];
-          const m = (f: (r: MineRecord, it: FactItem) => unknown) => rows.map((it) => f(it.record as MineRecord, it));
-          await client.query(MINE_DIM_SQL, [
-            m((r) => r.mineId), m((r) => r.creditCode || r.mineId), m((r) => r.regionCode), m((r) => r.status),
-            m((r) => (Number.isFinite(r.approvedCapacityTPerYear) ? r.approvedCapacityTPerYear : null)), m((_r, it) => iso(it.eventMs)), m((r) => r.recordId),
-          ]);
-        }
-        await opts.faultHook?.('beforeCommit');
-        await client.query('COMMIT');
-        deps.metrics.sinkLatency.observe({ sink: 'timescale' }, (performance.now() - t0) / 1000);
-        return { items: planned.items, dirty, inserted: news.length, duplicates: planned.items.length - news.length, corrections: late.length };
-      } catch (err) {
-        deps.metrics.sinkErrors.inc({ sink: 'timescale' });
-        if (client) { try { await client.query('ROLLBACK'); } catch { /* the connection is released below */ } }
-        throw new SinkError('timescale', `写入 TimescaleDB 失败 / TimescaleDB write failed: ${(err as Error).message}`, { cause: err, context: { feed: batch.feed, partition: batch.partition } });
-      } finally {
-        client?.release();
+        const ins = await client.query(factSql(feed), cols);
+        for (const r of ins.rows) fresh.add(`${feed}\u0001${r.record_id as string}\u0001${(r.event_time as Date).getTime()}`);
       }
+      await opts.faultHook?.('afterFacts', writes.map((w) => w.batch));
+      // Which planned items are new facts (the first occurrence of each only).
+      const taken = new Set<string>();
+      const perWrite = planned.map(({ w, p }) => {
+        const news = p.items.filter((it) => {
+          const k = `${w.batch.feed}\u0001${it.record.recordId}\u0001${it.eventMs}`;
+          if (!fresh.has(k) || taken.has(k)) return false;
+          taken.add(k);
+          return true;
+        });
+        return { w, p, news, late: news.filter((it) => it.lateness === 'too_late'), dirty: dirtyOf(w.batch.feed, news) };
+      });
+      const allNews = perWrite.flatMap((x) => x.news);
+      const cells = mergeCells(allNews.flatMap((it) => it.cells));
+      const contribs = mergeContribs(allNews.flatMap((it) => it.contribs));
+      const dirty = mergeDirty(perWrite.flatMap((x) => x.dirty));
+      const wm = new Map<string, { topic: string; partition: number; max: number }>();
+      for (const { w, p } of planned) {
+        const k = `${w.batch.topic}\u0001${w.batch.partition}`;
+        const cur = wm.get(k);
+        const max = Math.max(0, p.next.maxEventMs);
+        if (!cur || max > cur.max) wm.set(k, { topic: w.batch.topic, partition: w.batch.partition, max });
+      }
+      const wms = [...wm.values()];
+      const lates = perWrite.flatMap((x) => x.late.map((it) => ({ feed: x.w.batch.feed, it })));
+      const params = [
+        ...cellParams(cells), ...contribParams(contribs),
+        wms.map((x) => x.topic), wms.map((x) => x.partition), wms.map((x) => x.max),
+        lates.map((x) => x.feed), lates.map((x) => x.it.record.recordId), lates.map((x) => iso(x.it.eventMs)), lates.map((x) => iso(x.it.watermarkMs)),
+        ...dirtyParams(dirty, Date.now()),
+      ];
+      await client.query(APPLY_SQL, params);
+      const mineNews = perWrite.filter((x) => x.w.batch.feed === 'mines').flatMap((x) => x.news);
+      if (mineNews.length) {
+        const latest = new Map<string, FactItem>();
+        for (const it of mineNews) {
+          const r = it.record as MineRecord;
+          const cur = latest.get(r.mineId);
+          if (!cur || it.eventMs > cur.eventMs || (it.eventMs === cur.eventMs && r.recordId > cur.record.recordId)) latest.set(r.mineId, it);
+        }
+        const rows = [...latest.values()];
+        const m = (f: (r: MineRecord, it: FactItem) => unknown) => rows.map((it) => f(it.record as MineRecord, it));
+        await client.query(MINE_DIM_SQL, [
+          m((r) => r.mineId), m((r) => r.creditCode || r.mineId), m((r) => r.regionCode), m((r) => r.status),
+          m((r) => (Number.isFinite(r.approvedCapacityTPerYear) ? r.approvedCapacityTPerYear : null)), m((_r, it) => iso(it.eventMs)), m((r) => r.recordId),
+        ]);
+      }
+      await opts.faultHook?.('beforeCommit', writes.map((w) => w.batch));
+      await client.query('COMMIT');
+      deps.metrics.sinkLatency.observe({ sink: 'timescale' }, (performance.now() - t0) / 1000);
+      return perWrite.map((x) => ({
+        items: x.p.items, dirty: x.dirty, inserted: x.news.length, duplicates: x.p.items.length - x.news.length, corrections: x.late.length,
+      }));
+    } catch (err) {
+      deps.metrics.sinkErrors.inc({ sink: 'timescale' });
+      if (client) { try { await client.query('ROLLBACK'); } catch { /* the connection is released below */ } }
+      throw new SinkError('timescale', `写入 TimescaleDB 失败 / TimescaleDB write failed: ${(err as Error).message}`, {
+        cause: err, context: { feeds: [...new Set(writes.map((w) => w.batch.feed))].join(','), partitions: writes.length },
+      });
+    } finally {
+      client?.release();
+    }
+  }
+
+  return {
+    async write(batch, plan) {
+      return (await writeMany([{ batch, plan }]))[0]!;
     },
+    writeMany,
     async loadWatermarks(topic) {
       const r = await deps.db.query('SELECT partition, max_event_ms FROM ind_watermark WHERE topic = $1', [topic]);
       return new Map(r.rows.map((x) => [Number(x.partition), Number(x.max_event_ms)]));

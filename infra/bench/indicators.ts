@@ -11,9 +11,8 @@
  *     RSS of the worker process (the embedded database included when in-process).
  * Prints one JSON summary (machine and date included).
  *
- *   node --import tsx infra/bench/indicators.ts [--records 100000] [--live-seconds 30] [--year-per-day 1] [--db in-process|child]
+ *   node --import tsx infra/bench/indicators.ts [--records 100000] [--live-seconds 30] [--year-per-day 1] [--db process|inline] [--profile]
  */
-import { fork, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config.ts';
@@ -22,7 +21,6 @@ import { createLogger } from '../log.ts';
 import { createFeedSerde } from '../../pipelines/contracts/serde.ts';
 import { topicOf, type SaleRecord } from '../../pipelines/contracts/types.ts';
 import { ACCEPTED_HEADER, startIndicatorWorkers, type IndicatorWorkers } from '../../pipelines/indicators/runner.ts';
-import { startEmbeddedDb } from '../db/embedded.ts';
 import { classify, deltasOf } from '../../pipelines/indicators/core.ts';
 import { createTimescaleSink } from '../../sinks/timescale.ts';
 import { mulberry32 } from '../random.ts';
@@ -34,20 +32,11 @@ const { values: args } = parseArgs({
     'live-rate': { type: 'string', default: '200' },
     'year-per-day': { type: 'string', default: '1' },
     mines: { type: 'string', default: '300' },
-    db: { type: 'string', default: 'in-process' },
+    db: { type: 'string', default: 'process' },
     skip: { type: 'string', default: '' },
-    'db-child': { type: 'boolean', default: false },
+    profile: { type: 'boolean', default: false },
   },
 });
-
-// Child mode: serve the embedded database from this process (used with --db child).
-if (args['db-child']) {
-  const db = await startEmbeddedDb({ dataDir: 'memory' });
-  process.send?.({ url: db.url });
-  setInterval(() => process.send?.({ rss: process.memoryUsage().rss }), 1000);
-  process.on('disconnect', () => { void db.close().then(() => process.exit(0)); });
-  await new Promise(() => undefined);
-}
 
 const N = Number(args.records);
 const MINES = Number(args.mines);
@@ -78,7 +67,7 @@ function* sales(seed: number, start: number, count: number, spacingMs: number, i
   }
 }
 
-async function runtime(dbUrl: string | null): Promise<Runtime> {
+async function runtime(): Promise<Runtime> {
   const prefix = `bench${Date.now().toString(36)}.`;
   const env: Record<string, string> = {
     KAFKA_BROKERS: process.env.KAFKA_BROKERS || '127.0.0.1:9092',
@@ -86,7 +75,7 @@ async function runtime(dbUrl: string | null): Promise<Runtime> {
     COALFLOW_TOKEN_SECRET: 'bench', COALFLOW_DATA_DIR: 'memory', COALFLOW_TOPIC_PREFIX: prefix, COALFLOW_SIMULATOR: 'false',
     COALFLOW_TOPIC_PARTITIONS: '6', LOG_LEVEL: process.env.LOG_LEVEL || 'warn',
   };
-  if (dbUrl) env.DATABASE_URL = dbUrl;
+  env.COALFLOW_EMBEDDED_DB = args.db === 'inline' ? 'inline' : 'process';
   const config = loadConfig(env, { dataDir: 'memory' });
   return buildRuntime(config, { log: createLogger({ level: env.LOG_LEVEL }) });
 }
@@ -95,14 +84,9 @@ const mb = (b: number) => Math.round(b / 2 ** 20);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function main() {
-  let child: ChildProcess | null = null;
-  let childRss = 0;
-  let dbUrl: string | null = null;
-  if (args.db === 'child') {
-    child = fork(new URL(import.meta.url).pathname, ['--db-child'], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    dbUrl = await new Promise<string>((resolve) => child!.on('message', (m: { url?: string; rss?: number }) => { if (m.url) resolve(m.url); if (m.rss) childRss = m.rss; }));
-  }
-  const rt = await runtime(dbUrl);
+  const rt = await runtime();
+  const dbRss = async () => (rt.dbProcess ? mb(await rt.dbProcess.rss()) : undefined);
+  const profile = args.profile ? profileQueries(rt) : null;
   const serde = createFeedSerde(rt);
   await serde.registerAll();
   const topic = rt.topic(topicOf.canonical('sales'));
@@ -111,7 +95,7 @@ async function main() {
     bench: 'indicators',
     date: new Date().toISOString(),
     machine: `${os.cpus()[0]?.model ?? 'unknown'} × ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
-    setup: { broker: rt.kinds.broker, db: `${rt.kinds.db}${args.db === 'child' ? ' in a child process' : ' in the worker process'}`, cache: rt.kinds.cache, partitions: 6, mines: MINES },
+    setup: { broker: rt.kinds.broker, db: `${rt.kinds.db}${rt.dbProcess ? ' in its own process' : ' in the worker process'}`, cache: rt.kinds.cache, partitions: 6, mines: MINES },
   };
   const produce = async (records: Iterable<SaleRecord>, headers: (r: SaleRecord) => Record<string, string> = () => ({})) => {
     let batch: { key: string; value: Buffer; headers: Record<string, string> }[] = [];
@@ -154,9 +138,10 @@ async function main() {
         storedRecordsPerS: Math.round(produced / ((consumed - t0) / 1000)),
         publishTailS: Math.round((done - consumed) / 100) / 10,
         batches: s.batches, publishRounds: s.rounds, keysPublished: s.published, points: s.points, failures: s.failures + s.publishFailures, stageMs: Object.fromEntries(Object.entries(s.stageMs).map(([k, v]) => [k, Math.round(v)])),
-        rssMb: mb(process.memoryUsage().rss), childDbRssMb: child ? mb(childRss) : undefined,
+        rssMb: mb(process.memoryUsage().rss), dbProcessRssMb: await dbRss(),
       };
       console.error('replay', summary.replay);
+      if (profile) { (summary.replay as Record<string, unknown>).queries = profile.top(); profile.reset(); }
     }
     // 2. Live: LIVE_RATE records/s, e2e latency.
     if (!skip.has('live')) {
@@ -194,6 +179,7 @@ async function main() {
         stageMs: Object.fromEntries(Object.entries(ls.stageMs).map(([k, v]) => [k, Math.round(v - liveBefore.stageMs[k as keyof typeof ls.stageMs])])),
       };
       console.error('live', summary.live);
+      if (profile) { (summary.live as Record<string, unknown>).queries = profile.top(); profile.reset(); }
     }
     await worker?.stop();
     worker = null;
@@ -239,16 +225,35 @@ async function main() {
       summary.memory = {
         how: 'a year of sales (one per mine per day) written through the store sink in 5000-record transactions (not via Kafka), then the whole outbox published by one worker (flush); RSS after that',
         records: count, seconds: Math.round((performance.now() - t0) / 100) / 10, storeSeconds: Math.round((stored - t0) / 100) / 10, mineDayCells: Number(cells.rows[0].n),
-        rssMb: mb(process.memoryUsage().rss), heapUsedMb: mb(process.memoryUsage().heapUsed), childDbRssMb: child ? mb(childRss) : undefined,
+        rssMb: mb(process.memoryUsage().rss), heapUsedMb: mb(process.memoryUsage().heapUsed), dbProcessRssMb: await dbRss(),
       };
       console.error('memory', summary.memory);
     }
   } finally {
     await worker?.stop();
     await rt.close();
-    child?.disconnect();
   }
   console.log(JSON.stringify(summary, null, 2));
+}
+
+/** --profile: total time per statement of the pool's queries (the publisher's reads; the store's transactions use their own client). */
+function profileQueries(rt: Runtime) {
+  const acc = new Map<string, { ms: number; calls: number; rows: number }>();
+  const orig = rt.db.query.bind(rt.db) as (...a: unknown[]) => Promise<{ rows?: unknown[] }>;
+  (rt.db as unknown as { query: unknown }).query = async (...a: unknown[]) => {
+    const sql = typeof a[0] === 'string' ? a[0] : String((a[0] as { text?: string }).text ?? '');
+    const k = sql.replace(/\s+/g, ' ').trim().slice(0, 90);
+    const t = performance.now();
+    const r = await orig(...a);
+    const e = acc.get(k) ?? { ms: 0, calls: 0, rows: 0 };
+    e.ms += performance.now() - t; e.calls++; e.rows += r?.rows?.length ?? 0;
+    acc.set(k, e);
+    return r;
+  };
+  return {
+    top: () => [...acc].sort((x, y) => y[1].ms - x[1].ms).slice(0, 15).map(([sql, e]) => ({ sql, ms: Math.round(e.ms), calls: e.calls, rows: e.rows })),
+    reset: () => acc.clear(),
+  };
 }
 
 /** Measures record → Redis latency by subscribing to the live channel is not per record; use the e2e histogram's raw observations instead. */

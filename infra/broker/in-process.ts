@@ -211,29 +211,32 @@ class InProcessConsumer implements Consumer {
     while (this.running) {
       let didWork = false;
       if (!g.paused) {
-        for (const [topic, parts] of Object.entries(this.member.assignment)) {
-          for (const partition of parts) {
-            if (!this.running || g.paused) break;
+        // Up to `concurrency` partitions' batches in the handler at once, like kafkajs's partitionsConsumedConcurrently.
+        const owned: [string, number][] = Object.entries(this.member.assignment).flatMap(([topic, parts]) => parts.map((p) => [topic, p] as [string, number]));
+        const width = Math.max(1, this.opts.concurrency ?? 1);
+        for (let i = 0; i < owned.length && this.running && !g.paused; i += width) {
+          const works: Promise<void>[] = [];
+          for (const [topic, partition] of owned.slice(i, i + width)) {
             const key = tp(topic, partition);
             const from = g.committed.get(key) ?? 0;
             const { records, end } = this.broker.read(topic, partition, from, max);
             if (!records.length) continue;
             didWork = true;
             const batch: Batch = { topic, partition, records, highWatermark: String(end) };
-            const work = handler(batch).then(() => {
-              g.committed.set(key, from + records.length);
-            });
-            this.member.inFlight = work;
-            try {
-              await work;
-              failures = 0;
-            } catch {
+            works.push(handler(batch).then(() => { g.committed.set(key, from + records.length); }));
+          }
+          if (!works.length) continue;
+          const all = Promise.allSettled(works);
+          this.member.inFlight = all.then(() => undefined);
+          try {
+            const res = await all;
+            if (res.some((r) => r.status === 'rejected')) {
               // Not committed: the same records come again (here or, after a rebalance, elsewhere).
               failures++;
               await sleep(Math.min(1000, 20 * 2 ** Math.min(failures, 6)));
-            } finally {
-              this.member.inFlight = null;
-            }
+            } else failures = 0;
+          } finally {
+            this.member.inFlight = null;
           }
         }
       }

@@ -41,6 +41,11 @@ export interface ConsumerOptions {
   fromBeginning?: boolean;
   /** Most records handed to one handler call. Default 1000. */
   maxBatchSize?: number;
+  /**
+   * Partitions whose batches may be in the handler at once (each partition's batches stay in order,
+   * one at a time). Default 1. Lets a handler group several partitions' batches into one store write.
+   */
+  concurrency?: number;
   /** Called after each rebalance with the partitions this member now owns (before any batch of them). */
   onAssign?: (assignment: Assignment) => Promise<void> | void;
   /** Called before partitions are taken away. */

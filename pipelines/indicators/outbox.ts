@@ -102,6 +102,22 @@ export function dirtyOf(feed: FeedName, items: readonly DirtyInput[]): DirtyRow[
   return [...m.values()];
 }
 
+/** Merges dirty rows of the same key (ranges widened, earliest acceptance): one upsert row per key. */
+export function mergeDirty(rows: readonly DirtyRow[]): DirtyRow[] {
+  const m = new Map<string, DirtyRow>();
+  const lo = (a: number | null, b: number | null) => (a === null ? b : b === null ? a : Math.min(a, b));
+  const hi = (a: number | null, b: number | null) => (a === null ? b : b === null ? a : Math.max(a, b));
+  for (const r of rows) {
+    const k = `${r.kind}\u0001${r.scope}\u0001${r.scopeId}`;
+    const cur = m.get(k);
+    if (!cur) { m.set(k, { ...r }); continue; }
+    cur.evFrom = Math.min(cur.evFrom, r.evFrom); cur.evTo = Math.max(cur.evTo, r.evTo);
+    cur.otFrom = lo(cur.otFrom, r.otFrom); cur.otTo = hi(cur.otTo, r.otTo);
+    cur.acceptedMs = lo(cur.acceptedMs, r.acceptedMs);
+  }
+  return [...m.values()];
+}
+
 /** Family of a dirty kind (the end-to-end latency label). */
 export function familyOfKind(kind: string, cellFamily: (cell: string) => string | undefined): string {
   switch (kind) {

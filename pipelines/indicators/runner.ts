@@ -24,7 +24,7 @@ import { createFastDecoder } from './decode.ts';
 import { ACCEPTED_HEADER, FEEDS, topicOf, type CanonicalRecord, type FeedName } from '../contracts/types.ts';
 import { createKafkaTopicSink, type KafkaTopicSink } from '../../sinks/kafka.ts';
 import { createRedisSink, type RedisSink } from '../../sinks/redis.ts';
-import { createTimescaleSink, type FaultHook as StoreFaultHook, type FactItem, type TimescaleSink } from '../../sinks/timescale.ts';
+import { createTimescaleSink, type FaultHook as StoreFaultHook, type FactItem, type TimescaleSink, type WriteResult } from '../../sinks/timescale.ts';
 import { classify, deltasOf, eventMsOf } from './core.ts';
 import { INDICATOR_SCHEMA, toMessages, type IndicatorUpdateMessage } from './contract.ts';
 import { CELLS } from './model.ts';
@@ -47,6 +47,8 @@ export interface IndicatorWorkerOptions {
   feeds?: readonly FeedName[];
   /** Most records per handler call. Default 5000. */
   maxBatchSize?: number;
+  /** Partitions handled at once, whose batches share a store transaction (group commit). Default 8. */
+  concurrency?: number;
   /** Allowed lateness, ms. Default `config.allowedLatenessMs` (48 h). */
   allowedLatenessMs?: number;
   /** Produce to `coal.indicators`. Default true. */
@@ -95,6 +97,8 @@ export interface IndicatorWorkers {
 
 export interface IndicatorStats {
   batches: number;
+  /** Store transactions (a transaction holds the batches of several partitions: group commit). */
+  transactions: number;
   records: number;
   inserted: number;
   duplicates: number;
@@ -137,7 +141,12 @@ export function startIndicatorWorkers(deps: Deps, opts: IndicatorWorkerOptions =
   const lateness = opts.allowedLatenessMs ?? deps.config.allowedLatenessMs;
   const groupId = deps.topic(opts.groupId ?? INDICATOR_GROUP);
   const serde = opts.serde ?? createFastDecoder(deps);
-  const storeHook: StoreFaultHook | undefined = opts.faultHook ? (stage) => opts.faultHook!(stage, current) : undefined;
+  // Store stages: the hook sees each batch of the transaction (group commit), with its record count.
+  const storeHook: StoreFaultHook | undefined = opts.faultHook
+    ? async (stage, batches) => {
+      for (const b of batches) await opts.faultHook!(stage, { topic: b.topic, partition: b.partition, records: b.records ?? 0 });
+    }
+    : undefined;
   const store: TimescaleSink = createTimescaleSink(deps, { faultHook: storeHook });
   const redis: RedisSink = createRedisSink(deps);
   const kafka: KafkaTopicSink<IndicatorUpdateMessage> | null = opts.publishKafka === false
@@ -148,10 +157,9 @@ export function startIndicatorWorkers(deps: Deps, opts: IndicatorWorkerOptions =
   const gapMs = opts.publishGapMs ?? 20;
   const leaseMs = opts.publishLeaseMs ?? 30_000;
   const stats: IndicatorStats = {
-    batches: 0, records: 0, inserted: 0, duplicates: 0, late: 0, corrections: 0, failures: 0, points: 0, deadLetters: 0, completed: 0,
+    batches: 0, transactions: 0, records: 0, inserted: 0, duplicates: 0, late: 0, corrections: 0, failures: 0, points: 0, deadLetters: 0, completed: 0,
     rounds: 0, published: 0, publishFailures: 0, stageMs: { decode: 0, store: 0, read: 0, redis: 0, kafka: 0 },
   };
-  let current = { topic: '', partition: -1, records: 0 };
   let consumer: Consumer | null = null;
   let lagTimer: NodeJS.Timeout | null = null;
   let stopping: Promise<void> | null = null;
@@ -191,27 +199,69 @@ export function startIndicatorWorkers(deps: Deps, opts: IndicatorWorkerOptions =
     return out;
   }
 
+  type Decoded = Awaited<ReturnType<typeof decode>>;
+  /** The store write of one partition's batch, planned against the watermark read in the transaction. */
+  const planOf = (feed: FeedName, decoded: Decoded) => (prev: { maxEventMs: number }) => {
+    const { classes, state } = classify(decoded.map((d) => d.eventMs), prev, lateness);
+    let max = prev.maxEventMs;
+    const items: FactItem[] = decoded.map((d, i) => {
+      const wm = max - lateness;
+      if (d.eventMs > max) max = d.eventMs;
+      const { cells, contribs } = deltasOf(feed, d.record as never, d.eventMs, classes[i] === 'too_late');
+      return { record: d.record, eventMs: d.eventMs, lateness: classes[i]!, watermarkMs: wm, cells, contribs, acceptedMs: d.acceptedMs };
+    });
+    return { items, next: state };
+  };
+
+  /**
+   * Group commit: the batches of the partitions in the handler at once (consumer
+   * `concurrency`) and those that arrive while a transaction runs go into the next
+   * transaction together. Each batch's handler resolves when its transaction
+   * committed (then the broker commits its offsets); a failed transaction fails
+   * all of its batches, which are redelivered.
+   */
+  const committer = (() => {
+    interface Job { feed: FeedName; batch: Batch; decoded: Decoded; resolve: (r: WriteResult) => void; reject: (e: unknown) => void }
+    let queue: Job[] = [];
+    let writing = false;
+    const kick = () => {
+      if (writing || !queue.length) return;
+      writing = true;
+      void (async () => {
+        // Let batches being decoded right now join this transaction.
+        await new Promise((r) => setImmediate(r));
+        const jobs = queue.splice(0, queue.length);
+        try {
+          const results = await retry(() => store.writeMany(jobs.map((j) => ({ batch: { feed: j.feed, topic: j.batch.topic, partition: j.batch.partition, records: j.batch.records.length }, plan: planOf(j.feed, j.decoded) }))),
+            { attempts: 3, initialDelayMs: 50, onRetry: (err, attempt) => log.warn({ err: (err as Error).message, attempt }, 'store write retry') });
+          stats.transactions++;
+          jobs.forEach((j, i) => j.resolve(results[i]!));
+        } catch (err) {
+          for (const j of jobs) j.reject(err);
+        } finally {
+          writing = false;
+          kick();
+        }
+      })();
+    };
+    return {
+      submit(feed: FeedName, batch: Batch, decoded: Decoded): Promise<WriteResult> {
+        return new Promise<WriteResult>((resolve, reject) => { queue.push({ feed, batch, decoded, resolve, reject }); kick(); });
+      },
+    };
+  })();
+
   async function handle(batch: Batch): Promise<void> {
     const feed = feedByTopic.get(batch.topic);
     if (!feed) return;
-    current = { topic: batch.topic, partition: batch.partition, records: batch.records.length };
+    const current = { topic: batch.topic, partition: batch.partition, records: batch.records.length };
     deps.metrics.eventsIn.inc({ topic: batch.topic }, batch.records.length);
     let t = performance.now();
     const lap = (k: keyof IndicatorStats['stageMs']) => { const now = performance.now(); stats.stageMs[k] += now - t; t = now; };
     const decoded = await decode(feed, batch);
     lap('decode');
     if (!decoded.length) { stats.completed++; return; }
-    const res = await retry(() => store.write({ feed, topic: batch.topic, partition: batch.partition }, (prev) => {
-      const { classes, state } = classify(decoded.map((d) => d.eventMs), prev, lateness);
-      let max = prev.maxEventMs;
-      const items: FactItem[] = decoded.map((d, i) => {
-        const wm = max - lateness;
-        if (d.eventMs > max) max = d.eventMs;
-        const { cells, contribs } = deltasOf(feed, d.record as never, d.eventMs, classes[i] === 'too_late');
-        return { record: d.record, eventMs: d.eventMs, lateness: classes[i]!, watermarkMs: wm, cells, contribs, acceptedMs: d.acceptedMs };
-      });
-      return { items, next: state };
-    }), { attempts: 3, initialDelayMs: 50, onRetry: (err, attempt) => log.warn({ err: (err as Error).message, attempt }, 'store write retry') });
+    const res = await committer.submit(feed, batch, decoded);
     lap('store');
     if (res.dirty.length) publisher.wake();
     await opts.faultHook?.('afterStore', current);
@@ -347,6 +397,7 @@ export function startIndicatorWorkers(deps: Deps, opts: IndicatorWorkerOptions =
         groupId,
         topics,
         maxBatchSize: opts.maxBatchSize ?? 5000,
+        concurrency: opts.concurrency ?? 8,
         fromBeginning: opts.fromBeginning ?? true,
         onAssign: (a) => {
           // State lives in the store (read under lock in each transaction; dirty keys in the outbox): only the gauges need resetting.

@@ -1,0 +1,33 @@
+/**
+ * The embedded TimescaleDB as a process of its own (`embeddedDb: 'process'`):
+ * forked by `startEmbeddedDbProcess`, it serves PGlite on loopback and reports
+ * its URL over IPC. A separate process gives the database its own core (PGlite
+ * is single-threaded WASM: in the worker's process every query would stall the
+ * worker's event loop) and models production, where the database is a server.
+ * It exits when told to close, and when its parent goes away.
+ */
+import { startEmbeddedDb } from './embedded.ts';
+
+const dataDir = process.env.COALFLOW_EMBEDDED_DATA_DIR ?? 'memory';
+const port = Number(process.env.COALFLOW_EMBEDDED_PORT ?? 0);
+try {
+  const db = await startEmbeddedDb({ dataDir, port });
+  let closing = false;
+  const close = async (code: number) => {
+    if (closing) return;
+    closing = true;
+    try { await db.close(); } catch { /* exiting anyway */ }
+    process.exit(code);
+  };
+  process.on('message', (m: { type?: string }) => {
+    if (m?.type === 'close') void close(0);
+    else if (m?.type === 'rss') process.send?.({ type: 'rss', rss: process.memoryUsage().rss });
+  });
+  process.on('disconnect', () => { void close(0); });
+  process.on('SIGTERM', () => { void close(0); });
+  process.on('SIGINT', () => { /* the parent decides; it sends 'close' */ });
+  process.send?.({ type: 'ready', url: db.url, port: db.port });
+} catch (err) {
+  process.send?.({ type: 'error', message: (err as Error).message });
+  process.exit(1);
+}
