@@ -22,7 +22,7 @@ export interface Metrics {
   deadLetters: client.Counter<'feed' | 'reason'>;
   duplicates: client.Counter<'feed'>;
   consumerLag: client.Gauge<'group' | 'topic' | 'partition'>;
-  e2eLatency: client.Histogram<'family'>;
+  e2eLatency: client.Histogram<'family' | 'lane'>;
   sinkLatency: client.Histogram<'sink'>;
   sinkErrors: client.Counter<'sink'>;
   watermarkLag: client.Gauge<'worker'>;
@@ -42,7 +42,7 @@ export function createMetrics(): Metrics {
     deadLetters: new client.Counter({ name: METRIC.deadLetters, help: 'Records sent to the dead-letter topic', labelNames: ['feed', 'reason'], registers: r }),
     duplicates: new client.Counter({ name: METRIC.duplicates, help: 'Duplicate records dropped', labelNames: ['feed'], registers: r }),
     consumerLag: new client.Gauge({ name: METRIC.consumerLag, help: 'Consumer lag per partition (records)', labelNames: ['group', 'topic', 'partition'], registers: r }),
-    e2eLatency: new client.Histogram({ name: METRIC.e2eLatency, help: 'Record accepted to indicator visible in Redis', labelNames: ['family'], buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: r }),
+    e2eLatency: new client.Histogram({ name: METRIC.e2eLatency, help: 'Record accepted to indicator visible in Redis (lane direct: the cells the record feeds; derived: trailing windows and derived metrics)', labelNames: ['family', 'lane'], buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: r }),
     sinkLatency: new client.Histogram({ name: METRIC.sinkLatency, help: 'Sink write latency', labelNames: ['sink'], buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: r }),
     sinkErrors: new client.Counter({ name: METRIC.sinkErrors, help: 'Sink write errors', labelNames: ['sink'], registers: r }),
     watermarkLag: new client.Gauge({ name: METRIC.watermarkLag, help: 'Wall clock minus event-time watermark', labelNames: ['worker'], registers: r }),

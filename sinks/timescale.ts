@@ -197,7 +197,8 @@ export function createTimescaleSink(deps: Pick<Deps, 'db' | 'metrics' | 'log'>, 
           cols[2]!.push(LATENESS_CODE[it.lateness]);
           spec.columns.forEach((c, i) => cols[3 + i]!.push((c.get as (r: unknown) => unknown)(it.record) ?? null));
         }
-        const ins = await client.query(factSql(feed), cols);
+        // Named (prepared) statements: parsed and planned once per connection, not per batch.
+        const ins = await client.query({ name: `coalflow_facts_${feed}`, text: factSql(feed), values: cols });
         for (const r of ins.rows) fresh.add(`${feed}\u0001${r.record_id as string}\u0001${(r.event_time as Date).getTime()}`);
       }
       await opts.faultHook?.('afterFacts', writes.map((w) => w.batch));
@@ -231,7 +232,7 @@ export function createTimescaleSink(deps: Pick<Deps, 'db' | 'metrics' | 'log'>, 
         lates.map((x) => x.feed), lates.map((x) => x.it.record.recordId), lates.map((x) => iso(x.it.eventMs)), lates.map((x) => iso(x.it.watermarkMs)),
         ...dirtyParams(dirty, Date.now()),
       ];
-      await client.query(APPLY_SQL, params);
+      await client.query({ name: 'coalflow_apply', text: APPLY_SQL, values: params });
       const mineNews = perWrite.filter((x) => x.w.batch.feed === 'mines').flatMap((x) => x.news);
       if (mineNews.length) {
         const latest = new Map<string, FactItem>();

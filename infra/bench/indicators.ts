@@ -35,6 +35,11 @@ const { values: args } = parseArgs({
     db: { type: 'string', default: 'process' },
     skip: { type: 'string', default: '' },
     profile: { type: 'boolean', default: false },
+    analyze: { type: 'boolean', default: false },
+    'derived-ms': { type: 'string', default: '' },
+    linger: { type: 'string', default: '' },
+    gap: { type: 'string', default: '' },
+    'derived-keys': { type: 'string', default: '' },
   },
 });
 
@@ -108,7 +113,7 @@ async function main() {
     return n;
   };
   let worker: IndicatorWorkers | null = null;
-  const latencies: number[] = [];
+  const latencies: Record<string, number[]> = { direct: [], derived: [] };
   try {
     // 1. Replay.
     const day = 86_400_000;
@@ -137,15 +142,23 @@ async function main() {
         recordsPerS: Math.round(produced / ((done - t0) / 1000)),
         storedRecordsPerS: Math.round(produced / ((consumed - t0) / 1000)),
         publishTailS: Math.round((done - consumed) / 100) / 10,
-        batches: s.batches, publishRounds: s.rounds, keysPublished: s.published, points: s.points, failures: s.failures + s.publishFailures, stageMs: Object.fromEntries(Object.entries(s.stageMs).map(([k, v]) => [k, Math.round(v)])),
+        batches: s.batches, transactions: s.transactions, publishRounds: s.rounds, keysPublished: s.published, points: s.points, failures: s.failures + s.publishFailures, stageMs: Object.fromEntries(Object.entries(s.stageMs).map(([k, v]) => [k, Math.round(v)])),
         rssMb: mb(process.memoryUsage().rss), dbProcessRssMb: await dbRss(),
       };
       console.error('replay', summary.replay);
       if (profile) { (summary.replay as Record<string, unknown>).queries = profile.top(); profile.reset(); }
     }
     // 2. Live: LIVE_RATE records/s, e2e latency.
+    if (args.analyze) { const ta = performance.now(); await rt.db.query('ANALYZE'); console.error('ANALYZE', Math.round(performance.now() - ta), 'ms'); }
     if (!skip.has('live')) {
-      worker ??= startIndicatorWorkers(rt, { lagIntervalMs: 0, workerId: 'bench' });
+      const tuned = {
+        publishDerivedIntervalMs: args['derived-ms'] ? Number(args['derived-ms']) : undefined,
+        commitLingerMs: args.linger ? Number(args.linger) : undefined,
+        publishGapMs: args.gap ? Number(args.gap) : undefined,
+        publishDerivedMaxKeys: args['derived-keys'] ? Number(args['derived-keys']) : undefined,
+      };
+      if (worker && Object.values(tuned).some((v) => v !== undefined)) { await worker.stop(); worker = null; }
+      worker ??= startIndicatorWorkers(rt, { lagIntervalMs: 0, workerId: 'bench', ...tuned });
       await worker.start();
       const liveStart = Date.now() - 60_000;
       const gen = sales(2, liveStart, LIVE_RATE * LIVE_SECONDS, Math.floor(1000 / LIVE_RATE), 'l');
@@ -170,11 +183,16 @@ async function main() {
       while (worker.stats().records < before + total) await sleep(50);
       await sleep(300);
       hook.stop();
-      latencies.sort((a, b) => a - b);
-      const q = (p: number) => latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]! : null;
+      const pct = (xs: number[]) => {
+        xs.sort((a, b) => a - b);
+        const q = (p: number) => (xs.length ? xs[Math.min(xs.length - 1, Math.floor(p * xs.length))]! : null);
+        return { samples: xs.length, p50Ms: q(0.5), p90Ms: q(0.9), p99Ms: q(0.99), maxMs: xs.at(-1) ?? null };
+      };
       const ls = worker.stats();
       summary.live = {
-        ratePerS: LIVE_RATE, seconds: LIVE_SECONDS, records: total, samples: latencies.length, p50Ms: q(0.5), p90Ms: q(0.9), p99Ms: q(0.99), maxMs: latencies.at(-1) ?? null,
+        ratePerS: LIVE_RATE, seconds: LIVE_SECONDS, records: total,
+        // direct: the indicators the record feeds (its mine's, region's, … hour/day/month/year cells); derived: trailing windows and derived metrics, republished every publishDerivedIntervalMs.
+        direct: pct(latencies.direct!), derived: pct(latencies.derived!), transactions: ls.transactions - liveBefore.transactions,
         batches: ls.batches - liveBefore.batches, publishRounds: ls.rounds - liveBefore.rounds,
         stageMs: Object.fromEntries(Object.entries(ls.stageMs).map(([k, v]) => [k, Math.round(v - liveBefore.stageMs[k as keyof typeof ls.stageMs])])),
       };
@@ -225,7 +243,7 @@ async function main() {
       summary.memory = {
         how: 'a year of sales (one per mine per day) written through the store sink in 5000-record transactions (not via Kafka), then the whole outbox published by one worker (flush); RSS after that',
         records: count, seconds: Math.round((performance.now() - t0) / 100) / 10, storeSeconds: Math.round((stored - t0) / 100) / 10, mineDayCells: Number(cells.rows[0].n),
-        rssMb: mb(process.memoryUsage().rss), heapUsedMb: mb(process.memoryUsage().heapUsed), dbProcessRssMb: await dbRss(),
+        rssMb: mb(process.memoryUsage().rss), peakRssMb: mb(process.resourceUsage().maxRSS * 1024), heapUsedMb: mb(process.memoryUsage().heapUsed), dbProcessRssMb: await dbRss(),
       };
       console.error('memory', summary.memory);
     }
@@ -257,10 +275,10 @@ function profileQueries(rt: Runtime) {
 }
 
 /** Measures record → Redis latency by subscribing to the live channel is not per record; use the e2e histogram's raw observations instead. */
-function latencyProbe(rt: Runtime, out: number[]) {
+function latencyProbe(rt: Runtime, out: Record<string, number[]>) {
   const h = rt.metrics.e2eLatency;
   const orig = h.observe.bind(h);
-  (h as unknown as { observe: typeof h.observe }).observe = ((labels: never, v: number) => { out.push(Math.round(v * 1000)); return orig(labels, v); }) as typeof h.observe;
+  (h as unknown as { observe: typeof h.observe }).observe = ((labels: { lane?: string }, v: number) => { (out[labels.lane ?? 'direct'] ??= []).push(Math.round(v * 1000)); return orig(labels, v); }) as typeof h.observe;
   return { stop: () => { (h as unknown as { observe: typeof h.observe }).observe = orig; } };
 }
 

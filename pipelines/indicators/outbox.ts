@@ -130,16 +130,21 @@ export function familyOfKind(kind: string, cellFamily: (cell: string) => string 
 
 // ---------------------------------------------------------------- SQL
 
-/** Upsert of dirty rows; $1..$8 arrays, $9 now (ms). Used as a CTE of the store transaction. */
+/** Upsert of dirty rows, each in both lanes; $1..$8 arrays, $9 now (ms). Used as a CTE of the store transaction. */
 export const DIRTY_UPSERT_SQL = (p: number) => `
-  INSERT INTO ind_dirty (kind, scope, scope_id, ev_from, ev_to, ot_from, ot_to, accepted_ms, first_dirty_ms, ver)
-  SELECT u.k, u.s, u.i, u.ef, u.et, u.of, u.ot, u.acc, $${p + 8}::bigint, nextval('ind_dirty_ver')
+  INSERT INTO ind_dirty (lane, kind, scope, scope_id, ev_from, ev_to, ot_from, ot_to, accepted_ms, first_dirty_ms, ver)
+  SELECT l.lane, u.k, u.s, u.i, u.ef, u.et, u.of, u.ot, u.acc, $${p + 8}::bigint, nextval('ind_dirty_ver')
   FROM unnest($${p}::text[], $${p + 1}::text[], $${p + 2}::text[], $${p + 3}::bigint[], $${p + 4}::bigint[], $${p + 5}::bigint[], $${p + 6}::bigint[], $${p + 7}::bigint[]) AS u(k, s, i, ef, et, of, ot, acc)
-  ON CONFLICT (kind, scope, scope_id) DO UPDATE SET
+  CROSS JOIN (VALUES (0::smallint), (1::smallint)) AS l(lane)
+  ON CONFLICT (lane, kind, scope, scope_id) DO UPDATE SET
     ev_from = LEAST(ind_dirty.ev_from, excluded.ev_from), ev_to = GREATEST(ind_dirty.ev_to, excluded.ev_to),
     ot_from = LEAST(ind_dirty.ot_from, excluded.ot_from), ot_to = GREATEST(ind_dirty.ot_to, excluded.ot_to),
     accepted_ms = LEAST(ind_dirty.accepted_ms, excluded.accepted_ms), ver = excluded.ver
   RETURNING 1`;
+
+/** Publication lanes (migration 006): direct = the cells' own points; derived = trailing windows and derived metrics. */
+export const LANES = { direct: 0, derived: 1 } as const;
+export type Lane = keyof typeof LANES;
 
 /** The 9 parameters of DIRTY_UPSERT_SQL. */
 export function dirtyParams(rows: readonly DirtyRow[], nowMs: number): unknown[] {
@@ -150,30 +155,30 @@ export function dirtyParams(rows: readonly DirtyRow[], nowMs: number): unknown[]
 }
 
 /**
- * Claims up to $3 unleased dirty rows (oldest first) for $4 ms under owner $2
+ * Claims up to $3 unleased dirty rows of lane $5 (oldest first) for $4 ms under owner $2
  * ($1 = now, ms), and takes the snapshot version with the claim, before any read.
  */
 export const CLAIM_SQL = `
 WITH c AS (
-  SELECT kind, scope, scope_id, accepted_ms FROM ind_dirty WHERE lease_until < $1 ORDER BY first_dirty_ms LIMIT $3 FOR UPDATE SKIP LOCKED
+  SELECT lane, kind, scope, scope_id, accepted_ms FROM ind_dirty WHERE lane = $5 AND lease_until < $1 ORDER BY first_dirty_ms LIMIT $3 FOR UPDATE SKIP LOCKED
 ), u AS (
   -- The acceptance time leaves with the claim: a change arriving meanwhile starts a new one.
   UPDATE ind_dirty d SET lease_until = $1 + $4, lease_owner = $2, accepted_ms = NULL
-  FROM c WHERE d.kind = c.kind AND d.scope = c.scope AND d.scope_id = c.scope_id
+  FROM c WHERE d.lane = c.lane AND d.kind = c.kind AND d.scope = c.scope AND d.scope_id = c.scope_id
   RETURNING d.kind, d.scope, d.scope_id, d.ev_from, d.ev_to, d.ot_from, d.ot_to, c.accepted_ms, d.ver
 )
 SELECT u.*, (SELECT nextval('ind_version')) AS version FROM u`;
 
 /**
- * After publication: deletes the claimed rows whose version did not move (no
+ * After publication: deletes the claimed rows (lane $6) whose version did not move (no
  * change since the claim) and releases the lease of the others, which stay dirty.
  */
 export const FINISH_SQL = `
 WITH k AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS k(kind, scope, scope_id, ver)),
 del AS (
-  DELETE FROM ind_dirty d USING k WHERE d.kind = k.kind AND d.scope = k.scope AND d.scope_id = k.scope_id AND d.ver = k.ver RETURNING 1)
+  DELETE FROM ind_dirty d USING k WHERE d.lane = $6 AND d.kind = k.kind AND d.scope = k.scope AND d.scope_id = k.scope_id AND d.ver = k.ver RETURNING 1)
 UPDATE ind_dirty d SET lease_until = 0, lease_owner = NULL FROM k
-WHERE d.kind = k.kind AND d.scope = k.scope AND d.scope_id = k.scope_id AND d.ver <> k.ver AND d.lease_owner = $5`;
+WHERE d.lane = $6 AND d.kind = k.kind AND d.scope = k.scope AND d.scope_id = k.scope_id AND d.ver <> k.ver AND d.lease_owner = $5`;
 
 /** Gives up a lease (a failed publication): the rows are claimable again at once. */
 export const RELEASE_SQL = `UPDATE ind_dirty SET lease_until = 0, lease_owner = NULL WHERE lease_owner = $1`;

@@ -17,6 +17,11 @@ import {
 } from './queries.ts';
 
 export interface PublishOptions {
+  /**
+   * Which points: 'direct' = the cells' own points at every tumbling window the keys' ranges cover and the
+   * sales hours; 'derived' = trailing windows and derived metrics; 'all' (default) = both.
+   */
+  lane?: 'direct' | 'derived' | 'all';
   /** Base month (YYYY-MM) of the city pithead price index; default: the first month with trades in every basket band. */
   priceIndexBaseMonth?: string | null;
 }
@@ -65,7 +70,10 @@ export async function computeDirty(db: Db, rows: readonly DirtyRow[], opts: Publ
     const m = pairs.get(cell) ?? pairs.set(cell, new Map()).get(cell)!;
     m.set(`${r.scope}\u0001${r.scopeId}`, { scope: r.scope, scopeId: r.scopeId });
   }
-  const points = cellQ.length ? await cellPoints(db, await readCellRanges(db, cellQ)) : [];
+  const lane = opts.lane ?? 'all';
+  const direct = lane !== 'derived';
+  const derived = lane !== 'direct';
+  const points = direct && cellQ.length ? await cellPoints(db, await readCellRanges(db, cellQ)) : [];
 
   // Hourly sales (all scopes) of the hours on-time sales touched, and the per-mine trailing 24 h, from the facts.
   const mineRows = rows.filter((r) => r.kind === 'trade' && r.scope === 'mine');
@@ -78,13 +86,14 @@ export async function computeDirty(db: Db, rows: readonly DirtyRow[], opts: Publ
     for (let h = from; h <= to; h += HOUR_MS) hours.add(h);
     mineHours.set(r.scopeId, { from, to });
   }
-  if (hours.size) {
+  if (direct && hours.size) {
     for (const p of await salesHourPoints(db, { hours: [...hours] })) {
       if (p.scope !== 'mine') { points.push(p); continue; }
       const h = mineHours.get(p.scopeId);
       if (h && p.windowStart >= h.from && p.windowStart <= h.to) points.push(p);
     }
   }
+  if (!derived) return points;
   if (mineRows.length) points.push(...await salesMine24h(db, mineRows.map((r) => r.scopeId), null, null));
 
   // Trailing windows (day based) at each dirty key's latest anchor.

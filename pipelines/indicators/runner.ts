@@ -28,7 +28,7 @@ import { createTimescaleSink, type FaultHook as StoreFaultHook, type FactItem, t
 import { classify, deltasOf, eventMsOf } from './core.ts';
 import { INDICATOR_SCHEMA, toMessages, type IndicatorUpdateMessage } from './contract.ts';
 import { CELLS } from './model.ts';
-import { CLAIM_SQL, claimedOf, familyOfKind, FINISH_SQL, RELEASE_SQL } from './outbox.ts';
+import { CLAIM_SQL, claimedOf, familyOfKind, FINISH_SQL, LANES, RELEASE_SQL, type Lane } from './outbox.ts';
 import { computeDirty } from './publish.ts';
 
 export const INDICATOR_GROUP = 'coalflow-indicators';
@@ -49,6 +49,8 @@ export interface IndicatorWorkerOptions {
   maxBatchSize?: number;
   /** Partitions handled at once, whose batches share a store transaction (group commit). Default 8. */
   concurrency?: number;
+  /** How long a store transaction waits for more partitions' batches to join it, ms. Default 50. */
+  commitLingerMs?: number;
   /** Allowed lateness, ms. Default `config.allowedLatenessMs` (48 h). */
   allowedLatenessMs?: number;
   /** Produce to `coal.indicators`. Default true. */
@@ -65,6 +67,10 @@ export interface IndicatorWorkerOptions {
   publishPollMs?: number;
   /** Pause between publication rounds while keys keep coming, so they coalesce, ms. Default 20. */
   publishGapMs?: number;
+  /** Time between rounds of the derived lane (trailing windows, derived metrics), ms. Default 1000. */
+  publishDerivedIntervalMs?: number;
+  /** Most keys one derived round claims (smaller rounds hold the single-session store for shorter). Default 200. */
+  publishDerivedMaxKeys?: number;
   /** Lease of claimed outbox keys, ms: after a publisher crash, others take them over after this. Default 30000. */
   publishLeaseMs?: number;
   /**
@@ -112,6 +118,8 @@ export interface IndicatorStats {
   completed: number;
   /** Publication rounds that published something, and the outbox keys they published. */
   rounds: number;
+  /** Of those, rounds of the derived lane. */
+  derivedRounds: number;
   published: number;
   publishFailures: number;
   /** Wall time spent per stage, ms (where the time goes; the bench reports it). `read`: computing the points of claimed keys. */
@@ -156,9 +164,13 @@ export function startIndicatorWorkers(deps: Deps, opts: IndicatorWorkerOptions =
   const pollMs = opts.publishPollMs ?? 250;
   const gapMs = opts.publishGapMs ?? 20;
   const leaseMs = opts.publishLeaseMs ?? 30_000;
+  const derivedMs = opts.publishDerivedIntervalMs ?? 1000;
+  const lingerMs = opts.commitLingerMs ?? 50;
+  const derivedMaxKeys = opts.publishDerivedMaxKeys ?? 200;
+  const limitOf = (lane: Lane) => (lane === 'derived' ? derivedMaxKeys : maxKeys);
   const stats: IndicatorStats = {
     batches: 0, transactions: 0, records: 0, inserted: 0, duplicates: 0, late: 0, corrections: 0, failures: 0, points: 0, deadLetters: 0, completed: 0,
-    rounds: 0, published: 0, publishFailures: 0, stageMs: { decode: 0, store: 0, read: 0, redis: 0, kafka: 0 },
+    rounds: 0, derivedRounds: 0, published: 0, publishFailures: 0, stageMs: { decode: 0, store: 0, read: 0, redis: 0, kafka: 0 },
   };
   let consumer: Consumer | null = null;
   let lagTimer: NodeJS.Timeout | null = null;
@@ -228,13 +240,15 @@ export function startIndicatorWorkers(deps: Deps, opts: IndicatorWorkerOptions =
       if (writing || !queue.length) return;
       writing = true;
       void (async () => {
-        // Let batches being decoded right now join this transaction.
-        await new Promise((r) => setImmediate(r));
+        // Let batches being decoded right now (and, with a linger, those arriving shortly) join this transaction.
+        await new Promise((r) => (lingerMs > 0 ? setTimeout(r, lingerMs) : setImmediate(r)));
         const jobs = queue.splice(0, queue.length);
+        const tTx = performance.now();
         try {
           const results = await retry(() => store.writeMany(jobs.map((j) => ({ batch: { feed: j.feed, topic: j.batch.topic, partition: j.batch.partition, records: j.batch.records.length }, plan: planOf(j.feed, j.decoded) }))),
             { attempts: 3, initialDelayMs: 50, onRetry: (err, attempt) => log.warn({ err: (err as Error).message, attempt }, 'store write retry') });
           stats.transactions++;
+          log.debug({ batches: jobs.length, records: jobs.reduce((a, j) => a + j.decoded.length, 0), ms: Math.round(performance.now() - tTx) }, 'store transaction');
           jobs.forEach((j, i) => j.resolve(results[i]!));
         } catch (err) {
           for (const j of jobs) j.reject(err);
@@ -281,17 +295,21 @@ export function startIndicatorWorkers(deps: Deps, opts: IndicatorWorkerOptions =
 
   // ------------------------------------------------------------ publisher
 
-  /** One publication round: claim, compute, Redis, Kafka, finish. Returns the keys claimed. */
-  async function round(): Promise<number> {
+  /** One publication round of a lane: claim, compute, Redis, Kafka, finish. Returns the keys claimed. */
+  async function round(lane: Lane): Promise<number> {
     let t = performance.now();
     const lap = (k: keyof IndicatorStats['stageMs']) => { const now = performance.now(); stats.stageMs[k] += now - t; t = now; };
-    const claim = await deps.db.query(CLAIM_SQL, [Date.now(), owner, maxKeys, leaseMs]);
+    const laneOwner = `${owner}:${lane}`;
+    const tStart = performance.now();
+    const limit = limitOf(lane);
+    const claim = await deps.db.query(CLAIM_SQL, [Date.now(), laneOwner, limit, leaseMs, LANES[lane]]);
+    const tClaim = performance.now();
     if (!claim.rows.length) return 0;
     const version = Number(claim.rows[0].version);
     const claimed = claim.rows.map(claimedOf);
     const hookCtx = { topic: 'publisher', partition: -1, records: claimed.length };
     try {
-      const points = await computeDirty(deps.db, claimed, { priceIndexBaseMonth: opts.priceIndexBaseMonth });
+      const points = await computeDirty(deps.db, claimed, { priceIndexBaseMonth: opts.priceIndexBaseMonth, lane });
       lap('read');
       await redis.write(points, { version, live: opts.publishLive !== false });
       lap('redis');
@@ -313,28 +331,36 @@ export function startIndicatorWorkers(deps: Deps, opts: IndicatorWorkerOptions =
       }
       lap('kafka');
       await opts.faultHook?.('afterPublishKafka', hookCtx);
-      await deps.db.query(FINISH_SQL, [claimed.map((r) => r.kind), claimed.map((r) => r.scope), claimed.map((r) => r.scopeId), claimed.map((r) => r.ver), owner]);
+      await deps.db.query(FINISH_SQL, [claimed.map((r) => r.kind), claimed.map((r) => r.scope), claimed.map((r) => r.scopeId), claimed.map((r) => r.ver), laneOwner, LANES[lane]]);
       lap('read');
       const now = Date.now();
       for (const r of claimed) {
-        if (r.acceptedMs !== null) deps.metrics.e2eLatency.observe({ family: familyOfKind(r.kind, (c) => (CELLS as Record<string, { family: string }>)[c]?.family) }, Math.max(0, now - r.acceptedMs) / 1000);
+        if (r.acceptedMs !== null) deps.metrics.e2eLatency.observe({ family: familyOfKind(r.kind, (c) => (CELLS as Record<string, { family: string }>)[c]?.family), lane }, Math.max(0, now - r.acceptedMs) / 1000);
       }
+      log.debug({ lane, keys: claimed.length, points: points.length, ms: Math.round(performance.now() - tStart), claimMs: Math.round(tClaim - tStart) }, 'publication round');
       stats.rounds++; stats.published += claimed.length; stats.points += points.length;
+      if (lane === 'derived') stats.derivedRounds++;
       return claimed.length;
     } catch (err) {
       stats.publishFailures++;
       // Give the keys back at once; they stay dirty and the next round retries them.
-      await deps.db.query(RELEASE_SQL, [owner]).catch(() => undefined);
+      await deps.db.query(RELEASE_SQL, [laneOwner]).catch(() => undefined);
       throw err;
     }
   }
 
-  const publisher = (() => {
+  /**
+   * A lane's publisher loop. Direct: woken by the consumer after each commit (or
+   * every `publishPollMs` for keys other processes left), rounds back to back while
+   * keys keep coming. Derived: a round every `publishDerivedIntervalMs`, so its
+   * heavier reads coalesce many changes. The lanes run side by side; rounds of
+   * one lane never overlap (loop, flush, idle and stop share its chain).
+   */
+  const makePublisher = (lane: Lane) => {
     let running = false;
     let pending = false;
     let wakeUp: (() => void) | null = null;
     let loopDone: Promise<void> | null = null;
-    /** Rounds of this worker never overlap (loop, flush, idle, stop share this chain). */
     let chain: Promise<unknown> = Promise.resolve();
     const exclusive = <T>(fn: () => Promise<T>): Promise<T> => {
       const p = chain.then(fn, fn);
@@ -345,26 +371,28 @@ export function startIndicatorWorkers(deps: Deps, opts: IndicatorWorkerOptions =
     async function drain(): Promise<number> {
       let total = 0;
       for (;;) {
-        const n = await exclusive(round);
+        const n = await exclusive(() => round(lane));
         total += n;
-        if (n < maxKeys) return total;
+        if (n < limitOf(lane)) return total;
       }
     }
     async function loop() {
       let backoff = 50;
       while (running) {
-        if (!pending) await sleep(pollMs);
+        if (lane === 'derived') { if (!pending) await sleep(derivedMs); } else if (!pending) await sleep(pollMs);
         wakeUp = null;
         if (!running) break;
         pending = false;
         try {
-          const n = await exclusive(round);
+          const n = await exclusive(() => round(lane));
           backoff = 50;
           // More may be coming (the consumer is busy): let a few batches coalesce, then go again.
-          if (n > 0) { pending = true; if (gapMs > 0) await sleep(gapMs); wakeUp = null; }
+          if (n > 0 && lane === 'direct') { pending = true; if (gapMs > 0) await sleep(gapMs); wakeUp = null; }
+          // A full derived round: more are waiting; go on after a gap (the direct lane gets the store in between).
+          if (lane === 'derived' && n >= limitOf(lane)) { pending = true; await sleep(Math.max(gapMs, 1)); wakeUp = null; }
         } catch (err) {
-          if (isProgrammingError(err)) log.error({ err: (err as Error).stack }, 'indicator publication failed (bug)');
-          else log.warn({ err: (err as Error).message }, 'indicator publication failed; keys stay dirty and are retried');
+          if (isProgrammingError(err)) log.error({ err: (err as Error).stack, lane }, 'indicator publication failed (bug)');
+          else log.warn({ err: (err as Error).message, lane }, 'indicator publication failed; keys stay dirty and are retried');
           pending = true;
           await sleep(backoff);
           wakeUp = null;
@@ -375,10 +403,17 @@ export function startIndicatorWorkers(deps: Deps, opts: IndicatorWorkerOptions =
     return {
       start() { if (running) return; running = true; pending = true; loopDone = loop(); },
       async stop() { running = false; wakeUp?.(); await loopDone; },
-      wake() { pending = true; wakeUp?.(); },
+      wake() { if (lane === 'derived') return; pending = true; wakeUp?.(); },
       drain,
     };
-  })();
+  };
+  const lanes = { direct: makePublisher('direct'), derived: makePublisher('derived') };
+  const publisher = {
+    start() { lanes.direct.start(); lanes.derived.start(); },
+    async stop() { await Promise.all([lanes.direct.stop(), lanes.derived.stop()]); },
+    wake() { lanes.direct.wake(); },
+    async drain() { return (await lanes.direct.drain()) + (await lanes.derived.drain()); },
+  };
 
   function updateWatermarkGauge() {
     const owned = [...maxEvent.values()];
