@@ -28,6 +28,12 @@ test('an unknown COALFLOW_ key fails and names itself', () => {
 test('a bad value fails with the key and the range', () => {
   assert.throws(() => loadConfig({ COALFLOW_TOPIC_PARTITIONS: 'six' }), /COALFLOW_TOPIC_PARTITIONS.*1\.\.1000/);
   assert.throws(() => loadConfig({ COALFLOW_SIMULATOR: 'maybe' }), /true\/false/);
+  assert.throws(() => loadConfig({ COALFLOW_EMBEDDED_DB: 'thread' }), /COALFLOW_EMBEDDED_DB.*process, inline/);
+});
+
+test('the embedded database runs in its own process unless asked inline', () => {
+  assert.is(loadConfig({}).embeddedDb, 'process');
+  assert.is(loadConfig({ COALFLOW_EMBEDDED_DB: 'inline' }).embeddedDb, 'inline');
 });
 
 test.run();

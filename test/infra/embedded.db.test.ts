@@ -4,7 +4,7 @@ import pg from 'pg';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startEmbeddedDb } from '../../infra/db/embedded.ts';
+import { startEmbeddedDb, startEmbeddedDbProcess } from '../../infra/db/embedded.ts';
 
 test('a persisted embedded TimescaleDB reopens with hypertables and continuous aggregates writable', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'coalflow-pgl-'));
@@ -28,6 +28,27 @@ test('a persisted embedded TimescaleDB reopens with hypertables and continuous a
       }
     }
   } finally { rmSync(dir, { recursive: true, force: true }); }
+});
+
+test('the embedded TimescaleDB in its own process serves the wire protocol, reports its RSS and exits on close', async () => {
+  const emb = await startEmbeddedDbProcess({ dataDir: 'memory' });
+  const pool = new pg.Pool({ connectionString: emb.url, max: 1 });
+  try {
+    assert.is.not(emb.pid, process.pid);
+    const r = await pool.query(`SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'`);
+    assert.match(String(r.rows[0].extversion), /^2\./);
+    await pool.query('CREATE TABLE p (ts timestamptz NOT NULL, v int)');
+    await pool.query(`SELECT create_hypertable('p', by_range('ts'))`);
+    await pool.query(`INSERT INTO p SELECT now() - make_interval(hours => g), g FROM generate_series(1, 1000) g`);
+    assert.is(Number((await pool.query('SELECT sum(v) AS s FROM p')).rows[0].s), 500500);
+    const rss = await emb.rss();
+    assert.ok(rss > 10 * 2 ** 20, `child RSS ${rss}`);
+  } finally {
+    await pool.end();
+    await emb.close();
+  }
+  // The child is gone: signal 0 to its pid fails.
+  assert.throws(() => process.kill(emb.pid, 0));
 });
 
 test.run();
