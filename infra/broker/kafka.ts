@@ -32,8 +32,11 @@ export class KafkaBroker implements Broker {
   private connecting: Promise<void> | null = null;
   private consumers = new Set<KafkaConsumer>();
   private closing: Promise<void> | null = null;
+  /** @internal For the consumers' own messages. */
+  readonly log: Logger;
 
   constructor(private readonly opts: KafkaBrokerOptions) {
+    this.log = opts.log.child({ component: 'broker' });
     const log = opts.log.child({ component: 'kafkajs' });
     this.kafka = new kafkajs.Kafka({
       clientId: opts.clientId,
@@ -164,15 +167,21 @@ export class KafkaBroker implements Broker {
 }
 
 class KafkaConsumer implements Consumer {
-  private consumer: KConsumer;
+  private consumer!: KConsumer;
   private current: Assignment = {};
   /** Resolved once onAssign for the latest generation has finished: batches wait for it. */
   private assignReady: Promise<void> = Promise.resolve();
   private stopping: Promise<void> | null = null;
   private started = false;
+  private restarts = 0;
 
   constructor(private broker: KafkaBroker, private opts: ConsumerOptions) {
-    this.consumer = broker.client.consumer({
+    this.consumer = this.create();
+  }
+
+  private create(): KConsumer {
+    const opts = this.opts;
+    const consumer = this.broker.client.consumer({
       groupId: opts.groupId,
       sessionTimeout: 10_000,
       rebalanceTimeout: 20_000,
@@ -180,19 +189,20 @@ class KafkaConsumer implements Consumer {
       maxWaitTimeInMs: 200,
       retry: { retries: 10, initialRetryTime: 100 },
     });
-    const { GROUP_JOIN, REBALANCING } = this.consumer.events;
-    this.consumer.on(REBALANCING, () => {
+    const { GROUP_JOIN, REBALANCING } = consumer.events;
+    consumer.on(REBALANCING, () => {
       const old = this.current;
       if (opts.onRevoke && Object.keys(old).length) {
         this.assignReady = this.assignReady.then(() => opts.onRevoke!(old)).catch(() => undefined);
       }
     });
-    this.consumer.on(GROUP_JOIN, (e) => {
+    consumer.on(GROUP_JOIN, (e) => {
       const next: Assignment = {};
       for (const [topic, parts] of Object.entries(e.payload.memberAssignment)) next[topic] = [...parts].sort((a, b) => a - b);
       this.current = next;
       if (opts.onAssign) this.assignReady = this.assignReady.then(() => opts.onAssign!(next));
     });
+    return consumer;
   }
 
   assignment(): Assignment {
@@ -202,13 +212,40 @@ class KafkaConsumer implements Consumer {
   async run(handler: BatchHandler): Promise<void> {
     if (this.started) throw new BrokerError('consumer already running');
     this.started = true;
+    await this.start(handler);
+  }
+
+  /**
+   * Connects, subscribes and runs the kafkajs consumer. kafkajs does not restart a consumer after a
+   * non-retriable crash (e.g. "The coordinator is not aware of this member" after a long pause): this
+   * member then builds a new consumer and rejoins, so a worker never silently stops consuming.
+   * Uncommitted batches are redelivered as after any rebalance.
+   */
+  private async start(handler: BatchHandler): Promise<void> {
+    const consumer = this.consumer;
     const max = this.opts.maxBatchSize ?? 1000;
-    await this.consumer.connect();
-    await this.consumer.subscribe({ topics: this.opts.topics, fromBeginning: this.opts.fromBeginning ?? true });
-    const joined = new Promise<void>((resolve) => {
-      const off = this.consumer.on(this.consumer.events.GROUP_JOIN, () => { off(); resolve(); });
+    consumer.on(consumer.events.CRASH, (e) => {
+      if (e.payload.restart || this.stopping || consumer !== this.consumer) return;
+      this.restarts++;
+      const delay = Math.min(30_000, 500 * 2 ** Math.min(this.restarts, 6));
+      this.broker.log.error({ groupId: this.opts.groupId, err: e.payload.error?.message, restartInMs: delay }, 'Kafka consumer crashed and kafkajs will not restart it: rejoining with a new consumer');
+      setTimeout(() => {
+        if (this.stopping) return;
+        void (async () => {
+          try { await consumer.disconnect(); } catch { /* already down */ }
+          if (this.stopping) return;
+          this.current = {};
+          this.consumer = this.create();
+          await this.start(handler);
+        })().catch((err) => this.broker.log.error({ err: (err as Error).message }, 'Kafka consumer restart failed'));
+      }, delay).unref();
     });
-    await this.consumer.run({
+    await consumer.connect();
+    await consumer.subscribe({ topics: this.opts.topics, fromBeginning: this.opts.fromBeginning ?? true });
+    const joined = new Promise<void>((resolve) => {
+      const off = consumer.on(consumer.events.GROUP_JOIN, () => { off(); this.restarts = 0; resolve(); });
+    });
+    await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: Math.max(1, this.opts.concurrency ?? 1),
@@ -227,10 +264,17 @@ class KafkaConsumer implements Consumer {
             headers: Object.fromEntries(Object.entries(m.headers ?? {}).map(([k, v]) => [k, Array.isArray(v) ? String(v[0]) : String(v ?? '')])),
             timestamp: Number(m.timestamp),
           }));
-          await handler({ topic: batch.topic, partition: batch.partition, records, highWatermark: batch.highWatermark });
+          // Keep the membership alive while the handler runs (a long store transaction must not get this member
+          // dropped from the group: "The coordinator is not aware of this member"); kafkajs throttles heartbeat().
+          const beat = setInterval(() => { heartbeat().catch(() => undefined); }, 1000);
+          try {
+            await handler({ topic: batch.topic, partition: batch.partition, records, highWatermark: batch.highWatermark });
+          } finally {
+            clearInterval(beat);
+          }
           const last = slice[slice.length - 1]!.offset;
           resolveOffset(last);
-          await this.consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
+          await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
           await heartbeat();
         }
       },

@@ -180,6 +180,9 @@ del AS (
 UPDATE ind_dirty d SET lease_until = 0, lease_owner = NULL FROM k
 WHERE d.lane = $6 AND d.kind = k.kind AND d.scope = k.scope AND d.scope_id = k.scope_id AND d.ver <> k.ver AND d.lease_owner = $5`;
 
+/** Extends the leases of owner $2 in lane $3 to $1 (ms) while its round runs. */
+export const RENEW_SQL = `UPDATE ind_dirty SET lease_until = $1 WHERE lease_owner = $2 AND lane = $3`;
+
 /** Gives up a lease (a failed publication): the rows are claimable again at once. */
 export const RELEASE_SQL = `UPDATE ind_dirty SET lease_until = 0, lease_owner = NULL WHERE lease_owner = $1`;
 

@@ -28,7 +28,7 @@ import { createTimescaleSink, type FaultHook as StoreFaultHook, type FactItem, t
 import { classify, deltasOf, eventMsOf } from './core.ts';
 import { INDICATOR_SCHEMA, toMessages, type IndicatorUpdateMessage } from './contract.ts';
 import { CELLS } from './model.ts';
-import { CLAIM_SQL, claimedOf, familyOfKind, FINISH_SQL, LANES, RELEASE_SQL, type Lane } from './outbox.ts';
+import { CLAIM_SQL, claimedOf, familyOfKind, FINISH_SQL, LANES, RELEASE_SQL, RENEW_SQL, type Lane } from './outbox.ts';
 import { computeDirty } from './publish.ts';
 
 export const INDICATOR_GROUP = 'coalflow-indicators';
@@ -51,6 +51,8 @@ export interface IndicatorWorkerOptions {
   concurrency?: number;
   /** How long a store transaction waits for more partitions' batches to join it, ms. Default 50. */
   commitLingerMs?: number;
+  /** Most records in one store transaction (a batch is never split). Default 10000. */
+  commitMaxRecords?: number;
   /** Allowed lateness, ms. Default `config.allowedLatenessMs` (48 h). */
   allowedLatenessMs?: number;
   /** Produce to `coal.indicators`. Default true. */
@@ -71,7 +73,7 @@ export interface IndicatorWorkerOptions {
   publishDerivedIntervalMs?: number;
   /** Most keys one derived round claims (smaller rounds hold the single-session store for shorter). Default 200. */
   publishDerivedMaxKeys?: number;
-  /** Lease of claimed outbox keys, ms: after a publisher crash, others take them over after this. Default 30000. */
+  /** Lease of claimed outbox keys, ms, renewed every third of it while the round runs: after a publisher crash, others take its keys over within this. Default 10000. */
   publishLeaseMs?: number;
   /**
    * Test seam: throw at a stage to fail there. Store stages fail the batch (redelivered); publication
@@ -163,9 +165,10 @@ export function startIndicatorWorkers(deps: Deps, opts: IndicatorWorkerOptions =
   const maxKeys = opts.publishMaxKeys ?? 20_000;
   const pollMs = opts.publishPollMs ?? 250;
   const gapMs = opts.publishGapMs ?? 20;
-  const leaseMs = opts.publishLeaseMs ?? 30_000;
+  const leaseMs = opts.publishLeaseMs ?? 10_000;
   const derivedMs = opts.publishDerivedIntervalMs ?? 1000;
   const lingerMs = opts.commitLingerMs ?? 50;
+  const commitMaxRecords = opts.commitMaxRecords ?? 10_000;
   const derivedMaxKeys = opts.publishDerivedMaxKeys ?? 200;
   const limitOf = (lane: Lane) => (lane === 'derived' ? derivedMaxKeys : maxKeys);
   const stats: IndicatorStats = {
@@ -242,7 +245,11 @@ export function startIndicatorWorkers(deps: Deps, opts: IndicatorWorkerOptions =
       void (async () => {
         // Let batches being decoded right now (and, with a linger, those arriving shortly) join this transaction.
         await new Promise((r) => (lingerMs > 0 ? setTimeout(r, lingerMs) : setImmediate(r)));
-        const jobs = queue.splice(0, queue.length);
+        // At most commitMaxRecords per transaction (a huge one holds the store and the batches' handlers for long).
+        let n = 0;
+        let take = 0;
+        while (take < queue.length && (take === 0 || n + queue[take]!.decoded.length <= commitMaxRecords)) { n += queue[take]!.decoded.length; take++; }
+        const jobs = queue.splice(0, take);
         const tTx = performance.now();
         try {
           const results = await retry(() => store.writeMany(jobs.map((j) => ({ batch: { feed: j.feed, topic: j.batch.topic, partition: j.batch.partition, records: j.batch.records.length }, plan: planOf(j.feed, j.decoded) }))),
@@ -308,6 +315,13 @@ export function startIndicatorWorkers(deps: Deps, opts: IndicatorWorkerOptions =
     const version = Number(claim.rows[0].version);
     const claimed = claim.rows.map(claimedOf);
     const hookCtx = { topic: 'publisher', partition: -1, records: claimed.length };
+    // Keep the lease while this round runs (a long catch-up round outlives one lease); a crashed publisher stops
+    // renewing, so others take its keys over within one lease, not after a fixed long one.
+    let renewal: Promise<unknown> = Promise.resolve();
+    const renewTimer = setInterval(() => {
+      renewal = deps.db.query(RENEW_SQL, [Date.now() + leaseMs, laneOwner, LANES[lane]]).catch((err) => log.warn({ err: (err as Error).message, lane }, 'lease renewal failed'));
+    }, Math.max(100, Math.floor(leaseMs / 3)));
+    const stopRenewal = async () => { clearInterval(renewTimer); await renewal; };
     try {
       const points = await computeDirty(deps.db, claimed, { priceIndexBaseMonth: opts.priceIndexBaseMonth, lane });
       lap('read');
@@ -331,6 +345,7 @@ export function startIndicatorWorkers(deps: Deps, opts: IndicatorWorkerOptions =
       }
       lap('kafka');
       await opts.faultHook?.('afterPublishKafka', hookCtx);
+      await stopRenewal();
       await deps.db.query(FINISH_SQL, [claimed.map((r) => r.kind), claimed.map((r) => r.scope), claimed.map((r) => r.scopeId), claimed.map((r) => r.ver), laneOwner, LANES[lane]]);
       lap('read');
       const now = Date.now();
@@ -343,6 +358,7 @@ export function startIndicatorWorkers(deps: Deps, opts: IndicatorWorkerOptions =
       return claimed.length;
     } catch (err) {
       stats.publishFailures++;
+      await stopRenewal();
       // Give the keys back at once; they stay dirty and the next round retries them.
       await deps.db.query(RELEASE_SQL, [laneOwner]).catch(() => undefined);
       throw err;
