@@ -33,8 +33,24 @@ for (const name of names) {
   });
   results[name] = out.code === 0 ? lastJson(out.stdout) : { failed: true, exitCode: out.code };
 }
+/** Machine speed of the day: a fixed CPU-only workload (the same on every run), so figures of different days compare. */
+function calibrate(): number {
+  const t = performance.now();
+  let a = 1;
+  let acc = 0;
+  for (let i = 0; i < 30_000_000; i++) {
+    a = (a + 0x6d2b79f5) | 0;
+    let x = Math.imul(a ^ (a >>> 15), 1 | a);
+    x ^= x + Math.imul(x ^ (x >>> 7), 61 | x);
+    acc += (x ^ (x >>> 14)) >>> 0;
+  }
+  if (acc === 42) console.error('');
+  return Math.round(performance.now() - t);
+}
+
 const summary = {
   date: new Date().toISOString(),
+  cpuCalibrationMs: calibrate(),
   machine: `${os.cpus()[0]?.model ?? 'unknown'} × ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}`,
   results,
 };
