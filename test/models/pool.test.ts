@@ -4,7 +4,8 @@ import { runForecastJobs, type ForecastJob } from '../../models/pool.ts';
 import { dailyVolume, monthlyProduction } from '../../models/synthetic.ts';
 
 const jobs: ForecastJob[] = [
-  { key: 'a', points: dailyVolume({ seed: 1, days: 200 }), opts: { models: ['snaive', 'holt_winters', 'lstm'], horizon: 7, neuralBudgetMs: 100 } },
+  // No neural model here: its training has a wall-clock cap, so under CPU contention its result depends on timing.
+  { key: 'a', points: dailyVolume({ seed: 1, days: 200 }), opts: { models: ['snaive', 'holt_winters', 'regression'], horizon: 7 } },
   { key: 'short', points: dailyVolume({ seed: 1, days: 5 }) },
   { key: 'b', points: monthlyProduction({ seed: 2, months: 72 }), opts: { models: ['snaive', 'regression'] } },
 ];
