@@ -28,7 +28,7 @@ import { createTimescaleSink, type FaultHook as StoreFaultHook, type FactItem, t
 import { classify, deltasOf, eventMsOf } from './core.ts';
 import { INDICATOR_SCHEMA, toMessages, type IndicatorUpdateMessage } from './contract.ts';
 import { CELLS } from './model.ts';
-import { CLAIM_SQL, claimedOf, familyOfKind, FINISH_SQL, LANES, RELEASE_SQL, RENEW_SQL, type Lane } from './outbox.ts';
+import { CLAIM_SQL, claimedOf, familyOfKind, FINISH_SQL, LANES, RELEASE_SQL, RENEW_SQL, type ClaimedRow, type Lane } from './outbox.ts';
 import { computeDirty } from './publish.ts';
 
 export const INDICATOR_GROUP = 'coalflow-indicators';
@@ -126,6 +126,33 @@ export interface IndicatorStats {
   publishFailures: number;
   /** Wall time spent per stage, ms (where the time goes; the bench reports it). `read`: computing the points of claimed keys. */
   stageMs: { decode: number; store: number; read: number; redis: number; kafka: number };
+}
+
+/** Most outbox rows whose points are computed and written at once within a round. */
+const PUBLISH_SLICE_ROWS = 1000;
+/** Direct keys whose event range is longer than this are published a month-long part at a time. */
+const PUBLISH_SLICE_MS = 31 * 86_400_000;
+
+/**
+ * The slices of a round's claimed rows (see round()). Direct points are those of the windows a key's range
+ * covers, so a range can be cut in parts without changing what is published; derived keys (forward-looking
+ * metrics) are not cut, only grouped (the derived lane's rounds are small anyway).
+ */
+export function publishSlices(rows: readonly ClaimedRow[], lane: Lane): ClaimedRow[][] {
+  const parts: ClaimedRow[] = [];
+  for (const r of rows) {
+    if (lane !== 'direct' || r.evTo - r.evFrom <= PUBLISH_SLICE_MS) { parts.push(r); continue; }
+    for (let from = r.evFrom; from <= r.evTo; from += PUBLISH_SLICE_MS) {
+      const to = Math.min(r.evTo, from + PUBLISH_SLICE_MS - 1);
+      const otFrom = r.otFrom === null ? null : Math.max(r.otFrom, from);
+      const otTo = r.otTo === null ? null : Math.min(r.otTo, to);
+      const hourly = otFrom !== null && otTo !== null && otFrom <= otTo;
+      parts.push({ ...r, evFrom: from, evTo: to, otFrom: hourly ? otFrom : null, otTo: hourly ? otTo : null });
+    }
+  }
+  const out: ClaimedRow[][] = [];
+  for (let i = 0; i < parts.length; i += PUBLISH_SLICE_ROWS) out.push(parts.slice(i, i + PUBLISH_SLICE_ROWS));
+  return out;
 }
 
 /** Topics this component needs besides the canonical feeds (names without the prefix). */
@@ -323,24 +350,30 @@ export function startIndicatorWorkers(deps: Deps, opts: IndicatorWorkerOptions =
     }, Math.max(100, Math.floor(leaseMs / 3)));
     const stopRenewal = async () => { clearInterval(renewTimer); await renewal; };
     try {
-      const points = await computeDirty(deps.db, claimed, { priceIndexBaseMonth: opts.priceIndexBaseMonth, lane });
-      lap('read');
-      await redis.write(points, { version, live: opts.publishLive !== false });
-      lap('redis');
-      await opts.faultHook?.('afterPublishRedis', hookCtx);
-      if (kafka && points.length) {
-        // Several sends of bounded size (a produce request per partition must stay under the broker's limit), a few at a time.
-        const msgs = toMessages(points, version);
-        const sends: (typeof msgs)[] = [];
-        let cur: typeof msgs = [];
-        let n = 0;
-        for (const m of msgs) {
-          if (n + m.value.points.length > KAFKA_POINTS_PER_SEND && cur.length) { sends.push(cur); cur = []; n = 0; }
-          cur.push(m); n += m.value.points.length;
-        }
-        if (cur.length) sends.push(cur);
-        for (let i = 0; i < sends.length; i += 4) {
-          await Promise.all(sends.slice(i, i + 4).map((chunk) => kafka.write(chunk.map((m) => ({ key: m.key, value: m.value })))));
+      // Bounded memory: a catch-up round (e.g. a year of history) is published in slices — direct keys split
+      // into month-long ranges, then at most PUBLISH_SLICE_ROWS rows at a time — instead of all points at once.
+      let pointCount = 0;
+      for (const slice of publishSlices(claimed, lane)) {
+        const points = await computeDirty(deps.db, slice, { priceIndexBaseMonth: opts.priceIndexBaseMonth, lane });
+        pointCount += points.length;
+        lap('read');
+        await redis.write(points, { version, live: opts.publishLive !== false });
+        lap('redis');
+        await opts.faultHook?.('afterPublishRedis', hookCtx);
+        if (kafka && points.length) {
+          // Several sends of bounded size (a produce request per partition must stay under the broker's limit), a few at a time.
+          const msgs = toMessages(points, version);
+          const sends: (typeof msgs)[] = [];
+          let cur: typeof msgs = [];
+          let n = 0;
+          for (const m of msgs) {
+            if (n + m.value.points.length > KAFKA_POINTS_PER_SEND && cur.length) { sends.push(cur); cur = []; n = 0; }
+            cur.push(m); n += m.value.points.length;
+          }
+          if (cur.length) sends.push(cur);
+          for (let i = 0; i < sends.length; i += 4) {
+            await Promise.all(sends.slice(i, i + 4).map((chunk) => kafka.write(chunk.map((m) => ({ key: m.key, value: m.value })))));
+          }
         }
       }
       lap('kafka');
@@ -352,8 +385,8 @@ export function startIndicatorWorkers(deps: Deps, opts: IndicatorWorkerOptions =
       for (const r of claimed) {
         if (r.acceptedMs !== null) deps.metrics.e2eLatency.observe({ family: familyOfKind(r.kind, (c) => (CELLS as Record<string, { family: string }>)[c]?.family), lane }, Math.max(0, now - r.acceptedMs) / 1000);
       }
-      log.debug({ lane, keys: claimed.length, points: points.length, ms: Math.round(performance.now() - tStart), claimMs: Math.round(tClaim - tStart) }, 'publication round');
-      stats.rounds++; stats.published += claimed.length; stats.points += points.length;
+      log.debug({ lane, keys: claimed.length, points: pointCount, ms: Math.round(performance.now() - tStart), claimMs: Math.round(tClaim - tStart) }, 'publication round');
+      stats.rounds++; stats.published += claimed.length; stats.points += pointCount;
       if (lane === 'derived') stats.derivedRounds++;
       return claimed.length;
     } catch (err) {
