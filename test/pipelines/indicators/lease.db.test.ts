@@ -15,13 +15,14 @@ test('a publication round longer than its lease renews it, so no other publisher
   const observed: { now: number; leasedUntil: number; owners: string[] }[] = [];
   let slowed = 0;
   const w = startIndicatorWorkers(rt, {
-    lagIntervalMs: 0, publishLeaseMs: 300, publishKafka: false,
+    lagIntervalMs: 0, publishLeaseMs: 2000, publishKafka: false,
     faultHook: async (stage) => {
       if (stage !== 'afterPublishRedis' || slowed++ >= 2) return;
-      // This round is slow: four leases long.
-      await new Promise((r) => setTimeout(r, 1200));
+      // This round is slow: two and a half leases long.
+      await new Promise((r) => setTimeout(r, 5000));
+      const before = Date.now();
       const r = await rt.db.query(`SELECT min(lease_until) AS lu, array_agg(DISTINCT lease_owner) AS owners FROM ind_dirty WHERE lease_owner IS NOT NULL`);
-      observed.push({ now: Date.now(), leasedUntil: Number(r.rows[0].lu), owners: r.rows[0].owners ?? [] });
+      observed.push({ now: before, leasedUntil: Number(r.rows[0].lu), owners: r.rows[0].owners ?? [] });
     },
   });
   try {
