@@ -202,15 +202,9 @@ export function createTimescaleSink(deps: Pick<Deps, 'db' | 'metrics' | 'log'>, 
         for (const r of ins.rows) fresh.add(`${feed}\u0001${r.record_id as string}\u0001${(r.event_time as Date).getTime()}`);
       }
       await opts.faultHook?.('afterFacts', writes.map((w) => w.batch));
-      // Which planned items are new facts (the first occurrence of each only).
-      const taken = new Set<string>();
+      // Which planned items are new facts: a fresh key is used up by its first occurrence.
       const perWrite = planned.map(({ w, p }) => {
-        const news = p.items.filter((it) => {
-          const k = `${w.batch.feed}\u0001${it.record.recordId}\u0001${it.eventMs}`;
-          if (!fresh.has(k) || taken.has(k)) return false;
-          taken.add(k);
-          return true;
-        });
+        const news = p.items.filter((it) => fresh.delete(`${w.batch.feed}\u0001${it.record.recordId}\u0001${it.eventMs}`));
         return { w, p, news, late: news.filter((it) => it.lateness === 'too_late'), dirty: dirtyOf(w.batch.feed, news) };
       });
       const allNews = perWrite.flatMap((x) => x.news);

@@ -35,7 +35,6 @@ const { values: args } = parseArgs({
     db: { type: 'string', default: 'process' },
     skip: { type: 'string', default: '' },
     profile: { type: 'boolean', default: false },
-    analyze: { type: 'boolean', default: false },
     'derived-ms': { type: 'string', default: '' },
     linger: { type: 'string', default: '' },
     gap: { type: 'string', default: '' },
@@ -149,7 +148,6 @@ async function main() {
       if (profile) { (summary.replay as Record<string, unknown>).queries = profile.top(); profile.reset(); }
     }
     // 2. Live: LIVE_RATE records/s, e2e latency.
-    if (args.analyze) { const ta = performance.now(); await rt.db.query('ANALYZE'); console.error('ANALYZE', Math.round(performance.now() - ta), 'ms'); }
     if (!skip.has('live')) {
       const tuned = {
         publishDerivedIntervalMs: args['derived-ms'] ? Number(args['derived-ms']) : undefined,
