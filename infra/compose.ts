@@ -71,6 +71,10 @@ export async function buildRuntime(config: Readonly<Config>, opts: { log?: Logge
     // PGlite is a single session: one connection serializes access safely.
     const db = new pg.Pool({ connectionString: dbUrl, max: embedded ? 1 : 10, idleTimeoutMillis: 30_000 });
     db.on('error', (err) => log.warn({ err: err.message }, 'pg pool error'));
+    // The embedded server is ONE session behind every connection: prepared statements outlive the connection
+    // that made them, so a new connection (after the idle timeout, or one the server dropped after an error)
+    // would fail with "prepared statement … already exists". Start each connection with none.
+    if (embedded) db.on('connect', (client) => { client.query('DEALLOCATE ALL').catch(() => undefined); });
     cleanups.push(() => db.end());
     const tsVersion = await retry(() => ensureTimescale(db), { attempts: embedded ? 1 : 5 });
     if (opts.migrate !== false) {

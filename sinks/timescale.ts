@@ -17,7 +17,7 @@ import { FACTS } from '../pipelines/indicators/facts.ts';
 import { CELLS } from '../pipelines/indicators/model.ts';
 import { dirtyOf, dirtyParams, DIRTY_UPSERT_SQL, mergeDirty, type DirtyRow } from '../pipelines/indicators/outbox.ts';
 import {
-  decimal, mergeCells, mergeContribs, type CellDelta, type ContribDelta, type Lateness, type WatermarkState,
+  decimal, mergeCellLists, mergeContribLists, type CellDelta, type ContribDelta, type Lateness, type WatermarkState,
 } from '../pipelines/indicators/core.ts';
 
 export interface FactItem<F extends FeedName = FeedName> {
@@ -79,7 +79,15 @@ function insertFactsSql(feed: FeedName): string {
   const cols = ['record_id', 'event_time', 'lateness', ...spec.columns.map((c) => c.name)];
   const types = ['text', 'timestamptz', 'smallint', ...spec.columns.map((c) => c.type)];
   const unnest = types.map((t, i) => `$${i + 1}::${t}[]`).join(', ');
-  return `INSERT INTO ${spec.table} (${cols.join(', ')}) SELECT * FROM unnest(${unnest}) ON CONFLICT DO NOTHING RETURNING record_id, event_time`;
+  // Only the count comes back (rows would cost a transfer and a parse per record): when it falls short of the
+  // rows offered, freshFactsSql tells which of them this transaction inserted.
+  return `WITH i AS (INSERT INTO ${spec.table} (${cols.join(', ')}) SELECT * FROM unnest(${unnest}) ON CONFLICT DO NOTHING RETURNING 1) SELECT count(*)::int AS n FROM i`;
+}
+
+/** The offered facts that the current transaction inserted (xmin is its id): the new ones when some were duplicates. */
+function freshFactsSql(feed: FeedName): string {
+  return `SELECT f.record_id, f.event_time FROM ${FACTS[feed].table} f JOIN unnest($1::text[], $2::timestamptz[]) AS k(rid, t)
+    ON f.record_id = k.rid AND f.event_time = k.t WHERE f.xmin = pg_current_xact_id()::xid`;
 }
 
 const APPLY_SQL = `
@@ -174,18 +182,21 @@ export function createTimescaleSink(deps: Pick<Deps, 'db' | 'metrics' | 'log'>, 
       const planned = writes.map((w) => ({ w, p: w.plan({ maxEventMs: prevOf.get(`${w.batch.topic}\u0001${w.batch.partition}`) ?? -Infinity }) }));
       // Facts, feed by feed. One fact per (record id, event time): a duplicate inside the group must not count twice.
       const seen = new Set<string>();
-      const fresh = new Set<string>();
       const feeds = [...new Set(writes.map((w) => w.batch.feed))];
       const itemsOf = new Map<FeedName, FactItem[]>();
+      let repeated = 0;
       for (const { w, p } of planned) {
         const list = itemsOf.get(w.batch.feed) ?? itemsOf.set(w.batch.feed, []).get(w.batch.feed)!;
         for (const it of p.items) {
           const k = `${w.batch.feed}\u0001${it.record.recordId}\u0001${it.eventMs}`;
-          if (seen.has(k)) continue;
+          if (seen.has(k)) { repeated++; continue; }
           seen.add(k);
           list.push(it);
         }
       }
+      /** Feeds whose offered facts were all new, and the new keys of the others. */
+      const allFresh = new Set<FeedName>();
+      const fresh = new Set<string>();
       for (const feed of feeds) {
         const spec = FACTS[feed];
         const items = itemsOf.get(feed)!;
@@ -199,17 +210,28 @@ export function createTimescaleSink(deps: Pick<Deps, 'db' | 'metrics' | 'log'>, 
         }
         // Named (prepared) statements: parsed and planned once per connection, not per batch.
         const ins = await client.query({ name: `coalflow_facts_${feed}`, text: factSql(feed), values: cols });
-        for (const r of ins.rows) fresh.add(`${feed}\u0001${r.record_id as string}\u0001${(r.event_time as Date).getTime()}`);
+        const n = Number(ins.rows[0].n);
+        if (n === items.length) { allFresh.add(feed); continue; }
+        if (n === 0) continue;
+        const got = await client.query({ name: `coalflow_fresh_${feed}`, text: freshFactsSql(feed), values: [cols[0], cols[1]] });
+        for (const r of got.rows) fresh.add(`${feed}\u0001${r.record_id as string}\u0001${(r.event_time as Date).getTime()}`);
       }
       await opts.faultHook?.('afterFacts', writes.map((w) => w.batch));
-      // Which planned items are new facts: a fresh key is used up by its first occurrence.
+      // Which planned items are new facts: all of a feed whose facts were all new (the first occurrence of a
+      // repeated one), else those whose fresh key they use up first.
+      const firstSeen = repeated ? new Set<string>() : null;
+      const isNew = (feed: FeedName, it: FactItem) => {
+        const k = allFresh.has(feed) ? (firstSeen ? `${feed}\u0001${it.record.recordId}\u0001${it.eventMs}` : null) : `${feed}\u0001${it.record.recordId}\u0001${it.eventMs}`;
+        if (allFresh.has(feed)) { if (!k) return true; if (firstSeen!.has(k)) return false; firstSeen!.add(k); return true; }
+        return fresh.delete(k!);
+      };
       const perWrite = planned.map(({ w, p }) => {
-        const news = p.items.filter((it) => fresh.delete(`${w.batch.feed}\u0001${it.record.recordId}\u0001${it.eventMs}`));
+        const news = p.items.filter((it) => isNew(w.batch.feed, it));
         return { w, p, news, late: news.filter((it) => it.lateness === 'too_late'), dirty: dirtyOf(w.batch.feed, news) };
       });
       const allNews = perWrite.flatMap((x) => x.news);
-      const cells = mergeCells(allNews.flatMap((it) => it.cells));
-      const contribs = mergeContribs(allNews.flatMap((it) => it.contribs));
+      const cells = mergeCellLists(allNews.map((it) => it.cells));
+      const contribs = mergeContribLists(allNews.map((it) => it.contribs));
       const dirty = mergeDirty(perWrite.flatMap((x) => x.dirty));
       const wm = new Map<string, { topic: string; partition: number; max: number }>();
       for (const { w, p } of planned) {
@@ -250,7 +272,15 @@ export function createTimescaleSink(deps: Pick<Deps, 'db' | 'metrics' | 'log'>, 
       }));
     } catch (err) {
       deps.metrics.sinkErrors.inc({ sink: 'timescale' });
-      if (client) { try { await client.query('ROLLBACK'); } catch { /* the connection is released below */ } }
+      if (client) {
+        try {
+          await client.query('ROLLBACK');
+          // After an error the server may hold statements the client does not know it made (the embedded
+          // server can drop the reply that confirms one): forget them on both sides, the next write prepares anew.
+          await client.query('DEALLOCATE ALL');
+          (client as unknown as { connection: { parsedStatements: Record<string, string> } }).connection.parsedStatements = {};
+        } catch { /* the connection is released below */ }
+      }
       throw new SinkError('timescale', `写入 TimescaleDB 失败 / TimescaleDB write failed: ${(err as Error).message}`, {
         cause: err, context: { feeds: [...new Set(writes.map((w) => w.batch.feed))].join(','), partitions: writes.length },
       });

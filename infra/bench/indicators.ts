@@ -248,6 +248,7 @@ async function main() {
         rssMb: mb(process.memoryUsage().rss), peakRssMb: mb(yearPeak), heapUsedMb: mb(process.memoryUsage().heapUsed), dbProcessRssMb: await dbRss(),
       };
       console.error('memory', summary.memory);
+      if (profile) { (summary.memory as Record<string, unknown>).queries = profile.top(); profile.reset(); }
     }
   } finally {
     await worker?.stop();

@@ -251,27 +251,40 @@ export function cellKey(d: Pick<CellDelta, 'cell' | 'scope' | 'scopeId' | 'win' 
 
 /** Sums deltas per cell (exact: scaled integers) and keeps the last value by (event time, record id). */
 export function mergeCells(deltas: Iterable<CellDelta>): CellDelta[] {
+  return mergeCellLists([deltas]);
+}
+
+/** `mergeCells` over several lists (e.g. the deltas of each record) without concatenating them first. */
+export function mergeCellLists(lists: Iterable<Iterable<CellDelta>>): CellDelta[] {
   const m = new Map<string, CellDelta>();
-  for (const d of deltas) {
-    const k = cellKey(d);
-    const cur = m.get(k);
-    if (!cur) { m.set(k, { ...d }); continue; }
-    cur.a += d.a;
-    cur.b += d.b;
-    cur.n += d.n;
-    if (d.lastV !== null && (cur.lastV === null || d.lastT > cur.lastT || (d.lastT === cur.lastT && d.lastRid > cur.lastRid))) {
-      cur.lastV = d.lastV; cur.lastT = d.lastT; cur.lastRid = d.lastRid;
+  for (const deltas of lists) {
+    for (const d of deltas) {
+      const k = cellKey(d);
+      const cur = m.get(k);
+      if (!cur) { m.set(k, { ...d }); continue; }
+      cur.a += d.a;
+      cur.b += d.b;
+      cur.n += d.n;
+      if (d.lastV !== null && (cur.lastV === null || d.lastT > cur.lastT || (d.lastT === cur.lastT && d.lastRid > cur.lastRid))) {
+        cur.lastV = d.lastV; cur.lastT = d.lastT; cur.lastRid = d.lastRid;
+      }
     }
   }
   return [...m.values()];
 }
 
 export function mergeContribs(deltas: Iterable<ContribDelta>): ContribDelta[] {
+  return mergeContribLists([deltas]);
+}
+
+export function mergeContribLists(lists: Iterable<Iterable<ContribDelta>>): ContribDelta[] {
   const m = new Map<string, ContribDelta>();
-  for (const d of deltas) {
-    const k = `${d.cell}\u0001${d.scope}\u0001${d.scopeId}\u0001${d.win}\u0001${d.ws}\u0001${d.company}`;
-    const cur = m.get(k);
-    if (cur) cur.v += d.v; else m.set(k, { ...d });
+  for (const deltas of lists) {
+    for (const d of deltas) {
+      const k = `${d.cell}\u0001${d.scope}\u0001${d.scopeId}\u0001${d.win}\u0001${d.ws}\u0001${d.company}`;
+      const cur = m.get(k);
+      if (cur) cur.v += d.v; else m.set(k, { ...d });
+    }
   }
   return [...m.values()];
 }

@@ -61,7 +61,14 @@ export function dirtyOf(feed: FeedName, items: readonly DirtyInput[]): DirtyRow[
   for (const it of items) {
     const t = it.eventMs;
     const acc = it.acceptedMs;
-    for (const c of it.cells) mark(c.cell, c.scope, c.scopeId, t, c.win === 'hour', acc);
+    // A record's deltas come a cell and scope at a time, window after window: mark each key once per kind of range.
+    let prev: CellDelta | null = null;
+    for (const c of it.cells) {
+      const hourly = c.win === 'hour';
+      if (prev && prev.cell === c.cell && prev.scope === c.scope && prev.scopeId === c.scopeId && (prev.win === 'hour') === hourly) continue;
+      prev = c;
+      mark(c.cell, c.scope, c.scopeId, t, hourly, acc);
+    }
     switch (feed) {
       case 'sales': {
         // Per-mine hours and the trailing 24 h are read from the facts: the mine's trade key carries their range.

@@ -285,18 +285,33 @@ export async function salesHourPoints(db: Db, q: { hours?: number[]; from?: numb
     for (let h = Math.floor(q.from! / HOUR_MS) * HOUR_MS; h <= q.to!; h += HOUR_MS) hours.push(h);
   }
   const mineIds = q.scope === 'mine' ? q.ids ?? null : null;
+  // The hours as runs of consecutive hours (gaps of a few hours bridged), one range scan each: a join on the
+  // hour list would probe every chunk of the hypertable once per hour (a year of hours: minutes).
+  const wanted = new Set(hours);
+  const sorted = [...wanted].sort((x, y) => x - y);
+  const runs: [number, number][] = [];
+  for (const h of sorted) {
+    const last = runs.at(-1);
+    if (last && h - last[1] <= 6 * HOUR_MS) last[1] = h; else runs.push([h, h]);
+  }
   // One group per (hour, mine, company, region, coal type, band); the scopes are summed here, exactly (kg, fen).
-  const r = await db.query(`
-    WITH h AS (SELECT unnest($1::timestamptz[]) AS h)
-    SELECT h.h, f.mine_id, f.company, f.region_code, f.coal_type, f.band, sum(f.net_t)::text AS a, sum(f.value_yuan)::text AS b, count(*) AS n
-    FROM h JOIN fact_sales f ON f.event_time >= h.h AND f.event_time < h.h + INTERVAL '1 hour' AND f.lateness < 2
-      AND ($2::text[] IS NULL OR f.mine_id = ANY($2))
-    GROUP BY 1, 2, 3, 4, 5, 6`, [hours.map(iso), mineIds]);
+  const rows: { h: Date; mine_id: string; company: string; region_code: string; coal_type: string; band: string; a: string; b: string; n: string }[] = [];
+  for (const [from, to] of runs) {
+    const r = await db.query({
+      name: 'coalflow_sales_hours',
+      text: `SELECT time_bucket('1 hour', f.event_time) AS h, f.mine_id, f.company, f.region_code, f.coal_type, f.band, sum(f.net_t)::text AS a, sum(f.value_yuan)::text AS b, count(*) AS n
+        FROM fact_sales f WHERE f.event_time >= $1::timestamptz AND f.event_time < $2::timestamptz AND f.lateness < 2
+          AND ($3::text[] IS NULL OR f.mine_id = ANY($3))
+        GROUP BY 1, 2, 3, 4, 5, 6`,
+      values: [iso(from), iso(to + HOUR_MS), mineIds],
+    });
+    for (const x of r.rows) if (wanted.has(ms(x.h))) rows.push(x);
+  }
   interface Acc { a: number; b: number; n: number; companies: Map<string, number> }
   const acc = new Map<string, Acc>();
   const wantScope = q.scope ?? null;
   const wantIds = q.ids ? new Set(q.ids) : null;
-  for (const x of r.rows) {
+  for (const x of rows) {
     const hms = ms(x.h);
     const a = scaledDecimal(x.a, 3);
     const b = scaledDecimal(x.b, 2);
@@ -526,34 +541,43 @@ export async function priceIndex(db: Db, q: RangeQuery, baseMonth: string | null
 export async function mineStockEstimate(db: Db, q: RangeQuery): Promise<IndicatorPoint[]> {
   if (q.scope !== 'mine') return [];
   // Shipments since t0 = the mine's sales up to the end of the day minus those up to the report (exact
-  // sums of the same facts). "Up to the end of day d" comes from the cumulative cells: year cells of earlier
-  // years + month cells of earlier months + day cells of the month: at most ~45 cells, whatever the history.
-  const cum = (d: string) => `(
-    (SELECT COALESCE(sum(c.a), 0) FROM ind_cell c WHERE c.cell = 'trade' AND c.scope = 'mine' AND c.scope_id = x.mine_id AND c.win = 'ytd'
+  // sums of the same facts). "Up to the end of day d" = the mine's sales before the range (from the cumulative
+  // cells: year cells of earlier years + month cells of earlier months + day cells of the month, at most ~45
+  // cells, whatever the history) + a running sum of its day cells within the range. Per-mine values (first
+  // sale day, sales before the range) are computed once per mine, not once per day.
+  const before = (d: string) => `(
+    (SELECT COALESCE(sum(c.a), 0) FROM ind_cell c WHERE c.cell = 'trade' AND c.scope = 'mine' AND c.scope_id = m.mine_id AND c.win = 'ytd'
        AND c.window_start < date_trunc('year', ${d} AT TIME ZONE 'Asia/Shanghai') AT TIME ZONE 'Asia/Shanghai')
-  + (SELECT COALESCE(sum(c.a), 0) FROM ind_cell c WHERE c.cell = 'trade' AND c.scope = 'mine' AND c.scope_id = x.mine_id AND c.win = 'mtd'
+  + (SELECT COALESCE(sum(c.a), 0) FROM ind_cell c WHERE c.cell = 'trade' AND c.scope = 'mine' AND c.scope_id = m.mine_id AND c.win = 'mtd'
        AND c.window_start >= date_trunc('year', ${d} AT TIME ZONE 'Asia/Shanghai') AT TIME ZONE 'Asia/Shanghai'
        AND c.window_start < date_trunc('month', ${d} AT TIME ZONE 'Asia/Shanghai') AT TIME ZONE 'Asia/Shanghai')
-  + (SELECT COALESCE(sum(c.a), 0) FROM ind_cell c WHERE c.cell = 'trade' AND c.scope = 'mine' AND c.scope_id = x.mine_id AND c.win = 'day'
-       AND c.window_start >= date_trunc('month', ${d} AT TIME ZONE 'Asia/Shanghai') AT TIME ZONE 'Asia/Shanghai' AND c.window_start <= ${d}))`;
+  + (SELECT COALESCE(sum(c.a), 0) FROM ind_cell c WHERE c.cell = 'trade' AND c.scope = 'mine' AND c.scope_id = m.mine_id AND c.win = 'day'
+       AND c.window_start >= date_trunc('month', ${d} AT TIME ZONE 'Asia/Shanghai') AT TIME ZONE 'Asia/Shanghai' AND c.window_start < ${d}))`;
   const r = await db.query(`
     WITH days AS (
       SELECT DISTINCT scope_id AS mine_id, window_start AS day FROM ind_cell
       WHERE cell IN ('trade', 'mine_stock') AND scope = 'mine' AND win = 'day' AND ($1::text[] IS NULL OR scope_id = ANY($1))
         AND window_start >= $2 AND window_start <= $3),
+    mines AS (
+      SELECT m.mine_id, m.lo, fs.t0, ${before('m.lo')} AS before_lo
+      FROM (SELECT mine_id, min(day) AS lo FROM days GROUP BY 1) m
+      LEFT JOIN LATERAL (SELECT min(c.window_start) AS t0 FROM ind_cell c WHERE c.cell = 'trade' AND c.scope = 'mine' AND c.win = 'ytd' AND c.scope_id = m.mine_id) y ON true
+      LEFT JOIN LATERAL (SELECT min(c.window_start) AS t0 FROM ind_cell c WHERE c.cell = 'trade' AND c.scope = 'mine' AND c.win = 'day' AND c.scope_id = m.mine_id
+                           AND c.window_start >= y.t0 AND c.window_start < y.t0 + INTERVAL '1 year 1 day') fs ON true),
+    run AS (
+      SELECT d.mine_id, d.day, mi.t0, mi.before_lo + sum(COALESCE(c.a, 0)) OVER (PARTITION BY d.mine_id ORDER BY d.day) AS cum
+      FROM days d JOIN mines mi ON mi.mine_id = d.mine_id
+      LEFT JOIN ind_cell c ON c.cell = 'trade' AND c.scope = 'mine' AND c.scope_id = d.mine_id AND c.win = 'day' AND c.window_start = d.day),
     x AS (
-      SELECT d.mine_id, d.day, rep.stock_t, rep.event_time AS rep_t, time_bucket('1 day', rep.event_time, 'Asia/Shanghai') AS rep_day, fs.t0,
+      SELECT d.mine_id, d.day, d.t0, d.cum, rep.stock_t, rep.event_time AS rep_t, time_bucket('1 day', rep.event_time, 'Asia/Shanghai') AS rep_day,
         st.status, st.cap
-      FROM days d
+      FROM run d
       LEFT JOIN LATERAL (SELECT i.stock_t, i.event_time FROM fact_mine_inventory i WHERE i.mine_id = d.mine_id AND i.event_time < d.day + INTERVAL '1 day'
                          ORDER BY i.event_time DESC, i.record_id DESC LIMIT 1) rep ON true
-      LEFT JOIN LATERAL (SELECT min(c.window_start) AS t0 FROM ind_cell c WHERE c.cell = 'trade' AND c.scope = 'mine' AND c.win = 'ytd' AND c.scope_id = d.mine_id) y ON true
-      LEFT JOIN LATERAL (SELECT min(c.window_start) AS t0 FROM ind_cell c WHERE c.cell = 'trade' AND c.scope = 'mine' AND c.win = 'day' AND c.scope_id = d.mine_id
-                           AND c.window_start >= y.t0 AND c.window_start < y.t0 + INTERVAL '1 year 1 day') fs ON true
       LEFT JOIN LATERAL (SELECT m.status, m.approved_capacity_t_per_year AS cap FROM fact_mines m WHERE m.mine_id = d.mine_id AND m.event_time < d.day + INTERVAL '1 day'
                          ORDER BY m.event_time DESC, m.record_id DESC LIMIT 1) st ON true)
     SELECT x.mine_id, x.day, x.stock_t::float8 AS s0, COALESCE(x.rep_t, x.t0) AS t0, x.rep_t IS NULL AS unreported, x.status, x.cap::float8 AS cap,
-      (${cum('x.day')} - CASE WHEN x.rep_t IS NULL THEN 0 ELSE ${cum('x.rep_day')}
+      (x.cum - CASE WHEN x.rep_t IS NULL THEN 0 ELSE ${before('(x.rep_day + INTERVAL \'1 day\')').replace(/m\.mine_id/g, 'x.mine_id')}
          - (SELECT COALESCE(sum(s.net_t), 0) FROM fact_sales s WHERE s.mine_id = x.mine_id AND s.event_time > x.rep_t AND s.event_time < x.rep_day + INTERVAL '1 day') END)::float8 AS shipped
     FROM x`,
   [q.ids, iso(q.from), iso(q.to)]);

@@ -73,6 +73,15 @@ export interface IndicatorWorkerOptions {
   publishDerivedIntervalMs?: number;
   /** Most keys one derived round claims (smaller rounds hold the single-session store for shorter). Default 200. */
   publishDerivedMaxKeys?: number;
+  /**
+   * Catching up: while the consumer is at least this many records behind (summed over its partitions, as of
+   * their last fetch), both lanes publish at most one round per `catchUpPublishIntervalMs`: the intermediate
+   * values of a replay are not republished batch after batch, and the store spends its time on the backlog.
+   * Default 5000; 0 disables.
+   */
+  catchUpLagRecords?: number;
+  /** Least time between publication rounds of a lane while catching up, ms. Default 3000. */
+  catchUpPublishIntervalMs?: number;
   /** Lease of claimed outbox keys, ms, renewed every third of it while the round runs: after a publisher crash, others take its keys over within this. Default 10000. */
   publishLeaseMs?: number;
   /**
@@ -197,6 +206,16 @@ export function startIndicatorWorkers(deps: Deps, opts: IndicatorWorkerOptions =
   const lingerMs = opts.commitLingerMs ?? 50;
   const commitMaxRecords = opts.commitMaxRecords ?? 10_000;
   const derivedMaxKeys = opts.publishDerivedMaxKeys ?? 200;
+  const catchUpLag = opts.catchUpLagRecords ?? 5000;
+  const catchUpMs = opts.catchUpPublishIntervalMs ?? 3000;
+  /** Records behind the partition's end at its last fetch, per owned partition. */
+  const lagBy = new Map<string, number>();
+  const catchingUp = () => {
+    if (catchUpLag <= 0) return false;
+    let n = 0;
+    for (const v of lagBy.values()) n += v;
+    return n >= catchUpLag;
+  };
   const limitOf = (lane: Lane) => (lane === 'derived' ? derivedMaxKeys : maxKeys);
   const stats: IndicatorStats = {
     batches: 0, transactions: 0, records: 0, inserted: 0, duplicates: 0, late: 0, corrections: 0, failures: 0, points: 0, deadLetters: 0, completed: 0,
@@ -304,6 +323,10 @@ export function startIndicatorWorkers(deps: Deps, opts: IndicatorWorkerOptions =
     if (!feed) return;
     const current = { topic: batch.topic, partition: batch.partition, records: batch.records.length };
     deps.metrics.eventsIn.inc({ topic: batch.topic }, batch.records.length);
+    const lastOffset = batch.records.at(-1)?.offset;
+    if (lastOffset !== undefined) {
+      try { lagBy.set(`${batch.topic}:${batch.partition}`, Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(lastOffset) - 1n))); } catch { /* no lag known */ }
+    }
     let t = performance.now();
     const lap = (k: keyof IndicatorStats['stageMs']) => { const now = performance.now(); stats.stageMs[k] += now - t; t = now; };
     const decoded = await decode(feed, batch);
@@ -425,15 +448,27 @@ export function startIndicatorWorkers(deps: Deps, opts: IndicatorWorkerOptions =
         if (n < limitOf(lane)) return total;
       }
     }
+    let lastRoundEnd = 0;
+    /** While the consumer catches up, one round per catchUpMs at most; goes on at once when it has caught up. */
+    async function holdOff() {
+      while (running && catchingUp()) {
+        const wait = lastRoundEnd + catchUpMs - Date.now();
+        if (wait <= 0) return;
+        await sleep(Math.min(wait, 100));
+        wakeUp = null;
+      }
+    }
     async function loop() {
       let backoff = 50;
       while (running) {
         if (lane === 'derived') { if (!pending) await sleep(derivedMs); } else if (!pending) await sleep(pollMs);
         wakeUp = null;
+        await holdOff();
         if (!running) break;
         pending = false;
         try {
           const n = await exclusive(() => round(lane));
+          lastRoundEnd = Date.now();
           backoff = 50;
           // More may be coming (the consumer is busy): let a few batches coalesce, then go again.
           if (n > 0 && lane === 'direct') { pending = true; if (gapMs > 0) await sleep(gapMs); wakeUp = null; }
@@ -488,6 +523,10 @@ export function startIndicatorWorkers(deps: Deps, opts: IndicatorWorkerOptions =
           for (const k of [...maxEvent.keys()]) {
             const [t, p] = [k.slice(0, k.lastIndexOf(':')), Number(k.slice(k.lastIndexOf(':') + 1))];
             if (!a[t]?.includes(p)) maxEvent.delete(k);
+          }
+          for (const k of [...lagBy.keys()]) {
+            const [t, p] = [k.slice(0, k.lastIndexOf(':')), Number(k.slice(k.lastIndexOf(':') + 1))];
+            if (!a[t]?.includes(p)) lagBy.delete(k);
           }
           log.info({ workerId, assignment: a }, 'partitions assigned');
         },

@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEmbeddedDb, startEmbeddedDbProcess } from '../../infra/db/embedded.ts';
+import { testRuntime } from '../helpers/runtime.ts';
 
 test('a persisted embedded TimescaleDB reopens with hypertables and continuous aggregates writable', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'coalflow-pgl-'));
@@ -49,6 +50,21 @@ test('the embedded TimescaleDB in its own process serves the wire protocol, repo
   }
   // The child is gone: signal 0 to its pid fails.
   assert.throws(() => process.kill(emb.pid, 0));
+});
+
+test('named statements keep working after a failed query on the embedded server (one session behind every connection)', async () => {
+  const rt = await testRuntime({ broker: 'in-process', cache: 'mock' });
+  try {
+    const q = (v: number) => rt.db.query({ name: 'coalflow_test_named', text: 'SELECT $1::int + 1 AS x', values: [v] });
+    assert.is((await q(1)).rows[0].x, 2);
+    // A failing statement: the embedded server drops that connection and the pool opens another.
+    await rt.db.query(`SELECT timezone('Asia/Shanghai', INTERVAL '1 day')`).then(() => assert.unreachable('should fail'), (err: Error) => assert.match(err.message, /timezone/));
+    assert.is((await q(2)).rows[0].x, 3, 'the named statement is prepared anew, not "already exists"');
+    await rt.db.query({ name: 'coalflow_test_bad', text: 'SELECT $1::int AS x', values: ['zz'] }).then(() => assert.unreachable('should fail'), () => undefined);
+    assert.is((await rt.db.query({ name: 'coalflow_test_bad', text: 'SELECT $1::int AS x', values: [5] })).rows[0].x, 5);
+  } finally {
+    await rt.close();
+  }
 });
 
 test.run();

@@ -108,4 +108,25 @@ test('the direct and derived lanes split the points of a key set: disjoint, and 
   assert.ok(derived.some((p) => p.metric === 'utilisation_pct') && !direct.some((p) => p.metric === 'utilisation_pct'));
 });
 
+test('a group mixing new facts, stored ones and a repeat inside the group applies the new ones once', async () => {
+  const sink = createTimescaleSink(a);
+  const sales = FIXTURE.filter((p) => p.feed === 'sales').slice(0, 12);
+  assert.is(sales.length, 12);
+  const fresh = sales.slice(0, 6).map((p) => ({ ...p, record: { ...p.record, recordId: `${p.record.recordId}-new` } }));
+  const cityTons = async () => Number((await a.db.query(`SELECT COALESCE(sum(a), 0)::text AS t FROM ind_cell WHERE cell = 'trade' AND scope = 'city' AND win = 'day'`)).rows[0].t);
+  const before = await cityTons();
+  // Partition 0: three new and the six stored; partition 1: the other three new and a repeat of the first new one.
+  const res = await sink.writeMany([
+    { batch: { feed: 'sales', topic: 't.mixed', partition: 0 }, plan: plan('sales', [...fresh.slice(0, 3), ...sales.slice(6)]) },
+    { batch: { feed: 'sales', topic: 't.mixed', partition: 1 }, plan: plan('sales', [...fresh.slice(3), fresh[0]!]) },
+  ]);
+  assert.is(res[0]!.inserted, 3);
+  assert.is(res[0]!.duplicates, 6);
+  assert.is(res[1]!.inserted, 3);
+  assert.is(res[1]!.duplicates, 1, 'the repeat inside the group counts once');
+  const added = fresh.reduce((s, p) => s + Number((p.record as { netT: number }).netT), 0);
+  assert.ok(added > 0);
+  assert.ok(Math.abs((await cityTons()) - before - added) < 1e-6, 'the city day tonnage grew by the new records only');
+});
+
 test.run();
