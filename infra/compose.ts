@@ -6,6 +6,7 @@ import { KafkaBroker } from './broker/kafka.ts';
 import type { Broker } from './broker/types.ts';
 import type { Config } from './config.ts';
 import type { Deps, Kinds } from './deps.ts';
+import { startEmbeddedMaintenance } from './db/maintenance.ts';
 import { startEmbeddedDb, startEmbeddedDbProcess, type EmbeddedDb } from './db/embedded.ts';
 import { ensureTimescale, migrate } from './db/migrate.ts';
 import { ServiceError } from './errors.ts';
@@ -80,6 +81,12 @@ export async function buildRuntime(config: Readonly<Config>, opts: { log?: Logge
     if (opts.migrate !== false) {
       const m = await migrate(db);
       if (m.applied.length) log.info({ applied: m.applied }, 'migrations applied');
+    }
+
+    if (embedded && config.embeddedMaintenanceMs > 0) {
+      // No autovacuum in the embedded server: statistics and dead rows are looked after here (db/maintenance.ts).
+      const maintenance = startEmbeddedMaintenance(db, log, { intervalMs: config.embeddedMaintenanceMs });
+      cleanups.push(() => maintenance.stop());
     }
 
     const { redis, kind: cacheKind } = await createRedis(config.redisUrl, log);

@@ -26,6 +26,8 @@ export interface Config {
    * or 'inline' (this process). Env COALFLOW_EMBEDDED_DB.
    */
   embeddedDb: 'process' | 'inline';
+  /** How often the embedded database's tables are checked for VACUUM (ANALYZE) (it has no autovacuum), ms; 0 = never. Env COALFLOW_EMBEDDED_MAINTENANCE_MS. Default 10000. */
+  embeddedMaintenanceMs: number;
   /** Partitions per topic created at start. Env COALFLOW_TOPIC_PARTITIONS. Default 6. */
   topicPartitions: number;
   /** Replication factor of created topics. Env COALFLOW_TOPIC_REPLICATION. Default 1. */
@@ -57,7 +59,7 @@ export interface Config {
 }
 
 const KNOWN_COALFLOW_KEYS = new Set([
-  'COALFLOW_DATA_DIR', 'COALFLOW_EMBEDDED_DB', 'COALFLOW_TOPIC_PARTITIONS', 'COALFLOW_TOPIC_REPLICATION', 'COALFLOW_TOPIC_PREFIX',
+  'COALFLOW_DATA_DIR', 'COALFLOW_EMBEDDED_DB', 'COALFLOW_EMBEDDED_MAINTENANCE_MS', 'COALFLOW_TOPIC_PARTITIONS', 'COALFLOW_TOPIC_REPLICATION', 'COALFLOW_TOPIC_PREFIX',
   'COALFLOW_SIMULATOR', 'COALFLOW_SIM_SPEED', 'COALFLOW_SIM_SEED', 'COALFLOW_SIM_BAD_SHARE', 'COALFLOW_SIM_DUP_SHARE',
   'COALFLOW_ALLOWED_LATENESS_MS', 'COALFLOW_TOKEN_SECRET', 'COALFLOW_POLICY_FILE', 'COALFLOW_FORECAST_INTERVAL_MS',
 ]);
@@ -111,6 +113,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     redisUrl,
     dataDir: env.COALFLOW_DATA_DIR ?? '.data/pglite',
     embeddedDb: oneOf(env, 'COALFLOW_EMBEDDED_DB', ['process', 'inline'] as const, 'process'),
+    embeddedMaintenanceMs: int(env, 'COALFLOW_EMBEDDED_MAINTENANCE_MS', 10_000, 0, 86_400_000),
     topicPartitions: int(env, 'COALFLOW_TOPIC_PARTITIONS', 6, 1, 1000),
     topicReplicationFactor: int(env, 'COALFLOW_TOPIC_REPLICATION', 1, 1, 10),
     topicPrefix: env.COALFLOW_TOPIC_PREFIX ?? '',

@@ -14,6 +14,7 @@
  *   node --import tsx infra/bench/indicators.ts [--records 100000] [--live-seconds 30] [--year-per-day 1] [--db process|inline] [--profile]
  */
 import os from 'node:os';
+import { readFileSync, readdirSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config.ts';
 import { buildRuntime, type Runtime } from '../compose.ts';
@@ -85,6 +86,42 @@ async function runtime(): Promise<Runtime> {
 }
 
 const mb = (b: number) => Math.round(b / 2 ** 20);
+
+/** CPU seconds (user + system) of a process from /proc (Linux); null elsewhere. */
+function cpuSecondsOf(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  } catch { return null; }
+}
+
+/** The local Kafka broker's pid, when it runs on this machine (infra/scripts/kafka-up.sh). */
+function kafkaPid(): number | null {
+  try {
+    for (const d of readdirSync('/proc')) {
+      if (!/^\d+$/.test(d)) continue;
+      try { if (readFileSync(`/proc/${d}/cmdline`, 'utf8').includes('kafka.Kafka')) return Number(d); } catch { /* gone */ }
+    }
+  } catch { /* not Linux */ }
+  return null;
+}
+
+/** CPU seconds used by the worker, the database process and the broker between `start()` and `stop()`. */
+function cpuMeter(rt: Runtime) {
+  const pids = { worker: process.pid, db: rt.dbProcess?.pid ?? null, kafka: kafkaPid() };
+  const read = () => Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, pid === null ? null : cpuSecondsOf(pid)]));
+  const t0 = performance.now();
+  const before = read();
+  return () => {
+    const after = read();
+    const wall = (performance.now() - t0) / 1000;
+    return Object.fromEntries(Object.keys(pids).map((k) => {
+      const a = after[k]; const b = before[k];
+      return [k, a === null || b === null || a === undefined || b === undefined ? null : { cpuS: Math.round((a - b) * 10) / 10, coreShare: Math.round(((a - b) / wall) * 100) / 100 }];
+    }));
+  };
+}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function main() {
@@ -123,6 +160,7 @@ async function main() {
       const encodeProduceS = (performance.now() - tEnc) / 1000;
       worker = startIndicatorWorkers(rt, { lagIntervalMs: 0, publishLive: true, workerId: 'bench', publish: process.env.BENCH_NO_PUBLISH ? false : undefined });
       const t0 = performance.now();
+      const cpu = cpuMeter(rt);
       await worker.start();
       let first = 0;
       while (worker.stats().records < produced) {
@@ -143,6 +181,8 @@ async function main() {
         publishTailS: Math.round((done - consumed) / 100) / 10,
         batches: s.batches, transactions: s.transactions, publishRounds: s.rounds, keysPublished: s.published, points: s.points, failures: s.failures + s.publishFailures, stageMs: Object.fromEntries(Object.entries(s.stageMs).map(([k, v]) => [k, Math.round(v)])),
         rssMb: mb(process.memoryUsage().rss), dbProcessRssMb: await dbRss(),
+        // CPU per process over the replay: which one is the bottleneck (coreShare 1 = one core busy all along).
+        cpu: cpu(),
       };
       console.error('replay', summary.replay);
       if (profile) { (summary.replay as Record<string, unknown>).queries = profile.top(); profile.reset(); }

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEmbeddedDb, startEmbeddedDbProcess } from '../../infra/db/embedded.ts';
 import { testRuntime } from '../helpers/runtime.ts';
+import { startEmbeddedMaintenance } from '../../infra/db/maintenance.ts';
 
 test('a persisted embedded TimescaleDB reopens with hypertables and continuous aggregates writable', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'coalflow-pgl-'));
@@ -63,6 +64,29 @@ test('named statements keep working after a failed query on the embedded server 
     await rt.db.query({ name: 'coalflow_test_bad', text: 'SELECT $1::int AS x', values: ['zz'] }).then(() => assert.unreachable('should fail'), () => undefined);
     assert.is((await rt.db.query({ name: 'coalflow_test_bad', text: 'SELECT $1::int AS x', values: [5] })).rows[0].x, 5);
   } finally {
+    await rt.close();
+  }
+});
+
+test('maintenance of the embedded database (no autovacuum there) vacuums and analyzes the tables that grew, and only those', async () => {
+  const rt = await testRuntime({ broker: 'in-process', cache: 'mock', overrides: { embeddedMaintenanceMs: 0 } });
+  const m = startEmbeddedMaintenance(rt.db, rt.log, { intervalMs: 3_600_000 });
+  try {
+    await rt.db.query('CREATE TABLE maint_t (id int PRIMARY KEY, v text)');
+    await rt.db.query(`INSERT INTO maint_t SELECT g, repeat('x', 50) FROM generate_series(1, 20000) g`);
+    const tuples = async () => Number((await rt.db.query(`SELECT reltuples FROM pg_class WHERE relname = 'maint_t'`)).rows[0].reltuples);
+    assert.ok(await tuples() <= 0, 'never analyzed yet');
+    const first = await m.runOnce();
+    assert.ok(first.includes('public.maint_t'), `first pass: ${first.join(', ')}`);
+    assert.is(await tuples(), 20000);
+    const stats = await rt.db.query(`SELECT count(*)::int AS n FROM pg_stats WHERE tablename = 'maint_t'`);
+    assert.ok(stats.rows[0].n >= 2, 'column statistics exist');
+    assert.not.ok((await m.runOnce()).includes('public.maint_t'), 'unchanged: not vacuumed again');
+    await rt.db.query(`INSERT INTO maint_t SELECT g, repeat('y', 50) FROM generate_series(20001, 30000) g`);
+    assert.ok((await m.runOnce()).includes('public.maint_t'), 'grown by half: vacuumed again');
+    assert.is(await tuples(), 30000);
+  } finally {
+    await m.stop();
     await rt.close();
   }
 });
