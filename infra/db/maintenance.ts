@@ -10,7 +10,8 @@
  * This loop stands in for it: every `intervalMs` it reads each table's size
  * (chunks of hypertables one by one: a cheap catalog read) and runs
  * `VACUUM (ANALYZE)` on those that grew by `growth` (default 20 %, like
- * autovacuum's scale factor) plus 64 KB since it last did, or never were. It
+ * autovacuum's scale factor) plus 64 KB since it last did, or never were
+ * (`ANALYZE` only for the insert-only fact tables: nothing to vacuum). It
  * goes through the application's pool, so it waits for the transaction in
  * hand like any other statement. A real server (`DATABASE_URL`) has its own
  * autovacuum: this is started for the embedded one only.
@@ -33,8 +34,13 @@ export interface Maintenance {
   stop(): Promise<void>;
 }
 
+/** Tables (or hypertables, for their chunks) that are only ever inserted into: ANALYZE is enough, VACUUM would only cost. */
+const INSERT_ONLY = /^fact_/;
+
 const SIZES_SQL = `
-  SELECT format('%I.%I', n.nspname, c.relname) AS rel, pg_relation_size(c.oid) AS bytes
+  SELECT format('%I.%I', n.nspname, c.relname) AS rel, pg_relation_size(c.oid) AS bytes,
+    COALESCE((SELECT h.table_name FROM _timescaledb_catalog.chunk ch JOIN _timescaledb_catalog.hypertable h ON h.id = ch.hypertable_id
+              WHERE ch.schema_name = n.nspname AND ch.table_name = c.relname), c.relname) AS base
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
   WHERE c.relkind = 'r' AND n.nspname IN ('public', '_timescaledb_internal')`;
 
@@ -48,12 +54,12 @@ export function startEmbeddedMaintenance(db: Pick<pg.Pool, 'query'>, log: Logger
 
   async function pass(): Promise<string[]> {
     const r = await db.query(SIZES_SQL);
-    const due: { rel: string; bytes: number }[] = [];
+    const due: { rel: string; bytes: number; base: string }[] = [];
     for (const row of r.rows) {
       const bytes = Number(row.bytes);
       const last = done.get(row.rel as string);
       if (bytes === 0) continue;
-      if (last === undefined || bytes >= last * (1 + growth) + minGrowth) due.push({ rel: row.rel as string, bytes });
+      if (last === undefined || bytes >= last * (1 + growth) + minGrowth) due.push({ rel: row.rel as string, bytes, base: row.base as string });
     }
     // Largest growth first: those are the plans most out of date.
     due.sort((a, b) => (b.bytes - (done.get(b.rel) ?? 0)) - (a.bytes - (done.get(a.rel) ?? 0)));
@@ -62,7 +68,7 @@ export function startEmbeddedMaintenance(db: Pick<pg.Pool, 'query'>, log: Logger
       if (stopped) break;
       const t0 = performance.now();
       try {
-        await db.query(`VACUUM (ANALYZE) ${d.rel}`);
+        await db.query(INSERT_ONLY.test(d.base) ? `ANALYZE ${d.rel}` : `VACUUM (ANALYZE) ${d.rel}`);
         const after = await db.query('SELECT pg_relation_size($1::regclass) AS bytes', [d.rel]);
         done.set(d.rel, Number(after.rows[0]?.bytes ?? d.bytes));
         vacuumed.push(d.rel);

@@ -58,6 +58,11 @@ export function monthStart(ms: number): number {
   const d = new Date(ms + TZ_OFFSET_MS);
   return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1) - TZ_OFFSET_MS;
 }
+/** Start of the calendar month after the one holding `ms` (Asia/Shanghai). */
+export function nextMonthStart(ms: number): number {
+  const d = new Date(ms + TZ_OFFSET_MS);
+  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1) - TZ_OFFSET_MS;
+}
 export function yearStart(ms: number): number {
   const d = new Date(ms + TZ_OFFSET_MS);
   return Date.UTC(d.getUTCFullYear(), 0, 1) - TZ_OFFSET_MS;

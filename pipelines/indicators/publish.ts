@@ -24,11 +24,17 @@ export interface PublishOptions {
   lane?: 'direct' | 'derived' | 'all';
   /** Base month (YYYY-MM) of the city pithead price index; default: the first month with trades in every basket band. */
   priceIndexBaseMonth?: string | null;
+  /**
+   * Derived lane only: compute just the days in [from, to] (a catch-up round is published a month at a time,
+   * so that its points never pile up for a year at once). Values at the latest anchor (trailing windows, the
+   * per-mine 24 h) come with the slice that reaches the end (`to` ≥ the latest data).
+   */
+  clamp?: { from: number; to: number } | null;
 }
 
 interface Touch { ids: Set<string>; from: number; to: number }
 /** "Up to the latest data": day series are clamped to the last day with data in the store. */
-const FAR = Date.parse('2200-01-01T00:00:00Z');
+export const FAR = Date.parse('2200-01-01T00:00:00Z');
 /** The range a change on [from, to] moves for values that look forward (later days, rebased index, cumulative stock). */
 const onwards = (t: Touch): Touch => ({ ids: t.ids, from: t.from, to: FAR });
 function touch(m: Map<string, Touch>, k: string, id: string, ws: number) {
@@ -71,6 +77,9 @@ export async function computeDirty(db: Db, rows: readonly DirtyRow[], opts: Publ
     m.set(`${r.scope}\u0001${r.scopeId}`, { scope: r.scope, scopeId: r.scopeId });
   }
   const lane = opts.lane ?? 'all';
+  const clamp = opts.clamp ?? null;
+  /** Whether this call computes the values at the latest anchor (every call but the early slices of a clamped round). */
+  const latest = !clamp || clamp.to >= FAR;
   const direct = lane !== 'derived';
   const derived = lane !== 'direct';
   const points = direct && cellQ.length ? await cellPoints(db, await readCellRanges(db, cellQ)) : [];
@@ -94,10 +103,10 @@ export async function computeDirty(db: Db, rows: readonly DirtyRow[], opts: Publ
     }
   }
   if (!derived) return points;
-  if (mineRows.length) points.push(...await salesMine24h(db, mineRows.map((r) => r.scopeId), null, null));
+  if (mineRows.length && latest) points.push(...await salesMine24h(db, mineRows.map((r) => r.scopeId), null, null));
 
   // Trailing windows (day based) at each dirty key's latest anchor.
-  for (const [cell, ps] of pairs) {
+  for (const [cell, ps] of latest ? pairs : []) {
     const defs = METRICS_BY_CELL.get(cell) ?? [];
     const list = [...ps.values()].filter((p) => defs.some((d) => d.scopes.includes(p.scope) && d.windows.some((w) => w === '7d' || w === '30d' || (w === '24h' && cell !== 'trade'))));
     if (!list.length) continue;
@@ -112,8 +121,23 @@ export async function computeDirty(db: Db, rows: readonly DirtyRow[], opts: Publ
   // store is a single session, and a failure must not leave others unobserved.
   const get = (cell: CellName, scope: Scope, win: TumblingWindow) => t.get(`${cell}|${scope}|${win}`);
   const jobs: (() => Promise<IndicatorPoint[]>)[] = [];
+  /** The query's range within the clamp (null: nothing of it in this slice). */
+  const cq = (q: RangeQuery): RangeQuery | null => {
+    if (!clamp) return q;
+    const from = Math.max(q.from, clamp.from);
+    const to = Math.min(q.to, clamp.to);
+    return from <= to ? { ...q, from, to } : null;
+  };
+  const one = (fn: (db: Db, q: RangeQuery) => Promise<IndicatorPoint[]>, q: RangeQuery) => {
+    const c = cq(q);
+    if (c) jobs.push(() => fn(db, c));
+  };
+  const many = (fn: (db: Db, qs: RangeQuery[]) => Promise<IndicatorPoint[]>, qs: RangeQuery[]) => {
+    const cs = qs.map(cq).filter((q): q is RangeQuery => q !== null);
+    if (cs.length) jobs.push(() => fn(db, cs));
+  };
   const run = (fn: (db: Db, q: RangeQuery) => Promise<IndicatorPoint[]>, scope: Scope, win: TumblingWindow, tt: Touch | undefined) => {
-    if (tt) jobs.push(() => fn(db, rq(scope, win, tt)));
+    if (tt) one(fn, rq(scope, win, tt));
   };
   const hull = (...ts: (Touch | undefined)[]): Touch | undefined => {
     const xs = ts.filter((x): x is Touch => !!x);
@@ -135,15 +159,15 @@ export async function computeDirty(db: Db, rows: readonly DirtyRow[], opts: Publ
     const tt = get('trade', scope, 'day');
     if (tt) vw.push(rq(scope, 'day', { ids: tt.ids, from: tt.from, to: tt.to + 7 * DAY_MS }));
   }
-  if (vw.length) jobs.push(() => vwapChangeMany(db, vw));
+  if (vw.length) many(vwapChangeMany, vw);
   // The base month's prices and tonnages move every day's index.
   run((d, q) => priceIndex(d, q, opts.priceIndexBaseMonth ?? null), 'city', 'day', city && onwards(city));
   // Statuses are carried forward to the latest day with data: new days need the operating rate too.
   if (city) {
-    jobs.push(() => operating(db, { scope: 'city', ids: [CITY_ID], win: 'day', from: city.from, to: city.to }));
+    one(operating, { scope: 'city', ids: [CITY_ID], win: 'day', from: city.from, to: city.to });
     const regions = get('trade', 'region', 'day');
-    if (regions) jobs.push(() => operating(db, { scope: 'region', ids: [...regions.ids], win: 'day', from: regions.from, to: regions.to }));
-    if (mine) jobs.push(() => operating(db, { scope: 'mine', ids: [...mine.ids], win: 'day', from: mine.from, to: mine.to }));
+    if (regions) one(operating, { scope: 'region', ids: [...regions.ids], win: 'day', from: regions.from, to: regions.to });
+    if (mine) one(operating, { scope: 'mine', ids: [...mine.ids], win: 'day', from: mine.from, to: mine.to });
   }
 
   // Mine status and capacity: a status holds until the next one, so every day from the record's on moves.
@@ -152,9 +176,9 @@ export async function computeDirty(db: Db, rows: readonly DirtyRow[], opts: Publ
     const later = { win: 'day' as const, from: minesFrom, to: FAR };
     const mineIds = recIds('rec:mines', 'mine');
     const regionIds = recIds('rec:mines', 'region');
-    jobs.push(() => operating(db, { scope: 'mine', ids: mineIds, ...later }));
-    jobs.push(() => operating(db, { scope: 'region', ids: regionIds, ...later }));
-    jobs.push(() => operating(db, { scope: 'city', ids: [CITY_ID], ...later }));
+    one(operating, { scope: 'mine', ids: mineIds, ...later });
+    one(operating, { scope: 'region', ids: regionIds, ...later });
+    one(operating, { scope: 'city', ids: [CITY_ID], ...later });
     // Utilisation of the windows holding the records' events, onwards.
     for (const win of ['day', 'mtd', 'ytd'] as const) {
       const from = windowStart(win, minesFrom);
@@ -164,7 +188,7 @@ export async function computeDirty(db: Db, rows: readonly DirtyRow[], opts: Publ
     }
   }
 
-  if (util.length) jobs.push(() => utilisationMany(db, util));
+  if (util.length) many(utilisationMany, util);
 
   // Estimated mine stock is cumulative: sales, stock reports and status all move it onwards.
   const est = hull(mine, get('mine_stock', 'mine', 'day'), minesFrom === null ? undefined : { ids: new Set(recIds('rec:mines', 'mine')), from: minesFrom, to: minesFrom });
@@ -173,8 +197,8 @@ export async function computeDirty(db: Db, rows: readonly DirtyRow[], opts: Publ
   const invFrom = recFrom('rec:mine_inventory');
   if (invFrom !== null) {
     const regions = recIds('rec:mine_inventory', 'region');
-    if (regions.length) jobs.push(() => mineStockTotal(db, { scope: 'region', ids: regions, win: 'day', from: invFrom, to: FAR }));
-    jobs.push(() => mineStockTotal(db, { scope: 'city', ids: [CITY_ID], win: 'day', from: invFrom, to: FAR }));
+    if (regions.length) one(mineStockTotal, { scope: 'region', ids: regions, win: 'day', from: invFrom, to: FAR });
+    one(mineStockTotal, { scope: 'city', ids: [CITY_ID], win: 'day', from: invFrom, to: FAR });
   }
 
   // Ports.
@@ -188,9 +212,9 @@ export async function computeDirty(db: Db, rows: readonly DirtyRow[], opts: Publ
     const u = hull(stock, cons)!;
     const span = { win: 'day' as const, from: u.from, to: u.to + 7 * DAY_MS };
     const sectors = recIds('rec:coal_users', 'sector');
-    jobs.push(() => daysOfStock(db, { scope: 'user', ids: [...u.ids], ...span }));
-    if (sectors.length) jobs.push(() => daysOfStock(db, { scope: 'sector', ids: sectors, ...span }));
-    jobs.push(() => daysOfStock(db, { scope: 'city', ids: [CITY_ID], ...span }));
+    one(daysOfStock, { scope: 'user', ids: [...u.ids], ...span });
+    if (sectors.length) one(daysOfStock, { scope: 'sector', ids: sectors, ...span });
+    one(daysOfStock, { scope: 'city', ids: [CITY_ID], ...span });
   }
 
   // Balance: production (sales), rail and highway shipments, consumption.

@@ -558,7 +558,7 @@ export async function mineStockEstimate(db: Db, q: RangeQuery): Promise<Indicato
       SELECT DISTINCT scope_id AS mine_id, window_start AS day FROM ind_cell
       WHERE cell IN ('trade', 'mine_stock') AND scope = 'mine' AND win = 'day' AND ($1::text[] IS NULL OR scope_id = ANY($1))
         AND window_start >= $2 AND window_start <= $3),
-    mines AS (
+    mines AS MATERIALIZED (
       SELECT m.mine_id, m.lo, fs.t0, ${before('m.lo')} AS before_lo
       FROM (SELECT mine_id, min(day) AS lo FROM days GROUP BY 1) m
       LEFT JOIN LATERAL (SELECT min(c.window_start) AS t0 FROM ind_cell c WHERE c.cell = 'trade' AND c.scope = 'mine' AND c.win = 'ytd' AND c.scope_id = m.mine_id) y ON true

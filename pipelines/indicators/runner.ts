@@ -27,9 +27,9 @@ import { createRedisSink, type RedisSink } from '../../sinks/redis.ts';
 import { createTimescaleSink, type FaultHook as StoreFaultHook, type FactItem, type TimescaleSink, type WriteResult } from '../../sinks/timescale.ts';
 import { classify, deltasOf, eventMsOf } from './core.ts';
 import { INDICATOR_SCHEMA, toMessages, type IndicatorUpdateMessage } from './contract.ts';
-import { CELLS } from './model.ts';
+import { CELLS, monthStart, nextMonthStart } from './model.ts';
 import { CLAIM_SQL, claimedOf, familyOfKind, FINISH_SQL, LANES, RELEASE_SQL, RENEW_SQL, type ClaimedRow, type Lane } from './outbox.ts';
-import { computeDirty } from './publish.ts';
+import { computeDirty, FAR } from './publish.ts';
 
 export const INDICATOR_GROUP = 'coalflow-indicators';
 /** Most points per produce call to coal.indicators (≈ 100 bytes each: well under 1 MB even if all go to one partition). */
@@ -139,7 +139,7 @@ export interface IndicatorStats {
 
 /** Most outbox rows whose points are computed and written at once within a round. */
 const PUBLISH_SLICE_ROWS = 1000;
-/** Direct keys whose event range is longer than this are published a month-long part at a time. */
+/** Direct keys whose event range is longer than this are published a calendar month at a time. */
 const PUBLISH_SLICE_MS = 31 * 86_400_000;
 
 /**
@@ -151,16 +151,55 @@ export function publishSlices(rows: readonly ClaimedRow[], lane: Lane): ClaimedR
   const parts: ClaimedRow[] = [];
   for (const r of rows) {
     if (lane !== 'direct' || r.evTo - r.evFrom <= PUBLISH_SLICE_MS) { parts.push(r); continue; }
-    for (let from = r.evFrom; from <= r.evTo; from += PUBLISH_SLICE_MS) {
-      const to = Math.min(r.evTo, from + PUBLISH_SLICE_MS - 1);
+    // Cut at calendar months, so that the parts of every key for the same month are published together.
+    for (let from = r.evFrom; from <= r.evTo; from = nextMonthStart(from)) {
+      const to = Math.min(r.evTo, nextMonthStart(from) - 1);
       const otFrom = r.otFrom === null ? null : Math.max(r.otFrom, from);
       const otTo = r.otTo === null ? null : Math.min(r.otTo, to);
       const hourly = otFrom !== null && otTo !== null && otFrom <= otTo;
       parts.push({ ...r, evFrom: from, evTo: to, otFrom: hourly ? otFrom : null, otTo: hourly ? otTo : null });
     }
   }
+  if (lane !== 'direct' || parts.length === rows.length) {
+    const out: ClaimedRow[][] = [];
+    for (let i = 0; i < parts.length; i += PUBLISH_SLICE_ROWS) out.push(parts.slice(i, i + PUBLISH_SLICE_ROWS));
+    return out;
+  }
+  // A month at a time (a slice never mixes months of cut ranges: its hours and points stay one month's), at most PUBLISH_SLICE_ROWS rows.
+  const byMonth = new Map<number, ClaimedRow[]>();
+  for (const p of parts) {
+    const m = monthStart(p.evFrom);
+    (byMonth.get(m) ?? byMonth.set(m, []).get(m)!).push(p);
+  }
   const out: ClaimedRow[][] = [];
-  for (let i = 0; i < parts.length; i += PUBLISH_SLICE_ROWS) out.push(parts.slice(i, i + PUBLISH_SLICE_ROWS));
+  for (const m of [...byMonth.keys()].sort((a, b) => a - b)) {
+    const list = byMonth.get(m)!;
+    for (let i = 0; i < list.length; i += PUBLISH_SLICE_ROWS) out.push(list.slice(i, i + PUBLISH_SLICE_ROWS));
+  }
+  return out;
+}
+
+/** Derived rows spanning more than this (from their first day to the latest data) are computed a month at a time. */
+const DERIVED_WINDOW_MIN_SPAN_MS = 62 * 86_400_000;
+
+/**
+ * The day windows a derived round is computed in: one (null: unclamped) unless its rows reach back more than
+ * two months before the latest data; then calendar months (Asia/Shanghai), the first open to the past (year- and
+ * month-to-date windows start before it) and the last open to the future (forward-looking metrics).
+ */
+export function derivedWindows(rows: readonly Pick<ClaimedRow, 'evFrom' | 'evTo' | 'otFrom'>[], latestMs: number): ({ from: number; to: number } | null)[] {
+  if (!rows.length) return [null];
+  let lo = Infinity;
+  let hi = Number.isFinite(latestMs) ? latestMs : -Infinity;
+  for (const r of rows) {
+    lo = Math.min(lo, r.evFrom, r.otFrom ?? r.evFrom);
+    hi = Math.max(hi, r.evTo);
+  }
+  const first = monthStart(lo);
+  if (hi - first <= DERIVED_WINDOW_MIN_SPAN_MS) return [null];
+  const out: { from: number; to: number }[] = [];
+  for (let m = first; m <= hi; m = nextMonthStart(m)) out.push({ from: out.length ? m : 0, to: nextMonthStart(m) - 1 });
+  out[out.length - 1]!.to = FAR;
   return out;
 }
 
@@ -376,8 +415,15 @@ export function startIndicatorWorkers(deps: Deps, opts: IndicatorWorkerOptions =
       // Bounded memory: a catch-up round (e.g. a year of history) is published in slices — direct keys split
       // into month-long ranges, then at most PUBLISH_SLICE_ROWS rows at a time — instead of all points at once.
       let pointCount = 0;
-      for (const slice of publishSlices(claimed, lane)) {
-        const points = await computeDirty(deps.db, slice, { priceIndexBaseMonth: opts.priceIndexBaseMonth, lane });
+      const slices = publishSlices(claimed, lane);
+      // Derived rows move their metrics from their first day to the latest data: a long catch-up is computed a month at a time.
+      let windows: ({ from: number; to: number } | null)[] = [null];
+      if (lane === 'derived') {
+        const w = await deps.db.query('SELECT max(max_event_ms)::float8 AS t FROM ind_watermark');
+        windows = derivedWindows(claimed, Number(w.rows[0]?.t ?? 0));
+      }
+      for (const [slice, clamp] of slices.flatMap((sl) => windows.map((c) => [sl, c] as const))) {
+        const points = await computeDirty(deps.db, slice, { priceIndexBaseMonth: opts.priceIndexBaseMonth, lane, clamp });
         pointCount += points.length;
         lap('read');
         await redis.write(points, { version, live: opts.publishLive !== false });

@@ -8,7 +8,7 @@ import { testRuntime } from '../helpers/runtime.ts';
 import type { Runtime } from '../../infra/compose.ts';
 import { createTimescaleSink, type PartitionWrite } from '../../sinks/timescale.ts';
 import { classify, deltasOf, eventMsOf } from '../../pipelines/indicators/core.ts';
-import { computeDirty } from '../../pipelines/indicators/publish.ts';
+import { computeDirty, FAR } from '../../pipelines/indicators/publish.ts';
 import { CLAIM_SQL, claimedOf, LANES } from '../../pipelines/indicators/outbox.ts';
 import type { FeedName } from '../../pipelines/contracts/types.ts';
 import type { IndicatorPoint } from '../../pipelines/indicators/model.ts';
@@ -127,6 +127,33 @@ test('a group mixing new facts, stored ones and a repeat inside the group applie
   const added = fresh.reduce((s, p) => s + Number((p.record as { netT: number }).netT), 0);
   assert.ok(added > 0);
   assert.ok(Math.abs((await cityTons()) - before - added) < 1e-6, 'the city day tonnage grew by the new records only');
+});
+
+test('a derived round computed in day windows publishes exactly the points of the whole round', async () => {
+  const claim = await b.db.query(CLAIM_SQL, [Date.now(), 'test-derived', 100_000, 60_000, LANES.derived]);
+  const rows = claim.rows.map(claimedOf);
+  assert.ok(rows.length > 20);
+  const key = (p: IndicatorPoint) => `${p.family}|${p.metric}|${p.scope}|${p.scopeId}|${p.window}|${p.windowStart}`;
+  const whole = await computeDirty(b.db, rows, { lane: 'derived' });
+  // Cut at two days inside the fixture's range: before, between, after (open to the future).
+  const D = 86_400_000;
+  const cut1 = Date.parse('2024-03-05T00:00:00+08:00');
+  const cut2 = Date.parse('2024-03-08T00:00:00+08:00');
+  const windows = [{ from: 0, to: cut1 - 1 }, { from: cut1, to: cut2 - 1 }, { from: cut2, to: FAR }];
+  const parts = [];
+  for (const clamp of windows) parts.push(await computeDirty(b.db, rows, { lane: 'derived', clamp }));
+  assert.ok(parts.every((p) => p.length > 0), `points per window: ${parts.map((p) => p.length).join(', ')}`);
+  const union = parts.flat();
+  const day = (p: IndicatorPoint) => p.windowStart;
+  // Day points fall in their own window only.
+  for (const [i, w] of windows.entries()) {
+    for (const p of parts[i]!) if (p.window === 'day') assert.ok(day(p) >= w.from && day(p) <= w.to, `${key(p)} in window ${i}`);
+  }
+  // (Two jobs may compute the same point, e.g. a city's operating rate for its sales and for a mine's status: in the whole round too.)
+  assert.equal([...new Set(union.map(key))].sort(), [...new Set(whole.map(key))].sort(), 'the same points');
+  const val = (ps: IndicatorPoint[]) => Object.fromEntries(ps.map((p) => [key(p), p.value]));
+  assert.equal(val(union), val(whole));
+  assert.ok(whole.some((p) => p.window === 'day' && day(p) < cut1) && whole.some((p) => p.window === 'day' && day(p) >= cut2 && day(p) < cut2 + 3 * D));
 });
 
 test.run();

@@ -1,6 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { publishSlices } from '../../../pipelines/indicators/runner.ts';
+import { derivedWindows, publishSlices } from '../../../pipelines/indicators/runner.ts';
+import { FAR } from '../../../pipelines/indicators/publish.ts';
+import { monthStart, nextMonthStart } from '../../../pipelines/indicators/model.ts';
 import type { ClaimedRow } from '../../../pipelines/indicators/outbox.ts';
 
 const D = 86_400_000;
@@ -32,6 +34,36 @@ test('derived rows are never cut; rows are grouped at most 1000 to a slice', () 
   const slices = publishSlices(many, 'direct');
   assert.equal(slices.map((s) => s.length), [1000, 1000, 500]);
   assert.equal(slices.flat(), many);
+});
+
+test('cut ranges are published a calendar month at a time: a slice never mixes months', () => {
+  const rows = Array.from({ length: 30 }, (_, i) => row({ scopeId: `M${i}`, evFrom: T + i * D, evTo: T + 200 * D }));
+  const slices = publishSlices(rows, 'direct');
+  for (const s of slices) assert.is(new Set(s.map((p) => monthStart(p.evFrom))).size, 1);
+  for (const p of slices.flat()) assert.is(monthStart(p.evFrom), monthStart(p.evTo), 'a part stays within its month');
+  const months = slices.map((s) => monthStart(s[0]!.evFrom));
+  assert.equal(months, [...months].sort((a, b) => a - b), 'in time order');
+  // Every key's range is covered exactly.
+  for (const r of rows) {
+    const mine = slices.flat().filter((p) => p.scopeId === r.scopeId).sort((a, b) => a.evFrom - b.evFrom);
+    assert.is(mine[0]!.evFrom, r.evFrom);
+    assert.is(mine.at(-1)!.evTo, r.evTo);
+  }
+});
+
+test('derived windows: one unclamped window for a short span; calendar months, open at both ends, for a long one', () => {
+  assert.equal(derivedWindows([row({ evFrom: T, evTo: T + 5 * D, otFrom: null })], T + 10 * D), [null]);
+  const ws = derivedWindows([row({ evFrom: T + 40 * D, evTo: T + 50 * D, otFrom: null }), row({ evFrom: T + 3 * D, evTo: T + 4 * D, otFrom: null })], T + 150 * D);
+  assert.ok(ws.length >= 5, `${ws.length} windows`);
+  const w = ws as { from: number; to: number }[];
+  assert.is(w[0]!.from, 0);
+  assert.is(w.at(-1)!.to, FAR);
+  for (let i = 1; i < w.length; i++) {
+    assert.is(w[i]!.from, w[i - 1]!.to + 1, 'contiguous');
+    assert.is(monthStart(w[i]!.from), w[i]!.from, 'month aligned');
+  }
+  assert.is(w[0]!.to, nextMonthStart(T) - 1, 'the first window ends with the month of the earliest row');
+  assert.ok(w.at(-1)!.from <= T + 150 * D && w.at(-1)!.from > T + 120 * D, 'the last window holds the latest data');
 });
 
 test.run();
