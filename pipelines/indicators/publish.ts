@@ -30,6 +30,38 @@ export interface PublishOptions {
    * per-mine 24 h) come with the slice that reaches the end (`to` ≥ the latest data).
    */
   clamp?: { from: number; to: number } | null;
+  /** Direct lane: false leaves out the sales hours (the caller publishes them a day at a time: `directHourPoints`). */
+  hours?: boolean;
+}
+
+/** The hours whose sales the rows' on-time records touched (direct lane), in order. */
+export function directHours(rows: readonly DirtyRow[]): number[] {
+  const hours = new Set<number>();
+  for (const r of rows) {
+    if (r.kind !== 'trade' || r.scope !== 'mine' || r.otFrom === null || r.otTo === null) continue;
+    for (let h = hourStart(r.otFrom); h <= hourStart(r.otTo); h += HOUR_MS) hours.add(h);
+  }
+  return [...hours].sort((a, b) => a - b);
+}
+
+/**
+ * Hourly sales points of the given hours (a subset of `directHours(rows)`): every aggregate scope, and the
+ * mines among the rows within their own hourly range.
+ */
+export async function directHourPoints(db: Db, rows: readonly DirtyRow[], hours: readonly number[]): Promise<IndicatorPoint[]> {
+  if (!hours.length) return [];
+  const mineHours = new Map<string, { from: number; to: number }>();
+  for (const r of rows) {
+    if (r.kind !== 'trade' || r.scope !== 'mine' || r.otFrom === null || r.otTo === null) continue;
+    mineHours.set(r.scopeId, { from: hourStart(r.otFrom), to: hourStart(r.otTo) });
+  }
+  const out: IndicatorPoint[] = [];
+  for (const p of await salesHourPoints(db, { hours: [...hours] })) {
+    if (p.scope !== 'mine') { out.push(p); continue; }
+    const h = mineHours.get(p.scopeId);
+    if (h && p.windowStart >= h.from && p.windowStart <= h.to) out.push(p);
+  }
+  return out;
 }
 
 interface Touch { ids: Set<string>; from: number; to: number }
@@ -86,22 +118,7 @@ export async function computeDirty(db: Db, rows: readonly DirtyRow[], opts: Publ
 
   // Hourly sales (all scopes) of the hours on-time sales touched, and the per-mine trailing 24 h, from the facts.
   const mineRows = rows.filter((r) => r.kind === 'trade' && r.scope === 'mine');
-  const hours = new Set<number>();
-  const mineHours = new Map<string, { from: number; to: number }>();
-  for (const r of mineRows) {
-    if (r.otFrom === null || r.otTo === null) continue;
-    const from = hourStart(r.otFrom);
-    const to = hourStart(r.otTo);
-    for (let h = from; h <= to; h += HOUR_MS) hours.add(h);
-    mineHours.set(r.scopeId, { from, to });
-  }
-  if (direct && hours.size) {
-    for (const p of await salesHourPoints(db, { hours: [...hours] })) {
-      if (p.scope !== 'mine') { points.push(p); continue; }
-      const h = mineHours.get(p.scopeId);
-      if (h && p.windowStart >= h.from && p.windowStart <= h.to) points.push(p);
-    }
-  }
+  if (direct && opts.hours !== false) points.push(...await directHourPoints(db, rows, directHours(rows)));
   if (!derived) return points;
   if (mineRows.length && latest) points.push(...await salesMine24h(db, mineRows.map((r) => r.scopeId), null, null));
 

@@ -27,9 +27,9 @@ import { createRedisSink, type RedisSink } from '../../sinks/redis.ts';
 import { createTimescaleSink, type FaultHook as StoreFaultHook, type FactItem, type TimescaleSink, type WriteResult } from '../../sinks/timescale.ts';
 import { classify, deltasOf, eventMsOf } from './core.ts';
 import { INDICATOR_SCHEMA, toMessages, type IndicatorUpdateMessage } from './contract.ts';
-import { CELLS, monthStart, nextMonthStart } from './model.ts';
+import { CELLS, monthStart, nextMonthStart, type IndicatorPoint } from './model.ts';
 import { CLAIM_SQL, claimedOf, familyOfKind, FINISH_SQL, LANES, RELEASE_SQL, RENEW_SQL, type ClaimedRow, type Lane } from './outbox.ts';
-import { computeDirty, FAR } from './publish.ts';
+import { computeDirty, directHourPoints, directHours, FAR } from './publish.ts';
 
 export const INDICATOR_GROUP = 'coalflow-indicators';
 /** Most points per produce call to coal.indicators (≈ 100 bytes each: well under 1 MB even if all go to one partition). */
@@ -138,7 +138,9 @@ export interface IndicatorStats {
 }
 
 /** Most outbox rows whose points are computed and written at once within a round. */
-const PUBLISH_SLICE_ROWS = 1000;
+export const PUBLISH_SLICE_ROWS = 250;
+/** Most sales hours whose points (every scope) are computed and written at once. */
+const PUBLISH_HOURS_AT_ONCE = 24;
 /** Direct keys whose event range is longer than this are published a calendar month at a time. */
 const PUBLISH_SLICE_MS = 31 * 86_400_000;
 
@@ -422,8 +424,21 @@ export function startIndicatorWorkers(deps: Deps, opts: IndicatorWorkerOptions =
         const w = await deps.db.query('SELECT max(max_event_ms)::float8 AS t FROM ind_watermark');
         windows = derivedWindows(claimed, Number(w.rows[0]?.t ?? 0));
       }
+      // Units of work, each computed and written before the next: a slice's points, its sales hours a day at a
+      // time when they span more (hours × every scope are most of a catch-up's points).
+      const units: (() => Promise<IndicatorPoint[]>)[] = [];
       for (const [slice, clamp] of slices.flatMap((sl) => windows.map((c) => [sl, c] as const))) {
-        const points = await computeDirty(deps.db, slice, { priceIndexBaseMonth: opts.priceIndexBaseMonth, lane, clamp });
+        const hours = lane === 'direct' ? directHours(slice) : [];
+        const base = { priceIndexBaseMonth: opts.priceIndexBaseMonth, lane, clamp };
+        if (hours.length <= PUBLISH_HOURS_AT_ONCE) { units.push(() => computeDirty(deps.db, slice, base)); continue; }
+        units.push(() => computeDirty(deps.db, slice, { ...base, hours: false }));
+        for (let i = 0; i < hours.length; i += PUBLISH_HOURS_AT_ONCE) {
+          const part = hours.slice(i, i + PUBLISH_HOURS_AT_ONCE);
+          units.push(() => directHourPoints(deps.db, slice, part));
+        }
+      }
+      for (const unit of units) {
+        const points = await unit();
         pointCount += points.length;
         lap('read');
         await redis.write(points, { version, live: opts.publishLive !== false });

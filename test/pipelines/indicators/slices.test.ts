@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { derivedWindows, publishSlices } from '../../../pipelines/indicators/runner.ts';
+import { derivedWindows, publishSlices, PUBLISH_SLICE_ROWS } from '../../../pipelines/indicators/runner.ts';
 import { FAR } from '../../../pipelines/indicators/publish.ts';
 import { monthStart, nextMonthStart } from '../../../pipelines/indicators/model.ts';
 import type { ClaimedRow } from '../../../pipelines/indicators/outbox.ts';
@@ -28,11 +28,11 @@ test('a long direct range is cut into contiguous month-long parts; hourly ranges
   assert.ok(parts.slice(0, -1).every((p) => p.otFrom === null || p.evTo >= T + 95 * D));
 });
 
-test('derived rows are never cut; rows are grouped at most 1000 to a slice', () => {
+test('derived rows are never cut; rows are grouped at most PUBLISH_SLICE_ROWS to a slice', () => {
   assert.equal(publishSlices([row()], 'derived'), [[row()]]);
-  const many = Array.from({ length: 2500 }, (_, i) => row({ scopeId: `M${i}`, evTo: T + D, otTo: T + D, otFrom: T }));
+  const many = Array.from({ length: PUBLISH_SLICE_ROWS * 2 + PUBLISH_SLICE_ROWS / 2 }, (_, i) => row({ scopeId: `M${i}`, evTo: T + D, otTo: T + D, otFrom: T }));
   const slices = publishSlices(many, 'direct');
-  assert.equal(slices.map((s) => s.length), [1000, 1000, 500]);
+  assert.equal(slices.map((s) => s.length), [PUBLISH_SLICE_ROWS, PUBLISH_SLICE_ROWS, PUBLISH_SLICE_ROWS / 2]);
   assert.equal(slices.flat(), many);
 });
 
