@@ -249,7 +249,13 @@ async function main() {
       // the whole outbox; RSS is taken after that.
       // RSS of this (worker) process sampled through the year phase: its peak, not the process lifetime's.
       let yearPeak = process.memoryUsage().rss;
-      const sampler = setInterval(() => { yearPeak = Math.max(yearPeak, process.memoryUsage().rss); }, 100);
+      let storePeak = 0;
+      let publishing = false;
+      const sampler = setInterval(() => {
+        const rss = process.memoryUsage().rss;
+        yearPeak = Math.max(yearPeak, rss);
+        if (!publishing) storePeak = Math.max(storePeak, rss);
+      }, 100);
       const store = createTimescaleSink(rt);
       const r = mulberry32(3);
       let batch: SaleRecord[] = [];
@@ -276,6 +282,7 @@ async function main() {
       }
       if (batch.length) await write(batch);
       const stored = performance.now();
+      publishing = true;
       const yw = startIndicatorWorkers(rt, { lagIntervalMs: 0, workerId: 'bench-year', publishLive: false, publish: false });
       await yw.flush();
       global.gc?.();
@@ -285,7 +292,7 @@ async function main() {
       summary.memory = {
         how: 'a year of sales (one per mine per day) written through the store sink in 5000-record transactions (not via Kafka), then the whole outbox published by one worker (flush); RSS after that',
         records: count, seconds: Math.round((performance.now() - t0) / 100) / 10, storeSeconds: Math.round((stored - t0) / 100) / 10, mineDayCells: Number(cells.rows[0].n),
-        rssMb: mb(process.memoryUsage().rss), peakRssMb: mb(yearPeak), heapUsedMb: mb(process.memoryUsage().heapUsed), dbProcessRssMb: await dbRss(),
+        rssMb: mb(process.memoryUsage().rss), peakRssMb: mb(yearPeak), peakRssWhileStoringMb: mb(storePeak), heapUsedMb: mb(process.memoryUsage().heapUsed), dbProcessRssMb: await dbRss(),
       };
       console.error('memory', summary.memory);
       if (profile) { (summary.memory as Record<string, unknown>).queries = profile.top(); profile.reset(); }

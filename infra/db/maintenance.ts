@@ -13,8 +13,16 @@
  * autovacuum's scale factor) plus 64 KB since it last did, or never were
  * (`ANALYZE` only for the insert-only fact tables: nothing to vacuum). It
  * goes through the application's pool, so it waits for the transaction in
- * hand like any other statement. A real server (`DATABASE_URL`) has its own
- * autovacuum: this is started for the embedded one only.
+ * hand like any other statement.
+ *
+ * Single-user mode has no background workers either, so TimescaleDB's job
+ * scheduler never runs: the compression, retention and continuous-aggregate
+ * policies of the migrations (and coalflow's own jobs) would be declared and
+ * never applied. Each pass also runs, with `CALL run_job`, the jobs whose
+ * schedule interval has passed since they last ran here (counted from start).
+ *
+ * A real server (`DATABASE_URL`) has its own autovacuum and scheduler: this is
+ * started for the embedded database only.
  */
 import type pg from 'pg';
 import type { Logger } from '../log.ts';
@@ -29,8 +37,10 @@ export interface MaintenanceOptions {
 }
 
 export interface Maintenance {
-  /** One pass: vacuums and analyzes the tables that grew; resolves with their names. */
+  /** One pass: vacuums and analyzes the tables that grew (resolves with their names), then runs the due jobs. */
   runOnce(): Promise<string[]>;
+  /** Runs TimescaleDB's scheduled jobs: those due (default) or all; resolves with what ran. */
+  runJobs(opts?: { all?: boolean }): Promise<{ jobId: number; proc: string; ms: number; error?: string }[]>;
   stop(): Promise<void>;
 }
 
@@ -82,7 +92,32 @@ export function startEmbeddedMaintenance(db: Pick<pg.Pool, 'query'>, log: Logger
     return vacuumed;
   }
 
-  const runOnce = () => (running ??= pass().finally(() => { running = null; }));
+  const started = Date.now();
+  /** When each job last ran here (ms). */
+  const lastRun = new Map<number, number>();
+  async function runJobs({ all = false } = {}) {
+    const r = await db.query(`SELECT job_id, proc_name, (EXTRACT(epoch FROM schedule_interval) * 1000)::float8 AS every_ms
+      FROM timescaledb_information.jobs WHERE scheduled AND job_id >= 1000 ORDER BY job_id`);
+    const ran: { jobId: number; proc: string; ms: number; error?: string }[] = [];
+    for (const j of r.rows) {
+      if (stopped) break;
+      const id = Number(j.job_id);
+      if (!all && Date.now() - (lastRun.get(id) ?? started) < Number(j.every_ms)) continue;
+      const t0 = performance.now();
+      try {
+        await db.query(`CALL run_job(${id})`);
+        ran.push({ jobId: id, proc: j.proc_name as string, ms: Math.round(performance.now() - t0) });
+      } catch (err) {
+        ran.push({ jobId: id, proc: j.proc_name as string, ms: Math.round(performance.now() - t0), error: (err as Error).message });
+        log.warn({ job: id, proc: j.proc_name, err: (err as Error).message }, 'embedded db: job failed');
+      }
+      lastRun.set(id, Date.now());
+    }
+    if (ran.length) log.debug({ ran }, 'embedded db: jobs run');
+    return ran;
+  }
+
+  const runOnce = () => (running ??= pass().then(async (v) => { await runJobs(); return v; }).finally(() => { running = null; }));
   const timer = setInterval(() => {
     if (running || stopped) return;
     runOnce().catch((err) => log.warn({ err: (err as Error).message }, 'embedded db maintenance failed'));
@@ -90,6 +125,7 @@ export function startEmbeddedMaintenance(db: Pick<pg.Pool, 'query'>, log: Logger
   timer.unref();
   return {
     runOnce,
+    runJobs,
     async stop() {
       stopped = true;
       clearInterval(timer);

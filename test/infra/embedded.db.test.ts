@@ -91,4 +91,32 @@ test('maintenance of the embedded database (no autovacuum there) vacuums and ana
   }
 });
 
+test('maintenance runs the TimescaleDB jobs the embedded database has no scheduler for: retention drops old facts, ingest bookkeeping expires', async () => {
+  const rt = await testRuntime({ broker: 'in-process', cache: 'mock', overrides: { embeddedMaintenanceMs: 0 } });
+  const m = startEmbeddedMaintenance(rt.db, rt.log, { intervalMs: 3_600_000 });
+  try {
+    const old = new Date(Date.now() - 4 * 365 * 86_400_000).toISOString();
+    const recent = new Date(Date.now() - 86_400_000).toISOString();
+    await rt.db.query(`INSERT INTO fact_sales (record_id, event_time, mine_id, company, region_code, coal_type, band, net_t, value_yuan)
+      VALUES ('old', $1, 'M1', 'C1', '150602', '动力煤', '5000', 30, 9000), ('new', $2, 'M1', 'C1', '150602', '动力煤', '5000', 30, 9000)`, [old, recent]);
+    await rt.db.query(`INSERT INTO ingest_seen (feed, record_id, source_ref, state, produced_at) VALUES
+      ('sales', 'old', 'f', 'produced', now() - INTERVAL '40 days'), ('sales', 'new', 'f', 'produced', now() - INTERVAL '1 day'),
+      ('sales', 'open', 'f', 'claimed', NULL)`);
+    await rt.db.query(`INSERT INTO ingest_outbox (feed, record_id, key, record, created_at) VALUES
+      ('sales', 'old', 'M1', '{}', now() - INTERVAL '40 days'), ('sales', 'new', 'M1', '{}', now() - INTERVAL '1 day')`);
+    assert.equal(await m.runJobs(), [], 'nothing is due right after start');
+    const ran = await m.runJobs({ all: true });
+    const procs = new Set(ran.map((r) => r.proc));
+    for (const p of ['policy_retention', 'policy_compression', 'policy_refresh_continuous_aggregate', 'coalflow_ingest_retention']) assert.ok(procs.has(p), `${p} ran`);
+    assert.equal(ran.filter((r) => r.error), [], 'no job failed');
+    const ids = async (sql: string) => (await rt.db.query(sql)).rows.map((r) => r.record_id as string).sort();
+    assert.equal(await ids('SELECT record_id FROM fact_sales'), ['new'], 'the 4-year-old fact is past the 3-year retention');
+    assert.equal(await ids('SELECT record_id FROM ingest_seen'), ['new', 'open'], 'produced rows older than 30 days expire; open claims stay');
+    assert.equal(await ids('SELECT record_id FROM ingest_outbox'), ['new']);
+  } finally {
+    await m.stop();
+    await rt.close();
+  }
+});
+
 test.run();
