@@ -15,9 +15,9 @@ import { SinkError } from '../infra/errors.ts';
 import type { FeedName, FeedRecordMap, MineRecord } from '../pipelines/contracts/types.ts';
 import { FACTS } from '../pipelines/indicators/facts.ts';
 import { CELLS } from '../pipelines/indicators/model.ts';
-import { dirtyOf, dirtyParams, DIRTY_UPSERT_SQL, mergeDirty, type DirtyRow } from '../pipelines/indicators/outbox.ts';
+import { createDirtyAcc, dirtyParams, DIRTY_UPSERT_SQL, mergeDirty, type DirtyRow } from '../pipelines/indicators/outbox.ts';
 import {
-  decimal, mergeCellLists, mergeContribLists, type CellDelta, type ContribDelta, type Lateness, type WatermarkState,
+  createCellMerger, createContribMerger, decimal, deltasOf, mergeCellLists, mergeContribLists, type CellDelta, type ContribDelta, type Lateness, type WatermarkState,
 } from '../pipelines/indicators/core.ts';
 
 export interface FactItem<F extends FeedName = FeedName> {
@@ -26,8 +26,9 @@ export interface FactItem<F extends FeedName = FeedName> {
   lateness: Lateness;
   /** Watermark (ms) in force when the record was classified. */
   watermarkMs: number;
-  cells: CellDelta[];
-  contribs: ContribDelta[];
+  /** The record's cell deltas; omitted when the plan carries them merged (`Planned.merged`): derived again if needed. */
+  cells?: CellDelta[];
+  contribs?: ContribDelta[];
   /** Acceptance time (ms) of the record by ingest, for the end-to-end latency; null when unknown. */
   acceptedMs?: number | null;
 }
@@ -46,7 +47,34 @@ export interface FactBatch<F extends FeedName = FeedName> {
  * with the state row locked: a worker that just took the partition over sees
  * exactly what the previous owner committed.
  */
-export type Plan = (prev: WatermarkState) => { items: FactItem[]; next: WatermarkState };
+export type Plan = (prev: WatermarkState) => Planned;
+
+export interface Planned {
+  items: FactItem[];
+  next: WatermarkState;
+  /**
+   * The items' deltas and outbox keys merged, computed a record at a time (`premerge`) so that no per-record
+   * delta outlives the planning: used when all the items turn out new, the usual case; otherwise the sink
+   * derives the new items' deltas again.
+   */
+  merged?: Merged;
+}
+
+export interface Merged { cells: CellDelta[]; contribs: ContribDelta[]; dirty: DirtyRow[] }
+
+/** The merged deltas and outbox keys of a partition batch's items (see `Planned.merged`). */
+export function premerge(feed: FeedName, items: readonly FactItem[]): Merged {
+  const cells = createCellMerger();
+  const contribs = createContribMerger();
+  const dirty = createDirtyAcc(feed);
+  for (const it of items) {
+    const d = it.cells && it.contribs ? { cells: it.cells, contribs: it.contribs } : deltasOf(feed, it.record as never, it.eventMs, it.lateness === 'too_late');
+    cells.add(d.cells);
+    contribs.add(d.contribs);
+    dirty.add({ record: it.record, eventMs: it.eventMs, lateness: it.lateness, cells: d.cells, acceptedMs: it.acceptedMs });
+  }
+  return { cells: cells.values(), contribs: contribs.values(), dirty: dirty.rows() };
+}
 
 export interface WriteResult {
   items: FactItem[];
@@ -227,11 +255,11 @@ export function createTimescaleSink(deps: Pick<Deps, 'db' | 'metrics' | 'log'>, 
       };
       const perWrite = planned.map(({ w, p }) => {
         const news = p.items.filter((it) => isNew(w.batch.feed, it));
-        return { w, p, news, late: news.filter((it) => it.lateness === 'too_late'), dirty: dirtyOf(w.batch.feed, news) };
+        const merged = p.merged && news.length === p.items.length ? p.merged : premerge(w.batch.feed, news);
+        return { w, p, news, late: news.filter((it) => it.lateness === 'too_late'), merged, dirty: merged.dirty };
       });
-      const allNews = perWrite.flatMap((x) => x.news);
-      const cells = mergeCellLists(allNews.map((it) => it.cells));
-      const contribs = mergeContribLists(allNews.map((it) => it.contribs));
+      const cells = mergeCellLists(perWrite.map((x) => x.merged.cells));
+      const contribs = mergeContribLists(perWrite.map((x) => x.merged.contribs));
       const dirty = mergeDirty(perWrite.flatMap((x) => x.dirty));
       const wm = new Map<string, { topic: string; partition: number; max: number }>();
       for (const { w, p } of planned) {

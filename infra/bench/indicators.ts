@@ -22,8 +22,8 @@ import { createLogger } from '../log.ts';
 import { createFeedSerde } from '../../pipelines/contracts/serde.ts';
 import { topicOf, type SaleRecord } from '../../pipelines/contracts/types.ts';
 import { ACCEPTED_HEADER, startIndicatorWorkers, type IndicatorWorkers } from '../../pipelines/indicators/runner.ts';
-import { classify, deltasOf } from '../../pipelines/indicators/core.ts';
-import { createTimescaleSink } from '../../sinks/timescale.ts';
+import { classify } from '../../pipelines/indicators/core.ts';
+import { createTimescaleSink, premerge } from '../../sinks/timescale.ts';
 import { mulberry32 } from '../random.ts';
 
 const { values: args } = parseArgs({
@@ -251,10 +251,11 @@ async function main() {
       let yearPeak = process.memoryUsage().rss;
       let storePeak = 0;
       let publishing = false;
+      let atPeak: NodeJS.MemoryUsage = process.memoryUsage();
       const sampler = setInterval(() => {
-        const rss = process.memoryUsage().rss;
-        yearPeak = Math.max(yearPeak, rss);
-        if (!publishing) storePeak = Math.max(storePeak, rss);
+        const m = process.memoryUsage();
+        if (m.rss > yearPeak) { yearPeak = m.rss; atPeak = m; }
+        if (!publishing) storePeak = Math.max(storePeak, m.rss);
       }, 100);
       const store = createTimescaleSink(rt);
       const r = mulberry32(3);
@@ -265,7 +266,9 @@ async function main() {
         await store.write({ feed: 'sales', topic: 'bench.year', partition: 0 }, (prev) => {
           const evs = recs.map((x) => Date.parse(x.grossTime));
           const { classes, state } = classify(evs, prev, rt.config.allowedLatenessMs);
-          return { items: recs.map((x, j) => ({ record: x, eventMs: evs[j]!, lateness: classes[j]!, watermarkMs: 0, ...deltasOf('sales', x, evs[j]!, classes[j] === 'too_late') })), next: state };
+          // As the consumer plans a batch (runner.ts planOf): deltas merged a record at a time.
+          const items = recs.map((x, j) => ({ record: x, eventMs: evs[j]!, lateness: classes[j]!, watermarkMs: 0 }));
+          return { items, next: state, merged: premerge('sales', items) };
         });
       };
       for (let d = 0; d < 365; d++) {
@@ -292,7 +295,8 @@ async function main() {
       summary.memory = {
         how: 'a year of sales (one per mine per day) written through the store sink in 5000-record transactions (not via Kafka), then the whole outbox published by one worker (flush); RSS after that',
         records: count, seconds: Math.round((performance.now() - t0) / 100) / 10, storeSeconds: Math.round((stored - t0) / 100) / 10, mineDayCells: Number(cells.rows[0].n),
-        rssMb: mb(process.memoryUsage().rss), peakRssMb: mb(yearPeak), peakRssWhileStoringMb: mb(storePeak), heapUsedMb: mb(process.memoryUsage().heapUsed), dbProcessRssMb: await dbRss(),
+        rssMb: mb(process.memoryUsage().rss), peakRssMb: mb(yearPeak), peakRssWhileStoringMb: mb(storePeak),
+        atPeakMb: { heapTotal: mb(atPeak.heapTotal), heapUsed: mb(atPeak.heapUsed), external: mb(atPeak.external), arrayBuffers: mb(atPeak.arrayBuffers) }, heapUsedMb: mb(process.memoryUsage().heapUsed), dbProcessRssMb: await dbRss(),
       };
       console.error('memory', summary.memory);
       if (profile) { (summary.memory as Record<string, unknown>).queries = profile.top(); profile.reset(); }

@@ -256,21 +256,30 @@ export function mergeCells(deltas: Iterable<CellDelta>): CellDelta[] {
 
 /** `mergeCells` over several lists (e.g. the deltas of each record) without concatenating them first. */
 export function mergeCellLists(lists: Iterable<Iterable<CellDelta>>): CellDelta[] {
+  const m = createCellMerger();
+  for (const deltas of lists) m.add(deltas);
+  return m.values();
+}
+
+/** `mergeCells` a list at a time (the deltas added need not outlive `add`: merged cells are copies). */
+export function createCellMerger(): { add(deltas: Iterable<CellDelta>): void; values(): CellDelta[] } {
   const m = new Map<string, CellDelta>();
-  for (const deltas of lists) {
-    for (const d of deltas) {
-      const k = cellKey(d);
-      const cur = m.get(k);
-      if (!cur) { m.set(k, { ...d }); continue; }
-      cur.a += d.a;
-      cur.b += d.b;
-      cur.n += d.n;
-      if (d.lastV !== null && (cur.lastV === null || d.lastT > cur.lastT || (d.lastT === cur.lastT && d.lastRid > cur.lastRid))) {
-        cur.lastV = d.lastV; cur.lastT = d.lastT; cur.lastRid = d.lastRid;
+  return {
+    add(deltas) {
+      for (const d of deltas) {
+        const k = cellKey(d);
+        const cur = m.get(k);
+        if (!cur) { m.set(k, { ...d }); continue; }
+        cur.a += d.a;
+        cur.b += d.b;
+        cur.n += d.n;
+        if (d.lastV !== null && (cur.lastV === null || d.lastT > cur.lastT || (d.lastT === cur.lastT && d.lastRid > cur.lastRid))) {
+          cur.lastV = d.lastV; cur.lastT = d.lastT; cur.lastRid = d.lastRid;
+        }
       }
-    }
-  }
-  return [...m.values()];
+    },
+    values: () => [...m.values()],
+  };
 }
 
 export function mergeContribs(deltas: Iterable<ContribDelta>): ContribDelta[] {
@@ -278,13 +287,21 @@ export function mergeContribs(deltas: Iterable<ContribDelta>): ContribDelta[] {
 }
 
 export function mergeContribLists(lists: Iterable<Iterable<ContribDelta>>): ContribDelta[] {
+  const m = createContribMerger();
+  for (const deltas of lists) m.add(deltas);
+  return m.values();
+}
+
+export function createContribMerger(): { add(deltas: Iterable<ContribDelta>): void; values(): ContribDelta[] } {
   const m = new Map<string, ContribDelta>();
-  for (const deltas of lists) {
-    for (const d of deltas) {
-      const k = `${d.cell}\u0001${d.scope}\u0001${d.scopeId}\u0001${d.win}\u0001${d.ws}\u0001${d.company}`;
-      const cur = m.get(k);
-      if (cur) cur.v += d.v; else m.set(k, { ...d });
-    }
-  }
-  return [...m.values()];
+  return {
+    add(deltas) {
+      for (const d of deltas) {
+        const k = `${d.cell}\u0001${d.scope}\u0001${d.scopeId}\u0001${d.win}\u0001${d.ws}\u0001${d.company}`;
+        const cur = m.get(k);
+        if (cur) cur.v += d.v; else m.set(k, { ...d });
+      }
+    },
+    values: () => [...m.values()],
+  };
 }

@@ -43,6 +43,13 @@ export interface DirtyInput {
 
 /** The dirty keys of the records whose facts were new (pure). */
 export function dirtyOf(feed: FeedName, items: readonly DirtyInput[]): DirtyRow[] {
+  const acc = createDirtyAcc(feed);
+  for (const it of items) acc.add(it);
+  return acc.rows();
+}
+
+/** `dirtyOf` one record at a time (the record's deltas need not outlive `add`). */
+export function createDirtyAcc(feed: FeedName): { add(it: DirtyInput): void; rows(): DirtyRow[] } {
   const m = new Map<string, DirtyRow>();
   const mark = (kind: string, scope: Scope, scopeId: string, t: number, hourly: boolean, acc: number | null | undefined) => {
     if (!scopeId) return;
@@ -58,7 +65,7 @@ export function dirtyOf(feed: FeedName, items: readonly DirtyInput[]): DirtyRow[
     }
     if (acc !== null && acc !== undefined && (r.acceptedMs === null || acc < r.acceptedMs)) r.acceptedMs = acc;
   };
-  for (const it of items) {
+  const add = (it: DirtyInput) => {
     const t = it.eventMs;
     const acc = it.acceptedMs;
     // A record's deltas come a cell and scope at a time, window after window: mark each key once per kind of range.
@@ -98,15 +105,20 @@ export function dirtyOf(feed: FeedName, items: readonly DirtyInput[]): DirtyRow[
       default:
         break;
     }
-  }
-  // A key touched only hourly still needs a valid day range (the hour's day).
-  for (const r of m.values()) {
-    if (r.otFrom !== null) {
-      if (r.otFrom < r.evFrom) r.evFrom = r.otFrom;
-      if (r.otTo! > r.evTo) r.evTo = r.otTo!;
-    }
-  }
-  return [...m.values()];
+  };
+  return {
+    add,
+    rows() {
+      // A key touched only hourly still needs a valid day range (the hour's day).
+      for (const r of m.values()) {
+        if (r.otFrom !== null) {
+          if (r.otFrom < r.evFrom) r.evFrom = r.otFrom;
+          if (r.otTo! > r.evTo) r.evTo = r.otTo!;
+        }
+      }
+      return [...m.values()];
+    },
+  };
 }
 
 /** Merges dirty rows of the same key (ranges widened, earliest acceptance): one upsert row per key. */

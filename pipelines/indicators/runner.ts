@@ -24,8 +24,8 @@ import { createFastDecoder } from './decode.ts';
 import { ACCEPTED_HEADER, FEEDS, topicOf, type CanonicalRecord, type FeedName } from '../contracts/types.ts';
 import { createKafkaTopicSink, type KafkaTopicSink } from '../../sinks/kafka.ts';
 import { createRedisSink, type RedisSink } from '../../sinks/redis.ts';
-import { createTimescaleSink, type FaultHook as StoreFaultHook, type FactItem, type TimescaleSink, type WriteResult } from '../../sinks/timescale.ts';
-import { classify, deltasOf, eventMsOf } from './core.ts';
+import { createTimescaleSink, premerge, type FaultHook as StoreFaultHook, type FactItem, type TimescaleSink, type WriteResult } from '../../sinks/timescale.ts';
+import { classify, eventMsOf } from './core.ts';
 import { INDICATOR_SCHEMA, toMessages, type IndicatorUpdateMessage } from './contract.ts';
 import { CELLS, monthStart, nextMonthStart, type IndicatorPoint } from './model.ts';
 import { CLAIM_SQL, claimedOf, familyOfKind, FINISH_SQL, LANES, RELEASE_SQL, RENEW_SQL, type ClaimedRow, type Lane } from './outbox.ts';
@@ -309,10 +309,10 @@ export function startIndicatorWorkers(deps: Deps, opts: IndicatorWorkerOptions =
     const items: FactItem[] = decoded.map((d, i) => {
       const wm = max - lateness;
       if (d.eventMs > max) max = d.eventMs;
-      const { cells, contribs } = deltasOf(feed, d.record as never, d.eventMs, classes[i] === 'too_late');
-      return { record: d.record, eventMs: d.eventMs, lateness: classes[i]!, watermarkMs: wm, cells, contribs, acceptedMs: d.acceptedMs };
+      return { record: d.record, eventMs: d.eventMs, lateness: classes[i]!, watermarkMs: wm, acceptedMs: d.acceptedMs };
     });
-    return { items, next: state };
+    // Deltas merged a record at a time: no per-record delta is held through the transaction.
+    return { items, next: state, merged: premerge(feed, items) };
   };
 
   /**

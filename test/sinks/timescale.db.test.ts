@@ -6,7 +6,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { testRuntime } from '../helpers/runtime.ts';
 import type { Runtime } from '../../infra/compose.ts';
-import { createTimescaleSink, type PartitionWrite } from '../../sinks/timescale.ts';
+import { createTimescaleSink, premerge, type PartitionWrite } from '../../sinks/timescale.ts';
 import { classify, deltasOf, eventMsOf } from '../../pipelines/indicators/core.ts';
 import { computeDirty, FAR } from '../../pipelines/indicators/publish.ts';
 import { CLAIM_SQL, claimedOf, LANES } from '../../pipelines/indicators/outbox.ts';
@@ -33,8 +33,15 @@ const plan = (feed: FeedName, recs: Produced[]) => (prev: { maxEventMs: number }
   };
 };
 
+/** As the consumer plans (runner.ts): items without their deltas, which come merged with the plan. */
+const planMerged = (feed: FeedName, recs: Produced[]) => (prev: { maxEventMs: number }) => {
+  const { items, next } = plan(feed, recs)(prev);
+  const bare = items.map(({ cells: _c, contribs: _k, ...it }) => it);
+  return { items: bare, next, merged: premerge(feed, bare) };
+};
+
 /** The fixture as partition batches: per feed, split in two partitions by key parity, in chunks of `size`. */
-function writesOf(size: number): PartitionWrite[] {
+function writesOf(size: number, merged = false): PartitionWrite[] {
   const out: PartitionWrite[] = [];
   const feeds = [...new Set(FIXTURE.map((p) => p.feed))];
   for (const feed of feeds) {
@@ -42,7 +49,7 @@ function writesOf(size: number): PartitionWrite[] {
       const recs = FIXTURE.filter((p) => p.feed === feed && (p.key.charCodeAt(p.key.length - 1) % 2) === part);
       for (let i = 0; i < recs.length; i += size) {
         const chunk = recs.slice(i, i + size);
-        out.push({ batch: { feed, topic: `t.${feed}`, partition: part }, plan: plan(feed, chunk) });
+        out.push({ batch: { feed, topic: `t.${feed}`, partition: part }, plan: merged ? planMerged(feed, chunk) : plan(feed, chunk) });
       }
     }
   }
@@ -59,12 +66,13 @@ const dump = async (rt: Runtime) => ({
 test('one transaction for many partitions and feeds gives the same store as one per batch; a redelivered group adds nothing', async () => {
   const sa = createTimescaleSink(a);
   const sb = createTimescaleSink(b);
-  // a: one batch per transaction, in order. b: all batches of a "round" (one chunk of every partition) together.
+  // a: one batch per transaction, in order, deltas per item. b: all batches of a "round" (one chunk of every
+  // partition) together, deltas merged with the plan (as the consumer does).
   let insertedA = 0;
   for (const w of writesOf(7)) insertedA += (await sa.write(w.batch, w.plan)).inserted;
   const groups = new Map<number, PartitionWrite[]>();
   const perPartition = new Map<string, number>();
-  for (const w of writesOf(7)) {
+  for (const w of writesOf(7, true)) {
     const k = `${w.batch.topic}:${w.batch.partition}`;
     const i = perPartition.get(k) ?? 0;
     perPartition.set(k, i + 1);
@@ -117,8 +125,8 @@ test('a group mixing new facts, stored ones and a repeat inside the group applie
   const before = await cityTons();
   // Partition 0: three new and the six stored; partition 1: the other three new and a repeat of the first new one.
   const res = await sink.writeMany([
-    { batch: { feed: 'sales', topic: 't.mixed', partition: 0 }, plan: plan('sales', [...fresh.slice(0, 3), ...sales.slice(6)]) },
-    { batch: { feed: 'sales', topic: 't.mixed', partition: 1 }, plan: plan('sales', [...fresh.slice(3), fresh[0]!]) },
+    { batch: { feed: 'sales', topic: 't.mixed', partition: 0 }, plan: planMerged('sales', [...fresh.slice(0, 3), ...sales.slice(6)]) },
+    { batch: { feed: 'sales', topic: 't.mixed', partition: 1 }, plan: planMerged('sales', [...fresh.slice(3), fresh[0]!]) },
   ]);
   assert.is(res[0]!.inserted, 3);
   assert.is(res[0]!.duplicates, 6);
