@@ -50,16 +50,17 @@ export function directHours(rows: readonly DirtyRow[]): number[] {
  */
 export async function directHourPoints(db: Db, rows: readonly DirtyRow[], hours: readonly number[]): Promise<IndicatorPoint[]> {
   if (!hours.length) return [];
-  const mineHours = new Map<string, { from: number; to: number }>();
+  // A mine may come as several parts of its range (a long range cut at months): keep each of them.
+  const mineHours = new Map<string, { from: number; to: number }[]>();
   for (const r of rows) {
     if (r.kind !== 'trade' || r.scope !== 'mine' || r.otFrom === null || r.otTo === null) continue;
-    mineHours.set(r.scopeId, { from: hourStart(r.otFrom), to: hourStart(r.otTo) });
+    const list = mineHours.get(r.scopeId) ?? mineHours.set(r.scopeId, []).get(r.scopeId)!;
+    list.push({ from: hourStart(r.otFrom), to: hourStart(r.otTo) });
   }
   const out: IndicatorPoint[] = [];
   for (const p of await salesHourPoints(db, { hours: [...hours] })) {
     if (p.scope !== 'mine') { out.push(p); continue; }
-    const h = mineHours.get(p.scopeId);
-    if (h && p.windowStart >= h.from && p.windowStart <= h.to) out.push(p);
+    if (mineHours.get(p.scopeId)?.some((h) => p.windowStart >= h.from && p.windowStart <= h.to)) out.push(p);
   }
   return out;
 }

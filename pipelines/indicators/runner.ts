@@ -426,15 +426,18 @@ export function startIndicatorWorkers(deps: Deps, opts: IndicatorWorkerOptions =
       }
       // Units of work, each computed and written before the next: a slice's points, its sales hours a day at a
       // time when they span more (hours × every scope are most of a catch-up's points).
+      // The sales hours (every scope) once per round, not once per slice: the aggregates' hours are the same in each.
       const units: (() => Promise<IndicatorPoint[]>)[] = [];
+      const parts = slices.flat();
+      const hours = lane === 'direct' ? directHours(parts) : [];
+      const hoursApart = slices.length > 1 || hours.length > PUBLISH_HOURS_AT_ONCE;
       for (const [slice, clamp] of slices.flatMap((sl) => windows.map((c) => [sl, c] as const))) {
-        const hours = lane === 'direct' ? directHours(slice) : [];
-        const base = { priceIndexBaseMonth: opts.priceIndexBaseMonth, lane, clamp };
-        if (hours.length <= PUBLISH_HOURS_AT_ONCE) { units.push(() => computeDirty(deps.db, slice, base)); continue; }
-        units.push(() => computeDirty(deps.db, slice, { ...base, hours: false }));
+        units.push(() => computeDirty(deps.db, slice, { priceIndexBaseMonth: opts.priceIndexBaseMonth, lane, clamp, hours: !hoursApart }));
+      }
+      if (hoursApart) {
         for (let i = 0; i < hours.length; i += PUBLISH_HOURS_AT_ONCE) {
           const part = hours.slice(i, i + PUBLISH_HOURS_AT_ONCE);
-          units.push(() => directHourPoints(deps.db, slice, part));
+          units.push(() => directHourPoints(deps.db, parts, part));
         }
       }
       for (const unit of units) {
