@@ -414,19 +414,18 @@ export function startIndicatorWorkers(deps: Deps, opts: IndicatorWorkerOptions =
     }, Math.max(100, Math.floor(leaseMs / 3)));
     const stopRenewal = async () => { clearInterval(renewTimer); await renewal; };
     try {
-      // Bounded memory: a catch-up round (e.g. a year of history) is published in slices — direct keys split
-      // into month-long ranges, then at most PUBLISH_SLICE_ROWS rows at a time — instead of all points at once.
+      // Bounded memory: a catch-up round (e.g. a year of history) is published in units, each computed and written
+      // before the next, instead of all its points at once: direct keys cut at calendar months, at most
+      // PUBLISH_SLICE_ROWS rows a month at a time; their sales hours (every scope) a day at a time, once per round
+      // (the aggregates' hours are the same for every slice); derived rounds in month windows when they reach far back.
       let pointCount = 0;
       const slices = publishSlices(claimed, lane);
-      // Derived rows move their metrics from their first day to the latest data: a long catch-up is computed a month at a time.
+      // Derived rows move their metrics from their first day to the latest data.
       let windows: ({ from: number; to: number } | null)[] = [null];
       if (lane === 'derived') {
         const w = await deps.db.query('SELECT max(max_event_ms)::float8 AS t FROM ind_watermark');
         windows = derivedWindows(claimed, Number(w.rows[0]?.t ?? 0));
       }
-      // Units of work, each computed and written before the next: a slice's points, its sales hours a day at a
-      // time when they span more (hours × every scope are most of a catch-up's points).
-      // The sales hours (every scope) once per round, not once per slice: the aggregates' hours are the same in each.
       const units: (() => Promise<IndicatorPoint[]>)[] = [];
       const parts = slices.flat();
       const hours = lane === 'direct' ? directHours(parts) : [];
