@@ -69,7 +69,11 @@ export interface IndicatorWorkerOptions {
   publishPollMs?: number;
   /** Pause between publication rounds while keys keep coming, so they coalesce, ms. Default 20. */
   publishGapMs?: number;
-  /** Time between rounds of the derived lane (trailing windows, derived metrics), ms. Default 1000. */
+  /**
+   * Least time between rounds of the derived lane (trailing windows, derived metrics), ms. Default 250. The lane
+   * also waits at least half as long as its last round took, so it never holds the single-session store more than
+   * two thirds of the time: a slower machine or a heavier load lengthens the interval by itself.
+   */
   publishDerivedIntervalMs?: number;
   /** Most keys one derived round claims (smaller rounds hold the single-session store for shorter). Default 200. */
   publishDerivedMaxKeys?: number;
@@ -243,7 +247,7 @@ export function startIndicatorWorkers(deps: Deps, opts: IndicatorWorkerOptions =
   const pollMs = opts.publishPollMs ?? 250;
   const gapMs = opts.publishGapMs ?? 20;
   const leaseMs = opts.publishLeaseMs ?? 10_000;
-  const derivedMs = opts.publishDerivedIntervalMs ?? 1000;
+  const derivedMs = opts.publishDerivedIntervalMs ?? 250;
   const lingerMs = opts.commitLingerMs ?? 50;
   const commitMaxRecords = opts.commitMaxRecords ?? 10_000;
   const derivedMaxKeys = opts.publishDerivedMaxKeys ?? 200;
@@ -487,8 +491,8 @@ export function startIndicatorWorkers(deps: Deps, opts: IndicatorWorkerOptions =
   /**
    * A lane's publisher loop. Direct: woken by the consumer after each commit (or
    * every `publishPollMs` for keys other processes left), rounds back to back while
-   * keys keep coming. Derived: a round every `publishDerivedIntervalMs`, so its
-   * heavier reads coalesce many changes. The lanes run side by side; rounds of
+   * keys keep coming. Derived: a round every `publishDerivedIntervalMs`, or half as long
+   * as its last round took if longer, so its heavier reads coalesce many changes. The lanes run side by side; rounds of
    * one lane never overlap (loop, flush, idle and stop share its chain).
    */
   const makePublisher = (lane: Lane) => {
@@ -512,6 +516,8 @@ export function startIndicatorWorkers(deps: Deps, opts: IndicatorWorkerOptions =
       }
     }
     let lastRoundEnd = 0;
+    /** How long the lane's last round took (the derived lane waits at least half as long before the next). */
+    let lastRoundMs = 0;
     /** While the consumer catches up, one round per catchUpMs at most; goes on at once when it has caught up. */
     async function holdOff() {
       while (running && catchingUp()) {
@@ -524,14 +530,16 @@ export function startIndicatorWorkers(deps: Deps, opts: IndicatorWorkerOptions =
     async function loop() {
       let backoff = 50;
       while (running) {
-        if (lane === 'derived') { if (!pending) await sleep(derivedMs); } else if (!pending) await sleep(pollMs);
+        if (lane === 'derived') { if (!pending) await sleep(Math.max(derivedMs, lastRoundMs / 2)); } else if (!pending) await sleep(pollMs);
         wakeUp = null;
         await holdOff();
         if (!running) break;
         pending = false;
         try {
+          const t0 = Date.now();
           const n = await exclusive(() => round(lane));
           lastRoundEnd = Date.now();
+          lastRoundMs = lastRoundEnd - t0;
           backoff = 50;
           // More may be coming (the consumer is busy): let a few batches coalesce, then go again.
           if (n > 0 && lane === 'direct') { pending = true; if (gapMs > 0) await sleep(gapMs); wakeUp = null; }
