@@ -11,7 +11,9 @@
  * (chunks of hypertables one by one: a cheap catalog read) and runs
  * `VACUUM (ANALYZE)` on those that grew by `growth` (default 20 %, like
  * autovacuum's scale factor) plus 64 KB since it last did, or never were
- * (`ANALYZE` only for the insert-only fact tables: nothing to vacuum). It
+ * (`ANALYZE` only for the insert-only fact tables: nothing to vacuum; a table
+ * that already has statistics when first seen — a reopened data directory —
+ * counts from its size then). It
  * goes through the application's pool, so it waits for the transaction in
  * hand like any other statement.
  *
@@ -48,7 +50,7 @@ export interface Maintenance {
 const INSERT_ONLY = /^fact_/;
 
 const SIZES_SQL = `
-  SELECT format('%I.%I', n.nspname, c.relname) AS rel, pg_relation_size(c.oid) AS bytes,
+  SELECT format('%I.%I', n.nspname, c.relname) AS rel, pg_relation_size(c.oid) AS bytes, c.reltuples >= 0 AS analyzed,
     COALESCE((SELECT h.table_name FROM _timescaledb_catalog.chunk ch JOIN _timescaledb_catalog.hypertable h ON h.id = ch.hypertable_id
               WHERE ch.schema_name = n.nspname AND ch.table_name = c.relname), c.relname) AS base
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -67,8 +69,11 @@ export function startEmbeddedMaintenance(db: Pick<pg.Pool, 'query'>, log: Logger
     const due: { rel: string; bytes: number; base: string }[] = [];
     for (const row of r.rows) {
       const bytes = Number(row.bytes);
-      const last = done.get(row.rel as string);
+      let last = done.get(row.rel as string);
       if (bytes === 0) continue;
+      // First sight of a table that already has statistics (a reopened data directory): its size now is the
+      // baseline, instead of vacuuming the whole database at every start.
+      if (last === undefined && row.analyzed) { done.set(row.rel as string, bytes); last = bytes; }
       if (last === undefined || bytes >= last * (1 + growth) + minGrowth) due.push({ rel: row.rel as string, bytes, base: row.base as string });
     }
     // Largest growth first: those are the plans most out of date.
