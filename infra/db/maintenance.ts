@@ -21,7 +21,9 @@
  * scheduler never runs: the compression, retention and continuous-aggregate
  * policies of the migrations (and coalflow's own jobs) would be declared and
  * never applied. Each pass also runs, with `CALL run_job`, the jobs whose
- * schedule interval has passed since they last ran here (counted from start).
+ * schedule interval has passed since they last ran (recorded in
+ * `embedded_job_runs`, so restarts do not reset the count; a job never run
+ * counts from this start).
  *
  * A real server (`DATABASE_URL`) has its own autovacuum and scheduler: this is
  * started for the embedded database only.
@@ -98,16 +100,16 @@ export function startEmbeddedMaintenance(db: Pick<pg.Pool, 'query'>, log: Logger
   }
 
   const started = Date.now();
-  /** When each job last ran here (ms). */
-  const lastRun = new Map<number, number>();
   async function runJobs({ all = false } = {}) {
-    const r = await db.query(`SELECT job_id, proc_name, (EXTRACT(epoch FROM schedule_interval) * 1000)::float8 AS every_ms
-      FROM timescaledb_information.jobs WHERE scheduled AND job_id >= 1000 ORDER BY job_id`);
+    const r = await db.query(`SELECT j.job_id, j.proc_name, (EXTRACT(epoch FROM j.schedule_interval) * 1000)::float8 AS every_ms,
+        (EXTRACT(epoch FROM e.last_run) * 1000)::float8 AS last_ms
+      FROM timescaledb_information.jobs j LEFT JOIN embedded_job_runs e ON e.job_id = j.job_id
+      WHERE j.scheduled AND j.job_id >= 1000 ORDER BY j.job_id`);
     const ran: { jobId: number; proc: string; ms: number; error?: string }[] = [];
     for (const j of r.rows) {
       if (stopped) break;
       const id = Number(j.job_id);
-      if (!all && Date.now() - (lastRun.get(id) ?? started) < Number(j.every_ms)) continue;
+      if (!all && Date.now() - (j.last_ms === null ? started : Number(j.last_ms)) < Number(j.every_ms)) continue;
       const t0 = performance.now();
       try {
         await db.query(`CALL run_job(${id})`);
@@ -116,7 +118,8 @@ export function startEmbeddedMaintenance(db: Pick<pg.Pool, 'query'>, log: Logger
         ran.push({ jobId: id, proc: j.proc_name as string, ms: Math.round(performance.now() - t0), error: (err as Error).message });
         log.warn({ job: id, proc: j.proc_name, err: (err as Error).message }, 'embedded db: job failed');
       }
-      lastRun.set(id, Date.now());
+      await db.query(`INSERT INTO embedded_job_runs (job_id, last_run) VALUES ($1, now())
+        ON CONFLICT (job_id) DO UPDATE SET last_run = excluded.last_run`, [id]).catch(() => undefined);
     }
     if (ran.length) log.debug({ ran }, 'embedded db: jobs run');
     return ran;

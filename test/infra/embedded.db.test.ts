@@ -122,6 +122,15 @@ test('maintenance runs the TimescaleDB jobs the embedded database has no schedul
     assert.equal(await ids('SELECT record_id FROM fact_sales'), ['new'], 'the 4-year-old fact is past the 3-year retention');
     assert.equal(await ids('SELECT record_id FROM ingest_seen'), ['new', 'open'], 'produced rows older than 30 days expire; open claims stay');
     assert.equal(await ids('SELECT record_id FROM ingest_outbox'), ['new']);
+    // Runs are recorded, so a restart does not start counting again: nothing is due just after; a job whose
+    // last run is older than its interval is due at once, even for a maintenance started a moment ago.
+    const restarted = startEmbeddedMaintenance(rt.db, rt.log, { intervalMs: 3_600_000 });
+    try {
+      assert.equal(await restarted.runJobs(), []);
+      const ingest = ran.find((r) => r.proc === 'coalflow_ingest_retention')!.jobId;
+      await rt.db.query(`UPDATE embedded_job_runs SET last_run = now() - INTERVAL '2 hours' WHERE job_id = $1`, [ingest]);
+      assert.equal((await restarted.runJobs()).map((r) => r.jobId), [ingest], 'its hourly interval has passed');
+    } finally { await restarted.stop(); }
   } finally {
     await m.stop();
     await rt.close();
