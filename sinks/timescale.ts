@@ -17,7 +17,7 @@ import { FACTS } from '../pipelines/indicators/facts.ts';
 import { CELLS } from '../pipelines/indicators/model.ts';
 import { createDirtyAcc, dirtyParams, DIRTY_UPSERT_SQL, mergeDirty, type DirtyRow } from '../pipelines/indicators/outbox.ts';
 import {
-  createCellMerger, createContribMerger, decimal, deltasOf, mergeCellLists, mergeContribLists, type CellDelta, type ContribDelta, type Lateness, type WatermarkState,
+  createCellMerger, createContribMerger, decimal, deltasOf, type CellDelta, type ContribDelta, type Lateness, type WatermarkState,
 } from '../pipelines/indicators/core.ts';
 
 export interface FactItem<F extends FeedName = FeedName> {
@@ -212,14 +212,16 @@ export function createTimescaleSink(deps: Pick<Deps, 'db' | 'metrics' | 'log'>, 
       const seen = new Set<string>();
       const feeds = [...new Set(writes.map((w) => w.batch.feed))];
       const itemsOf = new Map<FeedName, FactItem[]>();
-      let repeated = 0;
+      /** The first occurrence of each fact in the group: the only one that can be new. */
+      const offered = new Set<FactItem>();
       for (const { w, p } of planned) {
         const list = itemsOf.get(w.batch.feed) ?? itemsOf.set(w.batch.feed, []).get(w.batch.feed)!;
         for (const it of p.items) {
           const k = `${w.batch.feed}\u0001${it.record.recordId}\u0001${it.eventMs}`;
-          if (seen.has(k)) { repeated++; continue; }
+          if (seen.has(k)) continue;
           seen.add(k);
           list.push(it);
+          offered.add(it);
         }
       }
       /** Feeds whose offered facts were all new, and the new keys of the others. */
@@ -245,21 +247,19 @@ export function createTimescaleSink(deps: Pick<Deps, 'db' | 'metrics' | 'log'>, 
         for (const r of got.rows) fresh.add(`${feed}\u0001${r.record_id as string}\u0001${(r.event_time as Date).getTime()}`);
       }
       await opts.faultHook?.('afterFacts', writes.map((w) => w.batch));
-      // Which planned items are new facts: all of a feed whose facts were all new (the first occurrence of a
-      // repeated one), else those whose fresh key they use up first.
-      const firstSeen = repeated ? new Set<string>() : null;
-      const isNew = (feed: FeedName, it: FactItem) => {
-        const k = allFresh.has(feed) ? (firstSeen ? `${feed}\u0001${it.record.recordId}\u0001${it.eventMs}` : null) : `${feed}\u0001${it.record.recordId}\u0001${it.eventMs}`;
-        if (allFresh.has(feed)) { if (!k) return true; if (firstSeen!.has(k)) return false; firstSeen!.add(k); return true; }
-        return fresh.delete(k!);
-      };
+      // Which planned items are new facts: first occurrences whose feed's facts were all new, or whose key is fresh.
+      const isNew = (feed: FeedName, it: FactItem) =>
+        offered.has(it) && (allFresh.has(feed) || fresh.has(`${feed}\u0001${it.record.recordId}\u0001${it.eventMs}`));
       const perWrite = planned.map(({ w, p }) => {
         const news = p.items.filter((it) => isNew(w.batch.feed, it));
         const merged = p.merged && news.length === p.items.length ? p.merged : premerge(w.batch.feed, news);
         return { w, p, news, late: news.filter((it) => it.lateness === 'too_late'), merged, dirty: merged.dirty };
       });
-      const cells = mergeCellLists(perWrite.map((x) => x.merged.cells));
-      const contribs = mergeContribLists(perWrite.map((x) => x.merged.contribs));
+      const cellMerger = createCellMerger();
+      const contribMerger = createContribMerger();
+      for (const x of perWrite) { cellMerger.add(x.merged.cells); contribMerger.add(x.merged.contribs); }
+      const cells = cellMerger.values();
+      const contribs = contribMerger.values();
       const dirty = mergeDirty(perWrite.flatMap((x) => x.dirty));
       const wm = new Map<string, { topic: string; partition: number; max: number }>();
       for (const { w, p } of planned) {

@@ -251,13 +251,8 @@ export function cellKey(d: Pick<CellDelta, 'cell' | 'scope' | 'scopeId' | 'win' 
 
 /** Sums deltas per cell (exact: scaled integers) and keeps the last value by (event time, record id). */
 export function mergeCells(deltas: Iterable<CellDelta>): CellDelta[] {
-  return mergeCellLists([deltas]);
-}
-
-/** `mergeCells` over several lists (e.g. the deltas of each record) without concatenating them first. */
-export function mergeCellLists(lists: Iterable<Iterable<CellDelta>>): CellDelta[] {
   const m = createCellMerger();
-  for (const deltas of lists) m.add(deltas);
+  m.add(deltas);
   return m.values();
 }
 
@@ -282,16 +277,7 @@ export function createCellMerger(): { add(deltas: Iterable<CellDelta>): void; va
   };
 }
 
-export function mergeContribs(deltas: Iterable<ContribDelta>): ContribDelta[] {
-  return mergeContribLists([deltas]);
-}
-
-export function mergeContribLists(lists: Iterable<Iterable<ContribDelta>>): ContribDelta[] {
-  const m = createContribMerger();
-  for (const deltas of lists) m.add(deltas);
-  return m.values();
-}
-
+/** Sums a company's shares per cell, a list at a time. */
 export function createContribMerger(): { add(deltas: Iterable<ContribDelta>): void; values(): ContribDelta[] } {
   const m = new Map<string, ContribDelta>();
   return {

@@ -100,11 +100,17 @@ test('one transaction for many partitions and feeds gives the same store as one 
   assert.equal((await dump(b)).cells, da.cells);
 });
 
-test('the direct and derived lanes split the points of a key set: disjoint, and together all of them', async () => {
-  const claim = await b.db.query(CLAIM_SQL, [Date.now(), 'test', 100_000, 60_000, LANES.direct]);
+/** Claims every dirty key of a lane on runtime b (a minute-long lease). */
+async function claimAll(lane: keyof typeof LANES, owner: string) {
+  const claim = await b.db.query(CLAIM_SQL, [Date.now(), owner, 100_000, 60_000, LANES[lane]]);
   const rows = claim.rows.map(claimedOf);
   assert.ok(rows.length > 20);
-  const key = (p: IndicatorPoint) => `${p.family}|${p.metric}|${p.scope}|${p.scopeId}|${p.window}|${p.windowStart}`;
+  return rows;
+}
+const key = (p: IndicatorPoint) => `${p.family}|${p.metric}|${p.scope}|${p.scopeId}|${p.window}|${p.windowStart}`;
+
+test('the direct and derived lanes split the points of a key set: disjoint, and together all of them', async () => {
+  const rows = await claimAll('direct', 'test');
   const direct = await computeDirty(b.db, rows, { lane: 'direct' });
   const derived = await computeDirty(b.db, rows, { lane: 'derived' });
   const all = await computeDirty(b.db, rows, { lane: 'all' });
@@ -138,10 +144,7 @@ test('a group mixing new facts, stored ones and a repeat inside the group applie
 });
 
 test('a derived round computed in day windows publishes exactly the points of the whole round', async () => {
-  const claim = await b.db.query(CLAIM_SQL, [Date.now(), 'test-derived', 100_000, 60_000, LANES.derived]);
-  const rows = claim.rows.map(claimedOf);
-  assert.ok(rows.length > 20);
-  const key = (p: IndicatorPoint) => `${p.family}|${p.metric}|${p.scope}|${p.scopeId}|${p.window}|${p.windowStart}`;
+  const rows = await claimAll('derived', 'test-derived');
   const whole = await computeDirty(b.db, rows, { lane: 'derived' });
   // Cut at two days inside the fixture's range: before, between, after (open to the future).
   const D = 86_400_000;
