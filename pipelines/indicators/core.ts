@@ -7,7 +7,7 @@ import type {
   CoalUserRecord, FeedName, FeedRecordMap, HighwayRecord, MineInventoryRecord, MineRecord, PortRecord, PriceRecord, RailRecord, SaleRecord,
 } from '../contracts/types.ts';
 import {
-  bandOf, CELLS, CITY_ID, windowStart, type CellName, type Scope, type TumblingWindow,
+  bandOf, CELLS, CITY_ID, dayStart, windowStart, type CellName, type Scope, type TumblingWindow,
 } from './model.ts';
 
 // ---------------------------------------------------------------- lateness
@@ -131,8 +131,7 @@ export function deltasOf<F extends FeedName>(feed: F, record: FeedRecordMap[F], 
       const r = record as SaleRecord;
       const band = bandOf(r.calorificKcal);
       const agg = [['region', r.regionCode], ['coal_type', r.coalType], ['band', band], ['city', CITY_ID]] as const;
-      const net = t3(r.netT) ?? 0;
-      const value = y2(r.totalPriceYuan) ?? 0;
+      const { net, value } = saleAmounts(r);
       // Sales hours (every scope) and the per-mine 24 h are read from the facts on time (salesHourPoints,
       // salesMine24h), with their contributors: no hour cells, which nothing would read.
       e.cell('trade', [['mine', r.mineId]], ['day', 'mtd', 'ytd'], { a: net, b: value, n: 1 });
@@ -233,6 +232,58 @@ export function deltasOf<F extends FeedName>(feed: F, record: FeedRecordMap[F], 
       break;
   }
   return { cells, contribs };
+}
+
+/** A sale's tonnage (kg) and value (fen) as the trade cells add them. */
+function saleAmounts(r: SaleRecord): { net: number; value: number } {
+  return { net: t3(r.netT) ?? 0, value: y2(r.totalPriceYuan) ?? 0 };
+}
+
+/** Sales records that feed exactly the same cells and contributors, with their sums (see `groupSales`). */
+export interface SaleGroup<T> {
+  /** A member (any member's deltas have the group's keys). */
+  first: T;
+  tooLate: boolean;
+  /** Sums in the trade cells' scales (kg, fen) and the record count. */
+  net: number;
+  value: number;
+  n: number;
+  /** Event-time range of the members, and their earliest acceptance time. */
+  minMs: number;
+  maxMs: number;
+  acceptedMs: number | null;
+}
+
+/**
+ * Sales deltas are linear: every cell a sale feeds adds its tonnage, value and a count, and which cells it
+ * feeds depends only on its mine, region, coal type, band, company, day and whether it is too late for
+ * hourly windows. Records alike in these are summed first, so a batch makes one set of deltas per group
+ * (a few per mine and day) instead of one per record; the sums are exact (scaled integers).
+ */
+export function groupSales<T extends { record: SaleRecord; eventMs: number; lateness: Lateness; acceptedMs?: number | null }>(items: Iterable<T>): SaleGroup<T>[] {
+  const m = new Map<string, SaleGroup<T>>();
+  for (const it of items) {
+    const r = it.record;
+    const tooLate = it.lateness === 'too_late';
+    const k = `${r.mineId}\u0001${r.regionCode}\u0001${r.coalType}\u0001${bandOf(r.calorificKcal)}\u0001${companyOf(r)}\u0001${dayStart(it.eventMs)}\u0001${tooLate ? 1 : 0}`;
+    const { net, value } = saleAmounts(r);
+    const acc = it.acceptedMs ?? null;
+    const g = m.get(k);
+    if (!g) { m.set(k, { first: it, tooLate, net, value, n: 1, minMs: it.eventMs, maxMs: it.eventMs, acceptedMs: acc }); continue; }
+    g.net += net; g.value += value; g.n++;
+    if (it.eventMs < g.minMs) g.minMs = it.eventMs;
+    if (it.eventMs > g.maxMs) g.maxMs = it.eventMs;
+    if (acc !== null && (g.acceptedMs === null || acc < g.acceptedMs)) g.acceptedMs = acc;
+  }
+  return [...m.values()];
+}
+
+/** The deltas of a group of sales (`groupSales`): those of one member, with the group's sums. */
+export function saleGroupDeltas(g: SaleGroup<{ record: SaleRecord; eventMs: number }>): { cells: CellDelta[]; contribs: ContribDelta[] } {
+  const d = deltasOf('sales', g.first.record, g.first.eventMs, g.tooLate);
+  for (const c of d.cells) { c.a = g.net; c.b = g.value; c.n = g.n; }
+  for (const c of d.contribs) c.v = g.net;
+  return d;
 }
 
 export function companyOf(r: { creditCode?: string; mineId: string }): string {

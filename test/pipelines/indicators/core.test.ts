@@ -1,6 +1,8 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { classify, decimal, deltasOf, mergeCells, scaled } from '../../../pipelines/indicators/core.ts';
+import { classify, createContribMerger, decimal, deltasOf, mergeCells, scaled, type CellDelta, type Lateness } from '../../../pipelines/indicators/core.ts';
+import { premerge } from '../../../sinks/timescale.ts';
+import { mulberry32 } from '../../../infra/random.ts';
 import { applyFormula, bandOf, cstDate, dayStart, hourStart, monthStart, weekStart, yearStart, allows, metricDef } from '../../../pipelines/indicators/model.ts';
 import { toMessages } from '../../../pipelines/indicators/contract.ts';
 import { scaledDecimal } from '../../../pipelines/indicators/queries.ts';
@@ -138,6 +140,33 @@ test('outbox keys: a cell key per (cell, scope, id) with event ranges; on-time s
   assert.is(rows.length, new Set(rows.map((r) => `${r.kind}|${r.scope}|${r.scopeId}`)).size);
   const mines = dirtyOf('mines', [{ record: { recordId: 'm', mineId: 'M1', regionCode: '150621' } as never, eventMs: 1000, lateness: 'on_time', cells: [] }]);
   assert.equal(mines.map((r) => `${r.kind}|${r.scope}|${r.scopeId}`).sort(), ['rec:mines|city|150600', 'rec:mines|mine|M1', 'rec:mines|region|150621']);
+});
+
+test('sales merged in groups (mine, attributes, day, lateness) equal the record-by-record merge: cells, contributors, outbox keys', () => {
+  const r = mulberry32(7);
+  const t0 = Date.parse('2024-03-30T20:00:00+08:00');
+  const kinds: Lateness[] = ['on_time', 'late', 'too_late'];
+  const items = Array.from({ length: 3000 }, (_, i) => {
+    const m = Math.floor(r() * 7);
+    const rec = sale({
+      recordId: `r${i}`, mineId: `M${m}`, creditCode: m === 6 ? '' : `C${m % 4}`, regionCode: m % 2 ? '150621' : '150622', coalType: r() < 0.2 ? '块煤' : '动力煤',
+      calorificKcal: 4300 + Math.floor(r() * 1500), netT: Math.round((20 + r() * 20) * 100) / 100, totalPriceYuan: Math.round(r() * 30000 * 100) / 100,
+      grossTime: new Date(t0 + Math.floor(r() * 4 * 86_400_000)).toISOString(),
+    });
+    return { record: rec, eventMs: Date.parse(rec.grossTime), lateness: kinds[Math.floor(r() * 3)]!, watermarkMs: 0, acceptedMs: r() < 0.3 ? null : Math.floor(r() * 1e6) };
+  });
+  const got = premerge('sales', items);
+  const per = items.map((it) => ({ ...it, ...deltasOf('sales', it.record, it.eventMs, it.lateness === 'too_late') }));
+  const contribs = createContribMerger();
+  for (const p of per) contribs.add(p.contribs);
+  const key = (o: object) => JSON.stringify(Object.entries(o).sort());
+  const same = (a: object[], b: object[]) => assert.equal(a.map(key).sort(), b.map(key).sort());
+  // Trade cells carry no last value: their (lastT, lastRid) are never stored.
+  const bare = (cs: CellDelta[]) => cs.map((c) => (c.lastV === null ? { ...c, lastT: 0, lastRid: '' } : c));
+  same(bare(got.cells), bare(mergeCells(per.flatMap((p) => p.cells))));
+  same(got.contribs, contribs.values());
+  same(got.dirty, dirtyOf('sales', per));
+  assert.ok(got.cells.length < items.length / 5, 'grouped');
 });
 
 test.run();
