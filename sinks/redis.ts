@@ -14,7 +14,7 @@
 import type { Redis } from 'ioredis';
 import type { Deps } from '../infra/deps.ts';
 import { SinkError } from '../infra/errors.ts';
-import { type Family, type IndicatorPoint, type Scope, type Window } from '../pipelines/indicators/model.ts';
+import { isoOf, type Family, type IndicatorPoint, type Scope, type Window } from '../pipelines/indicators/model.ts';
 
 export interface PublishedPoint extends IndicatorPoint {
   version: number;
@@ -62,7 +62,7 @@ export function redisKeys(prefix: string) {
 export function pointJson(p: IndicatorPoint, version: number): string {
   return JSON.stringify({
     family: p.family, metric: p.metric, scope: p.scope, scopeId: p.scopeId, window: p.window,
-    windowStart: new Date(p.windowStart).toISOString(), value: p.value, unit: p.unit, n: p.n,
+    windowStart: isoOf(p.windowStart), value: p.value, unit: p.unit, n: p.n,
     contributors: p.contributors, topShare: p.topShare, version,
   });
 }
@@ -83,12 +83,15 @@ export function createRedisSink(deps: Pick<Deps, 'redis' | 'metrics' | 'config'>
           if (!cur || p.windowStart >= cur.windowStart) best.set(k, p);
         }
         const list = [...best.entries()];
+        // Each point's JSON once: the snapshots are a subset of the live points.
+        const json = new Map<IndicatorPoint, string>();
+        const jsonOf = (p: IndicatorPoint) => { let j = json.get(p); if (j === undefined) { j = pointJson(p, meta.version); json.set(p, j); } return j; };
         const evals: Promise<unknown>[] = [];
         for (let i = 0; i < list.length; i += CHUNK) {
           const chunk = list.slice(i, i + CHUNK);
           const args: (string | number)[] = [];
           for (const [, p] of chunk) {
-            args.push(p.windowStart, meta.version, pointJson(p, meta.version), keys.idx(p.family, p.scope, p.scopeId), keys.ids(p.family, p.scope), `${p.metric}:${p.window}`, p.scopeId);
+            args.push(p.windowStart, meta.version, jsonOf(p), keys.idx(p.family, p.scope, p.scopeId), keys.ids(p.family, p.scope), `${p.metric}:${p.window}`, p.scopeId);
           }
           // Sent back to back (ioredis pipelines them on the connection); not in a MULTI: each chunk is atomic by itself.
           evals.push(redis.eval(SET_LATEST, chunk.length, ...chunk.map(([k]) => k), ...args));
@@ -105,7 +108,7 @@ export function createRedisSink(deps: Pick<Deps, 'redis' | 'metrics' | 'config'>
           for (const p of points) (byFamily.get(p.family) ?? byFamily.set(p.family, []).get(p.family)!).push(p);
           for (const [family, list2] of byFamily) {
             for (let i = 0; i < list2.length; i += LIVE_CHUNK) {
-              const body = `{"family":${JSON.stringify(family)},"version":${meta.version},"points":[${list2.slice(i, i + LIVE_CHUNK).map((p) => pointJson(p, meta.version)).join(',')}]}`;
+              const body = `{"family":${JSON.stringify(family)},"version":${meta.version},"points":[${list2.slice(i, i + LIVE_CHUNK).map(jsonOf).join(',')}]}`;
               pipe.publish(keys.live(family), body);
             }
           }

@@ -8,7 +8,7 @@
  * the domain can apply the same disclosure control as the API.
  */
 import { SCHEMA_NAMESPACE } from '../contracts/schemas.ts';
-import type { IndicatorPoint } from './model.ts';
+import { isoOf, type IndicatorPoint } from './model.ts';
 
 export const INDICATOR_SCHEMA = {
   type: 'record',
@@ -70,7 +70,7 @@ export function toMessages(points: IndicatorPoint[], version: number, now = Date
       out.push({ key, value: msg });
     }
     msg.points.push({
-      metric: p.metric, window: p.window, windowStart: new Date(p.windowStart).toISOString(),
+      metric: p.metric, window: p.window, windowStart: isoOf(p.windowStart),
       value: p.value, unit: p.unit, n: p.n, contributors: p.contributors, topShare: p.topShare,
     });
   }

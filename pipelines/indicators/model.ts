@@ -46,6 +46,21 @@ export const DAY_MS = 86_400_000;
 export function hourStart(ms: number): number {
   return Math.floor(ms / HOUR_MS) * HOUR_MS;
 }
+const isoCache = new Map<number, string>();
+/**
+ * ISO-8601 of a window start. Published points share a few window starts (every metric of an hour, every mine of
+ * a day): formatted once each (a Date and a string per point were a measurable share of publication's CPU).
+ */
+export function isoOf(ms: number): string {
+  let s = isoCache.get(ms);
+  if (s === undefined) {
+    if (isoCache.size >= 50_000) isoCache.clear();
+    s = new Date(ms).toISOString();
+    isoCache.set(ms, s);
+  }
+  return s;
+}
+
 export function dayStart(ms: number): number {
   return Math.floor((ms + TZ_OFFSET_MS) / DAY_MS) * DAY_MS - TZ_OFFSET_MS;
 }
