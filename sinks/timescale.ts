@@ -114,7 +114,7 @@ const iso = (ms: number) => new Date(ms).toISOString();
 const literal = (v: string) => `'${v.replace(/'/g, "''")}'`;
 const LATENESS_CODE: Record<Lateness, number> = { on_time: 0, late: 1, too_late: 2 };
 
-function insertFactsSql(feed: FeedName): string {
+export function insertFactsSql(feed: FeedName): string {
   const spec = FACTS[feed];
   const cols = ['record_id', 'event_time', 'lateness', ...spec.columns.map((c) => c.name)];
   const types = ['text', 'timestamptz', 'smallint', ...spec.columns.map((c) => c.type)];
@@ -122,6 +122,19 @@ function insertFactsSql(feed: FeedName): string {
   // Only the count comes back (rows would cost a transfer and a parse per record): when it falls short of the
   // rows offered, freshFactsSql tells which of them this transaction inserted.
   return `WITH i AS (INSERT INTO ${spec.table} (${cols.join(', ')}) SELECT * FROM unnest(${unnest}) ON CONFLICT DO NOTHING RETURNING 1) SELECT count(*)::int AS n FROM i`;
+}
+
+/** A feed's fact rows as the column arrays of its insert statement (`insertFactsSql`). */
+export function factColumns(feed: FeedName, items: readonly Pick<FactItem, 'record' | 'eventMs' | 'lateness'>[]): unknown[][] {
+  const spec = FACTS[feed];
+  const cols: unknown[][] = Array.from({ length: 3 + spec.columns.length }, () => []);
+  for (const it of items) {
+    cols[0]!.push(it.record.recordId);
+    cols[1]!.push(iso(it.eventMs));
+    cols[2]!.push(LATENESS_CODE[it.lateness]);
+    spec.columns.forEach((c, i) => cols[3 + i]!.push((c.get as (r: unknown) => unknown)(it.record) ?? null));
+  }
+  return cols;
 }
 
 /** The offered facts that the current transaction inserted (xmin is its id): the new ones when some were duplicates. */
@@ -240,16 +253,9 @@ export function createTimescaleSink(deps: Pick<Deps, 'db' | 'metrics' | 'log'>, 
       const allFresh = new Set<FeedName>();
       const fresh = new Set<string>();
       for (const feed of feeds) {
-        const spec = FACTS[feed];
         const items = itemsOf.get(feed)!;
         if (!items.length) continue;
-        const cols: unknown[][] = Array.from({ length: 3 + spec.columns.length }, () => []);
-        for (const it of items) {
-          cols[0]!.push(it.record.recordId);
-          cols[1]!.push(iso(it.eventMs));
-          cols[2]!.push(LATENESS_CODE[it.lateness]);
-          spec.columns.forEach((c, i) => cols[3 + i]!.push((c.get as (r: unknown) => unknown)(it.record) ?? null));
-        }
+        const cols = factColumns(feed, items);
         // Named (prepared) statements: parsed and planned once per connection, not per batch.
         const ins = await client.query({ name: `coalflow_facts_${feed}`, text: factSql(feed), values: cols });
         const n = Number(ins.rows[0].n);

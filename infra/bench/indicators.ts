@@ -14,17 +14,15 @@
  *   node --import tsx infra/bench/indicators.ts [--records 100000] [--live-seconds 30] [--year-per-day 1] [--db process|inline] [--profile]
  */
 import os from 'node:os';
-import { readFileSync, readdirSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../config.ts';
-import { buildRuntime, type Runtime } from '../compose.ts';
-import { createLogger } from '../log.ts';
+import type { Runtime } from '../compose.ts';
 import { createFeedSerde } from '../../pipelines/contracts/serde.ts';
 import { topicOf, type SaleRecord } from '../../pipelines/contracts/types.ts';
 import { ACCEPTED_HEADER, startIndicatorWorkers, type IndicatorWorkers } from '../../pipelines/indicators/runner.ts';
 import { classify } from '../../pipelines/indicators/core.ts';
 import { createTimescaleSink, premerge } from '../../sinks/timescale.ts';
 import { mulberry32 } from '../random.ts';
+import { benchRuntime, cpuMeter, mb, REGIONS, sales as salesOf, sleep } from './common.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -48,84 +46,9 @@ const MINES = Number(args.mines);
 const LIVE_SECONDS = Number(args['live-seconds']);
 const LIVE_RATE = Number(args['live-rate']);
 const skip = new Set(String(args.skip).split(',').filter(Boolean));
-const REGIONS = ['150602', '150603', '150621', '150622', '150623', '150624', '150625', '150626', '150627'];
-const KCAL = [5500, 5000, 4500, 4200];
-const COAL = ['动力煤', '块煤', '沫煤'];
-
-
-const cst = (ms: number) => new Date(ms + 8 * 3600_000).toISOString().replace('Z', '+08:00');
-
-/** Sales in event-time order: `perMineDay` sales per mine per day from `start`. */
-function* sales(seed: number, start: number, count: number, spacingMs: number, idPrefix: string): Generator<SaleRecord> {
-  const r = mulberry32(seed);
-  for (let i = 0; i < count; i++) {
-    const m = Math.floor(r() * MINES);
-    const t = start + i * spacingMs;
-    const net = Math.round((25 + r() * 15) * 100) / 100;
-    const kcal = KCAL[m % KCAL.length]! + Math.round((r() - 0.5) * 300);
-    const price = Math.round((300 + (kcal - 4000) * 0.25 + r() * 20) * 100) / 100;
-    yield {
-      recordId: `${idPrefix}${i}`, eventTime: cst(t), saleId: `${idPrefix}${i}`, mineId: `M${m}`, mineName: `煤矿${m}`, creditCode: `C${Math.floor(m * 0.8)}`, siteKind: 'mine',
-      regionCode: REGIONS[m % REGIONS.length]!, coalType: COAL[m % COAL.length]!, calorificKcal: kcal, grossT: net + 16, tareT: 16, netT: net,
-      unitPriceYuanPerT: price, totalPriceYuan: Math.round(net * price * 100) / 100, tareTime: cst(t - 600_000), grossTime: cst(t),
-    };
-  }
-}
-
-async function runtime(): Promise<Runtime> {
-  const prefix = `bench${Date.now().toString(36)}.`;
-  const env: Record<string, string> = {
-    KAFKA_BROKERS: process.env.KAFKA_BROKERS || '127.0.0.1:9092',
-    REDIS_URL: process.env.REDIS_URL || 'redis://127.0.0.1:6379',
-    COALFLOW_TOKEN_SECRET: 'bench', COALFLOW_DATA_DIR: 'memory', COALFLOW_TOPIC_PREFIX: prefix, COALFLOW_SIMULATOR: 'false',
-    COALFLOW_TOPIC_PARTITIONS: '6', LOG_LEVEL: process.env.LOG_LEVEL || 'warn',
-  };
-  env.COALFLOW_EMBEDDED_DB = args.db === 'inline' ? 'inline' : 'process';
-  const config = loadConfig(env, { dataDir: 'memory' });
-  return buildRuntime(config, { log: createLogger({ level: env.LOG_LEVEL }) });
-}
-
-const mb = (b: number) => Math.round(b / 2 ** 20);
-
-/** CPU seconds (user + system) of a process from /proc (Linux); null elsewhere. */
-function cpuSecondsOf(pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
-  } catch { return null; }
-}
-
-/** The local Kafka broker's pid, when it runs on this machine (infra/scripts/kafka-up.sh). */
-function kafkaPid(): number | null {
-  try {
-    for (const d of readdirSync('/proc')) {
-      if (!/^\d+$/.test(d)) continue;
-      try { if (readFileSync(`/proc/${d}/cmdline`, 'utf8').includes('kafka.Kafka')) return Number(d); } catch { /* gone */ }
-    }
-  } catch { /* not Linux */ }
-  return null;
-}
-
-/** CPU seconds used by the worker, the database process and the broker between `start()` and `stop()`. */
-function cpuMeter(rt: Runtime) {
-  const pids = { worker: process.pid, db: rt.dbProcess?.pid ?? null, kafka: kafkaPid() };
-  const read = () => Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, pid === null ? null : cpuSecondsOf(pid)]));
-  const t0 = performance.now();
-  const before = read();
-  return () => {
-    const after = read();
-    const wall = (performance.now() - t0) / 1000;
-    return Object.fromEntries(Object.keys(pids).map((k) => {
-      const a = after[k]; const b = before[k];
-      return [k, a === null || b === null || a === undefined || b === undefined ? null : { cpuS: Math.round((a - b) * 10) / 10, coreShare: Math.round(((a - b) / wall) * 100) / 100 }];
-    }));
-  };
-}
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function main() {
-  const rt = await runtime();
+  const rt = await benchRuntime({ db: args.db === 'inline' ? 'inline' : 'process' });
   const dbRss = async () => (rt.dbProcess ? mb(await rt.dbProcess.rss()) : undefined);
   const profile = args.profile ? profileQueries(rt) : null;
   const serde = createFeedSerde(rt);
@@ -156,7 +79,7 @@ async function main() {
     const start = Date.parse('2024-01-01T00:00:00+08:00');
     if (!skip.has('replay')) {
       const tEnc = performance.now();
-      const produced = await produce(sales(1, start, N, Math.floor(day / (MINES * 30)) || 1, 'r'));
+      const produced = await produce(salesOf(1, start, N, Math.floor(day / (MINES * 30)) || 1, 'r', MINES));
       const encodeProduceS = (performance.now() - tEnc) / 1000;
       worker = startIndicatorWorkers(rt, { lagIntervalMs: 0, publishLive: true, workerId: 'bench', publish: process.env.BENCH_NO_PUBLISH ? false : undefined });
       const t0 = performance.now();
@@ -199,7 +122,7 @@ async function main() {
       worker ??= startIndicatorWorkers(rt, { lagIntervalMs: 0, workerId: 'bench', ...tuned });
       await worker.start();
       const liveStart = Date.now() - 60_000;
-      const gen = sales(2, liveStart, LIVE_RATE * LIVE_SECONDS, Math.floor(1000 / LIVE_RATE), 'l');
+      const gen = salesOf(2, liveStart, LIVE_RATE * LIVE_SECONDS, Math.floor(1000 / LIVE_RATE), 'l', MINES);
       const liveBefore = worker.stats();
       const before = liveBefore.records;
       const tick = 50;
@@ -275,7 +198,7 @@ async function main() {
         for (let m = 0; m < MINES; m++) {
           for (let k = 0; k < perDay; k++) {
             const t = yearStart + d * day + Math.floor(r() * day);
-            const g = sales(1000 + i, t, 1, 1, `y${i}-`).next().value as SaleRecord;
+            const g = salesOf(1000 + i, t, 1, 1, `y${i}-`, MINES).next().value as SaleRecord;
             g.mineId = `M${m}`; g.regionCode = REGIONS[m % REGIONS.length]!;
             batch.push(g);
             i++;
