@@ -53,9 +53,9 @@ export interface Planned {
   items: FactItem[];
   next: WatermarkState;
   /**
-   * The items' deltas and outbox keys merged, computed a record at a time (`premerge`) so that no per-record
-   * delta outlives the planning: used when all the items turn out new, the usual case; otherwise the sink
-   * derives the new items' deltas again.
+   * The items' deltas and outbox keys merged (`premerge`: sales a group of alike records at a time, other feeds a
+   * record at a time) so that no per-record delta outlives the planning: used when all the items turn out new,
+   * the usual case; otherwise the sink derives the new items' deltas again.
    */
   merged?: Merged;
 }

@@ -315,7 +315,7 @@ export function startIndicatorWorkers(deps: Deps, opts: IndicatorWorkerOptions =
       if (d.eventMs > max) max = d.eventMs;
       return { record: d.record, eventMs: d.eventMs, lateness: classes[i]!, watermarkMs: wm, acceptedMs: d.acceptedMs };
     });
-    // Deltas merged a record at a time: no per-record delta is held through the transaction.
+    // Deltas merged as they are made (sales summed per mine, attributes, day and lateness first): none is held through the transaction.
     return { items, next: state, merged: premerge(feed, items) };
   };
 
