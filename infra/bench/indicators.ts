@@ -22,7 +22,7 @@ import { ACCEPTED_HEADER, startIndicatorWorkers, type IndicatorWorkers } from '.
 import { classify } from '../../pipelines/indicators/core.ts';
 import { createTimescaleSink, premerge } from '../../sinks/timescale.ts';
 import { mulberry32 } from '../random.ts';
-import { benchRuntime, cpuMeter, mb, REGIONS, sales as salesOf, sleep } from './common.ts';
+import { benchRuntime, cpuMeter, mb, REGIONS, sales, sleep } from './common.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -79,7 +79,7 @@ async function main() {
     const start = Date.parse('2024-01-01T00:00:00+08:00');
     if (!skip.has('replay')) {
       const tEnc = performance.now();
-      const produced = await produce(salesOf(1, start, N, Math.floor(day / (MINES * 30)) || 1, 'r', MINES));
+      const produced = await produce(sales(1, start, N, Math.floor(day / (MINES * 30)) || 1, 'r', MINES));
       const encodeProduceS = (performance.now() - tEnc) / 1000;
       worker = startIndicatorWorkers(rt, { lagIntervalMs: 0, publishLive: true, workerId: 'bench', publish: process.env.BENCH_NO_PUBLISH ? false : undefined });
       const t0 = performance.now();
@@ -122,7 +122,7 @@ async function main() {
       worker ??= startIndicatorWorkers(rt, { lagIntervalMs: 0, workerId: 'bench', ...tuned });
       await worker.start();
       const liveStart = Date.now() - 60_000;
-      const gen = salesOf(2, liveStart, LIVE_RATE * LIVE_SECONDS, Math.floor(1000 / LIVE_RATE), 'l', MINES);
+      const gen = sales(2, liveStart, LIVE_RATE * LIVE_SECONDS, Math.floor(1000 / LIVE_RATE), 'l', MINES);
       const liveBefore = worker.stats();
       const before = liveBefore.records;
       const tick = 50;
@@ -198,7 +198,7 @@ async function main() {
         for (let m = 0; m < MINES; m++) {
           for (let k = 0; k < perDay; k++) {
             const t = yearStart + d * day + Math.floor(r() * day);
-            const g = salesOf(1000 + i, t, 1, 1, `y${i}-`, MINES).next().value as SaleRecord;
+            const g = sales(1000 + i, t, 1, 1, `y${i}-`, MINES).next().value as SaleRecord;
             g.mineId = `M${m}`; g.regionCode = REGIONS[m % REGIONS.length]!;
             batch.push(g);
             i++;

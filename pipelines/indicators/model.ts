@@ -46,6 +46,7 @@ export const DAY_MS = 86_400_000;
 export function hourStart(ms: number): number {
   return Math.floor(ms / HOUR_MS) * HOUR_MS;
 }
+
 const isoCache = new Map<number, string>();
 /**
  * ISO-8601 of a window start. Published points share a few window starts (every metric of an hour, every mine of
