@@ -77,13 +77,13 @@ export function premerge(feed: FeedName, items: readonly FactItem[]): Merged {
       dirty.add({ record: g.first.record, eventMs: g.minMs, lateness: g.first.lateness, cells: d.cells, acceptedMs: g.acceptedMs });
       if (g.maxMs !== g.minMs) dirty.add({ record: g.first.record, eventMs: g.maxMs, lateness: g.first.lateness, cells: d.cells, acceptedMs: g.acceptedMs });
     }
-    return { cells: cells.values(), contribs: contribs.values(), dirty: dirty.rows() };
-  }
-  for (const it of items) {
-    const d = it.cells && it.contribs ? { cells: it.cells, contribs: it.contribs } : deltasOf(feed, it.record as never, it.eventMs, it.lateness === 'too_late');
-    cells.add(d.cells);
-    contribs.add(d.contribs);
-    dirty.add({ record: it.record, eventMs: it.eventMs, lateness: it.lateness, cells: d.cells, acceptedMs: it.acceptedMs });
+  } else {
+    for (const it of items) {
+      const d = it.cells && it.contribs ? { cells: it.cells, contribs: it.contribs } : deltasOf(feed, it.record as never, it.eventMs, it.lateness === 'too_late');
+      cells.add(d.cells);
+      contribs.add(d.contribs);
+      dirty.add({ record: it.record, eventMs: it.eventMs, lateness: it.lateness, cells: d.cells, acceptedMs: it.acceptedMs });
+    }
   }
   return { cells: cells.values(), contribs: contribs.values(), dirty: dirty.rows() };
 }

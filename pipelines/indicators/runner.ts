@@ -590,14 +590,13 @@ export function startIndicatorWorkers(deps: Deps, opts: IndicatorWorkerOptions =
         concurrency: opts.concurrency ?? 8,
         fromBeginning: opts.fromBeginning ?? true,
         onAssign: (a) => {
-          // State lives in the store (read under lock in each transaction; dirty keys in the outbox): only the gauges need resetting.
-          for (const k of [...maxEvent.keys()]) {
-            const [t, p] = [k.slice(0, k.lastIndexOf(':')), Number(k.slice(k.lastIndexOf(':') + 1))];
-            if (!a[t]?.includes(p)) maxEvent.delete(k);
-          }
-          for (const k of [...lagBy.keys()]) {
-            const [t, p] = [k.slice(0, k.lastIndexOf(':')), Number(k.slice(k.lastIndexOf(':') + 1))];
-            if (!a[t]?.includes(p)) lagBy.delete(k);
+          // State lives in the store (read under lock in each transaction; dirty keys in the outbox): only the
+          // per-partition gauges (max event time, lag) of partitions no longer owned are dropped.
+          for (const m of [maxEvent, lagBy]) {
+            for (const k of [...m.keys()]) {
+              const [t, p] = [k.slice(0, k.lastIndexOf(':')), Number(k.slice(k.lastIndexOf(':') + 1))];
+              if (!a[t]?.includes(p)) m.delete(k);
+            }
           }
           log.info({ workerId, assignment: a }, 'partitions assigned');
         },
