@@ -1,5 +1,5 @@
 import { fork } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { PGlite } from '@electric-sql/pglite';
 import { timescaledb } from '@electric-sql/pglite/timescaledb';
@@ -25,6 +25,37 @@ async function freePort(): Promise<number> {
 }
 
 /**
+ * Takes the data directory for this process: PGlite has no postmaster.pid, and two processes on one
+ * directory corrupt it ("could not seek to end of file"). A lock file holds the owner's pid; a live owner
+ * is an error, a dead one's lock is taken over. Returns the release function.
+ */
+export function lockDataDir(dir: string): () => void {
+  // Beside the directory, not in it: initdb wants an empty directory.
+  const path = `${dir.replace(/[\\/]+$/, '')}.lock`;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const fd = openSync(path, 'wx');
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      return () => {
+        try { if (readFileSync(path, 'utf8').trim() === String(process.pid)) rmSync(path); } catch { /* already gone */ }
+      };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw err;
+      const pid = Number(readFileSync(path, 'utf8').trim());
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
+        throw new Error(`数据目录 ${dir} 正被进程 ${pid} 使用，请先停止它或换用 COALFLOW_DATA_DIR / data directory ${dir} is in use by process ${pid}: stop it or set another COALFLOW_DATA_DIR`);
+      }
+      rmSync(path, { force: true });
+    }
+  }
+}
+
+function alive(pid: number): boolean {
+  try { process.kill(pid, 0); return true; } catch (err) { return (err as NodeJS.ErrnoException).code === 'EPERM'; }
+}
+
+/**
  * Embedded TimescaleDB (PGlite + TimescaleDB 2.23 in WASM) served over the
  * Postgres wire on loopback, so the same `pg` code runs against it and a real server.
  * PGlite is single-session: use a pool of one connection against it.
@@ -34,7 +65,14 @@ async function freePort(): Promise<number> {
 export async function startEmbeddedDb(opts: { dataDir?: string; port?: number } = {}): Promise<EmbeddedDb> {
   const dir = opts.dataDir && opts.dataDir !== 'memory' ? opts.dataDir : undefined;
   if (dir) mkdirSync(dir, { recursive: true });
-  const db = await PGlite.create({ dataDir: dir, extensions: { timescaledb } });
+  const unlock = dir ? lockDataDir(dir) : () => undefined;
+  let db: PGlite;
+  try {
+    db = await PGlite.create({ dataDir: dir, extensions: { timescaledb } });
+  } catch (err) {
+    unlock();
+    throw err;
+  }
   await db.exec('CREATE EXTENSION IF NOT EXISTS timescaledb');
   // On a reopened data directory the extension library is not loaded until first
   // use, and hypertable inserts then fail ("invalid INSERT on the root table",
@@ -50,7 +88,7 @@ export async function startEmbeddedDb(opts: { dataDir?: string; port?: number } 
     close() {
       closing ??= (async () => {
         try { await server.stop(); } catch { /* continue */ }
-        await db.close();
+        try { await db.close(); } finally { unlock(); }
       })();
       return closing;
     },

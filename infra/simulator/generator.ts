@@ -25,7 +25,11 @@ export interface GeneratorOptions {
   dupShare?: number;
   /** Share of the output leaving by truck (weighbridge sales). Default 0.25. */
   truckShare?: number;
-  /** Emit the full mines snapshot in the first tick (so sales find their mines). Default true. */
+  /**
+   * Emit a snapshot in the first tick: every mine (so sales find their mines) and the daily reports (rail,
+   * ports, coal users, prices) as of the start, so every indicator family has data from the first minute
+   * instead of after the next report hour. Default true.
+   */
   initialSnapshot?: boolean;
 }
 
@@ -158,7 +162,8 @@ export class Generator {
   private step(t: number, out: SimEvent[]): void {
     const rng = this.rng;
     const lt = local(t);
-    if (this.first || (lt.h === 0 && lt.mi === 0)) {
+    const first = this.first;
+    if (first || (lt.h === 0 && lt.mi === 0)) {
       this.newDay(t, out);
       this.first = false;
     }
@@ -171,10 +176,15 @@ export class Generator {
 
     if (lt.mi === 30 && lt.h % 6 === 0) this.inventories(t, out);
     if (lt.mi === 0) this.highway(t, out);
-    if (lt.h === 6 && lt.mi === 0) this.rail(t, out);
+    // A daily report is due at its hour; the first tick also gives the last one made before the start.
+    const due = (h: number) => (lt.h === h && lt.mi === 0 ? t : first ? t - ((lt.h - h + 24) % 24) * HOUR - lt.mi * MIN : null);
+    const rail = due(6);
+    if (rail !== null) this.rail(rail, out);
     if (lt.d === 1 && lt.h === 1 && lt.mi === 0) this.railMonthly(t, out);
-    if (lt.h === 8 && lt.mi === 0) { this.ports(t, out); this.users(t, out); }
-    if (lt.h === 9 && lt.mi === 0) this.prices(t, out);
+    const daily = due(8);
+    if (daily !== null) { this.ports(daily, out); this.users(daily, out); }
+    const prices = due(9);
+    if (prices !== null) this.prices(prices, out);
   }
 
   private bad(): boolean { return this.badShare > 0 && this.rng.chance(this.badShare); }

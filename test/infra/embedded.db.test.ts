@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import pg from 'pg';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEmbeddedDb, startEmbeddedDbProcess } from '../../infra/db/embedded.ts';
@@ -28,6 +28,34 @@ test('a persisted embedded TimescaleDB reopens with hypertables and continuous a
         await pool.end();
         await emb.close();
       }
+    }
+  } finally { rmSync(dir, { recursive: true, force: true }); }
+});
+
+test('a data directory serves one process at a time; a dead owner\'s lock is taken over', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'coalflow-pgl-'));
+  try {
+    const first = await startEmbeddedDbProcess({ dataDir: join(dir, 'db') });
+    let second: Awaited<ReturnType<typeof startEmbeddedDbProcess>> | null = null;
+    try {
+      const err = await startEmbeddedDbProcess({ dataDir: join(dir, 'db') }).then((x) => { second = x; return null; }, (e: Error) => e);
+      assert.ok(err, 'a second process on the same directory is refused');
+      assert.match(err!.message, new RegExp(`in use by process ${first.pid}`));
+      assert.match(err!.message, /数据目录/);
+    } finally {
+      await (second as { close(): Promise<void> } | null)?.close();
+      await first.close();
+    }
+    assert.not.ok(existsSync(join(dir, 'db.lock')), 'released on close');
+    // A lock left by a process that died (no close): taken over.
+    writeFileSync(join(dir, 'db.lock'), '2147483646');
+    const again = await startEmbeddedDb({ dataDir: join(dir, 'db') });
+    const pool = new pg.Pool({ connectionString: again.url, max: 1 });
+    try {
+      assert.is((await pool.query('SELECT 1 AS one')).rows[0].one, 1);
+    } finally {
+      await pool.end();
+      await again.close();
     }
   } finally { rmSync(dir, { recursive: true, force: true }); }
 });

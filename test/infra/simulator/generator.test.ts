@@ -82,4 +82,27 @@ test('bad and duplicate shares: each bad record is rejected with the reason the 
   assert.ok(reasons.size >= 6, [...reasons].join(','));
 });
 
+test('a start mid-day: the first minute gives the daily reports made before it, and no day gets two', () => {
+  const start = Date.parse('2025-01-08T10:17:00+08:00');
+  const first = simulate({ seed: 3, startTime: start }, start + 60_000);
+  const feeds = (xs: typeof first) => new Set(xs.map((e) => e.feed));
+  for (const f of ['mines', 'rail', 'ports', 'coal_users', 'prices']) assert.ok(feeds(first).has(f as never), `${f} in the first minute`);
+  const at = (feed: string) => [...new Set(first.filter((e) => e.feed === feed).map((e) => e.timeMs))];
+  assert.equal(at('rail'), [Date.parse('2025-01-08T06:00:00+08:00')]);
+  assert.equal(at('ports'), [Date.parse('2025-01-08T08:00:00+08:00')]);
+  assert.equal(at('coal_users'), [Date.parse('2025-01-08T08:00:00+08:00')]);
+  assert.equal(at('prices'), [Date.parse('2025-01-08T09:00:00+08:00')]);
+  // Two more days: one rail report per route and day, the snapshot's day included.
+  const all = simulate({ seed: 3, startTime: start }, start + 2 * DAY);
+  const perDay = new Map<string, number>();
+  for (const e of all) {
+    const raw = e.raw as Record<string, unknown>;
+    if (e.feed !== 'rail' || e.kind !== 'good' || !(raw['日期'] || raw.period === 'day')) continue;
+    const k = `${e.key}|${raw['流向'] ?? raw.direction}|${Math.floor((e.timeMs + 8 * 3600_000) / DAY)}`;
+    perDay.set(k, (perDay.get(k) ?? 0) + 1);
+  }
+  assert.ok(perDay.size >= 3, String(perDay.size));
+  assert.equal([...perDay.values()].filter((n) => n !== 1), []);
+});
+
 test.run();
