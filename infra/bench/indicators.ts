@@ -231,23 +231,43 @@ async function main() {
   console.log(JSON.stringify(summary, null, 2));
 }
 
-/** --profile: total time per statement of the pool's queries (the publisher's reads; the store's transactions use their own client). */
+/**
+ * --profile: time per statement on the connection (from send to result: the database's work plus the wire,
+ * not the wait for the single connection), the store's transactions included; and the share of the
+ * profiled phase the connection was busy.
+ */
 function profileQueries(rt: Runtime) {
   const acc = new Map<string, { ms: number; calls: number; rows: number }>();
-  const orig = rt.db.query.bind(rt.db) as (...a: unknown[]) => Promise<{ rows?: unknown[] }>;
-  (rt.db as unknown as { query: unknown }).query = async (...a: unknown[]) => {
-    const sql = typeof a[0] === 'string' ? a[0] : String((a[0] as { text?: string }).text ?? '');
-    const k = sql.replace(/\s+/g, ' ').trim().slice(0, 90);
-    const t = performance.now();
-    const r = await orig(...a);
-    const e = acc.get(k) ?? { ms: 0, calls: 0, rows: 0 };
-    e.ms += performance.now() - t; e.calls++; e.rows += r?.rows?.length ?? 0;
-    acc.set(k, e);
-    return r;
+  let since = performance.now();
+  const wrap = (client: { query: (...a: unknown[]) => unknown; __profiled?: boolean }) => {
+    if (client.__profiled) return;
+    client.__profiled = true;
+    const orig = client.query.bind(client) as (...a: unknown[]) => Promise<{ rows?: unknown[] }>;
+    client.query = (...a: unknown[]) => {
+      const sql = typeof a[0] === 'string' ? a[0] : String((a[0] as { text?: string }).text ?? '');
+      const k = sql.replace(/\s+/g, ' ').trim().slice(0, 90);
+      const t = performance.now();
+      const note = (r: { rows?: unknown[] } | undefined) => {
+        const e = acc.get(k) ?? { ms: 0, calls: 0, rows: 0 };
+        e.ms += performance.now() - t; e.calls++; e.rows += r?.rows?.length ?? 0;
+        acc.set(k, e);
+      };
+      // pool.query calls the client with a callback.
+      const cb = a.at(-1);
+      if (typeof cb === 'function') return orig(...a.slice(0, -1), (err: unknown, r: { rows?: unknown[] }) => { note(r); (cb as (e: unknown, r: unknown) => void)(err, r); });
+      return orig(...a).then((r) => { note(r); return r; });
+    };
   };
+  (rt.db as unknown as { on(ev: 'connect', fn: (c: never) => void): void }).on('connect', wrap);
+  // Clients the pool opened before (migrations): pg keeps them in _clients.
+  for (const c of (rt.db as unknown as { _clients?: never[] })._clients ?? []) wrap(c);
   return {
-    top: () => [...acc].sort((x, y) => y[1].ms - x[1].ms).slice(0, 15).map(([sql, e]) => ({ sql, ms: Math.round(e.ms), calls: e.calls, rows: e.rows })),
-    reset: () => acc.clear(),
+    top: () => {
+      const busy = [...acc.values()].reduce((x, e) => x + e.ms, 0);
+      const list = [...acc].sort((x, y) => y[1].ms - x[1].ms).slice(0, 20).map(([sql, e]) => ({ sql, ms: Math.round(e.ms), calls: e.calls, rows: e.rows }));
+      return { connectionBusyShare: Math.round((busy / (performance.now() - since)) * 100) / 100, statements: list };
+    },
+    reset: () => { acc.clear(); since = performance.now(); },
   };
 }
 

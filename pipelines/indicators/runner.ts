@@ -417,6 +417,7 @@ export function startIndicatorWorkers(deps: Deps, opts: IndicatorWorkerOptions =
       renewal = deps.db.query(RENEW_SQL, [Date.now() + leaseMs, laneOwner, LANES[lane]]).catch((err) => log.warn({ err: (err as Error).message, lane }, 'lease renewal failed'));
     }, Math.max(100, Math.floor(leaseMs / 3)));
     const stopRenewal = async () => { clearInterval(renewTimer); await renewal; };
+    let inFlight: Promise<unknown> | null = null;
     try {
       // Bounded memory: a catch-up round (e.g. a year of history) is published in units, each computed and written
       // before the next, instead of all its points at once: direct keys cut at calendar months, at most
@@ -443,8 +444,15 @@ export function startIndicatorWorkers(deps: Deps, opts: IndicatorWorkerOptions =
           units.push(() => directHourPoints(deps.db, parts, part));
         }
       }
-      for (const unit of units) {
-        const points = await unit();
+      // Pipelined: a unit's reads run in the database while the worker writes the previous unit's points to
+      // Redis and Kafka (the database is another process: the two overlap instead of taking turns).
+      let next: Promise<IndicatorPoint[]> | null = units.length ? units[0]!() : null;
+      for (let u = 0; u < units.length; u++) {
+        const points = await next!;
+        next = u + 1 < units.length ? units[u + 1]!() : null;
+        // Observed by the next iteration, or by the failure path below: never an unhandled rejection.
+        inFlight = next;
+        next?.catch(() => undefined);
         pointCount += points.length;
         lap('read');
         await redis.write(points, { version, live: opts.publishLive !== false });
@@ -481,6 +489,8 @@ export function startIndicatorWorkers(deps: Deps, opts: IndicatorWorkerOptions =
       return claimed.length;
     } catch (err) {
       stats.publishFailures++;
+      // A unit still being read: let it finish before the keys go back (its result is dropped).
+      await inFlight?.catch(() => undefined);
       await stopRenewal();
       // Give the keys back at once; they stay dirty and the next round retries them.
       await deps.db.query(RELEASE_SQL, [laneOwner]).catch(() => undefined);
