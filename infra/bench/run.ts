@@ -1,14 +1,14 @@
 /**
  * `npm run bench`: runs each benchmark in its own process (so one's memory
  * does not colour another's), collects the JSON summary each prints last, and
- * writes them all to bench-results.json. Speed and memory are measured here,
+ * writes them to bench-results.json (benches not run keep their last results). Speed and memory are measured here,
  * never in tests. `npm run bench -- ingest` runs only the named ones;
  * `--repeat N` runs each N times (fresh processes) and reports every run and
  * the median of each figure: on a shared 2-core machine one run of the same
  * code varies by ±15 %, so a single figure cannot tell a change from noise.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import os from 'node:os';
 
@@ -75,12 +75,17 @@ function calibrate(): number {
   return Math.round(performance.now() - t);
 }
 
+// Benches not run this time keep their last results (each carries its own date and machine).
+const file = join(root, 'bench-results.json');
+let previous: Record<string, unknown> = {};
+try { previous = (JSON.parse(readFileSync(file, 'utf8')) as { results?: Record<string, unknown> }).results ?? {}; } catch { /* first run */ }
 const summary = {
   date: new Date().toISOString(),
+  ran: names,
   repeat,
   cpuCalibrationMs: calibrate(),
   machine: `${os.cpus()[0]?.model ?? 'unknown'} × ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}`,
-  results,
+  results: { ...previous, ...results },
 };
-writeFileSync(join(root, 'bench-results.json'), JSON.stringify(summary, null, 2) + '\n');
+writeFileSync(file, JSON.stringify(summary, null, 2) + '\n');
 console.error('\nwritten bench-results.json');
