@@ -17,7 +17,8 @@ import { FACTS } from '../pipelines/indicators/facts.ts';
 import { CELLS } from '../pipelines/indicators/model.ts';
 import { createDirtyAcc, dirtyParams, DIRTY_UPSERT_SQL, mergeDirty, type DirtyRow } from '../pipelines/indicators/outbox.ts';
 import {
-  createCellMerger, createContribMerger, decimal, deltasOf, groupSales, saleGroupDeltas, type CellDelta, type ContribDelta, type Lateness, type WatermarkState,
+  createCellMerger, createContribMerger, decimal, deltasOf, groupSales, mergeSaleHours, saleGroupDeltas, saleHours,
+  type CellDelta, type ContribDelta, type Lateness, type SaleHourDelta, type WatermarkState,
 } from '../pipelines/indicators/core.ts';
 
 export interface FactItem<F extends FeedName = FeedName> {
@@ -60,7 +61,7 @@ export interface Planned {
   merged?: Merged;
 }
 
-export interface Merged { cells: CellDelta[]; contribs: ContribDelta[]; dirty: DirtyRow[] }
+export interface Merged { cells: CellDelta[]; contribs: ContribDelta[]; dirty: DirtyRow[]; hours: SaleHourDelta[] }
 
 /** The merged deltas and outbox keys of a partition batch's items (see `Planned.merged`). */
 export function premerge(feed: FeedName, items: readonly FactItem[]): Merged {
@@ -85,7 +86,8 @@ export function premerge(feed: FeedName, items: readonly FactItem[]): Merged {
       dirty.add({ record: it.record, eventMs: it.eventMs, lateness: it.lateness, cells: d.cells, acceptedMs: it.acceptedMs });
     }
   }
-  return { cells: cells.values(), contribs: contribs.values(), dirty: dirty.rows() };
+  const hours = feed === 'sales' ? saleHours(items as FactItem<'sales'>[]) : [];
+  return { cells: cells.values(), contribs: contribs.values(), dirty: dirty.rows(), hours };
 }
 
 export interface WriteResult {
@@ -170,8 +172,16 @@ WITH c AS (
   SELECT * FROM unnest($23::text[], $24::text[], $25::timestamptz[], $26::timestamptz[])
   ON CONFLICT DO NOTHING
   RETURNING 1
-), d AS (${DIRTY_UPSERT_SQL(27)})
-SELECT (SELECT count(*) FROM c) AS cells, (SELECT count(*) FROM k) AS contribs, (SELECT count(*) FROM w) AS w, (SELECT count(*) FROM x) AS x, (SELECT count(*) FROM d) AS dirty`;
+), d AS (${DIRTY_UPSERT_SQL(27)}
+), s AS (
+  INSERT INTO ind_sales_hour (hour, mine_id, company, region_code, coal_type, band, a, b, n)
+  SELECT * FROM unnest($36::timestamptz[], $37::text[], $38::text[], $39::text[], $40::text[], $41::text[], $42::numeric[], $43::numeric[], $44::bigint[])
+  ON CONFLICT (hour, mine_id, company, region_code, coal_type, band) DO UPDATE SET
+    a = ind_sales_hour.a + excluded.a, b = ind_sales_hour.b + excluded.b, n = ind_sales_hour.n + excluded.n
+  RETURNING 1
+)
+SELECT (SELECT count(*) FROM c) AS cells, (SELECT count(*) FROM k) AS contribs, (SELECT count(*) FROM w) AS w, (SELECT count(*) FROM x) AS x,
+  (SELECT count(*) FROM d) AS dirty, (SELECT count(*) FROM s) AS hours`;
 
 const MINE_DIM_SQL = `
 INSERT INTO ind_mine_dim (mine_id, company, region_code, status, approved_capacity_t_per_year, event_time, record_id)
@@ -200,6 +210,16 @@ function contribParams(contribs: ContribDelta[]): unknown[] {
   for (const k of contribs) {
     cols[0]!.push(k.cell); cols[1]!.push(k.scope); cols[2]!.push(k.scopeId); cols[3]!.push(k.win);
     cols[4]!.push(iso(k.ws)); cols[5]!.push(k.company); cols[6]!.push(decimal(k.v, CELLS[k.cell].scaleA));
+  }
+  return cols;
+}
+
+function hourParams(hours: SaleHourDelta[]): unknown[] {
+  const cols: unknown[][] = Array.from({ length: 9 }, () => []);
+  const { scaleA, scaleB } = CELLS.trade;
+  for (const h of hours) {
+    cols[0]!.push(iso(h.hour)); cols[1]!.push(h.mineId); cols[2]!.push(h.company); cols[3]!.push(h.regionCode);
+    cols[4]!.push(h.coalType); cols[5]!.push(h.band); cols[6]!.push(decimal(h.a, scaleA)); cols[7]!.push(decimal(h.b, scaleB)); cols[8]!.push(h.n);
   }
   return cols;
 }
@@ -293,6 +313,7 @@ export function createTimescaleSink(deps: Pick<Deps, 'db' | 'metrics' | 'log'>, 
         wms.map((x) => x.topic), wms.map((x) => x.partition), wms.map((x) => x.max),
         lates.map((x) => x.feed), lates.map((x) => x.it.record.recordId), lates.map((x) => iso(x.it.eventMs)), lates.map((x) => iso(x.it.watermarkMs)),
         ...dirtyParams(dirty, Date.now()),
+        ...hourParams(mergeSaleHours(perWrite.map((x) => x.merged.hours))),
       ];
       await client.query({ name: 'coalflow_apply', text: APPLY_SQL, values: params });
       const mineNews = perWrite.filter((x) => x.w.batch.feed === 'mines').flatMap((x) => x.news);

@@ -7,7 +7,7 @@ import type {
   CoalUserRecord, FeedName, FeedRecordMap, HighwayRecord, MineInventoryRecord, MineRecord, PortRecord, PriceRecord, RailRecord, SaleRecord,
 } from '../contracts/types.ts';
 import {
-  bandOf, CELLS, CITY_ID, dayStart, windowStart, type CellName, type Scope, type TumblingWindow,
+  bandOf, CELLS, CITY_ID, dayStart, hourStart, windowStart, type CellName, type Scope, type TumblingWindow,
 } from './model.ts';
 
 // ---------------------------------------------------------------- lateness
@@ -132,8 +132,8 @@ export function deltasOf<F extends FeedName>(feed: F, record: FeedRecordMap[F], 
       const band = bandOf(r.calorificKcal);
       const agg = [['region', r.regionCode], ['coal_type', r.coalType], ['band', band], ['city', CITY_ID]] as const;
       const { net, value } = saleAmounts(r);
-      // Sales hours (every scope) and the per-mine 24 h are read from the facts on time (salesHourPoints,
-      // salesMine24h), with their contributors: no hour cells, which nothing would read.
+      // Sales hours (every scope) and the per-mine 24 h are read from the hour rollup (ind_sales_hour,
+      // `saleHours`), with their contributors: no hour cells.
       e.cell('trade', [['mine', r.mineId]], ['day', 'mtd', 'ytd'], { a: net, b: value, n: 1 });
       e.cell('trade', agg, ['day', 'mtd', 'ytd'], { a: net, b: value, n: 1 });
       e.contrib('trade', agg, ['day', 'mtd', 'ytd'], companyOf(r), net);
@@ -284,6 +284,46 @@ export function saleGroupDeltas(g: SaleGroup<{ record: SaleRecord; eventMs: numb
   for (const c of d.cells) { c.a = g.net; c.b = g.value; c.n = g.n; }
   for (const c of d.contribs) c.v = g.net;
   return d;
+}
+
+/** One row of the sales hour rollup (`ind_sales_hour`, migration 009): sums in kg and fen, and the count. */
+export interface SaleHourDelta {
+  hour: number; mineId: string; company: string; regionCode: string; coalType: string; band: string;
+  a: number; b: number; n: number;
+}
+
+/**
+ * Sales summed per hour at the grain of the hour rollup (mine, company, region, coal type, band): the on-time
+ * and late records only — a record older than the watermark no longer reaches hourly windows.
+ */
+export function saleHours(items: Iterable<{ record: SaleRecord; eventMs: number; lateness: Lateness }>): SaleHourDelta[] {
+  const m = new Map<string, SaleHourDelta>();
+  for (const it of items) {
+    if (it.lateness === 'too_late') continue;
+    const r = it.record;
+    const hour = hourStart(it.eventMs);
+    const band = bandOf(r.calorificKcal);
+    const company = companyOf(r);
+    const k = `${hour}\u0001${r.mineId}\u0001${company}\u0001${r.regionCode}\u0001${r.coalType}\u0001${band}`;
+    const { net, value } = saleAmounts(r);
+    const g = m.get(k);
+    if (g) { g.a += net; g.b += value; g.n++; continue; }
+    m.set(k, { hour, mineId: r.mineId, company, regionCode: r.regionCode, coalType: r.coalType, band, a: net, b: value, n: 1 });
+  }
+  return [...m.values()];
+}
+
+/** Merges rollup rows of several batches (same key: sums added). */
+export function mergeSaleHours(lists: Iterable<readonly SaleHourDelta[]>): SaleHourDelta[] {
+  const m = new Map<string, SaleHourDelta>();
+  for (const list of lists) {
+    for (const d of list) {
+      const k = `${d.hour}\u0001${d.mineId}\u0001${d.company}\u0001${d.regionCode}\u0001${d.coalType}\u0001${d.band}`;
+      const g = m.get(k);
+      if (g) { g.a += d.a; g.b += d.b; g.n += d.n; } else m.set(k, { ...d });
+    }
+  }
+  return [...m.values()];
 }
 
 export function companyOf(r: { creditCode?: string; mineId: string }): string {

@@ -103,7 +103,7 @@ export async function computeDirty(db: Db, rows: readonly DirtyRow[], opts: Publ
       }
       touch(t, `${cell}|${r.scope}|${win}`, r.scopeId, from);
       touch(t, `${cell}|${r.scope}|${win}`, r.scopeId, to);
-      // Sales hours come from the facts (salesHourPoints), not from hour cells.
+      // Sales hours come from the hour rollup (salesHourPoints), not from hour cells.
       if (!(cell === 'trade' && win === 'hour')) cellQ.push({ cell, scope: r.scope, id: r.scopeId, win, from, to });
     }
     const m = pairs.get(cell) ?? pairs.set(cell, new Map()).get(cell)!;
@@ -117,7 +117,7 @@ export async function computeDirty(db: Db, rows: readonly DirtyRow[], opts: Publ
   const derived = lane !== 'direct';
   const points = direct && cellQ.length ? await cellPoints(db, await readCellRanges(db, cellQ)) : [];
 
-  // Hourly sales (all scopes) of the hours on-time sales touched, and the per-mine trailing 24 h, from the facts.
+  // Hourly sales (all scopes) of the hours on-time sales touched, and the per-mine trailing 24 h, from the hour rollup.
   const mineRows = rows.filter((r) => r.kind === 'trade' && r.scope === 'mine');
   if (direct && opts.hours !== false) points.push(...await directHourPoints(db, rows, directHours(rows)));
   if (!derived) return points;

@@ -179,6 +179,33 @@ test('replay through Kafka: every indicator family matches the independent compu
     }
   }
   assert.ok(checked > 500);
+  // Per-mine trailing 24 h (read from the hour rollup): the mine's on-time hours in (anchor − 24 h, anchor], at
+  // anchors through the series, and at each mine's latest hour in Redis (what the publisher wrote).
+  const H = 3600_000;
+  const trailing24 = (id: string, anchor: number) => {
+    let kg = 0; let n = 0;
+    for (let h = anchor - 23 * H; h <= anchor; h += H) { const x = ORACLE.sales.get(`mine:${id}:hour:${h}`); if (x) { kg += x.kg; n += x.n; } }
+    return { kg, n };
+  };
+  const lastHour = new Map<string, number>();
+  let anchors = 0;
+  for (const k of ORACLE.sales.keys()) {
+    const [scope, id, win, wsStr] = k.split(':') as [Scope, string, Window, string];
+    if (scope !== 'mine' || win !== 'hour') continue;
+    const anchor = Number(wsStr);
+    if (anchor > (lastHour.get(id) ?? -Infinity)) lastHour.set(id, anchor);
+    if (anchors++ % 5) continue;
+    const e = trailing24(id, anchor);
+    const v = await one(base, 'sales', 'volume_t', 'mine', id, '24h', anchor);
+    close(v?.value, e.kg / 1000, `24 h ${k}`);
+    assert.is(v!.n, e.n, `24 h count ${k}`);
+  }
+  assert.ok(anchors > 50, `anchors ${anchors}`);
+  for (const [id, anchor] of lastHour) {
+    const got = (await readLatest(base.redis, base.config.topicPrefix, 'sales', 'mine', id)).find((p) => p.metric === 'volume_t' && p.window === '24h');
+    assert.is(got?.windowStart, new Date(anchor).toISOString(), `latest 24 h anchor of ${id}`);
+    close(got?.value, trailing24(id, anchor).kg / 1000, `latest 24 h of ${id}`);
+  }
   // Too-late records reach the day but not the hour.
   const late = [...ORACLE.tooLate][0]!;
   void late;
