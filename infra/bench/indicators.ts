@@ -11,7 +11,7 @@
  *     RSS of the worker process (the embedded database included when in-process).
  * Prints one JSON summary (machine and date included).
  *
- *   node --import tsx infra/bench/indicators.ts [--records 100000] [--live-seconds 30] [--year-per-day 1] [--db process|inline] [--profile]
+ *   node --import tsx infra/bench/indicators.ts [--records 100000] [--live-seconds 120] [--year-per-day 1] [--db process|inline] [--profile]
  */
 import os from 'node:os';
 import { parseArgs } from 'node:util';
@@ -27,7 +27,7 @@ import { benchRuntime, cpuMeter, mb, REGIONS, sales, sleep } from './common.ts';
 const { values: args } = parseArgs({
   options: {
     records: { type: 'string', default: '100000' },
-    'live-seconds': { type: 'string', default: '30' },
+    'live-seconds': { type: 'string', default: '120' },
     'live-rate': { type: 'string', default: '200' },
     'year-per-day': { type: 'string', default: '1' },
     mines: { type: 'string', default: '300' },
