@@ -67,7 +67,11 @@ export interface IndicatorWorkerOptions {
   publishMaxKeys?: number;
   /** How often the publisher looks for keys dirtied by other processes when nothing woke it, ms. Default 250. */
   publishPollMs?: number;
-  /** Pause between publication rounds while keys keep coming, so they coalesce, ms. Default 20. */
+  /**
+   * Pause between publication rounds while keys keep coming, so they coalesce, ms. Default 200: fewer, larger
+   * rounds leave the single-session store more time for the rest (live 200/s, 120 s, 3 runs each: direct p99
+   * 578 → 472 ms, derived 1.68 → 1.44 s; replay unchanged).
+   */
   publishGapMs?: number;
   /**
    * Least time between rounds of the derived lane (trailing windows, derived metrics), ms. Default 250. The lane
@@ -245,7 +249,7 @@ export function startIndicatorWorkers(deps: Deps, opts: IndicatorWorkerOptions =
     : createKafkaTopicSink<IndicatorUpdateMessage>(deps, { topic: topicOf.indicators, schema: INDICATOR_SCHEMA });
   const maxKeys = opts.publishMaxKeys ?? 20_000;
   const pollMs = opts.publishPollMs ?? 250;
-  const gapMs = opts.publishGapMs ?? 20;
+  const gapMs = opts.publishGapMs ?? 200;
   const leaseMs = opts.publishLeaseMs ?? 10_000;
   const derivedMs = opts.publishDerivedIntervalMs ?? 250;
   const lingerMs = opts.commitLingerMs ?? 50;
