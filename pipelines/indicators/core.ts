@@ -297,23 +297,17 @@ export interface SaleHourDelta {
  * and late records only — a record older than the watermark no longer reaches hourly windows.
  */
 export function saleHours(items: Iterable<{ record: SaleRecord; eventMs: number; lateness: Lateness }>): SaleHourDelta[] {
-  const m = new Map<string, SaleHourDelta>();
+  const rows: SaleHourDelta[] = [];
   for (const it of items) {
     if (it.lateness === 'too_late') continue;
     const r = it.record;
-    const hour = hourStart(it.eventMs);
-    const band = bandOf(r.calorificKcal);
-    const company = companyOf(r);
-    const k = `${hour}\u0001${r.mineId}\u0001${company}\u0001${r.regionCode}\u0001${r.coalType}\u0001${band}`;
     const { net, value } = saleAmounts(r);
-    const g = m.get(k);
-    if (g) { g.a += net; g.b += value; g.n++; continue; }
-    m.set(k, { hour, mineId: r.mineId, company, regionCode: r.regionCode, coalType: r.coalType, band, a: net, b: value, n: 1 });
+    rows.push({ hour: hourStart(it.eventMs), mineId: r.mineId, company: companyOf(r), regionCode: r.regionCode, coalType: r.coalType, band: bandOf(r.calorificKcal), a: net, b: value, n: 1 });
   }
-  return [...m.values()];
+  return mergeSaleHours([rows]);
 }
 
-/** Merges rollup rows of several batches (same key: sums added). */
+/** Sums rollup rows of the same key (within a batch, or across the batches of a transaction). */
 export function mergeSaleHours(lists: Iterable<readonly SaleHourDelta[]>): SaleHourDelta[] {
   const m = new Map<string, SaleHourDelta>();
   for (const list of lists) {
