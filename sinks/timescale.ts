@@ -313,7 +313,8 @@ export function createTimescaleSink(deps: Pick<Deps, 'db' | 'metrics' | 'log'>, 
         wms.map((x) => x.topic), wms.map((x) => x.partition), wms.map((x) => x.max),
         lates.map((x) => x.feed), lates.map((x) => x.it.record.recordId), lates.map((x) => iso(x.it.eventMs)), lates.map((x) => iso(x.it.watermarkMs)),
         ...dirtyParams(dirty, Date.now()),
-        ...hourParams(mergeSaleHours(perWrite.map((x) => x.merged.hours))),
+        // One batch: its rollup rows are already summed.
+        ...hourParams(perWrite.length === 1 ? perWrite[0]!.merged.hours : mergeSaleHours(perWrite.map((x) => x.merged.hours))),
       ];
       await client.query({ name: 'coalflow_apply', text: APPLY_SQL, values: params });
       const mineNews = perWrite.filter((x) => x.w.batch.feed === 'mines').flatMap((x) => x.news);

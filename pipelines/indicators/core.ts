@@ -297,27 +297,28 @@ export interface SaleHourDelta {
  * and late records only — a record older than the watermark no longer reaches hourly windows.
  */
 export function saleHours(items: Iterable<{ record: SaleRecord; eventMs: number; lateness: Lateness }>): SaleHourDelta[] {
-  const rows: SaleHourDelta[] = [];
+  const m = new Map<string, SaleHourDelta>();
   for (const it of items) {
     if (it.lateness === 'too_late') continue;
     const r = it.record;
     const { net, value } = saleAmounts(r);
-    rows.push({ hour: hourStart(it.eventMs), mineId: r.mineId, company: companyOf(r), regionCode: r.regionCode, coalType: r.coalType, band: bandOf(r.calorificKcal), a: net, b: value, n: 1 });
-  }
-  return mergeSaleHours([rows]);
-}
-
-/** Sums rollup rows of the same key (within a batch, or across the batches of a transaction). */
-export function mergeSaleHours(lists: Iterable<readonly SaleHourDelta[]>): SaleHourDelta[] {
-  const m = new Map<string, SaleHourDelta>();
-  for (const list of lists) {
-    for (const d of list) {
-      const k = `${d.hour}\u0001${d.mineId}\u0001${d.company}\u0001${d.regionCode}\u0001${d.coalType}\u0001${d.band}`;
-      const g = m.get(k);
-      if (g) { g.a += d.a; g.b += d.b; g.n += d.n; } else m.set(k, { ...d });
-    }
+    addSaleHour(m, { hour: hourStart(it.eventMs), mineId: r.mineId, company: companyOf(r), regionCode: r.regionCode, coalType: r.coalType, band: bandOf(r.calorificKcal), a: net, b: value, n: 1 }, true);
   }
   return [...m.values()];
+}
+
+/** Sums rollup rows of the same key across the batches of a transaction (the inputs are not modified). */
+export function mergeSaleHours(lists: Iterable<readonly SaleHourDelta[]>): SaleHourDelta[] {
+  const m = new Map<string, SaleHourDelta>();
+  for (const list of lists) for (const d of list) addSaleHour(m, d, false);
+  return [...m.values()];
+}
+
+/** Adds a row to its key's sum; `own`: the row is the caller's to keep (a fresh one), else it is copied. */
+function addSaleHour(m: Map<string, SaleHourDelta>, d: SaleHourDelta, own: boolean): void {
+  const k = `${d.hour}\u0001${d.mineId}\u0001${d.company}\u0001${d.regionCode}\u0001${d.coalType}\u0001${d.band}`;
+  const g = m.get(k);
+  if (g) { g.a += d.a; g.b += d.b; g.n += d.n; } else m.set(k, own ? d : { ...d });
 }
 
 export function companyOf(r: { creditCode?: string; mineId: string }): string {
