@@ -2,7 +2,7 @@
  * What other folders (api, infra, sinks, models) use from pipelines/.
  * Keep edits additive: several engineers export from here.
  */
-// ---- contracts (issue 3)
+// ---- contracts
 export type * from './contracts/types.ts';
 export { FEEDS, topicOf } from './contracts/types.ts';
 export type { FeedSerde } from './contracts/serde-types.ts';
@@ -12,11 +12,11 @@ export { REASONS, REASON_CODES, reasonText, type ReasonCode } from './contracts/
 export { ORDOS_REGIONS, regionName } from './contracts/regions.ts';
 export { LIMITS } from './contracts/validate.ts';
 
-// ---- desensitization and the minimum-necessary-use list (issue 3)
+// ---- desensitization and the minimum-necessary-use list
 export { loadPolicy, assertProductFields, productFields, projectForProduct, type Policy, type Rule } from './desensitize/policy.ts';
 export { createDesensitizer, type Desensitizer } from './desensitize/desensitize.ts';
 
-// ---- ingest (issue 3)
+// ---- ingest
 export { feedTopics, ensureFeedTopics } from './ingest/topics.ts';
 export { ingestRecords, isFeed, type IngestOptions, type IngestResult } from './ingest/ingest.ts';
 export { createIngestWorkers, startIngestWorkers, type IngestWorkers, type IngestWorkerOptions } from './ingest/worker.ts';
@@ -26,5 +26,5 @@ export { listRejects, getReject, replayReject, type RejectView } from './ingest/
 export type { ItemResult, Summary } from './ingest/batch.ts';
 export type { Source } from './ingest/core.ts';
 
-// ---- file import (issue 3)
+// ---- file import
 export { importCli, importFile, type ImportIo, type ImportSummary } from './import/cli.ts';
