@@ -6,7 +6,7 @@
 export type * from './contracts/types.ts';
 export { FEEDS, topicOf } from './contracts/types.ts';
 export type { FeedSerde } from './contracts/serde-types.ts';
-export { createFeedSerde, createWireCodec, loadSchemaRegistry, type CoalSerde, type WireCodec } from './contracts/serde.ts';
+export { createFeedSerde, type CoalSerde } from './contracts/serde.ts';
 export { avroSchemaOf } from './contracts/schemas.ts';
 export { REASONS, REASON_CODES, reasonText, type ReasonCode } from './contracts/reasons.ts';
 export { ORDOS_REGIONS, regionName } from './contracts/regions.ts';
@@ -28,3 +28,8 @@ export type { Source } from './ingest/core.ts';
 
 // ---- file import
 export { importCli, importFile, type ImportIo, type ImportSummary } from './import/cli.ts';
+export { indicatorTopics, listSeriesKeys, loadSeries, startIndicatorWorkers } from './indicators/index.ts';
+export { AGGREGATE_SCOPES, DAY_MS, FAMILIES, type Family, type IndicatorPoint, METRICS, type MetricDef, type Scope, WINDOWS, type Window, cstDayMs, metricDef } from './indicators/model.ts';
+export { DAYS_OF_STOCK_FLAT, series } from './indicators/queries.ts';
+export { INDICATOR_GROUP } from './indicators/runner.ts';
+export { type LatestEntry, readLatest, redisKeys } from './indicators/snapshots.ts';

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { loadConfig } from '../../infra/config.ts';
-import { ConfigError } from '../../infra/errors.ts';
+import { loadConfig } from '../../infra/core/config.ts';
+import { ConfigError } from '../../infra/core/errors.ts';
 
 test('embedded default when no service is configured', () => {
   const c = loadConfig({});
