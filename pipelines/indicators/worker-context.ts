@@ -123,23 +123,30 @@ export interface IndicatorStats {
   stageMs: { decode: number; store: number; read: number; redis: number; kafka: number };
 }
 
+/** The option of `IndicatorWorkerOptions` that overrides each tuning knob (same meaning, same unit). */
+const OPTION_OF: Partial<Record<keyof IndicatorTuning, keyof IndicatorWorkerOptions>> = {
+  maxBatchRecords: 'maxBatchSize',
+  concurrency: 'concurrency',
+  commitLingerMs: 'commitLingerMs',
+  commitMaxRecords: 'commitMaxRecords',
+  publishMaxKeys: 'publishMaxKeys',
+  publishPollMs: 'publishPollMs',
+  publishGapMs: 'publishGapMs',
+  publishDerivedIntervalMs: 'publishDerivedIntervalMs',
+  publishDerivedMaxKeys: 'publishDerivedMaxKeys',
+  catchUpLagRecords: 'catchUpLagRecords',
+  catchUpPublishIntervalMs: 'catchUpPublishIntervalMs',
+  publishLeaseMs: 'publishLeaseMs',
+  lagIntervalMs: 'lagIntervalMs',
+};
+
 /** The tuning in force for one worker: `INDICATOR_TUNING` with the worker's options over it. */
 export function resolveTuning(opts: IndicatorWorkerOptions): IndicatorTuning {
   const t: IndicatorTuning = { ...INDICATOR_TUNING };
-  const set = (k: keyof IndicatorTuning, v: number | undefined) => { if (v !== undefined) t[k] = v; };
-  set('maxBatchRecords', opts.maxBatchSize);
-  set('concurrency', opts.concurrency);
-  set('commitLingerMs', opts.commitLingerMs);
-  set('commitMaxRecords', opts.commitMaxRecords);
-  set('publishMaxKeys', opts.publishMaxKeys);
-  set('publishPollMs', opts.publishPollMs);
-  set('publishGapMs', opts.publishGapMs);
-  set('publishDerivedIntervalMs', opts.publishDerivedIntervalMs);
-  set('publishDerivedMaxKeys', opts.publishDerivedMaxKeys);
-  set('catchUpLagRecords', opts.catchUpLagRecords);
-  set('catchUpPublishIntervalMs', opts.catchUpPublishIntervalMs);
-  set('publishLeaseMs', opts.publishLeaseMs);
-  set('lagIntervalMs', opts.lagIntervalMs);
+  for (const [knob, option] of Object.entries(OPTION_OF) as [keyof IndicatorTuning, keyof IndicatorWorkerOptions][]) {
+    const v = opts[option];
+    if (typeof v === 'number') t[knob] = v;
+  }
   return t;
 }
 
