@@ -9,9 +9,9 @@ import type { ProduceRecord } from '../broker/types.ts';
 import type { Deps } from '../deps.ts';
 import { topicOf, type FeedName } from '../../pipelines/contracts/types.ts';
 import { ensureFeedTopics } from '../../pipelines/ingest/topics.ts';
-import { Generator, type SimEvent } from './generator.ts';
+import { Generator, type GeneratorCheckpoint, type SimEvent } from './generator.ts';
 
-export { Generator, simulate, type GeneratorOptions, type SimEvent } from './generator.ts';
+export { Generator, simulate, type GeneratorCheckpoint, type GeneratorOptions, type SimEvent } from './generator.ts';
 export { createWorld, type World } from './world.ts';
 
 export interface SimulatorOptions {
@@ -23,8 +23,17 @@ export interface SimulatorOptions {
   badShare?: number;
   /** Share of duplicate sales, 0..1. Default config.simDupShare. */
   dupShare?: number;
-  /** Simulated start, ms. Default: now minus 7 days when speed > 1, else now. */
+  /** Simulated start, ms. Default: where the last run with this seed stopped (its checkpoint), else now minus 7 days when speed > 1, else now. */
   startTime?: number;
+  /**
+   * Resume from the checkpoint of the last run with this seed and topic prefix (kept in the database). Default
+   * true unless `startTime` is given. A restart therefore goes on where the last run stopped instead of replaying
+   * its past: a round produced before a crash but after the last checkpoint is produced again identically, so
+   * its records are duplicates of themselves.
+   */
+  resume?: boolean;
+  /** Least time between two checkpoints while running, ms. Default 2000 (and one at stop). */
+  checkpointIntervalMs?: number;
   /** Wall-clock interval between produce rounds, ms. Default 250. */
   intervalMs?: number;
 }
@@ -39,16 +48,43 @@ export interface Simulator {
   produced(): Record<string, number>;
 }
 
+const checkpointKey = (deps: Deps, seed: number) => `simulator:${deps.config.topicPrefix}:${seed}`;
+
+/** The checkpoint of the last run with this seed and topic prefix, if any. */
+export async function loadSimulatorCheckpoint(deps: Deps, seed: number): Promise<GeneratorCheckpoint | null> {
+  const r = await deps.db.query('SELECT value FROM coalflow_meta WHERE key = $1', [checkpointKey(deps, seed)]);
+  return r.rowCount ? JSON.parse(String(r.rows[0].value)) as GeneratorCheckpoint : null;
+}
+
+async function saveCheckpoint(deps: Deps, seed: number, cp: GeneratorCheckpoint): Promise<void> {
+  await deps.db.query(
+    `INSERT INTO coalflow_meta (key, value) VALUES ($1, $2)
+     ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()`, [checkpointKey(deps, seed), JSON.stringify(cp)]);
+}
+
 export function startSimulator(deps: Deps, opts: SimulatorOptions = {}): Simulator {
   const speed = opts.speed ?? deps.config.simSpeed;
-  const startTime = opts.startTime ?? (speed > 1 ? Date.now() - 7 * 86_400_000 : Date.now());
+  const seed = opts.seed ?? deps.config.simSeed;
+  const resume = opts.resume ?? opts.startTime === undefined;
+  let startTime = opts.startTime ?? (speed > 1 ? Date.now() - 7 * 86_400_000 : Date.now());
   const gen = new Generator({
-    seed: opts.seed ?? deps.config.simSeed,
+    seed,
     startTime,
     badShare: opts.badShare ?? deps.config.simBadShare,
     dupShare: opts.dupShare ?? deps.config.simDupShare,
   });
   const log = deps.log.child({ component: 'simulator' });
+  const checkpointEvery = opts.checkpointIntervalMs ?? 2000;
+  let lastCheckpoint = 0;
+  /** The generator's state after the last round produced in full (what a checkpoint may record). */
+  let produced: GeneratorCheckpoint | null = null;
+  const checkpoint = async (force: boolean) => {
+    if (!resume || !produced || (!force && Date.now() - lastCheckpoint < checkpointEvery)) return;
+    const cp = produced;
+    produced = null;
+    lastCheckpoint = Date.now();
+    try { await saveCheckpoint(deps, seed, cp); } catch (err) { produced ??= cp; log.warn({ err: (err as Error).message }, 'simulator checkpoint failed; retrying next round'); }
+  };
   const counts: Record<string, number> = {};
   let timer: NodeJS.Timeout | null = null;
   let round: Promise<void> = Promise.resolve();
@@ -73,11 +109,16 @@ export function startSimulator(deps: Deps, opts: SimulatorOptions = {}): Simulat
     if (!running) return;
     round = (async () => {
       const target = Math.min(startTime + (Date.now() - wallStart) * speed, Date.now());
+      // A failed round is produced again from the state before it: the same records, never a gap.
+      const before = gen.checkpoint();
       try {
         await produce(gen.advance(target));
+        if (resume) produced = gen.checkpoint();
       } catch (err) {
+        gen.restore(before);
         log.warn({ err: (err as Error).message }, 'simulator produce failed; retrying next round');
       }
+      await checkpoint(false);
       if (running) timer = setTimeout(tick, opts.intervalMs ?? 250);
     })();
   };
@@ -86,9 +127,14 @@ export function startSimulator(deps: Deps, opts: SimulatorOptions = {}): Simulat
     async start() {
       if (running) return;
       await ensureFeedTopics(deps);
+      const cp = resume ? await loadSimulatorCheckpoint(deps, seed) : null;
+      if (cp) {
+        gen.restore(cp);
+        startTime = gen.now;
+      }
       running = true;
       wallStart = Date.now();
-      log.info({ speed, seed: opts.seed ?? deps.config.simSeed, startTime: new Date(startTime).toISOString() }, 'simulator started');
+      log.info({ speed, seed, startTime: new Date(startTime).toISOString(), resumed: !!cp }, 'simulator started');
       tick();
     },
     stop() {
@@ -96,6 +142,7 @@ export function startSimulator(deps: Deps, opts: SimulatorOptions = {}): Simulat
         running = false;
         if (timer) clearTimeout(timer);
         await round;
+        await checkpoint(true);
       })();
       return stopping;
     },
