@@ -4,10 +4,9 @@
  */
 import { Command, Option } from 'commander';
 import { loadConfig, type Config } from './config.ts';
-import { buildRuntime } from './compose.ts';
 import { CoalflowError, ConfigError } from './errors.ts';
-import { migrate } from './db/migrate.ts';
-import { startSystem, type Role } from './system.ts';
+// The runtime (database, broker, API, models) is imported when a command runs, not for `--help`.
+import type { Role } from './system.ts';
 
 function fail(err: unknown): never {
   if (err instanceof CoalflowError) {
@@ -20,6 +19,7 @@ function fail(err: unknown): never {
 
 async function runRoles(roles: Role[], overrides: Partial<Config> = {}): Promise<void> {
   const config = loadConfig(process.env, overrides);
+  const [{ buildRuntime }, { startSystem }] = await Promise.all([import('./compose.ts'), import('./system.ts')]);
   const rt = await buildRuntime(config);
   const sys = await startSystem(rt, roles);
   if (roles.includes('api')) {
@@ -93,6 +93,7 @@ program.command('migrate')
   .description('执行数据库迁移 / apply database migrations')
   .action(async () => {
     try {
+      const [{ buildRuntime }, { migrate }] = await Promise.all([import('./compose.ts'), import('./db/migrate.ts')]);
       const rt = await buildRuntime(loadConfig(), { migrate: false });
       const r = await migrate(rt.db);
       console.log(JSON.stringify(r));
