@@ -5,8 +5,8 @@ import { indicatorRoutes } from '../api/routes/indicators.ts';
 import { ingestRoutes } from '../api/routes/ingest.ts';
 import { metricsRoutes } from '../api/routes/metrics.ts';
 import { catalogSources, startSchedule, type Schedule } from '../models/index.ts';
-import { createIngestService } from '../pipelines/index.ts';
-import { indicatorTopics, listSeriesKeys, loadSeries, rebuildLatest, startIndicatorWorkers } from '../pipelines/indicators/index.ts';
+import { createIngestService, createOutboxMark } from '../pipelines/index.ts';
+import { INDICATOR_GROUP, indicatorTopics, listSeriesKeys, loadSeries, rebuildLatest, startIndicatorWorkers } from '../pipelines/indicators/index.ts';
 import type { Runtime } from './compose.ts';
 import { startSimulator } from './simulator/index.ts';
 
@@ -63,6 +63,8 @@ export async function startSystem(rt: Runtime, roles: Role[], opts: { listen?: b
       // Creates the feed topics, registers the contracts and checks the policy before consuming.
       await run(createIngestService(rt));
       await run(startIndicatorWorkers(rt));
+      // In-process broker: records how far the outbox is consumed, so the next start replays only the rest.
+      if (rt.kinds.broker === 'in-process') await run(createOutboxMark(rt, { groupId: rt.topic(INDICATOR_GROUP) }));
       // An emptied cache (ioredis-mock after a restart) gets "latest" back from the store before the API answers.
       await rebuildLatest(rt);
       const f = forecastSchedule(rt);

@@ -28,3 +28,4 @@ export type { Source } from './ingest/core.ts';
 
 // ---- file import (issue 3)
 export { importCli, importFile, type ImportIo, type ImportSummary } from './import/cli.ts';
+export { createOutboxMark, readOutboxMark, type OutboxMark } from './ingest/outbox-mark.ts';
