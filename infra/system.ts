@@ -4,7 +4,7 @@ import { forecastRoutes } from '../api/routes/forecasts.ts';
 import { indicatorRoutes } from '../api/routes/indicators.ts';
 import { ingestRoutes } from '../api/routes/ingest.ts';
 import { metricsRoutes } from '../api/routes/metrics.ts';
-import { catalogSources, startSchedule, type Schedule } from '../models/index.ts';
+import { catalogSources, FORECAST_CATALOG, startSchedule, type Schedule, type SkippedSeries } from '../models/index.ts';
 import { createIngestService, createOutboxMark } from '../pipelines/index.ts';
 import { INDICATOR_GROUP, indicatorTopics, listSeriesKeys, loadSeries, rebuildLatest, startIndicatorWorkers } from '../pipelines/indicators/index.ts';
 import type { Runtime } from './compose.ts';
@@ -23,16 +23,23 @@ export interface System {
 }
 
 /** Retrains the forecast catalogue on the worker's schedule (and on demand through `runNow`). */
-function forecastSchedule(rt: Runtime): Startable & { schedule: Schedule | null } {
+function forecastSchedule(rt: Runtime): Startable & { schedule: Schedule | null; skipped: SkippedSeries[] } {
   const self = {
     schedule: null as Schedule | null,
+    /** The catalogue series the last run left out, and why. */
+    skipped: [] as SkippedSeries[],
     async start() {
       self.schedule = startSchedule({
         deps: rt,
         // 0 = on demand only: the longest timer Node allows (~24.8 days), never run at start.
         intervalMs: rt.config.forecastIntervalMs || 2 ** 31 - 1,
         runOnStart: rt.config.forecastIntervalMs > 0,
-        sources: () => catalogSources(() => listSeriesKeys(rt.db), (key, f) => loadSeries(rt.db, key, f)),
+        sources: async () => {
+          const skipped: SkippedSeries[] = [];
+          const out = await catalogSources(() => listSeriesKeys(rt.db), (key, f) => loadSeries(rt.db, key, f), FORECAST_CATALOG, (x) => skipped.push(x));
+          self.skipped = skipped;
+          return out;
+        },
       });
     },
     async stop() { await self.schedule?.stop(); },
@@ -48,6 +55,7 @@ export async function startSystem(rt: Runtime, roles: Role[], opts: { listen?: b
   const started: Startable[] = [];
   let app: FastifyInstance | null = null;
   let forecasts: Schedule | null = null;
+  let skippedSeries: () => SkippedSeries[] = () => [];
   let stopping: Promise<void> | null = null;
   const stop = () => (stopping ??= (async () => {
     for (const s of [...started].reverse()) {
@@ -70,6 +78,7 @@ export async function startSystem(rt: Runtime, roles: Role[], opts: { listen?: b
       const f = forecastSchedule(rt);
       await run(f);
       forecasts = f.schedule;
+      skippedSeries = () => f.skipped;
     }
     if (roles.includes('api')) {
       const schedule = forecasts;
@@ -81,7 +90,7 @@ export async function startSystem(rt: Runtime, roles: Role[], opts: { listen?: b
           }
           const summary = await schedule.runNow();
           if (!summary) return reply.status(500).send({ error: { code: 'INTERNAL', message: '重新训练失败，见日志 / retrain failed, see the logs' } });
-          return { trained: summary.ok.length, failed: summary.failed, ms: Math.round(summary.ms), series: summary.ok };
+          return { trained: summary.ok.length, failed: summary.failed, ms: Math.round(summary.ms), series: summary.ok, skipped: skippedSeries() };
         });
       };
       app = await buildApp(rt, { plugins: [ingestRoutes, indicatorRoutes, forecastRoutes, metricsRoutes, retrainRoute] });
@@ -90,7 +99,14 @@ export async function startSystem(rt: Runtime, roles: Role[], opts: { listen?: b
         rt.log.info({ port: rt.config.port }, 'API listening');
       }
     }
-    if (roles.includes('simulator')) await run(startSimulator(rt));
+    if (roles.includes('simulator')) {
+      const sim = startSimulator(rt);
+      await run(sim);
+      // Seeded history (first start only) makes every forecast family trainable: retrain once it is in.
+      const schedule = forecasts;
+      void sim.history().then((h) => (h && !h.skipped && schedule ? schedule.runNow() : null))
+        .catch((err) => rt.log.warn({ err: (err as Error).message }, 'retrain after seeding history failed'));
+    }
     return { app, forecasts, stop };
   } catch (err) {
     await stop();

@@ -10,9 +10,11 @@ import type { Deps } from '../deps.ts';
 import { topicOf, type FeedName } from '../../pipelines/contracts/types.ts';
 import { ensureFeedTopics } from '../../pipelines/ingest/topics.ts';
 import { Generator, type GeneratorCheckpoint, type SimEvent } from './generator.ts';
+import { seedHistory, type HistoryResult } from './history.ts';
 
 export { Generator, simulate, type GeneratorCheckpoint, type GeneratorOptions, type SimEvent } from './generator.ts';
 export { createWorld, type World } from './world.ts';
+export { seedHistory, type HistoryOptions, type HistoryResult } from './history.ts';
 
 export interface SimulatorOptions {
   /** Simulated seconds per wall-clock second. Default config.simSpeed (600). */
@@ -34,6 +36,11 @@ export interface SimulatorOptions {
   resume?: boolean;
   /** Least time between two checkpoints while running, ms. Default 2000 (and one at stop). */
   checkpointIntervalMs?: number;
+  /**
+   * Days of daily history seeded before the first start (history.ts), in the background. Default
+   * config.simHistoryDays when `startTime` is not given, else 0. Not on a resumed run.
+   */
+  historyDays?: number;
   /** Wall-clock interval between produce rounds, ms. Default 250. */
   intervalMs?: number;
 }
@@ -46,6 +53,8 @@ export interface Simulator {
   now(): number;
   /** Records produced so far, per feed. */
   produced(): Record<string, number>;
+  /** The seeding of history started with this run (null when none). */
+  history(): Promise<HistoryResult | null>;
 }
 
 const checkpointKey = (deps: Deps, seed: number) => `simulator:${deps.config.topicPrefix}:${seed}`;
@@ -75,6 +84,9 @@ export function startSimulator(deps: Deps, opts: SimulatorOptions = {}): Simulat
   });
   const log = deps.log.child({ component: 'simulator' });
   const checkpointEvery = opts.checkpointIntervalMs ?? 2000;
+  const historyDays = opts.historyDays ?? (opts.startTime === undefined ? deps.config.simHistoryDays : 0);
+  const historyStop = { aborted: false };
+  let history: Promise<HistoryResult | null> = Promise.resolve(null);
   let lastCheckpoint = 0;
   /** The generator's state after the last round produced in full (what a checkpoint may record). */
   let produced: GeneratorCheckpoint | null = null;
@@ -131,6 +143,10 @@ export function startSimulator(deps: Deps, opts: SimulatorOptions = {}): Simulat
       if (cp) {
         gen.restore(cp);
         startTime = gen.now;
+      } else if (historyDays > 0) {
+        // In the background: the API is healthy meanwhile, and the live simulation starts at once.
+        history = seedHistory(deps, { seed, beforeMs: startTime, days: historyDays, signal: historyStop })
+          .catch((err) => { log.warn({ err: (err as Error).message }, 'seeding history failed'); return null; });
       }
       running = true;
       wallStart = Date.now();
@@ -140,13 +156,16 @@ export function startSimulator(deps: Deps, opts: SimulatorOptions = {}): Simulat
     stop() {
       stopping ??= (async () => {
         running = false;
+        historyStop.aborted = true;
         if (timer) clearTimeout(timer);
         await round;
         await checkpoint(true);
+        await history;
       })();
       return stopping;
     },
     now: () => gen.now,
     produced: () => ({ ...counts }),
+    history: () => history,
   };
 }
