@@ -38,7 +38,7 @@ export interface SimulatorOptions {
   checkpointIntervalMs?: number;
   /**
    * Days of daily history seeded before the first start (history.ts), in the background. Default
-   * config.simHistoryDays when `startTime` is not given, else 0. Not on a resumed run.
+   * config.simHistoryDays when `startTime` is not given, else 0.
    */
   historyDays?: number;
   /** Wall-clock interval between produce rounds, ms. Default 250. */
@@ -140,13 +140,21 @@ export function startSimulator(deps: Deps, opts: SimulatorOptions = {}): Simulat
       if (running) return;
       await ensureFeedTopics(deps);
       const cp = resume ? await loadSimulatorCheckpoint(deps, seed) : null;
+      const firstKey = `${checkpointKey(deps, seed)}:first-start`;
       if (cp) {
         gen.restore(cp);
         startTime = gen.now;
       } else if (historyDays > 0) {
-        // In the background: the API is healthy meanwhile, and the live simulation starts at once.
-        history = seedHistory(deps, { seed, beforeMs: startTime, days: historyDays, signal: historyStop })
-          .catch((err) => { log.warn({ err: (err as Error).message }, 'seeding history failed'); return null; });
+        await deps.db.query('INSERT INTO coalflow_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING', [firstKey, String(startTime)]);
+      }
+      if (historyDays > 0) {
+        // Before the first run's start (a seeding a stop interrupted goes on at the next start; a finished one is not
+        // repeated). In the background: the API is healthy meanwhile, and the live simulation starts at once.
+        const first = await deps.db.query('SELECT value FROM coalflow_meta WHERE key = $1', [firstKey]);
+        if (first.rowCount) {
+          history = seedHistory(deps, { seed, beforeMs: Number(first.rows[0].value), days: historyDays, signal: historyStop })
+            .catch((err) => { log.warn({ err: (err as Error).message }, 'seeding history failed'); return null; });
+        }
       }
       running = true;
       wallStart = Date.now();
