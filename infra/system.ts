@@ -6,7 +6,7 @@ import { ingestRoutes } from '../api/routes/ingest.ts';
 import { metricsRoutes } from '../api/routes/metrics.ts';
 import { catalogSources, FORECAST_CATALOG, startSchedule, type Schedule, type SkippedSeries } from '../models/index.ts';
 import { createIngestService, createOutboxMark } from '../pipelines/index.ts';
-import { INDICATOR_GROUP, indicatorTopics, listSeriesKeys, loadSeries, rebuildLatest, startIndicatorWorkers } from '../pipelines/indicators/index.ts';
+import { INDICATOR_GROUP, indicatorTopics, listSeriesKeys, loadSeries, rebuildLatest, saveLatest, startIndicatorWorkers } from '../pipelines/indicators/index.ts';
 import type { Runtime } from './compose.ts';
 import { startSimulator } from './simulator/index.ts';
 
@@ -70,11 +70,13 @@ export async function startSystem(rt: Runtime, roles: Role[], opts: { listen?: b
     if (roles.includes('worker')) {
       // Creates the feed topics, registers the contracts and checks the policy before consuming.
       await run(createIngestService(rt));
+      // An emptied cache (ioredis-mock after a restart) gets "latest" back before the publishers start and the API
+      // answers; a cache that does not persist itself has its snapshots saved at stop (after the publishers drained).
+      await rebuildLatest(rt);
+      if (rt.kinds.cache === 'ioredis-mock') await run({ start: async () => undefined, stop: async () => { await saveLatest(rt); } });
       await run(startIndicatorWorkers(rt));
       // In-process broker: records how far the outbox is consumed, so the next start replays only the rest.
       if (rt.kinds.broker === 'in-process') await run(createOutboxMark(rt, { groupId: rt.topic(INDICATOR_GROUP) }));
-      // An emptied cache (ioredis-mock after a restart) gets "latest" back from the store before the API answers.
-      await rebuildLatest(rt);
       const f = forecastSchedule(rt);
       await run(f);
       forecasts = f.schedule;

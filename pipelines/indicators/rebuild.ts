@@ -9,7 +9,7 @@
  * newer points: "latest" never moves backwards (sinks/redis.ts).
  */
 import type { Deps } from '../../infra/deps.ts';
-import { createRedisSink } from '../../sinks/redis.ts';
+import { createRedisSink, redisKeys } from '../../sinks/redis.ts';
 import { CITY_ID, type Scope } from './model.ts';
 import type { DirtyRow } from './outbox.ts';
 import { computeDirty } from './publish.ts';
@@ -81,14 +81,66 @@ export async function latestDirtyRows(db: Deps['db'], lookbackDays = 45): Promis
   return rows;
 }
 
+type SnapDeps = Pick<Deps, 'db' | 'redis' | 'config' | 'log'>;
+
 /**
- * Rebuilds "latest" from the store unless the cache already holds it (the mark of a rebuild, which an
- * emptied cache has lost). Run before the API reports healthy.
+ * Saves every "latest" snapshot into `latest_snapshot` (a graceful stop of a process whose cache does not
+ * persist itself, after its publishers drained). Returns how many.
+ */
+export async function saveLatest(deps: SnapDeps): Promise<number> {
+  const base = `coalflow:${deps.config.topicPrefix}latest:`;
+  const keys = (await deps.redis.keys(`${base}*`)).filter((k) => !k.endsWith('latest-rebuilt'));
+  await deps.db.query('DELETE FROM latest_snapshot');
+  for (let i = 0; i < keys.length; i += 2000) {
+    const part = keys.slice(i, i + 2000);
+    const pipe = deps.redis.pipeline();
+    for (const k of part) pipe.hmget(k, 'ws', 'ver', 'json');
+    const rows = ((await pipe.exec()) ?? []).map(([, v], j) => [part[j]!, ...(v as (string | null)[])] as const).filter((r) => r[1] !== null && r[3] !== null);
+    await deps.db.query(
+      `INSERT INTO latest_snapshot (key, ws, ver, json) SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[]) ON CONFLICT (key) DO NOTHING`,
+      [rows.map((r) => r[0].slice(base.length)), rows.map((r) => r[1]), rows.map((r) => r[2]), rows.map((r) => r[3])]);
+  }
+  deps.log.info({ snapshots: keys.length }, 'latest snapshots saved');
+  return keys.length;
+}
+
+/** Loads the snapshots a graceful stop saved (and empties the table: a later crash must not load stale ones). */
+async function restoreSaved(deps: SnapDeps): Promise<number> {
+  const keys = redisKeys(deps.config.topicPrefix);
+  const base = `coalflow:${deps.config.topicPrefix}latest:`;
+  const r = await deps.db.query('SELECT key, ws::text, ver::text, json FROM latest_snapshot');
+  for (let i = 0; i < r.rows.length; i += 2000) {
+    const pipe = deps.redis.pipeline();
+    for (const row of r.rows.slice(i, i + 2000)) {
+      const p = JSON.parse(String(row.json)) as { family: string; scope: string; scopeId: string; metric: string; window: string };
+      pipe.hset(`${base}${row.key}`, 'ws', String(row.ws), 'ver', String(row.ver), 'json', String(row.json));
+      pipe.sadd(keys.idx(p.family, p.scope, p.scopeId), `${p.metric}:${p.window}`);
+      pipe.sadd(keys.ids(p.family, p.scope), p.scopeId);
+    }
+    for (const [err] of (await pipe.exec()) ?? []) if (err) throw err;
+  }
+  if (r.rows.length) await deps.db.query('DELETE FROM latest_snapshot');
+  return r.rows.length;
+}
+
+/**
+ * Gives an emptied cache (the mark of a rebuild is gone) its "latest" snapshots before the API reports
+ * healthy: those a graceful stop saved, else recomputed from the store. Run before the publishers start
+ * (loading saved snapshots writes them as they are).
  */
 export async function rebuildLatest(deps: Pick<Deps, 'db' | 'redis' | 'metrics' | 'config' | 'log'>, opts: RebuildOptions = {}): Promise<RebuildResult> {
   const t0 = performance.now();
   const mark = rebuiltMark(deps.config.topicPrefix);
   if (!opts.force && (await deps.redis.exists(mark))) return { skipped: true, keys: 0, points: 0, ms: 0 };
+  if (!opts.force) {
+    const restored = await restoreSaved(deps);
+    if (restored) {
+      await deps.redis.set(mark, String(Date.now()));
+      const result = { skipped: false, keys: restored, points: restored, ms: Math.round(performance.now() - t0) };
+      deps.log.info(result, 'latest snapshots loaded from the last stop');
+      return result;
+    }
+  }
   // The version before any read: a publication claimed after it wins on the same window (it read later).
   const version = Number((await deps.db.query(`SELECT nextval('ind_version') AS v`)).rows[0].v);
   const rows = await latestDirtyRows(deps.db, opts.lookbackDays);

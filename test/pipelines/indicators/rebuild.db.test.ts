@@ -10,7 +10,7 @@ import type { Runtime } from '../../../infra/compose.ts';
 import { startSystem } from '../../../infra/system.ts';
 import { createFeedSerde } from '../../../pipelines/contracts/serde.ts';
 import { FEEDS, topicOf } from '../../../pipelines/contracts/types.ts';
-import { rebuildLatest } from '../../../pipelines/indicators/rebuild.ts';
+import { rebuildLatest, saveLatest } from '../../../pipelines/indicators/rebuild.ts';
 import { startIndicatorWorkers } from '../../../pipelines/indicators/runner.ts';
 import { createRedisSink } from '../../../sinks/redis.ts';
 import { testRuntime } from '../../helpers/runtime.ts';
@@ -54,6 +54,16 @@ test.after(async () => { await rt?.close(); });
 test('an emptied cache gets back every snapshot the publications had made, before the API answers', async () => {
   const published = await snapshots();
   assert.ok(published.size > 100, `snapshots: ${published.size}`);
+
+  // A graceful stop saves them; the next start loads them as they were, without recomputing.
+  assert.is(await saveLatest(rt), published.size);
+  await rt.redis.flushall();
+  const loaded = await rebuildLatest(rt);
+  assert.is(loaded.keys, published.size);
+  assert.equal(await snapshots(), published);
+  assert.is(Number((await rt.db.query('SELECT count(*) AS n FROM latest_snapshot')).rows[0].n), 0, 'loaded once: a later crash recomputes');
+
+  // After a crash (nothing saved), the start recomputes them from the store.
   await rt.redis.flushall();
   const sys = await startSystem(rt, ['worker', 'api'], { listen: false });
   try {
