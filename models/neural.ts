@@ -14,8 +14,8 @@
  *  - warm start: the runner is called on growing windows in time order (backtest origins, then
  *    the final fit); each fit continues from the previous network, which has only seen data
  *    before the earlier cut-off, so there is no look-ahead. Later fits need fewer iterations;
- *  - a hard wall-clock cap (3× budget) stops training on a much slower machine; when it fires
- *    the row's note says so, since results then depend on timing.
+ *  - no wall-clock cap: training stops after the planned iterations only, so the output depends on
+ *    the data, the options and the seed, never on how busy the machine is.
  * Weight initialisation uses brain.js' Math.random, which is replaced by a seeded generator while
  * the network is built, trained and run (all synchronous, so nothing else sees the swap).
  */
@@ -72,8 +72,6 @@ export function planNeural(budgetMs: number, fits: number, availableWindows: num
   return { windows, firstIterations: it, warmIterations: Math.max(1, Math.ceil(it * WARM_FRACTION)), estimatedMs: Math.round(cost(windows, it)) };
 }
 
-class TimeCap extends Error {}
-
 function createNeural(name: 'lstm' | 'gru', ctx: SeriesContext, n: number): ModelRunner | { skip: string } {
   const lag = Math.max(1, ctx.period);
   // Transformed length at the first backtest origin is unknown here; use the full length minus all test windows as a floor.
@@ -86,14 +84,10 @@ function createNeural(name: 'lstm' | 'gru', ctx: SeriesContext, n: number): Mode
   const Ctor = name === 'lstm' ? recurrent.LSTMTimeStep : recurrent.GRUTimeStep;
   let net: InstanceType<typeof Ctor> | null = null;
   let fitsDone = 0;
-  let capped = false;
-  let spentMs = 0;
-  const hardCapMs = 3 * ctx.neuralBudgetMs;
 
   return {
     note: () =>
-      `${name.toUpperCase()} hidden ${HIDDEN}, window ${WINDOW}, ${plan.windows} windows, ${plan.firstIterations}+${plan.warmIterations}×${ctx.fits - 1} iterations (warm start)` +
-      (capped ? `; wall-clock cap ${hardCapMs} ms hit, result timing-dependent` : ''),
+      `${name.toUpperCase()} hidden ${HIDDEN}, window ${WINDOW}, ${plan.windows} windows, ${plan.firstIterations}+${plan.warmIterations}×${ctx.fits - 1} iterations (warm start)`,
     forecast(train: TrainWindow): number[] {
       const y = train.values;
       const h = train.futureDays.length;
@@ -111,25 +105,7 @@ function createNeural(name: 'lstm' | 'gru', ctx: SeriesContext, n: number): Mode
       const iterations = fitsDone === 0 ? plan.firstIterations : plan.warmIterations;
       const out = withRandom(rng, () => {
         net ??= new Ctor({ inputSize: 1, hiddenLayers: [HIDDEN], outputSize: 1 });
-        const started = performance.now();
-        if (spentMs < hardCapMs) {
-          try {
-            net.train(sequences, {
-              iterations,
-              errorThresh: 1e-5,
-              learningRate: LEARNING_RATE,
-              log: false,
-              callbackPeriod: 1,
-              callback: () => {
-                if (spentMs + performance.now() - started > hardCapMs) throw new TimeCap();
-              },
-            });
-          } catch (err) {
-            if (!(err instanceof TimeCap)) throw err;
-            capped = true;
-          }
-        } else capped = true;
-        spentMs += performance.now() - started;
+        net.train(sequences, { iterations, errorThresh: 1e-5, learningRate: LEARNING_RATE, log: false });
         return net.forecast(z.slice(-WINDOW), h) as unknown as ArrayLike<number>;
       });
       fitsDone++;
