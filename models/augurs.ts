@@ -6,6 +6,8 @@
  * The WebAssembly modules are compiled on first use only (a few ms), so importing this file is cheap.
  * Values are divided by their mean absolute value before fitting and multiplied back after: the
  * optimiser then sees numbers near 1 whether the series is in tonnes or yuan.
+ * Fits see the last 240 points at most (5 seasons when a season is longer): the smoothing weights
+ * of older points are negligible for these models, and the AutoETS search grows with the length.
  * Forecast distribution: the model's own 80% interval, read as a normal sd per step.
  */
 import { readFileSync } from 'node:fs';
@@ -15,6 +17,12 @@ import { MSTL, initSync as initMstl } from '@bsull/augurs/mstl';
 import type { ModelSpec } from './types.ts';
 
 const Z80 = 1.2815515655446004;
+export const MAX_FIT_POINTS = 240;
+
+function recent(y: readonly number[], period: number): readonly number[] {
+  const keep = Math.max(MAX_FIT_POINTS, 5 * period);
+  return y.length > keep ? y.slice(-keep) : y;
+}
 let etsReady = false;
 let mstlReady = false;
 
@@ -52,8 +60,9 @@ function readForecast(f: { point: number[]; intervals?: { lower: number[]; upper
   return { point, sd: sd && sd.every((v) => Number.isFinite(v) && v >= 0) ? sd : undefined };
 }
 
-export function autoEtsForecast(y: readonly number[], horizon: number): Fitted {
+export function autoEtsForecast(all: readonly number[], horizon: number): Fitted {
   ensureEts();
+  const y = recent(all, 1);
   const scale = scaleOf(y);
   const model = new AutoETS(1, 'ZZN');
   try {
@@ -64,8 +73,9 @@ export function autoEtsForecast(y: readonly number[], horizon: number): Fitted {
   }
 }
 
-export function mstlForecast(y: readonly number[], horizon: number, period: number): Fitted {
+export function mstlForecast(all: readonly number[], horizon: number, period: number): Fitted {
   ensureMstl();
+  const y = recent(all, period);
   const scale = scaleOf(y);
   const model = MSTL.ets([period]);
   try {

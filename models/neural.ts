@@ -19,7 +19,8 @@
  * Weight initialisation uses brain.js' Math.random, which is replaced by a seeded generator while
  * the network is built, trained and run (all synchronous, so nothing else sees the swap).
  */
-import { recurrent } from 'brain.js';
+import { createRequire } from 'node:module';
+import type * as Brain from 'brain.js';
 import { mean, standardDeviation } from 'simple-statistics';
 import type { ModelRunner, ModelSpec, SeriesContext, TrainWindow } from './types.ts';
 import { mulberry32 } from '../infra/random.ts';
@@ -38,6 +39,13 @@ const WARM_FRACTION = 1 / 3;
 export const STEP_COST_MS = 0.007;
 
 export { mulberry32 };
+
+/** brain.js is loaded on first use: most forecasts never train a network, and it costs ~0.2 s to load. */
+let brain: typeof Brain | null = null;
+function loadBrain(): typeof Brain {
+  brain ??= createRequire(import.meta.url)('brain.js') as typeof Brain;
+  return brain;
+}
 
 function withRandom<T>(rng: () => number, fn: () => T): T {
   const original = Math.random;
@@ -74,13 +82,12 @@ export function planNeural(budgetMs: number, fits: number, availableWindows: num
 
 function createNeural(name: 'lstm' | 'gru', ctx: SeriesContext, n: number): ModelRunner | { skip: string } {
   const lag = Math.max(1, ctx.period);
-  // Transformed length at the first backtest origin is unknown here; use the full length minus all test windows as a floor.
-  const firstTrain = n - (ctx.fits - 1) * ctx.horizon;
-  const available = firstTrain - lag - WINDOW;
+  const available = ctx.firstOrigin - lag - WINDOW;
   if (available < MIN_WINDOWS) return { skip: `skipped: series too short for ${WINDOW}-step windows (需要更长的序列)` };
   const plan = planNeural(ctx.neuralBudgetMs, ctx.fits, available);
   if (plan === null) return { skip: `skipped: estimated training time exceeds budget ${ctx.neuralBudgetMs} ms (超出训练时间预算)` };
   const rng = mulberry32((ctx.seed ^ (name === 'lstm' ? 0x1f2e3d : 0x4c5b6a)) >>> 0);
+  const { recurrent } = loadBrain();
   const Ctor = name === 'lstm' ? recurrent.LSTMTimeStep : recurrent.GRUTimeStep;
   let net: InstanceType<typeof Ctor> | null = null;
   let fitsDone = 0;

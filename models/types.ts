@@ -111,6 +111,8 @@ export interface SeriesContext {
   period: number;
   horizon: number;
   seed: number;
+  /** Training length at the first backtest origin (the shortest window a fit sees). */
+  firstOrigin: number;
   /** How many fits the runner will be asked for (backtest origins + final). */
   fits: number;
   neuralBudgetMs: number;
