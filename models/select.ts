@@ -15,6 +15,7 @@ import { mase, smape } from './metrics.ts';
 import { gruSpec, lstmSpec } from './neural.ts';
 import { regressionSpec } from './regression.ts';
 import { weekExposure } from './exposure.ts';
+import { fillMonthGaps } from './gaps.ts';
 import { isSeasonal } from './seasonality.ts';
 import { thetaSpec } from './theta.ts';
 import {
@@ -170,9 +171,8 @@ function clearEdge(candidate: readonly number[], bench: readonly number[], indep
   return Math.max(mu + (EDGE_CRITICAL_VALUE * sd) / Math.sqrt(independent), gap);
 }
 
-/** Candidates ranked by mean MASE over their first `upto` origins (ties keep catalogue order). */
+/** Candidates ranked by mean MASE over their first `upto` (≥ 1) origins (ties keep catalogue order). */
 function ranked(candidates: readonly ModelRun[], upto: number): ModelRun[] {
-  if (upto === 0) return [...candidates];
   return [...candidates].sort((a, b) => meanOf(a.mases.slice(0, upto)) - meanOf(b.mases.slice(0, upto)));
 }
 
@@ -181,11 +181,14 @@ function ranked(candidates: readonly ModelRun[], upto: number): ModelRun[] {
  * Throws InputError for unusable input (bad points, too few points, unknown model names).
  */
 export function selectAndForecast(series: readonly SeriesPoint[], opts: ForecastOptions = {}): ForecastResult {
-  const { days, values } = prepare(series);
+  let { days, values } = prepare(series);
   if (days.length < 3) {
     throw new InputError(`数据点太少：至少需要 3 个，实际 ${days.length} 个 / too few points: need at least 3, got ${days.length}`);
   }
   const frequency = resolveFrequency(days, opts.frequency);
+  // Missing months (e.g. January published with February) would shift every later seasonal position (gaps.ts).
+  const filled = frequency === 'month' ? fillMonthGaps(days, values) : null;
+  if (filled) ({ days, values } = filled);
   const tradingDays = frequency === 'day' && isTradingDaySeries(days);
   const horizon = opts.horizon ?? DEFAULT_HORIZON[frequency];
   if (!Number.isInteger(horizon) || horizon < 1 || horizon > MAX_HORIZON) {
@@ -269,7 +272,7 @@ export function selectAndForecast(series: readonly SeriesPoint[], opts: Forecast
       const mases: number[] = [];
       const smapes: number[] = [];
       plan.origins.forEach((o, i) => {
-        const members = ranked(pool, i).slice(0, COMBO_SIZE);
+        const members = i === 0 ? pool : ranked(pool, i).slice(0, COMBO_SIZE);
         const f = Array.from({ length: horizon }, (_, j) => meanOf(members.map((m) => m.forecasts[i]![j]!)));
         forecasts.push(f);
         mases.push(mase(actuals[i]!, f, values.slice(0, o), plan.period));
@@ -350,5 +353,6 @@ export function selectAndForecast(series: readonly SeriesPoint[], opts: Forecast
     trainedTo: formatDay(days[n - 1]!),
   };
   if (chosen.members) result.members = chosen.members;
+  if (filled) result.monthsFilled = { added: filled.added, split: filled.split };
   return result;
 }

@@ -66,6 +66,11 @@ export interface ForecastResult {
    * better of the two benchmarks is served.
    */
   selection: 'model' | 'benchmark';
+  /**
+   * Months missing from a monthly series that were filled before modelling (gaps.ts): `split` when the rows
+   * after a hole were totals over the months they cover (January–February published together), else interpolated.
+   */
+  monthsFilled?: { added: number; split: boolean };
   /** Members of the combination when `model` is `combo`. */
   members?: ModelName[];
   points: ForecastPoint[];

@@ -158,6 +158,23 @@ test('weekly flow with partial year-end weeks: modelled as full-week equivalents
   assert.is(plain.partialWeeksScaled, false);
 });
 
+test('monthly series with January published together with February: split over both months, seasons stay aligned', () => {
+  const full = monthlyProduction({ seed: 14, months: 120 });
+  // Drop every January and put its value into February's row, as Jan–Feb cumulative statistics do.
+  const combined = full.flatMap((p, i) => (p.date.slice(5, 7) === '01' ? [] : p.date.slice(5, 7) === '02' && i > 0 ? [{ date: p.date, value: p.value + full[i - 1]!.value }] : [p]));
+  const r = selectAndForecast(combined);
+  assert.ok(r.monthsFilled !== undefined && r.monthsFilled.split, JSON.stringify(r.monthsFilled));
+  assert.is(r.monthsFilled!.added, 9);
+  assert.is(r.seasonalPeriod, 12);
+  assertWellFormed(r, 12);
+  assert.is(r.selection, 'model');
+  // A price series with a skipped month is interpolated, not split.
+  const prices = randomWalk({ seed: 3, n: 120, step: 'month' }).filter((_, i) => i !== 60);
+  const p = selectAndForecast(prices, { models: FAST });
+  assert.equal(p.monthsFilled, { added: 1, split: false });
+  assert.is(selectAndForecast(full, { models: FAST }).monthsFilled, undefined);
+});
+
 test('combination: mean of the best three, members listed', () => {
   const r = selectAndForecast(monthlyProduction({ seed: 12, months: 96 }), { models: ['naive', 'snaive', 'theta', 'holt_winters', 'regression', 'combo'], horizon: 6 });
   const combo = r.backtest.find((b) => b.model === 'combo')!;
