@@ -8,6 +8,7 @@ import { mapAliases, type Mapped } from '../contracts/aliases.ts';
 import { REASONS, type ReasonCode } from '../contracts/reasons.ts';
 import { regionInText } from '../contracts/regions.ts';
 import { cleanText } from '../contracts/parse.ts';
+import { breakInFields, MAX_RECORD_DEPTH, shapeProblem } from '../contracts/screen.ts';
 import type { FeedName, FeedRecordMap } from '../contracts/types.ts';
 import { validateMapped } from '../contracts/validate.ts';
 import type { Desensitizer } from '../desensitize/desensitize.ts';
@@ -53,6 +54,13 @@ export function decodePayload(value: unknown): { ok: true; obj: Record<string, u
   if (!v || typeof v !== 'object' || Array.isArray(v)) {
     return { ok: false, rejected: { status: 'rejected', reason: 'decode_error', message: '应为 JSON 对象 / expected a JSON object' } };
   }
+  const problem = shapeProblem(v as Record<string, unknown>);
+  if (problem?.kind === 'depth') {
+    return { ok: false, rejected: { status: 'rejected', reason: 'nesting_too_deep', message: `JSON 嵌套超过 ${MAX_RECORD_DEPTH} 层 / JSON nested deeper than ${MAX_RECORD_DEPTH} levels` } };
+  }
+  if (problem) {
+    return { ok: false, rejected: { status: 'rejected', reason: 'control_character', message: `含控制字符：${problem.where} / control character in ${problem.where}` } };
+  }
   return { ok: true, obj: v as Record<string, unknown> };
 }
 
@@ -90,6 +98,10 @@ export function mapRecord(feed: FeedName, obj: Record<string, unknown>): Mapped 
 
 /** Validates and desensitizes one mapped record. */
 export function finishRecord<F extends FeedName>(feed: F, mapped: Mapped, ctx: CoreContext): Outcome<F> {
+  const broken = breakInFields(mapped.values);
+  if (broken) {
+    return { status: 'rejected', reason: 'control_character', message: `字段值中间含换行或制表符：${broken} / line break or tab inside the value of ${broken}` };
+  }
   try {
     const validated = validateMapped(feed, mapped, {
       nowMs: ctx.nowMs,
