@@ -254,16 +254,17 @@ export async function processBatch(ctx: IngestContext, feed: FeedName, items: Ba
       await rememberRegions(ctx, client, feed, produced.map((w) => w.outcome as Accepted));
     }
 
-    // 7. produce, then commit: nothing counts as seen before the broker holds it.
-    const canonicalTopic = deps.topic(topicOf.canonical(feed));
-    if (messages.length) {
-      await deps.broker.produce(canonicalTopic, messages);
-      deps.metrics.eventsOut.inc({ topic: canonicalTopic }, messages.length);
-    }
+    // 7. produce, then commit: nothing counts as seen before the broker holds it. The DLQ goes first, so
+    // a failure there leaves no canonical record behind; the canonical produce is the last step before COMMIT.
     if (dlq.length) {
       const dlqTopic = deps.topic(topicOf.dlq);
       await deps.broker.produce(dlqTopic, dlq);
       deps.metrics.eventsOut.inc({ topic: dlqTopic }, dlq.length);
+    }
+    const canonicalTopic = deps.topic(topicOf.canonical(feed));
+    if (messages.length) {
+      await deps.broker.produce(canonicalTopic, messages);
+      deps.metrics.eventsOut.inc({ topic: canonicalTopic }, messages.length);
     }
     await client.query('COMMIT');
     for (const w of rejects) deps.metrics.deadLetters.inc({ feed, reason: (w.outcome as Rejected).reason });
