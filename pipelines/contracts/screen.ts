@@ -14,9 +14,13 @@ const ALWAYS_BAD = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/;
 /** Tab, CR, LF: allowed only at the ends of a value (trimmed away), never inside a field value or a key. */
 const INNER_BREAK = /[\t\r\n]/;
 
+/** A UTF-16 surrogate without its pair: not a character, and refused by PostgreSQL's jsonb. */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
 export type ShapeProblem =
   | { kind: 'depth'; depth: number }
-  | { kind: 'control'; where: string };
+  | { kind: 'control'; where: string }
+  | { kind: 'surrogate'; where: string };
 
 /**
  * Depth of a parsed JSON value, counting objects and arrays (a scalar is 0),
@@ -57,6 +61,7 @@ export function shapeProblem(record: Record<string, unknown>): ShapeProblem | nu
   while (stack.length) {
     const [v, path] = stack.pop()!;
     if (typeof v === 'string') {
+      if (LONE_SURROGATE.test(v)) return { kind: 'surrogate', where: path || 'value' };
       if (ALWAYS_BAD.test(v)) return { kind: 'control', where: `${path || 'value'} (${codeOf(v)})` };
       continue;
     }
@@ -64,6 +69,7 @@ export function shapeProblem(record: Record<string, unknown>): ShapeProblem | nu
     const entries: [string, unknown][] = Array.isArray(v) ? v.map((x, i) => [String(i), x]) : Object.entries(v as Record<string, unknown>);
     for (const [k, child] of entries) {
       const at = path ? `${path}.${k}` : k;
+      if (!Array.isArray(v) && LONE_SURROGATE.test(k)) return { kind: 'surrogate', where: 'key' };
       if (!Array.isArray(v) && (ALWAYS_BAD.test(k) || INNER_BREAK.test(k))) {
         return { kind: 'control', where: `key ${JSON.stringify(k.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?'))} (${codeOf(k)})` };
       }
@@ -84,12 +90,13 @@ export function breakInFields(values: Record<string, unknown>): string | null {
   return null;
 }
 
-/** NUL shown as U+2400 (␀) for storage: neither text nor jsonb can hold U+0000. */
+/** NUL shown as U+2400 (␀) for storage: neither text nor jsonb can hold U+0000; an unpaired surrogate becomes U+FFFD. */
 export function storableText(s: string): string {
-  return s.replace(/\u0000/g, '\u2400');
+  return s.replace(/\u0000/g, '\u2400').replace(new RegExp(LONE_SURROGATE.source, 'g'), '\ufffd');
 }
 
 /** The same for JSON text: replaces the escape `\u0000` (not an escaped backslash followed by `u0000`). */
 export function storableJson(json: string): string {
-  return json.replace(/(?<!\\)((?:\\\\)*)\\u0000/g, '$1\\u2400');
+  // JSON.stringify escapes only unpaired surrogates, so every surrogate escape in its output is one.
+  return json.replace(/(?<!\\)((?:\\\\)*)\\u0000/g, '$1\\u2400').replace(/(?<!\\)((?:\\\\)*)\\ud[89a-f][0-9a-f]{2}/gi, '$1\\ufffd');
 }

@@ -300,7 +300,8 @@ function storedPayload(payload: unknown, reason: string): { json: string | null;
     if (reason === 'nesting_too_deep') return { json: null, text: storableText(p) };
     try {
       const v = JSON.parse(p) as unknown;
-      if (v !== null && typeof v === 'object') return { json: storableJson(JSON.stringify(v)), text: null };
+      // Deep JSON stays text whatever the reason (an array is a decode_error before its depth is looked at).
+      if (v !== null && typeof v === 'object' && jsonDepth(v, MAX_RECORD_DEPTH) <= MAX_RECORD_DEPTH) return { json: storableJson(JSON.stringify(v)), text: null };
     } catch { /* kept as text */ }
     return { json: null, text: storableText(p) };
   }

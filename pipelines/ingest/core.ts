@@ -58,6 +58,9 @@ export function decodePayload(value: unknown): { ok: true; obj: Record<string, u
   if (problem?.kind === 'depth') {
     return { ok: false, rejected: { status: 'rejected', reason: 'nesting_too_deep', message: `JSON 嵌套超过 ${MAX_RECORD_DEPTH} 层 / JSON nested deeper than ${MAX_RECORD_DEPTH} levels` } };
   }
+  if (problem?.kind === 'surrogate') {
+    return { ok: false, rejected: { status: 'rejected', reason: 'decode_error', message: `含不成对的 Unicode 代理字符：${problem.where} / unpaired UTF-16 surrogate in ${problem.where}` } };
+  }
   if (problem) {
     return { ok: false, rejected: { status: 'rejected', reason: 'control_character', message: `含控制字符：${problem.where} / control character in ${problem.where}` } };
   }
@@ -102,6 +105,13 @@ export function finishRecord<F extends FeedName>(feed: F, mapped: Mapped, ctx: C
   if (broken) {
     return { status: 'rejected', reason: 'control_character', message: `字段值中间含换行或制表符：${broken} / line break or tab inside the value of ${broken}` };
   }
+  // A contract field holds text, a number or a date: an object or array there is refused without echoing it
+  // (it may carry anything, personal data included, into the message).
+  const shaped = Object.entries(mapped.values).find(([, v]) => v !== null && typeof v === 'object' && !(v instanceof Date));
+  if (shaped) {
+    const kind = Array.isArray(shaped[1]) ? '数组 / array' : '对象 / object';
+    return { status: 'rejected', reason: 'invalid_value', message: `字段 ${shaped[0]} 应为文本、数字或时间，而不是${kind.split(' / ')[0]} / ${shaped[0]} must be text, a number or a time, not an ${kind.split(' / ')[1]}` };
+  }
   try {
     const validated = validateMapped(feed, mapped, {
       nowMs: ctx.nowMs,
@@ -112,7 +122,9 @@ export function finishRecord<F extends FeedName>(feed: F, mapped: Mapped, ctx: C
     const record = ctx.desensitizer.apply(validated);
     return { status: 'ok', feed, record, key: keyOf(feed, record) };
   } catch (err) {
-    return rejection(err);
+    const r = rejection(err);
+    // Messages quote offending values: phone, id-number and plate patterns in them are masked.
+    return { ...r, message: ctx.desensitizer.scrub(r.message) };
   }
 }
 

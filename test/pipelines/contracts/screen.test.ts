@@ -59,4 +59,12 @@ test('NUL is stored as U+2400 in text and JSON, an escaped backslash is left alo
   assert.equal(JSON.parse(json), { a: 'x\u2400y', b: '\\u0000' });
 });
 
+test('unpaired surrogates are a decode_error; stored as U+FFFD', () => {
+  assert.is(reasonOf('sales', { ...SAMPLES.sales, '备注': 'x\ud800y' }), 'decode_error');
+  assert.is(reasonOf('sales', { ...SAMPLES.sales, '\udc00': 'v' }), 'decode_error');
+  assert.is(reasonOf('sales', { ...SAMPLES.sales, '备注': '😀' }), 'ok', 'a pair is a character');
+  assert.equal(JSON.parse(storableJson(JSON.stringify({ a: 'x\ud800', b: '😀' }))), { a: 'x\ufffd', b: '😀' });
+  assert.is(storableText('x\udc00'), 'x\ufffd');
+});
+
 test.run();
