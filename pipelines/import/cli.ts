@@ -149,7 +149,7 @@ export async function importCli(argv: string[], io: ImportIo): Promise<number> {
     bar?.stop();
     const msg = err instanceof CoalflowError ? `[${err.code}] ${err.message}` : (err as Error).message;
     io.stderr.write(`✘ ${msg}\n`);
-    return 1;
+    return err instanceof CoalflowError && err.code === 'INPUT_INVALID' ? 2 : 1;
   } finally {
     if (own && rt) await rt.close();
   }
