@@ -4,12 +4,8 @@
  * API) and replay of a fixed reject.
  */
 import type { FastifyInstance } from 'fastify';
-import type { Deps } from '../../infra/deps.ts';
-import { REASONS } from '../../pipelines/contracts/reasons.ts';
-import { FEEDS } from '../../pipelines/contracts/types.ts';
-import { ingestRecords, isFeed } from '../../pipelines/ingest/ingest.ts';
-import { getReject, listRejects, replayReject } from '../../pipelines/ingest/rejects.ts';
-import { jsonDepth, MAX_RECORD_DEPTH } from '../../pipelines/contracts/screen.ts';
+import type { Deps } from '../../infra/core/index.ts';
+import { REASONS, FEEDS, ingestRecords, isFeed, getReject, listRejects, replayReject, jsonDepth, MAX_RECORD_DEPTH } from '../../pipelines/index.ts';
 
 /** A body deeper than a batch of records at the depth limit is refused whole (nothing is stored). */
 function tooDeep(body: unknown): boolean {

@@ -11,7 +11,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { startSystem, type System } from '../../infra/system.ts';
 import type { Runtime } from '../../infra/compose.ts';
-import type { ProduceRecord } from '../../infra/broker/types.ts';
+import type { ProduceRecord } from '../../infra/core/index.ts';
 import { FEEDS } from '../../pipelines/contracts/types.ts';
 import { testRuntime } from '../helpers/runtime.ts';
 import { SAMPLES } from '../pipelines/ingest/samples.ts';

@@ -13,8 +13,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildRuntime } from '../../infra/compose.ts';
-import { loadConfig } from '../../infra/config.ts';
-import { createLogger } from '../../infra/log.ts';
+import { loadConfig } from '../../infra/core/config.ts';
+import { createLogger } from '../../infra/core/log.ts';
 import { eventually, uniq } from '../helpers/runtime.ts';
 
 const root = new URL('../..', import.meta.url).pathname;
