@@ -147,6 +147,7 @@ export async function processBatch(ctx: IngestContext, feed: FeedName, items: Ba
       const won = await client.query(
         `INSERT INTO ingest_seen (feed, record_id, source_ref)
          SELECT $1, u.id, u.ref FROM unnest($2::text[], $3::text[]) AS u(id, ref)
+         ORDER BY u.id -- one lock order for concurrent batches sharing ids: they wait, never deadlock
          ON CONFLICT (feed, record_id) DO NOTHING RETURNING record_id`, [feed, ids, refs]);
       const wonIds = new Set(won.rows.map((r) => r.record_id as string));
       const lost = candidates.filter((w) => !wonIds.has((w.outcome as Accepted).record.recordId));
