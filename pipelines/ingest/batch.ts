@@ -132,8 +132,8 @@ export async function processBatch(ctx: IngestContext, feed: FeedName, items: Ba
     }
     candidates.push(w);
   }
-  // Steps 4-6 run in one transaction: a claim becomes visible only together with the rejects, the
-  // outbox rows and the "produced" mark, and only after the broker acknowledged the records. A crash
+  // The claims and steps 4-7 run in one transaction: a claim becomes visible only together with the
+  // rejects, the outbox rows and the "produced" mark, and only after the broker acknowledged the records. A crash
   // anywhere before COMMIT leaves nothing claimed, so a re-send of an unacknowledged batch is stored,
   // never dropped as a duplicate; a crash after the produce but before COMMIT gives a second copy on
   // the canonical topic, which consumers drop by record id.
@@ -311,7 +311,7 @@ function storedPayload(payload: unknown, reason: string): { json: string | null;
     try { json = JSON.stringify(p); } catch { return { json: null, text: '[不可序列化 / not serializable]' }; }
     return jsonDepth(p, MAX_RECORD_DEPTH) > MAX_RECORD_DEPTH ? { json: null, text: storableText(json) } : { json: storableJson(json), text: null };
   }
-  return { json: null, text: storableText(typeof p === 'string' ? p : String(JSON.stringify(p))) };
+  return { json: null, text: storableText(String(JSON.stringify(p))) };
 }
 
 async function rememberRegions(ctx: IngestContext, client: pg.PoolClient, feed: FeedName, accepted: Accepted[]): Promise<void> {
