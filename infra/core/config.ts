@@ -44,7 +44,7 @@ export interface Config {
   simBadShare: number;
   /** Share of duplicate records from the simulator, 0..1. Env COALFLOW_SIM_DUP_SHARE. Default 0.01. */
   simDupShare: number;
-  /** Days of daily history the simulator seeds before its first start (so forecasts have series at once), 0 = none. Env COALFLOW_SIM_HISTORY_DAYS. Default 460. */
+  /** Days of daily history the simulator seeds before its first start (so forecasts have series at once), 0 = none. Env COALFLOW_SIM_HISTORY_DAYS. Default 460 on the embedded default, else 0 (a real database gets no made-up history). */
   simHistoryDays: number;
   /** Allowed lateness for event-time windows, ms. Env COALFLOW_ALLOWED_LATENESS_MS. Default 48 h. */
   allowedLatenessMs: number;
@@ -163,7 +163,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     simSeed: int(env, 'COALFLOW_SIM_SEED', 42, 0, 2 ** 31),
     simBadShare: int(env, 'COALFLOW_SIM_BAD_SHARE', 0.01, 0, 1),
     simDupShare: int(env, 'COALFLOW_SIM_DUP_SHARE', 0.01, 0, 1),
-    simHistoryDays: int(env, 'COALFLOW_SIM_HISTORY_DAYS', 460, 0, 3650),
+    simHistoryDays: int(env, 'COALFLOW_SIM_HISTORY_DAYS', embedded ? 460 : 0, 0, 3650),
     allowedLatenessMs: int(env, 'COALFLOW_ALLOWED_LATENESS_MS', 48 * 3600_000, 0, 365 * 86400_000),
     tokenSecret,
     policyFile: env.COALFLOW_POLICY_FILE || 'pipelines/desensitize/policy.json',
