@@ -1,10 +1,13 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyError } from 'fastify';
-import { CoalflowError } from '../infra/errors.ts';
+import { AccessError, CoalflowError } from '../infra/errors.ts';
 import type { Deps } from '../infra/deps.ts';
+import { createAccess, type AccessLayer } from './access/index.ts';
 
 export interface AppOptions {
   /** Extra route plugins (each registered encapsulated with `{ deps }`). */
   plugins?: ((app: FastifyInstance, opts: { deps: Deps }) => Promise<void>)[];
+  /** The access layer (keys, grants, audit, rate limits). Default: one built from `deps`; `false` only for measuring its cost. */
+  access?: AccessLayer | false;
 }
 
 async function componentState(name: string, check: () => Promise<unknown>): Promise<{ state: 'up' | 'down'; error?: string }> {
@@ -25,6 +28,13 @@ export async function buildApp(deps: Deps, opts: AppOptions = {}): Promise<Fasti
   });
 
   app.setErrorHandler((err: FastifyError | CoalflowError, req, reply) => {
+    if (err instanceof AccessError) {
+      const retryAfterS = (err as AccessError & { retryAfterS?: number }).retryAfterS;
+      if (retryAfterS) reply.header('retry-after', String(retryAfterS));
+      return reply.status(err.status).type('application/problem+json').send({
+        type: `urn:coalflow:error:${err.code}`, title: err.message, status: err.status, code: err.code, message: err.message, error: { code: err.code, message: err.message },
+      });
+    }
     if (err instanceof CoalflowError) {
       const status = err.code === 'UNAUTHORIZED' ? 401 : err.code === 'FORBIDDEN' || err.code === 'POLICY_FIELD_NOT_ALLOWED' ? 403
         : err.code === 'RECORD_INVALID' || err.code === 'INPUT_INVALID' ? 400 : err.retriable ? 503 : 500;
@@ -41,7 +51,13 @@ export async function buildApp(deps: Deps, opts: AppOptions = {}): Promise<Fasti
     deps.metrics.httpRequests.inc({ route: req.routeOptions.url ?? 'unknown', status: String(reply.statusCode) });
   });
 
-  app.get('/healthz', async (_req, reply) => {
+  const access = opts.access === false ? null : opts.access ?? createAccess(deps, { ratePerSecond: deps.config.ratePerSecond, metricsLoopbackOpen: deps.config.metricsLoopbackOpen });
+  if (access) {
+    await access.install(app);
+    app.addHook('onClose', async () => { await access.close(); });
+  }
+
+  app.get('/healthz', { config: { public: true } }, async (_req, reply) => {
     const [broker, db, cache] = await Promise.all([
       componentState('broker', () => deps.broker.listTopics()),
       componentState('db', () => deps.db.query('SELECT 1')),

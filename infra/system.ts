@@ -4,6 +4,7 @@ import { forecastRoutes } from '../api/routes/forecasts.ts';
 import { indicatorRoutes } from '../api/routes/indicators.ts';
 import { ingestRoutes } from '../api/routes/ingest.ts';
 import { metricsRoutes } from '../api/routes/metrics.ts';
+import { accessRoutes } from '../api/access/index.ts';
 import { catalogSources, startSchedule, type Schedule } from '../models/index.ts';
 import { createIngestService } from '../pipelines/index.ts';
 import { indicatorTopics, listSeriesKeys, loadSeries, startIndicatorWorkers } from '../pipelines/indicators/index.ts';
@@ -71,7 +72,7 @@ export async function startSystem(rt: Runtime, roles: Role[], opts: { listen?: b
       const schedule = forecasts;
       // On-demand retraining needs a worker in this process (`start`); a lone API answers 503.
       const retrainRoute = async (a: FastifyInstance) => {
-        a.post('/v1/forecasts/retrain', async (_req, reply) => {
+        a.post('/v1/forecasts/retrain', { config: { operator: true } }, async (_req, reply) => {
           if (!schedule) {
             return reply.status(503).send({ error: { code: 'SERVICE_UNAVAILABLE', message: '本进程未运行 worker，无法重新训练 / no worker in this process to retrain' } });
           }
@@ -80,7 +81,7 @@ export async function startSystem(rt: Runtime, roles: Role[], opts: { listen?: b
           return { trained: summary.ok.length, failed: summary.failed, ms: Math.round(summary.ms), series: summary.ok };
         });
       };
-      app = await buildApp(rt, { plugins: [ingestRoutes, indicatorRoutes, forecastRoutes, metricsRoutes, retrainRoute] });
+      app = await buildApp(rt, { plugins: [ingestRoutes, indicatorRoutes, forecastRoutes, metricsRoutes, retrainRoute, accessRoutes] });
       if (opts.listen !== false) {
         await app.listen({ port: rt.config.port, host: rt.config.host });
         rt.log.info({ port: rt.config.port }, 'API listening');
