@@ -123,6 +123,18 @@ forward('forecast', '对任意 date,value CSV 序列做回测选模与预测，�
 forward('import', '导入 CSV（UTF-8/GB18030）或 XLSX 导出文件 / import a CSV (UTF-8/GB18030) or XLSX export: import FILE --feed sales [--json]',
   async (args) => (await import('../pipelines/index.ts')).importCli(args, io));
 
+/** A runtime for one command: its database, then closed. */
+const withDb = async <T>(fn: (db: import('pg').Pool) => Promise<T>): Promise<T> => {
+  const rt = await buildRuntime(loadConfig());
+  try { return await fn(rt.db); } finally { await rt.close(); }
+};
+
+forward('keys', '订户、授权与 API 密钥（新建、列出、轮换、吊销、到期）/ subscribers, grants and API keys (create, list, rotate, revoke, expire)',
+  async (args) => (await import('../api/access/cli.ts')).keysCli(args, io, withDb));
+
+forward('bill', '按月出账单（表格或 --json）/ monthly statements per subscriber (table or --json): bill --month 2026-10',
+  async (args) => (await import('../api/access/cli.ts')).billCli(args, io, withDb));
+
 program.command('simulate')
   .description('只运行模拟器，向 coal.raw.* 主题写入 / run only the feed simulator, producing to coal.raw.*')
   .addOption(new Option('--speed <n>', 'simulated seconds per second (env COALFLOW_SIM_SPEED)').argParser(Number))
