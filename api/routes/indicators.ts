@@ -16,6 +16,7 @@ import { DAYS_OF_STOCK_FLAT, series } from '../../pipelines/indicators/queries.t
 import { readLatest, redisKeys, type LatestEntry } from '../../sinks/redis.ts';
 import { refuseEntity, viewEntities, visible } from '../access/view.ts';
 import { secondarySuppress } from '../access/disclosure.ts';
+import { createLiveHub, type LiveMessage } from './live-hub.ts';
 
 /** Aggregate cells with fewer contributing companies are suppressed. */
 export const MIN_CONTRIBUTORS = 3;
@@ -174,34 +175,46 @@ export async function indicatorRoutes(app: FastifyInstance, opts: { deps: Deps }
     };
   });
 
+  const hub = createLiveHub(deps.redis);
+  app.addHook('onClose', async () => { await hub.close(); });
+
   app.get('/v1/live/:family', { config: { product: 'live' } }, async (req: FastifyRequest<{ Params: { family: string } }>, reply: FastifyReply) => {
     const f = family(req.params.family);
     const channel = redisKeys(prefix).live(f);
-    const sub = deps.redis.duplicate();
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
     res.write(`: ${f} 实时指标 / live indicators\n\n`);
     const heartbeat = setInterval(() => res.write(': ping\n\n'), 15_000);
     heartbeat.unref();
+    let unsubscribe: (() => void) | null = null;
     let closed = false;
     const close = () => {
       if (closed) return;
       closed = true;
       clearInterval(heartbeat);
-      sub.quit().catch(() => sub.disconnect());
+      unsubscribe?.();
     };
     req.raw.on('close', close);
-    sub.on('message', (_ch: string, message: string) => {
+    let sent = 0;
+    const send = (m: LiveMessage) => {
       try {
-        const body = JSON.parse(message) as { family: Family; version: number; points: (LatestEntry & { windowStart: string })[] };
+        const body = JSON.parse(m.body) as { family: Family; version: number; points: (LatestEntry & { windowStart: string })[] };
         const points = livePoints(req.accessScope, body.points);
         if (!points.length) return;
-        res.write(`event: indicators\ndata: ${JSON.stringify({ family: body.family, version: body.version, points })}\n\n`);
+        sent += points.length;
+        req.accessCells = { returned: sent, suppressed: 0 };
+        res.write(`id: ${m.id}\nevent: indicators\ndata: ${JSON.stringify({ family: body.family, version: body.version, points })}\n\n`);
       } catch { /* a malformed message is skipped */ }
-    });
+    };
     try {
-      await sub.subscribe(channel);
+      unsubscribe = await hub.subscribe(channel, (m) => { if (!closed) send(m); });
+      const last = req.headers['last-event-id'];
+      if (typeof last === 'string' && last) {
+        const missed = hub.since(channel, last);
+        if (missed) for (const m of missed) send(m);
+        else res.write('event: reset\ndata: {}\n\n');
+      }
       res.write('event: ready\ndata: {}\n\n');
     } catch (err) {
       res.write(`event: error\ndata: ${JSON.stringify({ message: '订阅失败 / subscribe failed' })}\n\n`);
