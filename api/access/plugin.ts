@@ -118,6 +118,8 @@ export function createAccess(deps: Pick<Deps, 'db' | 'redis' | 'log' | 'config' 
   const store = createAccessStore(deps.db);
   const audit = createAuditWriter(deps.db, log, { flushMs: options.auditFlushMs });
   const keyCache = new Map<string, { p: Principal | null; until: number }>();
+  /** Served calls per quota key (key id and CST day), as last known. */
+  const used = new Map<string, number>();
   let products: { codes: Set<string>; until: number } | null = null;
   let ready: Promise<void> | null = null;
   const quotaKey = (keyId: string, day: string) => `coalflow:${deps.config.topicPrefix}quota:${keyId}:${day}`;
@@ -154,7 +156,10 @@ export function createAccess(deps: Pick<Deps, 'db' | 'redis' | 'log' | 'config' 
     });
     if (st.quota !== null && p && status < 400) {
       const k = quotaKey(p.keyId, cstDay(Date.now()));
-      deps.redis.multi().incr(k).expire(k, 2 * 86_400).exec().catch((err) => log.warn({ err: (err as Error).message }, 'quota count failed'));
+      used.set(k, (used.get(k) ?? 0) + 1);
+      deps.redis.multi().incr(k).expire(k, 2 * 86_400).exec()
+        .then((r) => { const n = Number(r?.[0]?.[1]); if (Number.isFinite(n)) used.set(k, Math.max(used.get(k) ?? 0, n)); })
+        .catch((err) => log.warn({ err: (err as Error).message }, 'quota count failed'));
     }
   }
 
@@ -198,8 +203,16 @@ export function createAccess(deps: Pick<Deps, 'db' | 'redis' | 'log' | 'config' 
     const quotas = grants.map((g) => g.quotaPerDay).filter((q): q is number => q !== null);
     if (quotas.length && quotas.length === grants.length) {
       st.quota = Math.max(...quotas);
-      const used = Number(await deps.redis.get(quotaKey(p.keyId, cstDay(now))) ?? 0);
-      if (used >= st.quota) {
+      // The count kept in Redis is read once per key and day; after that each served call's INCR reply keeps the
+      // local copy current (other processes' calls arrive with those replies).
+      const k = quotaKey(p.keyId, cstDay(now));
+      let n = used.get(k);
+      if (n === undefined) {
+        n = Number(await deps.redis.get(k) ?? 0);
+        if (used.size > 10_000) used.clear();
+        used.set(k, n);
+      }
+      if (n >= st.quota) {
         throw Object.assign(new AccessError('QUOTA_EXHAUSTED', 429, `今日调用配额（${st.quota} 次）已用完 / today's quota of ${st.quota} calls is used up`), { retryAfterS: nextCstMidnightSeconds(now) });
       }
     }
