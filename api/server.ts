@@ -51,7 +51,7 @@ export async function buildApp(deps: Deps, opts: AppOptions = {}): Promise<Fasti
     deps.metrics.httpRequests.inc({ route: req.routeOptions.url ?? 'unknown', status: String(reply.statusCode) });
   });
 
-  const access = opts.access === false ? null : opts.access ?? createAccess(deps, { ratePerSecond: deps.config.ratePerSecond, metricsLoopbackOpen: deps.config.metricsLoopbackOpen });
+  const access = opts.access === false ? null : opts.access ?? createAccess(deps, { ratePerSecond: deps.config.ratePerSecond, metricsLoopbackOpen: deps.config.metricsLoopbackOpen, auditRetentionDays: deps.config.auditRetentionDays });
   if (access) {
     await access.install(app);
     app.addHook('onClose', async () => { await access.close(); });

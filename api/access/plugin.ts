@@ -11,7 +11,7 @@ import type { Deps } from '../../infra/deps.ts';
 import { AccessError, ConfigError } from '../../infra/errors.ts';
 import { FAMILIES } from '../../pipelines/indicators/model.ts';
 import { registerDocs } from './docs.ts';
-import { cstDay, createAuditWriter, type AuditWriter } from './audit.ts';
+import { cstDay, createAuditWriter, DEFAULT_AUDIT_RETENTION_DAYS, setAuditRetention, type AuditWriter } from './audit.ts';
 import { allowedScope, type Principal, type Scope } from './principal.ts';
 import { createAccessStore, type AccessStore } from './store.ts';
 
@@ -55,6 +55,8 @@ export interface AccessOptions {
   auditFlushMs?: number;
   /** Route prefix served open (the OpenAPI UI). Default '/docs'. */
   docsPrefix?: string;
+  /** Audit retention, days (at least 183); applied at install when it differs from the database's policy. Default 1095 (the migration's 3 years). */
+  auditRetentionDays?: number;
 }
 
 export interface AccessLayer {
@@ -113,6 +115,7 @@ export function createAccess(deps: Pick<Deps, 'db' | 'redis' | 'log' | 'config' 
     keyCacheMs: opts.keyCacheMs ?? 5000,
     auditFlushMs: opts.auditFlushMs ?? 200,
     docsPrefix: opts.docsPrefix ?? '/docs',
+    auditRetentionDays: opts.auditRetentionDays ?? DEFAULT_AUDIT_RETENTION_DAYS,
   };
   const log = deps.log.child({ component: 'access' });
   const store = createAccessStore(deps.db);
@@ -222,7 +225,13 @@ export function createAccess(deps: Pick<Deps, 'db' | 'redis' | 'log' | 'config' 
     store, audit, options,
     invalidate() { keyCache.clear(); products = null; },
     async install(app) {
-      ready ??= store.ensureProducts();
+      ready ??= (async () => {
+        await store.ensureProducts();
+        if (options.auditRetentionDays !== DEFAULT_AUDIT_RETENTION_DAYS) {
+          const r = await deps.db.query(`SELECT config->>'drop_after' AS d FROM timescaledb_information.jobs WHERE proc_name = 'policy_retention' AND hypertable_name = 'access_audit'`);
+          if (r.rows[0]?.d !== `${options.auditRetentionDays} days`) await setAuditRetention(deps.db, options.auditRetentionDays);
+        }
+      })();
       await ready;
       app.decorate('access', layer);
       app.decorateRequest('principal', null);

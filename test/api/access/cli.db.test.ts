@@ -3,6 +3,7 @@ import * as assert from 'uvu/assert';
 import type pg from 'pg';
 import { billCli, keysCli, type WithDb } from '../../../api/access/cli.ts';
 import { createAccessStore } from '../../../api/access/store.ts';
+import { setAuditRetention } from '../../../api/access/audit.ts';
 import type { Runtime } from '../../../infra/compose.ts';
 import { testRuntime } from '../../helpers/runtime.ts';
 
@@ -78,6 +79,16 @@ test('bill: one statement per subscriber from the fee rules, table and JSON; cap
   assert.is(capped.capped, true);
   x = io();
   assert.is(await billCli(['--month', '2026-13'], x.io, withDb), 2);
+});
+
+test('audit retention: 3 years by default, settable, never below 6 months', async () => {
+  const policy = async () => (await rt.db.query(`SELECT config->>'drop_after' AS d FROM timescaledb_information.jobs WHERE proc_name = 'policy_retention' AND hypertable_name = 'access_audit'`)).rows.map((r) => r.d);
+  assert.equal(await policy(), ['3 years']);
+  const refused = await setAuditRetention(rt.db, 100).then(() => null, (err: Error) => err);
+  assert.match(refused?.message ?? '', /6 个月/);
+  assert.equal(await policy(), ['3 years'], 'a refused change leaves the policy');
+  await setAuditRetention(rt.db, 400);
+  assert.equal(await policy(), ['400 days']);
 });
 
 test.run();
