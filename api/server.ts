@@ -2,6 +2,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyErro
 import { AccessError, CoalflowError } from '../infra/errors.ts';
 import type { Deps } from '../infra/deps.ts';
 import { createAccess, type AccessLayer } from './access/index.ts';
+import { SCHEMAS } from './routes/schemas.ts';
 
 export interface AppOptions {
   /** Extra route plugins (each registered encapsulated with `{ deps }`). */
@@ -57,7 +58,7 @@ export async function buildApp(deps: Deps, opts: AppOptions = {}): Promise<Fasti
     app.addHook('onClose', async () => { await access.close(); });
   }
 
-  app.get('/healthz', { config: { public: true } }, async (_req, reply) => {
+  app.get('/healthz', { config: { public: true }, schema: SCHEMAS.healthz }, async (_req, reply) => {
     const [broker, db, cache] = await Promise.all([
       componentState('broker', () => deps.broker.listTopics()),
       componentState('db', () => deps.db.query('SELECT 1')),

@@ -5,6 +5,7 @@ import { indicatorRoutes } from '../api/routes/indicators.ts';
 import { ingestRoutes } from '../api/routes/ingest.ts';
 import { metricsRoutes } from '../api/routes/metrics.ts';
 import { accessRoutes } from '../api/access/index.ts';
+import { SCHEMAS } from '../api/routes/schemas.ts';
 import { catalogSources, startSchedule, type Schedule } from '../models/index.ts';
 import { createIngestService } from '../pipelines/index.ts';
 import { indicatorTopics, listSeriesKeys, loadSeries, startIndicatorWorkers } from '../pipelines/indicators/index.ts';
@@ -72,7 +73,7 @@ export async function startSystem(rt: Runtime, roles: Role[], opts: { listen?: b
       const schedule = forecasts;
       // On-demand retraining needs a worker in this process (`start`); a lone API answers 503.
       const retrainRoute = async (a: FastifyInstance) => {
-        a.post('/v1/forecasts/retrain', { config: { operator: true } }, async (_req, reply) => {
+        a.post('/v1/forecasts/retrain', { config: { operator: true }, schema: SCHEMAS.retrain }, async (_req, reply) => {
           if (!schedule) {
             return reply.status(503).send({ error: { code: 'SERVICE_UNAVAILABLE', message: '本进程未运行 worker，无法重新训练 / no worker in this process to retrain' } });
           }

@@ -16,6 +16,7 @@ import { DAYS_OF_STOCK_FLAT, series } from '../../pipelines/indicators/queries.t
 import { readLatest, redisKeys, type LatestEntry } from '../../sinks/redis.ts';
 import { refuseEntity, viewEntities, visible } from '../access/view.ts';
 import { secondarySuppress } from '../access/disclosure.ts';
+import { SCHEMAS } from './schemas.ts';
 import { createLiveHub, type LiveMessage } from './live-hub.ts';
 
 /** Aggregate cells with fewer contributing companies are suppressed. */
@@ -101,14 +102,14 @@ export async function indicatorRoutes(app: FastifyInstance, opts: { deps: Deps }
   const { deps } = opts;
   const prefix = deps.config.topicPrefix;
 
-  app.get('/v1/indicators/catalog', { config: { public: true } }, async () => ({
+  app.get('/v1/indicators/catalog', { config: { public: true }, schema: SCHEMAS.catalog }, async () => ({
     families: FAMILIES,
     windows: WINDOWS,
     disclosure: { minContributors: MIN_CONTRIBUTORS, maxTopShare: MAX_TOP_SHARE },
     metrics: METRICS.map((m) => ({ family: m.family, metric: m.metric, zh: m.zh, unit: m.unit, scopes: m.scopes, windows: m.windows, disclosure: m.disclosure })),
   }));
 
-  app.get('/v1/indicators/latest', { config: { product: 'indicator.*' } }, async (req: FastifyRequest<{ Querystring: Q }>) => {
+  app.get('/v1/indicators/latest', { config: { product: 'indicator.*' }, schema: SCHEMAS.latest }, async (req: FastifyRequest<{ Querystring: Q }>) => {
     const f = family(req.query.family);
     const scope = scopeOf(req.query.scope, f);
     const id = req.query.id || undefined;
@@ -122,7 +123,7 @@ export async function indicatorRoutes(app: FastifyInstance, opts: { deps: Deps }
     };
   });
 
-  app.get('/v1/indicators/series', { config: { product: 'indicator.*' } }, async (req: FastifyRequest<{ Querystring: Q }>) => {
+  app.get('/v1/indicators/series', { config: { product: 'indicator.*' }, schema: SCHEMAS.series }, async (req: FastifyRequest<{ Querystring: Q }>) => {
     const f = family(req.query.family);
     const def = metricDef(f, String(req.query.metric ?? ''));
     if (!def) bad(`metric 无效：见 /v1/indicators/catalog / unknown metric: see /v1/indicators/catalog`);
@@ -146,7 +147,7 @@ export async function indicatorRoutes(app: FastifyInstance, opts: { deps: Deps }
     };
   });
 
-  app.get('/v1/days-of-stock', { config: { product: 'indicator.days_of_stock' } }, async (req: FastifyRequest<{ Querystring: Q }>, reply: FastifyReply) => {
+  app.get('/v1/days-of-stock', { config: { product: 'indicator.days_of_stock' }, schema: SCHEMAS.daysOfStock }, async (req: FastifyRequest<{ Querystring: Q }>, reply: FastifyReply) => {
     const user = req.query.user;
     if (!user) bad('缺少 user 参数 / user is required');
     if (!visible(req.accessScope, 'user', user)) refuseEntity('user', user);
@@ -178,7 +179,7 @@ export async function indicatorRoutes(app: FastifyInstance, opts: { deps: Deps }
   const hub = createLiveHub(deps.redis);
   app.addHook('onClose', async () => { await hub.close(); });
 
-  app.get('/v1/live/:family', { config: { product: 'live' } }, async (req: FastifyRequest<{ Params: { family: string } }>, reply: FastifyReply) => {
+  app.get('/v1/live/:family', { config: { product: 'live' }, schema: SCHEMAS.live }, async (req: FastifyRequest<{ Params: { family: string } }>, reply: FastifyReply) => {
     const f = family(req.params.family);
     const channel = redisKeys(prefix).live(f);
     reply.hijack();

@@ -5,6 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { Deps } from '../../infra/deps.ts';
+import { SCHEMAS } from './schemas.ts';
 import { REASONS } from '../../pipelines/contracts/reasons.ts';
 import { FEEDS } from '../../pipelines/contracts/types.ts';
 import { ingestRecords, isFeed } from '../../pipelines/ingest/ingest.ts';
@@ -28,7 +29,7 @@ export async function ingestRoutes(app: FastifyInstance, opts: { deps: Deps }): 
   const { deps } = opts;
   app.addContentTypeParser(['application/x-ndjson', 'application/ndjson', 'text/plain'], { parseAs: 'string' }, (_req, body, done) => done(null, body));
 
-  app.post<{ Params: { feed: string } }>('/v1/ingest/:feed', { config: { operator: true } }, async (req, reply) => {
+  app.post<{ Params: { feed: string } }>('/v1/ingest/:feed', { config: { operator: true }, schema: SCHEMAS.ingest }, async (req, reply) => {
     const { feed } = req.params;
     if (!isFeed(feed)) return reply.status(404).send(unknownFeed(feed));
     const body = req.body as unknown;
@@ -44,7 +45,7 @@ export async function ingestRoutes(app: FastifyInstance, opts: { deps: Deps }): 
     return reply.send({ feed, runId: out.runId, summary: out.summary, results: out.results });
   });
 
-  app.get<{ Querystring: { feed?: string; reason?: string; status?: string; limit?: string; before?: string } }>('/v1/rejects', { config: { operator: true } }, async (req, reply) => {
+  app.get<{ Querystring: { feed?: string; reason?: string; status?: string; limit?: string; before?: string } }>('/v1/rejects', { config: { operator: true }, schema: SCHEMAS.rejects }, async (req, reply) => {
     const q = req.query;
     if (q.feed && !isFeed(q.feed)) return reply.status(404).send(unknownFeed(q.feed));
     if (q.reason && !(q.reason in REASONS)) {
@@ -58,13 +59,13 @@ export async function ingestRoutes(app: FastifyInstance, opts: { deps: Deps }): 
     return reply.send({ rejects });
   });
 
-  app.get<{ Params: { id: string } }>('/v1/rejects/:id', { config: { operator: true } }, async (req, reply) => {
+  app.get<{ Params: { id: string } }>('/v1/rejects/:id', { config: { operator: true }, schema: SCHEMAS.reject }, async (req, reply) => {
     const r = await getReject(deps, req.params.id);
     if (!r) return reply.status(404).send({ error: { code: 'NOT_FOUND', message: `拒收记录 ${req.params.id} 不存在 / reject ${req.params.id} not found` } });
     return reply.send(r);
   });
 
-  app.post<{ Params: { id: string } }>('/v1/rejects/:id/replay', { config: { operator: true } }, async (req, reply) => {
+  app.post<{ Params: { id: string } }>('/v1/rejects/:id/replay', { config: { operator: true }, schema: SCHEMAS.replay }, async (req, reply) => {
     const body = req.body as unknown;
     let corrected: unknown;
     if (typeof body === 'string') corrected = body.trim() ? body : undefined;

@@ -5,6 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { Deps } from '../../infra/deps.ts';
+import { SCHEMAS } from './schemas.ts';
 import { refreshConsumerLag } from '../../infra/metrics.ts';
 import { FEEDS, topicOf } from '../../pipelines/contracts/types.ts';
 import { INDICATOR_GROUP } from '../../pipelines/indicators/runner.ts';
@@ -22,7 +23,7 @@ export interface MetricsRouteOptions {
 export async function metricsRoutes(app: FastifyInstance, opts: MetricsRouteOptions): Promise<void> {
   const { deps } = opts;
   const targets = opts.lagTargets ?? [{ groupId: INDICATOR_GROUP, topics: FEEDS.map((f) => topicOf.canonical(f)) }];
-  app.get('/metrics', { config: { operator: true, loopback: true } }, async (_req, reply) => {
+  app.get('/metrics', { config: { operator: true, loopback: true }, schema: SCHEMAS.metrics }, async (_req, reply) => {
     await Promise.race([
       Promise.all(targets.map((t) => refreshConsumerLag(deps, deps.topic(t.groupId), t.topics.map((name) => deps.topic(name))))),
       new Promise((r) => setTimeout(r, opts.lagTimeoutMs ?? 2000).unref()),
