@@ -81,9 +81,9 @@ function when(v: string | null | undefined, name: string): string | null {
 export function createAccessStore(db: pg.Pool) {
   const self = {
     async ensureProducts(products: readonly Product[] = DEFAULT_PRODUCTS): Promise<void> {
-      for (const p of products) {
-        await db.query('INSERT INTO access_products (code, name, fields, fee) VALUES ($1, $2, $3, $4) ON CONFLICT (code) DO NOTHING', [p.code, p.name, p.fields, JSON.stringify(p.fee)]);
-      }
+      await db.query(`INSERT INTO access_products (code, name, fields, fee)
+        SELECT p->>'code', p->>'name', ARRAY(SELECT jsonb_array_elements_text(p->'fields')), p->'fee' FROM jsonb_array_elements($1::jsonb) AS p
+        ON CONFLICT (code) DO NOTHING`, [JSON.stringify(products)]);
     },
     async registerProduct(p: Product): Promise<Product> {
       if (!/^[a-z][a-z0-9_.]{1,63}$/.test(p.code)) throw new InputError('产品代码无效（小写字母、数字、_ 和 .）/ invalid product code (lower-case letters, digits, _ and .)');
