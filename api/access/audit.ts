@@ -34,56 +34,47 @@ export function cstDay(ms: number): string {
 }
 
 export interface AuditWriterOptions {
-  /** Longest a row waits before it is written, ms. Default 200. */
+  /** Longest a row waits before it is written, ms. Default 500. */
   flushMs?: number;
   /** Rows written at once at most. Default 2000. */
   maxBatch?: number;
 }
 
 export function createAuditWriter(db: pg.Pool, log: Logger, opts: AuditWriterOptions = {}) {
-  const flushMs = opts.flushMs ?? 200;
+  const flushMs = opts.flushMs ?? 500;
   const maxBatch = opts.maxBatch ?? 2000;
   let queue: AuditRow[] = [];
   let timer: NodeJS.Timeout | null = null;
   let running: Promise<void> = Promise.resolve();
   let closed = false;
 
+  /** One statement (atomic by itself, one round trip): the audit rows, and the usage they add. */
   async function write(rows: AuditRow[]): Promise<void> {
-    const c = await db.connect();
-    try {
-      await c.query('BEGIN');
-      await c.query(`INSERT INTO access_audit (seq, at, key_id, subscriber_id, method, route, product, params, purpose, status, cells_returned, cells_suppressed, bytes, duration_ms)
+    // Metering counts served calls (status < 400) of subscribers, per product and CST day.
+    const usage = new Map<string, { s: string; p: string; d: string; calls: number; rows: number; bytes: number }>();
+    for (const r of rows) {
+      if (!r.subscriberId || !r.product || r.status >= 400) continue;
+      const d = cstDay(r.at);
+      const k = `${r.subscriberId}\u0001${r.product}\u0001${d}`;
+      const u = usage.get(k) ?? usage.set(k, { s: r.subscriberId, p: r.product, d, calls: 0, rows: 0, bytes: 0 }).get(k)!;
+      u.calls++; u.rows += r.cellsReturned; u.bytes += r.bytes;
+    }
+    const us = [...usage.values()];
+    await db.query(`WITH audit AS (
+        INSERT INTO access_audit (seq, at, key_id, subscriber_id, method, route, product, params, purpose, status, cells_returned, cells_suppressed, bytes, duration_ms)
         SELECT nextval('access_audit_seq'), to_timestamp(t.at / 1000.0), t.key_id, t.subscriber_id, t.method, t.route, t.product, t.params::jsonb, t.purpose, t.status, t.cr, t.cs, t.bytes, t.ms
         FROM unnest($1::float8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int[], $10::int[], $11::int[], $12::bigint[], $13::real[])
           WITH ORDINALITY AS t(at, key_id, subscriber_id, method, route, product, params, purpose, status, cr, cs, bytes, ms, ord)
-        ORDER BY t.ord`,
-      [rows.map((r) => r.at), rows.map((r) => r.keyId), rows.map((r) => r.subscriberId), rows.map((r) => r.method), rows.map((r) => r.route),
-        rows.map((r) => r.product), rows.map((r) => JSON.stringify(r.params)), rows.map((r) => r.purpose), rows.map((r) => r.status),
-        rows.map((r) => r.cellsReturned), rows.map((r) => r.cellsSuppressed), rows.map((r) => r.bytes), rows.map((r) => r.durationMs)]);
-      // Metering counts served calls (status < 400) of subscribers, per product and CST day.
-      const usage = new Map<string, { s: string; p: string; d: string; calls: number; rows: number; bytes: number }>();
-      for (const r of rows) {
-        if (!r.subscriberId || !r.product || r.status >= 400) continue;
-        const d = cstDay(r.at);
-        const k = `${r.subscriberId}\u0001${r.product}\u0001${d}`;
-        const u = usage.get(k) ?? usage.set(k, { s: r.subscriberId, p: r.product, d, calls: 0, rows: 0, bytes: 0 }).get(k)!;
-        u.calls++; u.rows += r.cellsReturned; u.bytes += r.bytes;
-      }
-      if (usage.size) {
-        const us = [...usage.values()];
-        await c.query(`INSERT INTO access_usage_daily (subscriber_id, product, day, calls, rows, bytes)
-          SELECT * FROM unnest($1::text[], $2::text[], $3::date[], $4::bigint[], $5::bigint[], $6::bigint[])
-          ON CONFLICT (subscriber_id, product, day) DO UPDATE SET calls = access_usage_daily.calls + EXCLUDED.calls,
-            rows = access_usage_daily.rows + EXCLUDED.rows, bytes = access_usage_daily.bytes + EXCLUDED.bytes`,
-        [us.map((u) => u.s), us.map((u) => u.p), us.map((u) => u.d), us.map((u) => u.calls), us.map((u) => u.rows), us.map((u) => u.bytes)]);
-      }
-      await c.query('COMMIT');
-    } catch (err) {
-      await c.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      c.release();
-    }
+        ORDER BY t.ord
+        RETURNING 1)
+      INSERT INTO access_usage_daily (subscriber_id, product, day, calls, rows, bytes)
+        SELECT * FROM unnest($14::text[], $15::text[], $16::date[], $17::bigint[], $18::bigint[], $19::bigint[])
+        ON CONFLICT (subscriber_id, product, day) DO UPDATE SET calls = access_usage_daily.calls + EXCLUDED.calls,
+          rows = access_usage_daily.rows + EXCLUDED.rows, bytes = access_usage_daily.bytes + EXCLUDED.bytes`,
+    [rows.map((r) => r.at), rows.map((r) => r.keyId), rows.map((r) => r.subscriberId), rows.map((r) => r.method), rows.map((r) => r.route),
+      rows.map((r) => r.product), rows.map((r) => JSON.stringify(r.params)), rows.map((r) => r.purpose), rows.map((r) => r.status),
+      rows.map((r) => r.cellsReturned), rows.map((r) => r.cellsSuppressed), rows.map((r) => r.bytes), rows.map((r) => r.durationMs),
+      us.map((u) => u.s), us.map((u) => u.p), us.map((u) => u.d), us.map((u) => u.calls), us.map((u) => u.rows), us.map((u) => u.bytes)]);
   }
 
   function drain(): Promise<void> {

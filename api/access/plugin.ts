@@ -51,7 +51,7 @@ export interface AccessOptions {
   operatorRatePerSecond?: number;
   /** How long a looked-up key is trusted before it is read again (revocations by another process take this long), ms. Default 5000. */
   keyCacheMs?: number;
-  /** Longest an audit row waits before it is written, ms. Default 200. */
+  /** Longest an audit row waits before it is written, ms. Default 500 (each flush is one statement in the database). */
   auditFlushMs?: number;
   /** Route prefix served open (the OpenAPI UI). Default '/docs'. */
   docsPrefix?: string;
@@ -113,7 +113,7 @@ export function createAccess(deps: Pick<Deps, 'db' | 'redis' | 'log' | 'config' 
     ratePerSecond: opts.ratePerSecond ?? 100,
     operatorRatePerSecond: opts.operatorRatePerSecond ?? 1000,
     keyCacheMs: opts.keyCacheMs ?? 5000,
-    auditFlushMs: opts.auditFlushMs ?? 200,
+    auditFlushMs: opts.auditFlushMs ?? 500,
     docsPrefix: opts.docsPrefix ?? '/docs',
     auditRetentionDays: opts.auditRetentionDays ?? DEFAULT_AUDIT_RETENTION_DAYS,
   };

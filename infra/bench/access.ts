@@ -28,7 +28,7 @@ pts.push(pt('sales', 'volume_t', 'city', CITY_ID, 50_000, 40, 0.1, 't'));
 for (let u = 0; u < 30; u++) for (const m of ['days', 'avg_daily_consumption_t', 'days_change_7d']) pts.push(pt('days_of_stock', m, 'user', `U${u}`, 10 + u, null, null, 'days'));
 await createRedisSink(rt).write(pts, { version: 1, live: false });
 
-const on = await buildApp(rt, { plugins: [indicatorRoutes], access: createAccess(rt, { ratePerSecond: 1_000_000 }) });
+const on = await buildApp(rt, { plugins: [indicatorRoutes], access: createAccess(rt, { ratePerSecond: 1_000_000, auditFlushMs: Number(process.env.BENCH_AUDIT_FLUSH_MS || 500) }) });
 const off = await buildApp(rt, { plugins: [indicatorRoutes], access: false });
 await on.listen({ port: 0, host: '127.0.0.1' });
 await off.listen({ port: 0, host: '127.0.0.1' });
