@@ -24,11 +24,6 @@ async function runRoles(roles: Role[], overrides: Partial<Config> = {}): Promise
   const sys = await startSystem(rt, roles);
   if (roles.includes('api')) {
     const base = `http://127.0.0.1:${config.port}`;
-    if (config.demoKeys && sys.app) {
-      const { ensureDemoKeys, DEMO_KEYS_FILE } = await import('../api/access/demo.ts');
-      const keys = await ensureDemoKeys(rt.db, sys.app.access.store, config.simSeed);
-      process.stderr.write(['', `演示密钥 / demo keys (${DEMO_KEYS_FILE}):`, ...keys.map((k) => `  ${k.kind.padEnd(11)} ${k.key}`), `  curl -H "Authorization: Bearer <key>" ${base}/v1/me`, `  ${base}/docs`].join('\n') + '\n');
-    }
     process.stderr.write([
       '',
       `coalflow 已启动 / started (${rt.kinds.broker}, ${rt.kinds.db}, ${rt.kinds.cache}, registry ${rt.kinds.registry}${roles.includes('simulator') ? `, simulator ×${config.simSpeed}` : ''})`,
@@ -50,6 +45,13 @@ async function runRoles(roles: Role[], overrides: Partial<Config> = {}): Promise
   };
   process.once('SIGTERM', () => onSignal('SIGTERM'));
   process.once('SIGINT', () => onSignal('SIGINT'));
+  // After the signal handlers: a stop asked for meanwhile still finishes cleanly.
+  if (roles.includes('api') && config.demoKeys && sys.app) {
+    const { ensureDemoKeys, DEMO_KEYS_FILE } = await import('../api/access/demo.ts');
+    const base = `http://127.0.0.1:${config.port}`;
+    const keys = await ensureDemoKeys(rt.db, sys.app.access.store, config.simSeed).catch((err: Error) => { rt.log.warn({ err: err.message }, 'demo keys not created'); return []; });
+    if (keys.length) process.stderr.write(['', `演示密钥 / demo keys (${DEMO_KEYS_FILE}):`, ...keys.map((k) => `  ${k.kind.padEnd(11)} ${k.key}`), `  curl -H "Authorization: Bearer <key>" ${base}/v1/me`, `  ${base}/docs`, ''].join('\n') + '\n');
+  }
 }
 
 const program = new Command('coalflow')

@@ -257,7 +257,7 @@ export function createAccess(deps: Pick<Deps, 'db' | 'redis' | 'log' | 'config' 
       app.decorateRequest('accessState', null);
       app.addHook('onRoute', (route) => {
         const cfg = (route.config ?? {}) as Record<string, unknown>;
-        if (route.url.startsWith(options.docsPrefix)) { route.config = { ...cfg, public: true } as never; return; }
+        if (route.url === options.docsPrefix || route.url.startsWith(`${options.docsPrefix}/`)) { route.config = { ...cfg, public: true } as never; return; }
         const declared = ['public', 'operator', 'authenticated', 'product'].filter((k) => cfg[k]);
         if (declared.length !== 1) {
           throw new ConfigError(`路由 ${route.method} ${route.url} 须在 config 中声明且仅声明一个 product / operator / public / authenticated（当前：${declared.join(',') || '无'}）/ `
