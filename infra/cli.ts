@@ -44,6 +44,13 @@ async function runRoles(roles: Role[], overrides: Partial<Config> = {}): Promise
   };
   process.once('SIGTERM', () => onSignal('SIGTERM'));
   process.once('SIGINT', () => onSignal('SIGINT'));
+  // After the signal handlers: a stop asked for meanwhile still finishes cleanly.
+  if (roles.includes('api') && config.demoKeys && sys.app) {
+    const [{ ensureDemoKeys, DEMO_KEYS_FILE }, { createWorld }] = await Promise.all([import('../api/index.ts'), import('./simulator/world.ts')]);
+    const base = `http://127.0.0.1:${config.port}`;
+    const keys = await ensureDemoKeys(rt.db, sys.app.access.store, createWorld(config.simSeed)).catch((err: Error) => { rt.log.warn({ err: err.message }, 'demo keys not created'); return []; });
+    if (keys.length) process.stderr.write(['', `演示密钥 / demo keys (${DEMO_KEYS_FILE}):`, ...keys.map((k) => `  ${k.kind.padEnd(11)} ${k.key}`), `  curl -H "Authorization: Bearer <key>" ${base}/v1/me`, `  ${base}/docs`, ''].join('\n') + '\n');
+  }
 }
 
 const program = new Command('coalflow')
@@ -125,6 +132,19 @@ forward('import', '导入 CSV（UTF-8/GB18030）或 XLSX 导出文件 / import a
       return buildRuntime(config, { log: createLogger({ level: config.logLevel === 'info' ? 'warn' : config.logLevel, to: 'stderr' }) });
     },
   }));
+
+/** A runtime for one command: its database, then closed. */
+const withDb = async <T>(fn: (db: import('pg').Pool) => Promise<T>): Promise<T> => {
+  const { buildRuntime } = await import('./compose.ts');
+  const rt = await buildRuntime(loadConfig());
+  try { return await fn(rt.db); } finally { await rt.close(); }
+};
+
+forward('keys', '订户、授权与 API 密钥（新建、列出、轮换、吊销、到期）/ subscribers, grants and API keys (create, list, rotate, revoke, expire)',
+  async (args) => (await import('../api/index.ts')).keysCli(args, io, withDb));
+
+forward('bill', '按月出账单（表格或 --json）/ monthly statements per subscriber (table or --json): bill --month 2026-10',
+  async (args) => (await import('../api/index.ts')).billCli(args, io, withDb));
 
 program.command('simulate')
   .description('只运行模拟器，向 coal.raw.* 主题写入 / run only the feed simulator, producing to coal.raw.*')
