@@ -18,6 +18,13 @@ function fail(err: unknown): never {
 
 async function runRoles(roles: Role[], overrides: Partial<Config> = {}): Promise<void> {
   const config = loadConfig(process.env, overrides);
+  // Signals are taken from the start: one that arrives while the system is still starting (the API may already
+  // answer /healthz) stops it cleanly as soon as it has started, instead of killing it half-way.
+  let stopNow: ((sig: string) => void) | null = null;
+  let pending: string | null = null;
+  const onSignal = (sig: string) => { if (stopNow) stopNow(sig); else pending ??= sig; };
+  process.once('SIGTERM', () => onSignal('SIGTERM'));
+  process.once('SIGINT', () => onSignal('SIGINT'));
   const [{ buildRuntime }, { startSystem }] = await Promise.all([import('./compose.ts'), import('./system.ts')]);
   const rt = await buildRuntime(config);
   const sys = await startSystem(rt, roles);
@@ -36,14 +43,13 @@ async function runRoles(roles: Role[], overrides: Partial<Config> = {}): Promise
     ].join('\n') + '\n');
   }
   let signalled = false;
-  const onSignal = (sig: string) => {
+  stopNow = (sig: string) => {
     if (signalled) return;
     signalled = true;
     rt.log.info({ sig }, 'stopping: finishing batches and committing');
     sys.stop().then(() => process.exit(0), () => process.exit(1));
   };
-  process.once('SIGTERM', () => onSignal('SIGTERM'));
-  process.once('SIGINT', () => onSignal('SIGINT'));
+  if (pending) { stopNow(pending); return; }
   // After the signal handlers: a stop asked for meanwhile still finishes cleanly.
   if (roles.includes('api') && config.demoKeys && sys.app) {
     const [{ ensureDemoKeys, DEMO_KEYS_FILE }, { createWorld }] = await Promise.all([import('../api/index.ts'), import('./simulator/world.ts')]);
