@@ -52,10 +52,10 @@ async function runRoles(roles: Role[], overrides: Partial<Config> = {}): Promise
   if (pending) { stopNow(pending); return; }
   // After the signal handlers: a stop asked for meanwhile still finishes cleanly.
   if (roles.includes('api') && config.demoKeys && sys.app) {
-    const [{ ensureDemoKeys, DEMO_KEYS_FILE }, { createWorld }] = await Promise.all([import('../api/index.ts'), import('./simulator/world.ts')]);
+    const [{ ensureDemoKeys }, { createWorld }] = await Promise.all([import('../api/index.ts'), import('./simulator/world.ts')]);
     const base = `http://127.0.0.1:${config.port}`;
-    const keys = await ensureDemoKeys(rt.db, sys.app.access.store, createWorld(config.simSeed)).catch((err: Error) => { rt.log.warn({ err: err.message }, 'demo keys not created'); return []; });
-    if (keys.length) process.stderr.write(['', `演示密钥 / demo keys (${DEMO_KEYS_FILE}):`, ...keys.map((k) => `  ${k.kind.padEnd(11)} ${k.key}`), `  curl -H "Authorization: Bearer <key>" ${base}/v1/me`, `  ${base}/docs`, ''].join('\n') + '\n');
+    const keys = await ensureDemoKeys(rt.db, sys.app.access.store, createWorld(config.simSeed), config.demoKeysFile).catch((err: Error) => { rt.log.warn({ err: err.message }, 'demo keys not created'); return []; });
+    if (keys.length) process.stderr.write(['', `演示密钥 / demo keys (${config.demoKeysFile}):`, ...keys.map((k) => `  ${k.kind.padEnd(11)} ${k.key}`), `  curl -H "Authorization: Bearer <key>" ${base}/v1/me`, `  ${base}/docs`, ''].join('\n') + '\n');
   }
 }
 

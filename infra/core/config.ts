@@ -62,6 +62,8 @@ export interface Config {
   auditRetentionDays: number;
   /** Create one demo key per subscriber kind at start and write .coalflow/demo-keys.json. Env COALFLOW_DEMO_KEYS. Default true on the embedded default. */
   demoKeys: boolean;
+  /** Where the demo keys are written (git-ignored). Env COALFLOW_DEMO_KEYS_FILE. Default `.coalflow/demo-keys.json`. */
+  demoKeysFile: string;
   /** Pino level. Env LOG_LEVEL. Default info. */
   logLevel: string;
   /** True when no external service is configured (embedded default). */
@@ -73,7 +75,7 @@ const KNOWN_COALFLOW_KEYS = new Set([
   'COALFLOW_SIMULATOR', 'COALFLOW_SIM_SPEED', 'COALFLOW_SIM_SEED', 'COALFLOW_SIM_BAD_SHARE', 'COALFLOW_SIM_DUP_SHARE',
   'COALFLOW_ALLOWED_LATENESS_MS', 'COALFLOW_TOKEN_SECRET', 'COALFLOW_POLICY_FILE', 'COALFLOW_FORECAST_INTERVAL_MS',
   'COALFLOW_SIM_HISTORY_DAYS',
-  'COALFLOW_RATE_PER_SECOND', 'COALFLOW_METRICS_LOOPBACK_OPEN', 'COALFLOW_AUDIT_RETENTION_DAYS', 'COALFLOW_DEMO_KEYS',
+  'COALFLOW_RATE_PER_SECOND', 'COALFLOW_METRICS_LOOPBACK_OPEN', 'COALFLOW_AUDIT_RETENTION_DAYS', 'COALFLOW_DEMO_KEYS', 'COALFLOW_DEMO_KEYS_FILE',
 ]);
 
 /** Development-only secret for the embedded default; never used when a real service is configured. */
@@ -181,6 +183,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     metricsLoopbackOpen: bool(env, 'COALFLOW_METRICS_LOOPBACK_OPEN', true),
     auditRetentionDays: int(env, 'COALFLOW_AUDIT_RETENTION_DAYS', 1095, 183, 36_500),
     demoKeys: bool(env, 'COALFLOW_DEMO_KEYS', embedded),
+    demoKeysFile: env.COALFLOW_DEMO_KEYS_FILE || '.coalflow/demo-keys.json',
     logLevel: env.LOG_LEVEL || 'info',
     embedded,
     ...overrides,
