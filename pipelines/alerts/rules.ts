@@ -52,7 +52,7 @@ export interface RuleDef {
   /** 'above': the alert is on when the measure is at or above the threshold; 'below': at or below. */
   direction: 'above' | 'below';
   /** Series it watches: family, scopes, metric (day window). */
-  series: { family: string; scopes: readonly string[]; metric: string }[];
+  series: readonly { family: string; scopes: readonly string[]; metric: string }[];
   defaults: RuleParams;
 }
 
