@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../api/server.ts';
+import { alertRoutes } from '../api/routes/alerts.ts';
 import { forecastRoutes } from '../api/routes/forecasts.ts';
 import { indicatorRoutes } from '../api/routes/indicators.ts';
 import { ingestRoutes } from '../api/routes/ingest.ts';
@@ -7,6 +8,7 @@ import { metricsRoutes } from '../api/routes/metrics.ts';
 import { catalogSources, startSchedule, type Schedule } from '../models/index.ts';
 import { createIngestService } from '../pipelines/index.ts';
 import { indicatorTopics, listSeriesKeys, loadSeries, startIndicatorWorkers } from '../pipelines/indicators/index.ts';
+import { startAlertWorker } from '../pipelines/alerts/index.ts';
 import type { Runtime } from './compose.ts';
 import { startSimulator } from './simulator/index.ts';
 
@@ -63,6 +65,7 @@ export async function startSystem(rt: Runtime, roles: Role[], opts: { listen?: b
       // Creates the feed topics, registers the contracts and checks the policy before consuming.
       await run(createIngestService(rt));
       await run(startIndicatorWorkers(rt));
+      await run(startAlertWorker(rt));
       const f = forecastSchedule(rt);
       await run(f);
       forecasts = f.schedule;
@@ -80,7 +83,7 @@ export async function startSystem(rt: Runtime, roles: Role[], opts: { listen?: b
           return { trained: summary.ok.length, failed: summary.failed, ms: Math.round(summary.ms), series: summary.ok };
         });
       };
-      app = await buildApp(rt, { plugins: [ingestRoutes, indicatorRoutes, forecastRoutes, metricsRoutes, retrainRoute] });
+      app = await buildApp(rt, { plugins: [ingestRoutes, indicatorRoutes, forecastRoutes, metricsRoutes, retrainRoute, alertRoutes] });
       if (opts.listen !== false) {
         await app.listen({ port: rt.config.port, host: rt.config.host });
         rt.log.info({ port: rt.config.port }, 'API listening');
