@@ -263,27 +263,38 @@ export function evaluate(msg: IndicatorUpdateMessage, state: EntityState, opts: 
   if (Number.isFinite(arrived) && (next.lastSeenMs === null || arrived > next.lastSeenMs)) next.lastSeenMs = arrived;
 
   // Merge the watched day points (highest version wins).
-  const changed = new Set<string>();
+  const changed = new Map<string, Set<number>>();
+  const latestBefore = new Map<string, number>();
   for (const p of msg.points) {
     if (p.window !== 'day') continue;
     if (!rulesFor(msg.family, msg.scope, p.metric, disabled).length) continue;
     const ws = Date.parse(p.windowStart);
     if (!Number.isFinite(ws)) continue;
+    if (!latestBefore.has(p.metric)) latestBefore.set(p.metric, Math.max(-Infinity, ...Object.keys(state.series[p.metric] ?? {}).map(Number)));
     const s = next.series[p.metric] === state.series[p.metric] ? { ...state.series[p.metric] } : next.series[p.metric]!;
     const held = s[String(ws)];
     if (held && held[1] >= msg.version) continue;
     if (held && held[0] === p.value) { s[String(ws)] = [p.value, msg.version]; next.series[p.metric] = s; continue; }
     s[String(ws)] = [p.value, msg.version];
     next.series[p.metric] = s;
-    changed.add(p.metric);
+    (changed.get(p.metric) ?? changed.set(p.metric, new Set()).get(p.metric)!).add(ws);
   }
 
-  for (const metric of [...changed].sort()) {
+  for (const metric of [...changed.keys()].sort()) {
     const s = next.series[metric]!;
     const days = Object.keys(s).map(Number);
-    const latest = Math.max(...days);
+    const latestDay = Math.max(...days);
+    // Every new day in event-time order (an update may carry several); a change of older days only moves the latest.
+    const before = latestBefore.get(metric)!;
+    const at = [...changed.get(metric)!].filter((d) => d > before).sort((a, b) => a - b);
+    if (at.at(-1) !== latestDay) at.push(latestDay);
+    for (const latest of at) evalAt(metric, s, latest);
     // Old days go: the state stays small.
-    for (const d of days) if (d < latest - KEEP_DAYS * DAY_MS) delete s[String(d)];
+    for (const d of days) if (d < latestDay - KEEP_DAYS * DAY_MS) delete s[String(d)];
+  }
+  return { events, state: next };
+
+  function evalAt(metric: string, s: Record<string, [number | null, number]>, latest: number): void {
     for (const def of rulesFor(msg.family, msg.scope, metric, disabled)) {
       const p = paramsOf(def, msg.scope, msg.scopeId, opts.thresholds, opts.rules);
       const key = `${def.id}|${metric}`;
@@ -320,7 +331,6 @@ export function evaluate(msg: IndicatorUpdateMessage, state: EntityState, opts: 
       }
     }
   }
-  return { events, state: next };
 }
 
 // ---------------------------------------------------------------- stale feed (clock-driven)

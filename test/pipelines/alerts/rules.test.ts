@@ -119,6 +119,19 @@ test('replay: the same updates twice give identical alerts; a redelivered update
   assert.is(again.events.length, 0);
 });
 
+test('an update carrying several new days is evaluated day by day, in event time', () => {
+  const values = [10, 10, 2, 10, 2.5, 9];
+  const msg: IndicatorUpdateMessage = {
+    family: 'days_of_stock', scope: 'user', scopeId: 'U1', version: 1, computedAt: new Date(T0 + 7 * DAY).toISOString(),
+    // Out of order within the message on purpose.
+    points: values.map((v, d) => ({ metric: 'days', window: 'day', windowStart: new Date(T0 + d * DAY).toISOString(), value: v, unit: 'days', n: null, contributors: null, topShare: null })).reverse(),
+  };
+  const one = evaluate(msg, emptyState()).events;
+  assert.equal(one.map((e) => `${e.kind}:${e.severity}@${(e.atMs - T0) / DAY}`), ['open:critical@2', 'end:critical@3', 'open:critical@4', 'end:critical@5']);
+  // The same as day-by-day messages.
+  assert.equal(run('days_of_stock', 'user', 'U1', 'days', values).events.map((e) => e.alertId), one.map((e) => e.alertId));
+});
+
 test('per-rule overrides and disabled rules', () => {
   const series = [...calm(800, 8), 740];
   assert.is(run('price', 'band', '5500', 'vwap_yuan_per_t', series).events.length, 0);
