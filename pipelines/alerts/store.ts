@@ -44,35 +44,51 @@ async function regionsOf(c: Q, events: AlertEvent[]): Promise<Map<string, string
 export async function storeEvents(c: Q, events: AlertEvent[], nowMs: number): Promise<StoredAlertEvent[]> {
   if (!events.length) return [];
   const regions = await regionsOf(c, events);
-  const hooks = (await c.query<{ id: string; subscriber_id: string; audience: Omit<Audience, 'subscriberId'> }>('SELECT id, subscriber_id, audience FROM alert_webhooks WHERE enabled')).rows;
-  const out: StoredAlertEvent[] = [];
-  for (const e of events) {
-    const region = e.scope === 'region' ? e.scopeId : e.scope === 'mine' ? regions.get(e.scopeId) ?? null : null;
-    const ins = await c.query(
-      `INSERT INTO alert_states (alert_id, seq, kind, rule, family, scope, scope_id, metric, region, severity, started_at, at, title, evidence, created_ms)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, to_timestamp($11::float8 / 1000), to_timestamp($12::float8 / 1000), $13, $14, $15)
-       ON CONFLICT DO NOTHING`,
-      [e.alertId, e.seq, e.kind, e.rule, e.family, e.scope, e.scopeId, e.metric, region, e.severity, e.startedMs, e.atMs, e.title, JSON.stringify(e.evidence), nowMs],
-    );
-    if (!ins.rowCount) continue;
-    await c.query(
-      `INSERT INTO alerts (id, rule, family, scope, scope_id, metric, region, severity, active, seq, title, evidence, started_at, updated_at, ended_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, to_timestamp($13::float8 / 1000), to_timestamp($14::float8 / 1000), $15)
-       ON CONFLICT (id) DO UPDATE SET severity = EXCLUDED.severity, active = EXCLUDED.active, seq = EXCLUDED.seq, title = EXCLUDED.title,
-         evidence = EXCLUDED.evidence, updated_at = EXCLUDED.updated_at, ended_at = EXCLUDED.ended_at
-       WHERE alerts.seq < EXCLUDED.seq`,
-      [e.alertId, e.rule, e.family, e.scope, e.scopeId, e.metric, region, e.severity, e.kind !== 'end', e.seq, e.title, JSON.stringify(e.evidence),
-        e.startedMs, e.atMs, e.kind === 'end' ? new Date(e.atMs) : null],
-    );
-    const to = hooks.filter((h) => audienceSees(h.audience, { scope: e.scope, scopeId: e.scopeId, region })).map((h) => h.id);
-    if (to.length) {
-      await c.query(
-        `INSERT INTO alert_deliveries (webhook_id, alert_id, seq, created_ms, next_attempt_ms)
-         SELECT w, $2, $3, $4, $4 FROM unnest($1::text[]) AS w ON CONFLICT DO NOTHING`,
-        [to, e.alertId, e.seq, nowMs],
-      );
+  const all = events.map((e) => ({ ...e, region: e.scope === 'region' ? e.scopeId : e.scope === 'mine' ? regions.get(e.scopeId) ?? null : null }));
+  // One statement per table whatever the number of states (the embedded store is one session shared with the indicators).
+  const ins = await c.query<{ alert_id: string; seq: number }>(
+    `INSERT INTO alert_states (alert_id, seq, kind, rule, family, scope, scope_id, metric, region, severity, started_at, at, title, evidence, created_ms)
+     SELECT a, q, k, r, f, s, i, m, g, v, to_timestamp(st / 1000), to_timestamp(t / 1000), ti, ev, $15
+     FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::float8[], $12::float8[], $13::text[], $14::jsonb[])
+       AS x(a, q, k, r, f, s, i, m, g, v, st, t, ti, ev)
+     ON CONFLICT DO NOTHING RETURNING alert_id, seq`,
+    [all.map((e) => e.alertId), all.map((e) => e.seq), all.map((e) => e.kind), all.map((e) => e.rule), all.map((e) => e.family), all.map((e) => e.scope),
+      all.map((e) => e.scopeId), all.map((e) => e.metric), all.map((e) => e.region), all.map((e) => e.severity), all.map((e) => e.startedMs),
+      all.map((e) => e.atMs), all.map((e) => e.title), all.map((e) => JSON.stringify(e.evidence)), nowMs],
+  );
+  const fresh = new Set(ins.rows.map((r) => `${r.alert_id}:${r.seq}`));
+  const out = all.filter((e) => fresh.has(`${e.alertId}:${e.seq}`));
+  if (!out.length) return [];
+  // The current row of each alert: its newest state among the new ones.
+  const last = new Map<string, StoredAlertEvent>();
+  for (const e of out) if ((last.get(e.alertId)?.seq ?? 0) < e.seq) last.set(e.alertId, e);
+  const cur = [...last.values()];
+  await c.query(
+    `INSERT INTO alerts (id, rule, family, scope, scope_id, metric, region, severity, active, seq, title, evidence, started_at, updated_at, ended_at)
+     SELECT a, r, f, s, i, m, g, v, k <> 'end', q, ti, ev, to_timestamp(st / 1000), to_timestamp(t / 1000), CASE WHEN k = 'end' THEN to_timestamp(t / 1000) END
+     FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::float8[], $12::float8[], $13::text[], $14::jsonb[])
+       AS x(a, q, k, r, f, s, i, m, g, v, st, t, ti, ev)
+     ON CONFLICT (id) DO UPDATE SET severity = EXCLUDED.severity, active = EXCLUDED.active, seq = EXCLUDED.seq, title = EXCLUDED.title,
+       evidence = EXCLUDED.evidence, updated_at = EXCLUDED.updated_at, ended_at = EXCLUDED.ended_at
+     WHERE alerts.seq < EXCLUDED.seq`,
+    [cur.map((e) => e.alertId), cur.map((e) => e.seq), cur.map((e) => e.kind), cur.map((e) => e.rule), cur.map((e) => e.family), cur.map((e) => e.scope),
+      cur.map((e) => e.scopeId), cur.map((e) => e.metric), cur.map((e) => e.region), cur.map((e) => e.severity), cur.map((e) => e.startedMs),
+      cur.map((e) => e.atMs), cur.map((e) => e.title), cur.map((e) => JSON.stringify(e.evidence))],
+  );
+  const hooks = (await c.query<{ id: string; audience: Omit<Audience, 'subscriberId'> }>('SELECT id, audience FROM alert_webhooks WHERE enabled')).rows;
+  const d = { hook: [] as string[], id: [] as string[], seq: [] as number[] };
+  for (const e of out) {
+    for (const h of hooks) {
+      if (!audienceSees(h.audience, e)) continue;
+      d.hook.push(h.id); d.id.push(e.alertId); d.seq.push(e.seq);
     }
-    out.push({ ...e, region });
+  }
+  if (d.hook.length) {
+    await c.query(
+      `INSERT INTO alert_deliveries (webhook_id, alert_id, seq, created_ms, next_attempt_ms)
+       SELECT w, a, q, $4, $4 FROM unnest($1::text[], $2::text[], $3::int[]) AS x(w, a, q) ON CONFLICT DO NOTHING`,
+      [d.hook, d.id, d.seq, nowMs],
+    );
   }
   return out;
 }

@@ -77,9 +77,8 @@ export async function listNotices(db: Q, limit = 200): Promise<unknown[]> {
   return r.rows;
 }
 
-interface Claimed {
-  webhook_id: string; alert_id: string; seq: number; attempts: number; created_ms: string;
-  url: string; secret: string; subscriber_id: string;
+interface Claimed extends StateRow {
+  webhook_id: string; attempts: number; created_ms: string; url: string; secret: string; subscriber_id: string;
 }
 
 /** The JSON body a webhook receives for one alert state. */
@@ -114,85 +113,102 @@ export async function deliverRound(db: pg.Pool, log: Logger, o: WebhookOptions =
   const maxAge = o.maxAgeMs ?? 86_400_000;
   const maxFail = o.maxConsecutiveFailures ?? 50;
   const timeout = o.requestTimeoutMs ?? 10_000;
+  // Claim and read in one statement (the embedded store is one session shared with the indicators: few statements, not many).
   const claimed = (await db.query<Claimed>(
     `WITH due AS (
        SELECT d.webhook_id, d.alert_id, d.seq FROM alert_deliveries d JOIN alert_webhooks w ON w.id = d.webhook_id AND w.enabled
        WHERE d.status = 'pending' AND d.next_attempt_ms <= $1 AND d.lease_until < $1
          AND NOT EXISTS (SELECT 1 FROM alert_deliveries e WHERE e.webhook_id = d.webhook_id AND e.alert_id = d.alert_id AND e.seq < d.seq AND e.status = 'pending')
        ORDER BY d.next_attempt_ms, d.alert_id, d.seq LIMIT $2 FOR UPDATE OF d SKIP LOCKED)
-     UPDATE alert_deliveries d SET lease_until = $3 FROM due, alert_webhooks w
+     UPDATE alert_deliveries d SET lease_until = $3 FROM due, alert_webhooks w, alert_states s
      WHERE d.webhook_id = due.webhook_id AND d.alert_id = due.alert_id AND d.seq = due.seq AND w.id = d.webhook_id
-     RETURNING d.webhook_id, d.alert_id, d.seq, d.attempts, d.created_ms, w.url, w.secret, w.subscriber_id`,
+       AND s.alert_id = d.alert_id AND s.seq = d.seq
+     RETURNING d.webhook_id, d.attempts, d.created_ms, w.url, w.secret, w.subscriber_id, ${stateCols('s')}`,
     [nowMs, o.batch ?? 100, nowMs + (o.leaseMs ?? 30_000)],
   )).rows;
   if (!claimed.length) return 0;
-  const states = await db.query<StateRow>(
-    `SELECT ${stateCols()} FROM alert_states WHERE (alert_id, seq) IN (SELECT * FROM unnest($1::text[], $2::int[]))`,
-    [claimed.map((c) => c.alert_id), claimed.map((c) => c.seq)],
-  );
-  const byKey = new Map(states.rows.map((r) => [`${r.alert_id}:${r.seq}`, eventOfRow(r)]));
-  // Per webhook, one at a time (in order); webhooks in parallel.
+  claimed.sort((a, b) => a.alert_id.localeCompare(b.alert_id) || a.seq - b.seq);
+  interface Outcome { c: Claimed; attempt: number; atMs: number; status: number | null; error: string | null; ms: number; result: 'delivered' | 'pending' | 'expired' | 'released'; nextMs: number }
+  const outcomes: Outcome[] = [];
+  // Per webhook, one at a time (an alert's states in order); webhooks in parallel.
   const perHook = new Map<string, Claimed[]>();
   for (const c of claimed) (perHook.get(c.webhook_id) ?? perHook.set(c.webhook_id, []).get(c.webhook_id)!).push(c);
   await Promise.all([...perHook.values()].map(async (list) => {
-    let failedBefore = false;
+    let failed = false;
     for (const c of list) {
+      // After a failure the webhook's other states wait for the next round (their own schedule, untouched).
+      if (failed) { outcomes.push({ c, attempt: c.attempts, atMs: 0, status: null, error: null, ms: 0, result: 'released', nextMs: 0 }); continue; }
       const key = `${c.alert_id}:${c.seq}`;
-      const e = byKey.get(key);
-      // A later state of an alert whose earlier state just failed waits for the next round.
-      if (failedBefore) { await db.query('UPDATE alert_deliveries SET lease_until = 0 WHERE webhook_id = $1 AND alert_id = $2 AND seq = $3', [c.webhook_id, c.alert_id, c.seq]); continue; }
       const t0 = Date.now();
+      const body = webhookBody(eventOfRow(c), t0);
       let status: number | null = null;
       let error: string | null = null;
-      if (!e) {
-        error = 'alert state missing';
-      } else {
-        const body = webhookBody(e, t0);
-        try {
-          const res = await fetch(c.url, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: signatureHeader(c.secret, body, t0), [EVENT_ID_HEADER]: key, [IDEMPOTENCY_HEADER]: key, 'user-agent': 'coalflow-alerts/1' },
-            body,
-            signal: AbortSignal.timeout(timeout),
-          });
-          status = res.status;
-          await res.arrayBuffer().catch(() => undefined);
-          if (!res.ok) error = `HTTP ${res.status}`;
-        } catch (err) {
-          error = ((err as Error).cause as Error | undefined)?.message ?? (err as Error).message;
-        }
+      try {
+        const res = await fetch(c.url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: signatureHeader(c.secret, body, t0), [EVENT_ID_HEADER]: key, [IDEMPOTENCY_HEADER]: key, 'user-agent': 'coalflow-alerts/1' },
+          body,
+          signal: AbortSignal.timeout(timeout),
+        });
+        status = res.status;
+        await res.arrayBuffer().catch(() => undefined);
+        if (!res.ok) error = `HTTP ${res.status}`;
+      } catch (err) {
+        error = ((err as Error).cause as Error | undefined)?.message ?? (err as Error).message;
       }
       const now = Date.now();
       const attempt = c.attempts + 1;
-      await db.query('INSERT INTO alert_delivery_log (webhook_id, alert_id, seq, attempt, at_ms, http_status, error, duration_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
-        [c.webhook_id, c.alert_id, c.seq, attempt, t0, status, error, now - t0]);
-      if (!error) {
-        await db.query(`UPDATE alert_deliveries SET status = 'delivered', attempts = $4, delivered_ms = $5, last_status = $6, last_error = NULL, lease_until = 0
-          WHERE webhook_id = $1 AND alert_id = $2 AND seq = $3`, [c.webhook_id, c.alert_id, c.seq, attempt, now, status]);
-        await db.query('UPDATE alert_webhooks SET consecutive_failures = 0 WHERE id = $1 AND consecutive_failures <> 0', [c.webhook_id]);
-        continue;
-      }
-      failedBefore = true;
-      const expired = now - Number(c.created_ms) >= maxAge;
-      await db.query(`UPDATE alert_deliveries SET status = $4, attempts = $5, next_attempt_ms = $6, last_status = $7, last_error = $8, lease_until = 0
-        WHERE webhook_id = $1 AND alert_id = $2 AND seq = $3`,
-      [c.webhook_id, c.alert_id, c.seq, expired ? 'expired' : 'pending', attempt, now + backoffMs(attempt, initial, maxBackoff), status, error]);
-      if (expired) {
-        await db.query(`INSERT INTO alert_notices (kind, webhook_id, subscriber_id, message) VALUES ('delivery_expired', $1, $2, $3)`,
-          [c.webhook_id, c.subscriber_id, `预警 ${key} 在 ${Math.round(maxAge / 3600_000)} 小时内未能送达，已放弃 / alert state ${key} not delivered within ${Math.round(maxAge / 3600_000)} h: given up`]);
-        log.warn({ webhook: c.webhook_id, alert: key }, 'alert delivery expired');
-      }
-      const w = await db.query<{ consecutive_failures: number; enabled: boolean }>(
-        'UPDATE alert_webhooks SET consecutive_failures = consecutive_failures + 1 WHERE id = $1 RETURNING consecutive_failures, enabled', [c.webhook_id]);
-      const fails = w.rows[0]?.consecutive_failures ?? 0;
-      if (w.rows[0]?.enabled && fails >= maxFail) {
-        await db.query(`UPDATE alert_webhooks SET enabled = false, disabled_at = now(), disabled_reason = $2 WHERE id = $1`, [c.webhook_id, `${fails} consecutive failures, last: ${error}`]);
-        await db.query(`INSERT INTO alert_notices (kind, webhook_id, subscriber_id, message) VALUES ('webhook_disabled', $1, $2, $3)`,
-          [c.webhook_id, c.subscriber_id, `订阅方 ${c.subscriber_id} 的 webhook ${c.webhook_id} 连续失败 ${fails} 次，已停用（最后错误：${error}）/ webhook ${c.webhook_id} of subscriber ${c.subscriber_id} disabled after ${fails} consecutive failures (last: ${error})`]);
-        log.warn({ webhook: c.webhook_id, subscriber: c.subscriber_id, failures: fails }, 'webhook disabled after consecutive failures');
-        break;
-      }
+      if (error) failed = true;
+      const result = !error ? 'delivered' : now - Number(c.created_ms) >= maxAge ? 'expired' : 'pending';
+      outcomes.push({ c, attempt, atMs: t0, status, error, ms: now - t0, result, nextMs: now + backoffMs(attempt, initial, maxBackoff) });
     }
   }));
-  return claimed.length;
+
+  const tried = outcomes.filter((x) => x.result !== 'released');
+  // Consecutive failures per webhook: reset by a success, then the failures after the last one.
+  const fails = new Map<string, { reset: boolean; add: number }>();
+  for (const x of tried) {
+    const f = fails.get(x.c.webhook_id) ?? { reset: false, add: 0 };
+    if (x.result === 'delivered') { f.reset = true; f.add = 0; } else f.add++;
+    fails.set(x.c.webhook_id, f);
+  }
+  const col = <T>(fn: (x: Outcome) => T) => outcomes.map(fn);
+  const hooks = (await db.query<{ id: string; consecutive_failures: number; enabled: boolean; subscriber_id: string }>(
+    `WITH o AS (SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::int[], $5::bigint[], $6::int[], $7::text[], $8::int[], $9::text[], $10::bigint[])
+                  AS o(webhook_id, alert_id, seq, attempt, at_ms, http_status, error, duration_ms, result, next_ms)),
+     logged AS (INSERT INTO alert_delivery_log (webhook_id, alert_id, seq, attempt, at_ms, http_status, error, duration_ms)
+                SELECT webhook_id, alert_id, seq, attempt, at_ms, http_status, error, duration_ms FROM o WHERE result <> 'released'),
+     moved AS (UPDATE alert_deliveries d SET
+                 status = CASE WHEN o.result = 'released' THEN d.status ELSE o.result END,
+                 attempts = o.attempt,
+                 next_attempt_ms = CASE WHEN o.result = 'pending' THEN o.next_ms ELSE d.next_attempt_ms END,
+                 last_status = CASE WHEN o.result = 'released' THEN d.last_status ELSE o.http_status END,
+                 last_error = CASE WHEN o.result = 'released' THEN d.last_error ELSE o.error END,
+                 delivered_ms = CASE WHEN o.result = 'delivered' THEN o.at_ms + o.duration_ms ELSE d.delivered_ms END,
+                 lease_until = 0
+               FROM o WHERE d.webhook_id = o.webhook_id AND d.alert_id = o.alert_id AND d.seq = o.seq)
+     UPDATE alert_webhooks w SET consecutive_failures = CASE WHEN f.reset THEN 0 ELSE w.consecutive_failures END + f.add
+     FROM unnest($11::text[], $12::boolean[], $13::int[]) AS f(id, reset, add) WHERE w.id = f.id
+     RETURNING w.id, w.consecutive_failures, w.enabled, w.subscriber_id`,
+    [col((x) => x.c.webhook_id), col((x) => x.c.alert_id), col((x) => x.c.seq), col((x) => x.attempt), col((x) => x.atMs), col((x) => x.status), col((x) => x.error),
+      col((x) => x.ms), col((x) => x.result), col((x) => x.nextMs),
+      [...fails.keys()], [...fails.values()].map((f) => f.reset), [...fails.values()].map((f) => f.add)],
+  )).rows;
+
+  for (const x of tried.filter((t) => t.result === 'expired')) {
+    const key = `${x.c.alert_id}:${x.c.seq}`;
+    await db.query(`INSERT INTO alert_notices (kind, webhook_id, subscriber_id, message) VALUES ('delivery_expired', $1, $2, $3)`,
+      [x.c.webhook_id, x.c.subscriber_id, `预警 ${key} 在 ${Math.round(maxAge / 3600_000)} 小时内未能送达，已放弃 / alert state ${key} not delivered within ${Math.round(maxAge / 3600_000)} h: given up`]);
+    log.warn({ webhook: x.c.webhook_id, alert: key }, 'alert delivery expired');
+  }
+  for (const h of hooks) {
+    if (!h.enabled || h.consecutive_failures < maxFail) continue;
+    const last = tried.filter((t) => t.c.webhook_id === h.id).at(-1)?.error ?? '';
+    const r = await db.query(`UPDATE alert_webhooks SET enabled = false, disabled_at = now(), disabled_reason = $2 WHERE id = $1 AND enabled`, [h.id, `${h.consecutive_failures} consecutive failures, last: ${last}`]);
+    if (!r.rowCount) continue;
+    await db.query(`INSERT INTO alert_notices (kind, webhook_id, subscriber_id, message) VALUES ('webhook_disabled', $1, $2, $3)`,
+      [h.id, h.subscriber_id, `订阅方 ${h.subscriber_id} 的 webhook ${h.id} 连续失败 ${h.consecutive_failures} 次，已停用（最后错误：${last}）/ webhook ${h.id} of subscriber ${h.subscriber_id} disabled after ${h.consecutive_failures} consecutive failures (last: ${last})`]);
+    log.warn({ webhook: h.id, subscriber: h.subscriber_id, failures: h.consecutive_failures }, 'webhook disabled after consecutive failures');
+  }
+  return tried.length;
 }
