@@ -3,10 +3,10 @@
  * canonical records at `--rate` records/s (sales, plus a daily report of each
  * of `--plants` coal users) go through the indicator worker (store, derived
  * days of stock, coal.indicators) and the alert worker (rules, store,
- * coal.alerts) to a webhook receiver on loopback. The plants' stocks swing
- * between 2 and 10 days every report, so each report opens or ends a
- * days-of-stock alert. Latency = the webhook's arrival − the produce time of
- * the report that raised the alert (the record's acceptance): p50/p99.
+ * coal.alerts) to a webhook receiver on loopback. The plants report every
+ * second, their stocks swinging between 2 and 10 days, so each report opens or
+ * ends a days-of-stock alert. Latency = the webhook's arrival − the produce
+ * time of the report that raised the alert (the record's acceptance): p50/p99.
  * Prints one JSON summary (machine and date included).
  *
  *   node --import tsx infra/bench/alerts.ts [--seconds 120] [--rate 200] [--plants 10]
@@ -36,6 +36,8 @@ const RATE = Number(args.rate);
 const PLANTS = Number(args.plants);
 const MINES = Number(args.mines);
 const DAY = 86_400_000;
+/** The report number a days-of-stock value carries in its decimals. */
+const reportOf = (days: number) => Math.round((days - Math.floor(days)) * 10_000);
 const cst = (ms: number) => new Date(ms + 8 * 3600_000).toISOString().replace('Z', '+08:00');
 
 async function main() {
@@ -56,8 +58,9 @@ async function main() {
     req.on('end', () => {
       const at = Date.now();
       if (!verifySignature(secret, req.headers['x-coalflow-signature'] as string | undefined, body)) { badSignatures++; res.writeHead(401).end(); return; }
-      const a = (JSON.parse(body) as { alert: { scope: string; scopeId: string; at: string } }).alert;
-      if (a.scope === 'user') arrivals.push({ key: `${a.scopeId}|${Date.parse(a.at)}`, at });
+      const a = (JSON.parse(body) as { alert: { scope: string; scopeId: string; evidence: { values: { v: number | null }[] } } }).alert;
+      const v = a.evidence.values.at(-1)?.v;
+      if (a.scope === 'user' && typeof v === 'number') arrivals.push({ key: `${a.scopeId}|${reportOf(v)}`, at });
       res.writeHead(204).end();
     });
   });
@@ -70,42 +73,53 @@ async function main() {
   await indicators.start();
   await alerts.start();
 
-  // Plants: a week of 10 days of stock first (the consumption baseline), then 2 / 10 days alternately.
-  const day0 = Date.parse('2025-01-01T00:00:00+08:00');
-  const report = (p: number, d: number): CoalUserRecord => {
-    const burn = 1000;
-    const days = d < 8 ? 10 : (d + p) % 2 === 0 ? 2 : 10;
-    return {
-      recordId: `u${p}-${d}`, eventTime: cst(day0 + d * DAY + 20 * 3600_000), userId: `PLANT${p}`, userName: `电厂${p}`, sector: 'power',
-      creditCode: `CU${p}`, regionCode: REGIONS[p % REGIONS.length]!, consumptionT: burn, intakeT: burn, stockT: days * burn,
-    };
-  };
+  // Plants: a week of daily reports (1,000 t a day: the consumption baseline), then reports every second today, the
+  // stock swinging between 2 and 10 days. Each report's stock carries its number in the decimals (days = 2 or 10 +
+  // k/10,000), so the alert state it raised names it in its evidence: latency per report, not per day.
+  const today = Date.now();
+  const dayStartCst = (ms: number) => Math.floor((ms + 8 * 3600_000) / DAY) * DAY - 8 * 3600_000;
+  const plant = (p: number, over: Partial<CoalUserRecord>): CoalUserRecord => ({
+    recordId: '', eventTime: '', userId: `PLANT${p}`, userName: `电厂${p}`, sector: 'power', creditCode: `CU${p}`, regionCode: REGIONS[p % REGIONS.length]!, ...over,
+  });
+  const warm: CoalUserRecord[] = [];
+  for (let p = 0; p < PLANTS; p++) {
+    for (let d = 7; d >= 1; d--) warm.push(plant(p, { recordId: `w${p}-${d}`, eventTime: cst(dayStartCst(today) - d * DAY + 12 * 3600_000), consumptionT: 1000, intakeT: 1000, stockT: 10_000 }));
+    warm.push(plant(p, { recordId: `t${p}`, eventTime: cst(dayStartCst(today) + 60_000), consumptionT: 1000, intakeT: 1000, stockT: 10_000 }));
+  }
+  await rt.broker.produce(usersTopic, await Promise.all(warm.map(async (u) => ({ key: u.creditCode!, value: await serde.encode('coal_users', u) }))));
+  await sleep(3000);
+  /** Report number k of a plant → when it was accepted. */
   const sentAt = new Map<string, number>();
+  let k = 0;
   const gen = sales(3, Date.now() - 60_000, RATE * SECONDS, Math.floor(1000 / RATE), 'al', MINES);
   const cpu = cpuMeter(rt);
   const t0 = Date.now();
   let sent = 0;
-  // One tick a second: each plant's next daily report, and the sales that make up the rest of the rate.
+  // One tick a second: each plant's next report, and the sales that make up the rest of the rate.
   for (let s = 0; s < SECONDS; s++) {
     const due = t0 + s * 1000;
     const wait = due - Date.now();
     if (wait > 0) await sleep(wait);
     const users: CoalUserRecord[] = [];
-    for (let p = 0; p < PLANTS; p++) users.push(report(p, s));
     const now = Date.now();
+    for (let p = 0; p < PLANTS; p++) {
+      k++;
+      const days = ((s + p) % 2 === 0 ? 2 : 10) + k / 10_000;
+      users.push(plant(p, { recordId: `r${k}`, eventTime: cst(Math.max(now, dayStartCst(today) + 120_000)), stockT: Math.round(days * 1000 * 1000) / 1000 }));
+      sentAt.set(`PLANT${p}|${k}`, now);
+    }
     await rt.broker.produce(usersTopic, await Promise.all(users.map(async (u) => ({
       key: u.creditCode!, value: await serde.encode('coal_users', u), headers: { [ACCEPTED_HEADER]: String(now) },
     }))));
-    for (const u of users) sentAt.set(`${u.userId}|${Date.parse(u.eventTime.slice(0, 10) + 'T00:00:00+08:00')}`, now);
     // The sales of this second, spread over it in 10 sends.
-    for (let k = 0; k < 10; k++) {
+    for (let j = 0; j < 10; j++) {
       const recs: SaleRecord[] = [];
       for (let i = 0; i < (RATE - PLANTS) / 10; i++) { const x = gen.next(); if (!x.done) recs.push(x.value); }
       const at = Date.now();
       await rt.broker.produce(salesTopic, await Promise.all(recs.map(async (r) => ({ key: r.mineId, value: await serde.encode('sales', r), headers: { [ACCEPTED_HEADER]: String(at) } }))));
       sent += recs.length;
-      const next = due + (k + 1) * 100 - Date.now();
-      if (next > 0 && k < 9) await sleep(next);
+      const next = due + (j + 1) * 100 - Date.now();
+      if (next > 0 && j < 9) await sleep(next);
     }
     sent += users.length;
   }
@@ -114,6 +128,19 @@ async function main() {
   await sleep(5000);
   const lat = arrivals.filter((a) => sentAt.has(a.key)).map((a) => a.at - sentAt.get(a.key)!).sort((a, b) => a - b);
   const q = (p: number) => (lat.length ? lat[Math.min(lat.length - 1, Math.floor(p * lat.length))]! : null);
+  // Where the time goes: accepted → alert state stored (indicators + alert worker) → webhook delivered.
+  const stages = await rt.db.query<{ u: string; v: number | null; created: string; delivered: string | null }>(
+    `SELECT s.scope_id AS u, (s.evidence->'values'->-1->>'v')::float8 AS v, s.created_ms::text AS created, d.delivered_ms::text AS delivered
+     FROM alert_states s LEFT JOIN alert_deliveries d ON d.alert_id = s.alert_id AND d.seq = s.seq WHERE s.scope = 'user'`);
+  const toStore: number[] = [];
+  const toDeliver: number[] = [];
+  for (const r of stages.rows) {
+    const acc = r.v === null ? undefined : sentAt.get(`${r.u}|${reportOf(r.v)}`);
+    if (acc === undefined) continue;
+    toStore.push(Number(r.created) - acc);
+    if (r.delivered) toDeliver.push(Number(r.delivered) - Number(r.created));
+  }
+  const pq = (xs: number[], p: number) => { const ys = [...xs].sort((a, b) => a - b); return ys.length ? ys[Math.min(ys.length - 1, Math.floor(p * ys.length))]! : null; };
   const summary = {
     bench: 'alerts',
     date: new Date().toISOString(),
@@ -124,6 +151,11 @@ async function main() {
     delivered: arrivals.length,
     badSignatures,
     latency: { samples: lat.length, p50Ms: q(0.5), p90Ms: q(0.9), p99Ms: q(0.99), maxMs: lat.at(-1) ?? null },
+    stages: {
+      acceptedToStored: { p50Ms: pq(toStore, 0.5), p99Ms: pq(toStore, 0.99) },
+      storedToDelivered: { p50Ms: pq(toDeliver, 0.5), p99Ms: pq(toDeliver, 0.99) },
+    },
+    indicators: { derivedRounds: indicators.stats().derivedRounds, rounds: indicators.stats().rounds, stageMs: Object.fromEntries(Object.entries(indicators.stats().stageMs).map(([k, v]) => [k, Math.round(v)])) },
     rssMb: mb(process.memoryUsage().rss),
     cpu: cpu(),
   };

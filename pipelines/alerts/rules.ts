@@ -95,6 +95,9 @@ export const RULES: readonly RuleDef[] = [
 
 export const RULE_IDS: readonly RuleId[] = [...RULES.map((r) => r.id), 'stale_feed', 'forecast_breach'];
 
+/** `family|scope` pairs some rule watches. */
+export const WATCHED_SCOPES: ReadonlySet<string> = new Set(RULES.flatMap((r) => r.series.flatMap((x) => x.scopes.map((sc) => `${x.family}|${sc}`))));
+
 export function ruleDef(id: string): RuleDef | undefined {
   return RULES.find((r) => r.id === id);
 }
@@ -141,6 +144,8 @@ export interface EntityState {
   series: Record<string, Record<string, [number | null, number]>>;
   /** `rule|metric` → the open alert. */
   active: Record<string, ActiveAlert>;
+  /** `rule|metric` → [start day, alerts started that day]: an alert re-opened the day another ended gets its own id. */
+  opened?: Record<string, [number, number]>;
   /** Arrival time (computedAt, ms) of the entity's last update: for the stale-feed rule. */
   lastSeenMs: number | null;
 }
@@ -151,8 +156,8 @@ const DAY_MS = 86_400_000;
 /** Days of history kept per series: the longest look-back plus slack for gaps. */
 export const KEEP_DAYS = 45;
 
-export function alertId(rule: string, family: string, scope: string, scopeId: string, metric: string, startedMs: number): string {
-  return createHash('sha256').update(`${rule}|${family}|${scope}|${scopeId}|${metric}|${startedMs}`).digest('hex').slice(0, 32);
+export function alertId(rule: string, family: string, scope: string, scopeId: string, metric: string, startedMs: number, nth = 1): string {
+  return createHash('sha256').update(`${rule}|${family}|${scope}|${scopeId}|${metric}|${startedMs}${nth > 1 ? `|${nth}` : ''}`).digest('hex').slice(0, 32);
 }
 
 export function paramsOf(def: RuleDef, scope: string, scopeId: string, lookup?: ThresholdLookup, perRule?: Partial<Record<RuleId, Partial<RuleParams>>>): RuleParams {
@@ -248,8 +253,8 @@ function rulesFor(family: string, scope: string, metric: string, disabled: reado
  * Folds one indicator update into the entity's state and returns the alert
  * states it causes. Pure: the same (update, state) always gives the same result.
  */
-export function evaluate(msg: IndicatorUpdateMessage, state: EntityState, opts: EvaluateOptions = {}): { events: AlertEvent[]; state: EntityState } {
-  const next: EntityState = { series: { ...state.series }, active: { ...state.active }, lastSeenMs: state.lastSeenMs };
+export function evaluate(msg: IndicatorUpdateMessage, state: EntityState, opts: EvaluateOptions = {}): { events: AlertEvent[]; state: EntityState; changed: boolean } {
+  const next: EntityState = { series: { ...state.series }, active: { ...state.active }, opened: { ...state.opened }, lastSeenMs: state.lastSeenMs };
   const events: AlertEvent[] = [];
   const disabled = opts.disabled ?? [];
   const arrived = Date.parse(msg.computedAt);
@@ -292,7 +297,8 @@ export function evaluate(msg: IndicatorUpdateMessage, state: EntityState, opts: 
     // Old days go: the state stays small.
     for (const d of days) if (d < latestDay - KEEP_DAYS * DAY_MS) delete s[String(d)];
   }
-  return { events, state: next };
+  // Unchanged but for the arrival time: the caller may skip storing it (the stale-feed rule needs minutes, not ms).
+  return { events, state: next, changed: changed.size > 0 || events.length > 0 };
 
   function evalAt(metric: string, s: Record<string, [number | null, number]>, latest: number): void {
     for (const def of rulesFor(msg.family, msg.scope, metric, disabled)) {
@@ -319,7 +325,10 @@ export function evaluate(msg: IndicatorUpdateMessage, state: EntityState, opts: 
       const base = { rule: def.id, family: msg.family, scope: msg.scope, scopeId: msg.scopeId, metric, atMs: latest, evidence,
         title: titleOf(def, msg.scope, msg.scopeId, metric, r.m, unitOf(def, p)) };
       if (!open && sev) {
-        const id = alertId(def.id, msg.family, msg.scope, msg.scopeId, metric, latest);
+        const prev = next.opened![key];
+        const nth = prev && prev[0] === latest ? prev[1] + 1 : 1;
+        next.opened![key] = [latest, nth];
+        const id = alertId(def.id, msg.family, msg.scope, msg.scopeId, metric, latest, nth);
         next.active[key] = { id, seq: 1, severity: sev, startedMs: latest, rule: def.id, metric };
         events.push({ ...base, alertId: id, seq: 1, kind: 'open', severity: sev, startedMs: latest });
       } else if (open && sev && sev !== open.severity) {

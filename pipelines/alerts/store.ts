@@ -6,7 +6,7 @@
  */
 import type pg from 'pg';
 import { audienceSees, type Audience } from './audience.ts';
-import { emptyState, evaluate, staleCheck, type AlertEvent, type EntityState, type EvaluateOptions, type RuleParams } from './rules.ts';
+import { emptyState, evaluate, staleCheck, WATCHED_SCOPES, type AlertEvent, type EntityState, type EvaluateOptions, type RuleParams } from './rules.ts';
 import type { IndicatorUpdateMessage } from '../indicators/contract.ts';
 
 type Q = Pick<pg.PoolClient, 'query'>;
@@ -109,20 +109,32 @@ async function saveStates(c: Q, states: Map<string, EntityState>): Promise<void>
   );
 }
 
-/** Folds a batch of indicator updates (in topic order) into the rule states and stores what they raise. */
-export async function applyUpdates(db: pg.Pool, msgs: { key: string; value: IndicatorUpdateMessage }[], opts: EvaluateOptions, nowMs = Date.now()): Promise<StoredAlertEvent[]> {
-  if (!msgs.length) return [];
+/** Arrival times closer than this to the stored one are not written (the stale-feed rule counts in hours). */
+const LAST_SEEN_STEP_MS = 60_000;
+
+/**
+ * Folds a batch of indicator updates (in topic order) into the rule states and stores what they raise.
+ * Updates of entities no rule watches (and no stale-feed cadence covers) are passed over; a state that only
+ * saw a newer arrival time is written at most once a minute.
+ */
+export async function applyUpdates(db: pg.Pool, msgs: { key: string; value: IndicatorUpdateMessage }[], opts: EvaluateOptions & { cadences?: Readonly<Record<string, number>> }, nowMs = Date.now()): Promise<StoredAlertEvent[]> {
+  const watched = (m: IndicatorUpdateMessage) => WATCHED_SCOPES.has(`${m.family}|${m.scope}`) || opts.cadences?.[`${m.family}|${m.scope}`] !== undefined;
+  const mine = msgs.filter((m) => watched(m.value));
+  if (!mine.length) return [];
   return tx(db, async (c) => {
-    const keys = [...new Set(msgs.map((m) => m.key))].sort();
+    const keys = [...new Set(mine.map((m) => m.key))].sort();
     const held = await loadStates(c, keys);
     const states = new Map<string, EntityState>();
+    const dirty = new Set<string>();
     const events: AlertEvent[] = [];
-    for (const m of msgs) {
+    for (const m of mine) {
       const r = evaluate(m.value, states.get(m.key) ?? held.get(m.key) ?? emptyState(), opts);
       states.set(m.key, r.state);
+      const before = held.get(m.key);
+      if (r.changed || !before || (r.state.lastSeenMs ?? 0) - (before.lastSeenMs ?? 0) >= LAST_SEEN_STEP_MS) dirty.add(m.key);
       events.push(...r.events);
     }
-    await saveStates(c, states);
+    await saveStates(c, new Map([...dirty].map((k) => [k, states.get(k)!])));
     return storeEvents(c, events, nowMs);
   });
 }

@@ -87,7 +87,7 @@ export function startAlertWorker(deps: Deps, opts: AlertWorkerOptions = {}): Ale
         log.error({ topic: batch.topic, partition: batch.partition, offset: r.offset, err: (err as Error).message }, 'undecodable indicator update skipped');
       }
     }
-    const events = await applyUpdates(deps.db, msgs, evalOpts);
+    const events = await applyUpdates(deps.db, msgs, { ...evalOpts, cadences });
     stats.updates += msgs.length;
     stats.states += events.length;
     if (events.length) kick();
@@ -120,12 +120,11 @@ export function startAlertWorker(deps: Deps, opts: AlertWorkerOptions = {}): Ale
     while (!stopping) {
       let n = 0;
       try {
-        n += await publishRound();
-        if (opts.deliver !== false) {
-          const d = await deliverRound(deps.db, log, opts.webhooks);
-          stats.deliveries += d;
-          n += d;
-        }
+        // Side by side: the webhook need not wait for coal.alerts and the live channel (nor the other way round).
+        const [p, d] = await Promise.allSettled([publishRound(), opts.deliver !== false ? deliverRound(deps.db, log, opts.webhooks) : 0]);
+        if (d.status === 'fulfilled') { stats.deliveries += d.value; n += d.value; }
+        if (p.status === 'fulfilled') n += p.value;
+        for (const r of [p, d]) if (r.status === 'rejected') throw r.reason;
       } catch (err) {
         if (!stopping) log.warn({ err: (err as Error).message }, 'alert publication or delivery round failed');
       }

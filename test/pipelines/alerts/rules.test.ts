@@ -132,6 +132,20 @@ test('an update carrying several new days is evaluated day by day, in event time
   assert.equal(run('days_of_stock', 'user', 'U1', 'days', values).events.map((e) => e.alertId), one.map((e) => e.alertId));
 });
 
+test('an alert re-opened on the day another ended has its own id', () => {
+  let st = emptyState();
+  const ev: AlertEvent[] = [];
+  [10, 2, 10, 2].forEach((v, i) => {
+    const r = evaluate({
+      family: 'days_of_stock', scope: 'user', scopeId: 'U1', version: i + 1, computedAt: new Date(T0 + i * 1000).toISOString(),
+      points: [{ metric: 'days', window: 'day', windowStart: new Date(T0).toISOString(), value: v, unit: 'days', n: null, contributors: null, topShare: null }],
+    }, st);
+    st = r.state; ev.push(...r.events);
+  });
+  assert.equal(ev.map((e) => `${e.kind}:${e.seq}`), ['open:1', 'end:2', 'open:1']);
+  assert.is.not(ev[2]!.alertId, ev[0]!.alertId);
+});
+
 test('per-rule overrides and disabled rules', () => {
   const series = [...calm(800, 8), 740];
   assert.is(run('price', 'band', '5500', 'vwap_yuan_per_t', series).events.length, 0);
