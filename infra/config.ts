@@ -52,6 +52,15 @@ export interface Config {
   policyFile: string;
   /** Time between forecast retrain runs of the worker, ms; 0 = never (on demand only). Env COALFLOW_FORECAST_INTERVAL_MS. Default 6 h. */
   forecastIntervalMs: number;
+  /**
+   * Alert rule thresholds overriding the defaults, JSON `{"<rule>": {"warning": n, "critical": n, "days": n, "hysteresis": n}}`,
+   * and `"disabled": ["<rule>", …]`. Env COALFLOW_ALERT_RULES. Default '' (the defaults of pipelines/alerts/rules.ts).
+   */
+  alertRules: string;
+  /** How often the stale-feed alert rule looks at the clock, ms; 0 = never. Env COALFLOW_ALERT_STALE_CHECK_MS. Default 60000. */
+  alertStaleCheckMs: number;
+  /** Failed webhook attempts in a row before a webhook is disabled. Env COALFLOW_ALERT_WEBHOOK_MAX_FAILURES. Default 50. */
+  alertWebhookMaxFailures: number;
   /** Pino level. Env LOG_LEVEL. Default info. */
   logLevel: string;
   /** True when no external service is configured (embedded default). */
@@ -62,6 +71,7 @@ const KNOWN_COALFLOW_KEYS = new Set([
   'COALFLOW_DATA_DIR', 'COALFLOW_EMBEDDED_DB', 'COALFLOW_EMBEDDED_MAINTENANCE_MS', 'COALFLOW_TOPIC_PARTITIONS', 'COALFLOW_TOPIC_REPLICATION', 'COALFLOW_TOPIC_PREFIX',
   'COALFLOW_SIMULATOR', 'COALFLOW_SIM_SPEED', 'COALFLOW_SIM_SEED', 'COALFLOW_SIM_BAD_SHARE', 'COALFLOW_SIM_DUP_SHARE',
   'COALFLOW_ALLOWED_LATENESS_MS', 'COALFLOW_TOKEN_SECRET', 'COALFLOW_POLICY_FILE', 'COALFLOW_FORECAST_INTERVAL_MS',
+  'COALFLOW_ALERT_RULES', 'COALFLOW_ALERT_STALE_CHECK_MS', 'COALFLOW_ALERT_WEBHOOK_MAX_FAILURES',
 ]);
 
 /** Development-only secret for the embedded default; never used when a real service is configured. */
@@ -126,6 +136,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     tokenSecret,
     policyFile: env.COALFLOW_POLICY_FILE || 'pipelines/desensitize/policy.json',
     forecastIntervalMs: int(env, 'COALFLOW_FORECAST_INTERVAL_MS', 6 * 3600_000, 0, 2 ** 31 - 1),
+    alertRules: env.COALFLOW_ALERT_RULES ?? '',
+    alertStaleCheckMs: int(env, 'COALFLOW_ALERT_STALE_CHECK_MS', 60_000, 0, 86_400_000),
+    alertWebhookMaxFailures: int(env, 'COALFLOW_ALERT_WEBHOOK_MAX_FAILURES', 50, 1, 1_000_000),
     logLevel: env.LOG_LEVEL || 'info',
     embedded,
     ...overrides,

@@ -11,6 +11,7 @@
  * Only the stale-feed rule looks at a clock (`staleCheck`).
  */
 import { createHash } from 'node:crypto';
+import { ConfigError } from '../../infra/errors.ts';
 import type { IndicatorUpdateMessage } from '../indicators/contract.ts';
 
 export type Severity = 'warning' | 'critical';
@@ -404,4 +405,40 @@ export function forecastBreach(points: readonly ForecastPoint[], direction: 'abo
     if (past(p.warning)) return { severity: 'warning', atMs: f.targetMs, bound, threshold: p.warning };
   }
   return null;
+}
+
+// ---------------------------------------------------------------- configuration
+
+const PARAM_NAMES: readonly (keyof RuleParams)[] = ['warning', 'critical', 'days', 'hysteresis', 'minValue'];
+
+/**
+ * Parses the operator's rule configuration (COALFLOW_ALERT_RULES): per-rule thresholds and the rules switched
+ * off. A bad rule, threshold or value fails at start and names itself.
+ */
+export function parseRuleConfig(json: string): { rules: Partial<Record<RuleId, Partial<RuleParams>>>; disabled: RuleId[] } {
+  if (!json.trim()) return { rules: {}, disabled: [] };
+  const fail = (what: string): never => { throw new ConfigError(`COALFLOW_ALERT_RULES 无效：${what} / COALFLOW_ALERT_RULES is invalid: ${what}`); };
+  let o: unknown;
+  try { o = JSON.parse(json); } catch (err) { return fail(`JSON ${(err as Error).message}`); }
+  if (!o || typeof o !== 'object' || Array.isArray(o)) return fail('not an object');
+  const rules: Partial<Record<RuleId, Partial<RuleParams>>> = {};
+  let disabled: RuleId[] = [];
+  for (const [k, v] of Object.entries(o as Record<string, unknown>)) {
+    if (k === 'disabled') {
+      if (!Array.isArray(v) || !v.every((x) => typeof x === 'string' && (RULE_IDS as readonly string[]).includes(x))) fail(`disabled must list rules of ${RULE_IDS.join('|')}`);
+      disabled = v as RuleId[];
+      continue;
+    }
+    if (!ruleDef(k)) fail(`unknown rule ${k} (${RULES.map((r) => r.id).join('|')})`);
+    if (!v || typeof v !== 'object' || Array.isArray(v)) fail(`${k} must be an object of thresholds`);
+    const p: Partial<RuleParams> = {};
+    for (const [name, x] of Object.entries(v as Record<string, unknown>)) {
+      if (!(PARAM_NAMES as readonly string[]).includes(name)) fail(`${k}.${name} is not a threshold (${PARAM_NAMES.join('|')})`);
+      if (name === 'critical' && x === null) { p.critical = null; continue; }
+      if (typeof x !== 'number' || !Number.isFinite(x)) fail(`${k}.${name} must be a number`);
+      (p as Record<string, number>)[name] = x as number;
+    }
+    rules[k as RuleId] = p;
+  }
+  return { rules, disabled };
 }

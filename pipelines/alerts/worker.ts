@@ -14,7 +14,7 @@ import { createWireCodec } from '../contracts/serde.ts';
 import { topicOf } from '../contracts/types.ts';
 import type { IndicatorUpdateMessage } from '../indicators/contract.ts';
 import { ALERT_SCHEMA, ALERT_TOPIC, toAlertMessage, type AlertMessage } from './contract.ts';
-import { DEFAULT_CADENCES_MS, type EvaluateOptions, type RuleId, type RuleParams } from './rules.ts';
+import { DEFAULT_CADENCES_MS, parseRuleConfig, type EvaluateOptions, type RuleId, type RuleParams } from './rules.ts';
 import { applyUpdates, checkStale, loadThresholds } from './store.ts';
 import { deliverRound, eventOfRow, stateCols, type WebhookOptions } from './webhooks.ts';
 
@@ -30,13 +30,13 @@ export function alertTopics(): TopicSpec[] {
 export interface AlertWorkerOptions {
   /** Consumer group (before the topic prefix). Default `coalflow.alerts`. */
   groupId?: string;
-  /** Per-rule threshold overrides (operator configuration). */
+  /** Per-rule threshold overrides; default: COALFLOW_ALERT_RULES. */
   rules?: Partial<Record<RuleId, Partial<RuleParams>>>;
   /** Rules switched off. */
   disabled?: RuleId[];
   /** Stale-feed cadences per `family|scope`, ms; default `DEFAULT_CADENCES_MS`. Empty: no stale-feed rule. */
   cadencesMs?: Record<string, number>;
-  /** How often the stale-feed rule looks at the clock, ms. Default 60000; 0 = never. */
+  /** How often the stale-feed rule looks at the clock, ms; 0 = never. Default: COALFLOW_ALERT_STALE_CHECK_MS (60000). */
   staleCheckMs?: number;
   /** Polling of the outbox and deliveries when nothing woke them, ms. Default 500. */
   pollMs?: number;
@@ -61,11 +61,14 @@ export function startAlertWorker(deps: Deps, opts: AlertWorkerOptions = {}): Ale
   const source = deps.topic(topicOf.indicators);
   const sink: KafkaTopicSink<AlertMessage> = createKafkaTopicSink<AlertMessage>(deps, { topic: ALERT_TOPIC, schema: ALERT_SCHEMA, codec });
   const pollMs = opts.pollMs ?? 500;
+  // Bad operator configuration fails here, at start, naming itself.
+  const configured = parseRuleConfig(deps.config.alertRules ?? '');
+  const webhookOpts: WebhookOptions = { maxConsecutiveFailures: deps.config.alertWebhookMaxFailures, ...opts.webhooks };
   const cadences = opts.cadencesMs ?? DEFAULT_CADENCES_MS;
   const stats = { updates: 0, states: 0, published: 0, deliveries: 0, undecodable: 0 };
   let thresholds = new Map<string, Partial<RuleParams>>();
   const evalOpts: EvaluateOptions = {
-    rules: opts.rules, disabled: opts.disabled,
+    rules: opts.rules ?? configured.rules, disabled: opts.disabled ?? configured.disabled,
     thresholds: (rule, scope, id) => thresholds.get(`${rule}|${scope}|${id}`),
   };
   const consumer = deps.broker.consumer({ groupId: deps.topic(opts.groupId ?? ALERT_GROUP), topics: [source], fromBeginning: true, maxBatchSize: 500 });
@@ -121,7 +124,7 @@ export function startAlertWorker(deps: Deps, opts: AlertWorkerOptions = {}): Ale
       let n = 0;
       try {
         // Side by side: the webhook need not wait for coal.alerts and the live channel (nor the other way round).
-        const [p, d] = await Promise.allSettled([publishRound(), opts.deliver !== false ? deliverRound(deps.db, log, opts.webhooks) : 0]);
+        const [p, d] = await Promise.allSettled([publishRound(), opts.deliver !== false ? deliverRound(deps.db, log, webhookOpts) : 0]);
         if (d.status === 'fulfilled') { stats.deliveries += d.value; n += d.value; }
         if (p.status === 'fulfilled') n += p.value;
         for (const r of [p, d]) if (r.status === 'rejected') throw r.reason;
@@ -149,7 +152,7 @@ export function startAlertWorker(deps: Deps, opts: AlertWorkerOptions = {}): Ale
       await codec.register(deps.topic(ALERT_TOPIC), ALERT_SCHEMA);
       await refreshThresholds();
       timers.push(setInterval(refreshThresholds, opts.thresholdsRefreshMs ?? 10_000));
-      const staleMs = opts.staleCheckMs ?? 60_000;
+      const staleMs = opts.staleCheckMs ?? deps.config.alertStaleCheckMs ?? 60_000;
       if (staleMs > 0 && Object.keys(cadences).length) {
         timers.push(setInterval(() => {
           checkStale(deps.db, Date.now(), cadences).then((ev) => { stats.states += ev.length; if (ev.length) kick(); })

@@ -1,7 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  emptyState, evaluate, forecastBreach, severityOf, staleCheck, type AlertEvent, type EntityState, type EvaluateOptions,
+  emptyState, evaluate, forecastBreach, parseRuleConfig, severityOf, staleCheck, type AlertEvent, type EntityState, type EvaluateOptions,
 } from '../../../pipelines/alerts/rules.ts';
 import type { IndicatorUpdateMessage } from '../../../pipelines/indicators/contract.ts';
 
@@ -166,6 +166,16 @@ test('stale feed: silence beyond the cadence opens one alert; the next update en
   assert.equal(back.events.map((e) => `${e.rule}:${e.kind}`), ['stale_feed:end']);
   // Unwatched entities have no cadence.
   assert.is(staleCheck('sales|band|5500', state, seen + 100 * 3600_000).events.length, 0);
+});
+
+test('operator rule configuration: thresholds per rule, rules switched off, bad keys named', () => {
+  const c = parseRuleConfig('{"price_fall": {"warning": -5, "critical": null}, "disabled": ["stale_feed"]}');
+  assert.equal(c, { rules: { price_fall: { warning: -5, critical: null } }, disabled: ['stale_feed'] });
+  assert.equal(parseRuleConfig(''), { rules: {}, disabled: [] });
+  assert.throws(() => parseRuleConfig('{"price_dive": {}}'), /price_dive/);
+  assert.throws(() => parseRuleConfig('{"price_fall": {"warnin": 1}}'), /price_fall\.warnin/);
+  assert.throws(() => parseRuleConfig('{"price_fall": {"warning": "x"}}'), /must be a number/);
+  assert.throws(() => parseRuleConfig('{'), /COALFLOW_ALERT_RULES/);
 });
 
 test('forecast early warning: the 80 % interval crossing within the horizon', () => {
