@@ -273,7 +273,7 @@ export function evaluate(msg: IndicatorUpdateMessage, state: EntityState, opts: 
   const latestBefore = new Map<string, number>();
   for (const p of msg.points) {
     if (p.window !== 'day') continue;
-    if (!rulesFor(msg.family, msg.scope, p.metric, disabled).length) continue;
+    if (!rulesFor(msg.family, msg.scope, p.metric, disabled).length && !FORECAST_INPUTS.has(`${msg.family}|${msg.scope}|${p.metric}`)) continue;
     const ws = Date.parse(p.windowStart);
     if (!Number.isFinite(ws)) continue;
     if (!latestBefore.has(p.metric)) latestBefore.set(p.metric, Math.max(-Infinity, ...Object.keys(state.series[p.metric] ?? {}).map(Number)));
@@ -286,7 +286,7 @@ export function evaluate(msg: IndicatorUpdateMessage, state: EntityState, opts: 
     (changed.get(p.metric) ?? changed.set(p.metric, new Set()).get(p.metric)!).add(ws);
   }
 
-  for (const metric of [...changed.keys()].sort()) {
+  for (const metric of [...changed.keys()].filter((m) => rulesFor(msg.family, msg.scope, m, disabled).length).sort()) {
     const s = next.series[metric]!;
     const days = Object.keys(s).map(Number);
     const latestDay = Math.max(...days);
@@ -388,6 +388,101 @@ export function staleCheck(key: string, state: EntityState, nowMs: number, caden
 }
 
 // ---------------------------------------------------------------- forecast-based early warning
+
+/** Series kept in the rule state for the forecast check only (`family|scope|metric`). */
+export const FORECAST_INPUTS: ReadonlySet<string> = new Set(['days_of_stock|user|avg_daily_consumption_t']);
+
+/** Which forecast series (models/ series keys) the early warning reads, and the entity and metric they warn on. */
+export function forecastTarget(seriesKey: string): { key: string; family: string; scope: string; scopeId: string; metric: string; kind: 'price' | 'days' } | null {
+  const [kind, scope, ...rest] = seriesKey.split(':');
+  const id = rest.join(':');
+  if (kind === 'price_vwap' && scope && ['band', 'coal_type', 'region', 'city', 'mine'].includes(scope)) {
+    const scopeId = scope === 'city' ? id || '150600' : id;
+    if (!scopeId) return null;
+    return { key: `price|${scope}|${scopeId}`, family: 'price', scope, scopeId, metric: 'vwap_yuan_per_t', kind: 'price' };
+  }
+  if (kind === 'user_stock' && scope === 'user' && id) return { key: `days_of_stock|user|${id}`, family: 'days_of_stock', scope: 'user', scopeId: id, metric: 'days', kind: 'days' };
+  return null;
+}
+
+export interface ForecastInput {
+  seriesKey: string;
+  /** Last day of the data the forecast was trained on (ms): the event time of its warning. */
+  trainedToMs: number;
+  points: readonly ForecastPoint[];
+}
+
+const latestOf = (series: Record<string, [number | null, number]> | undefined): number | null => {
+  if (!series) return null;
+  const days = Object.keys(series).map(Number).sort((a, b) => b - a);
+  for (const d of days) { const v = series[String(d)]![0]; if (v !== null) return v; }
+  return null;
+};
+
+/**
+ * Early warning from the newest forecast of a series: days of stock (forecast stock's 80 % interval ÷ the
+ * plant's mean daily consumption, against the days-of-stock thresholds, the plant's own included) or price
+ * (the interval against a fall or rise of the price rules' thresholds from the last price). Opens, updates or
+ * ends one `forecast_breach` alert per entity and metric; the same forecast twice changes nothing.
+ */
+export function forecastCheck(f: ForecastInput, state: EntityState, opts: EvaluateOptions = {}): { events: AlertEvent[]; state: EntityState } {
+  const t = forecastTarget(f.seriesKey);
+  const disabled = opts.disabled ?? [];
+  if (!t || disabled.includes('forecast_breach')) return { events: [], state };
+  let breach: ReturnType<typeof forecastBreach> = null;
+  let params: RuleParams;
+  let zh: string; let en: string;
+  let pts: ForecastPoint[];
+  if (t.kind === 'days') {
+    const use = latestOf(state.series.avg_daily_consumption_t);
+    if (use === null || use <= 0) return { events: [], state };
+    params = paramsOf(ruleDef('days_of_stock_low')!, t.scope, t.scopeId, opts.thresholds, opts.rules);
+    pts = f.points.map((p) => ({ targetMs: p.targetMs, value: p.value / use, lo80: p.lo80 / use, hi80: p.hi80 / use }));
+    breach = forecastBreach(pts, 'below', params);
+    zh = '预测可用天数将低于阈值'; en = 'forecast days of stock below threshold';
+  } else {
+    const last = latestOf(state.series.vwap_yuan_per_t);
+    if (last === null || last <= 0) return { events: [], state };
+    // In % of the last price, so the price rules' thresholds apply as they are.
+    pts = f.points.map((p) => ({ targetMs: p.targetMs, value: (p.value / last - 1) * 100, lo80: (p.lo80 / last - 1) * 100, hi80: (p.hi80 / last - 1) * 100 }));
+    const fall = paramsOf(ruleDef('price_fall')!, t.scope, t.scopeId, opts.thresholds, opts.rules);
+    const rise = paramsOf(ruleDef('price_rise')!, t.scope, t.scopeId, opts.thresholds, opts.rules);
+    const down = forecastBreach(pts, 'below', fall);
+    const up = forecastBreach(pts, 'above', rise);
+    breach = down && (!up || down.severity === 'critical' || up.severity !== 'critical') ? down : up;
+    params = breach === up && up ? rise : fall;
+    zh = '预测价格大幅波动'; en = 'forecast sharp price move';
+  }
+  const key = `forecast_breach|${t.metric}`;
+  const open = state.active[key];
+  const next: EntityState = { ...state, active: { ...state.active }, opened: { ...state.opened } };
+  const m = breach ? Math.round(breach.bound * 1e4) / 1e4 : 0;
+  const evidence: AlertEvidence = {
+    series: `forecast:${f.seriesKey}`,
+    window: { from: iso(pts[0]?.targetMs ?? f.trainedToMs), to: iso((breach?.atMs ?? pts.at(-1)?.targetMs ?? f.trainedToMs) + DAY_MS) },
+    values: pts.filter((p) => !breach || p.targetMs <= breach.atMs).map((p) => ({ t: iso(p.targetMs), v: Math.round((t.kind === 'days' ? p.lo80 : breach && breach.threshold > 0 ? p.hi80 : p.lo80) * 1e4) / 1e4 })),
+    measure: m, threshold: breach?.threshold ?? params.warning, params,
+  };
+  const base = { rule: 'forecast_breach' as const, family: t.family, scope: t.scope, scopeId: t.scopeId, metric: t.metric, atMs: f.trainedToMs, evidence,
+    title: `${zh}：${t.scope} ${t.scopeId} 80% 区间 ${m}${t.kind === 'days' ? ' 天' : '%'}（${breach ? iso(breach.atMs).slice(0, 10) : '—'}）/ ${en}: ${t.scope} ${t.scopeId} 80% interval ${m}${t.kind === 'days' ? ' days' : '%'}` };
+  if (breach && !open) {
+    const prev = next.opened![key];
+    const nth = prev && prev[0] === f.trainedToMs ? prev[1] + 1 : 1;
+    next.opened![key] = [f.trainedToMs, nth];
+    const id = alertId('forecast_breach', t.family, t.scope, t.scopeId, t.metric, f.trainedToMs, nth);
+    next.active[key] = { id, seq: 1, severity: breach.severity, startedMs: f.trainedToMs, rule: 'forecast_breach', metric: t.metric };
+    return { events: [{ ...base, alertId: id, seq: 1, kind: 'open', severity: breach.severity, startedMs: f.trainedToMs }], state: next };
+  }
+  if (breach && open && breach.severity !== open.severity) {
+    next.active[key] = { ...open, seq: open.seq + 1, severity: breach.severity };
+    return { events: [{ ...base, alertId: open.id, seq: open.seq + 1, kind: 'update', severity: breach.severity, startedMs: open.startedMs }], state: next };
+  }
+  if (!breach && open) {
+    delete next.active[key];
+    return { events: [{ ...base, alertId: open.id, seq: open.seq + 1, kind: 'end', severity: open.severity, startedMs: open.startedMs }], state: next };
+  }
+  return { events: [], state };
+}
 
 export interface ForecastPoint { targetMs: number; value: number; lo80: number; hi80: number }
 

@@ -6,7 +6,7 @@
  */
 import type pg from 'pg';
 import { audienceSees, type Audience } from './audience.ts';
-import { emptyState, evaluate, staleCheck, WATCHED_SCOPES, type AlertEvent, type EntityState, type EvaluateOptions, type RuleParams } from './rules.ts';
+import { emptyState, evaluate, forecastCheck, forecastTarget, staleCheck, WATCHED_SCOPES, type AlertEvent, type EntityState, type EvaluateOptions, type RuleParams } from './rules.ts';
 import type { IndicatorUpdateMessage } from '../indicators/contract.ts';
 
 type Q = Pick<pg.PoolClient, 'query'>;
@@ -158,6 +158,43 @@ export async function checkStale(db: pg.Pool, nowMs: number, cadences: Readonly<
     await saveStates(c, states);
     return storeEvents(c, events, nowMs);
   });
+}
+
+const cstDay = (d: string) => Date.parse(`${d.slice(0, 10)}T00:00:00+08:00`);
+
+/**
+ * Forecast-based early warning over the newest daily forecast of each watched series (price VWAP, plant stock),
+ * for the versions not checked yet (`checked`: series key → model version id, kept by the caller).
+ */
+export async function checkForecasts(db: pg.Pool, opts: EvaluateOptions, checked: Map<string, number>, nowMs = Date.now()): Promise<StoredAlertEvent[]> {
+  const v = await db.query<{ id: string; series_key: string; trained_to: string }>(
+    `SELECT DISTINCT ON (series_key) id::text, series_key, trained_to::text FROM model_versions
+     WHERE frequency = 'day' AND (series_key LIKE 'price_vwap:%' OR series_key LIKE 'user_stock:user:%')
+     ORDER BY series_key, version DESC`);
+  const todo = v.rows.filter((r) => forecastTarget(r.series_key) && checked.get(r.series_key) !== Number(r.id));
+  if (!todo.length) return [];
+  const pts = await db.query<{ id: string; d: string; value: number; lo80: number; hi80: number }>(
+    `SELECT model_version_id::text AS id, target_date::text AS d, value, lo80, hi80 FROM forecasts WHERE model_version_id = ANY($1::bigint[]) ORDER BY target_date`,
+    [todo.map((r) => r.id)]);
+  const byId = new Map<string, { targetMs: number; value: number; lo80: number; hi80: number }[]>();
+  for (const p of pts.rows) (byId.get(p.id) ?? byId.set(p.id, []).get(p.id)!).push({ targetMs: cstDay(p.d), value: Number(p.value), lo80: Number(p.lo80), hi80: Number(p.hi80) });
+  const out = await tx(db, async (c) => {
+    const keys = [...new Set(todo.map((r) => forecastTarget(r.series_key)!.key))].sort();
+    const held = await loadStates(c, keys);
+    const states = new Map<string, EntityState>();
+    const events: AlertEvent[] = [];
+    for (const r of todo) {
+      const key = forecastTarget(r.series_key)!.key;
+      const before = states.get(key) ?? held.get(key);
+      if (!before) continue;
+      const res = forecastCheck({ seriesKey: r.series_key, trainedToMs: cstDay(r.trained_to), points: byId.get(r.id) ?? [] }, before, opts);
+      if (res.events.length) { states.set(key, res.state); events.push(...res.events); }
+    }
+    await saveStates(c, states);
+    return storeEvents(c, events, nowMs);
+  });
+  for (const r of todo) checked.set(r.series_key, Number(r.id));
+  return out;
 }
 
 /** Subscriber thresholds as a lookup for the rules. */

@@ -15,7 +15,7 @@ import { topicOf } from '../contracts/types.ts';
 import type { IndicatorUpdateMessage } from '../indicators/contract.ts';
 import { ALERT_SCHEMA, ALERT_TOPIC, toAlertMessage, type AlertMessage } from './contract.ts';
 import { DEFAULT_CADENCES_MS, parseRuleConfig, type EvaluateOptions, type RuleId, type RuleParams } from './rules.ts';
-import { applyUpdates, checkStale, loadThresholds } from './store.ts';
+import { applyUpdates, checkForecasts, checkStale, loadThresholds } from './store.ts';
 import { deliverRound, eventOfRow, stateCols, type WebhookOptions } from './webhooks.ts';
 
 export const ALERT_GROUP = 'coalflow.alerts';
@@ -38,6 +38,8 @@ export interface AlertWorkerOptions {
   cadencesMs?: Record<string, number>;
   /** How often the stale-feed rule looks at the clock, ms; 0 = never. Default: COALFLOW_ALERT_STALE_CHECK_MS (60000). */
   staleCheckMs?: number;
+  /** How often the newest forecasts are checked for an early warning, ms; 0 = never. Default 300000 (forecasts change every few hours). */
+  forecastCheckMs?: number;
   /** Polling of the outbox and deliveries when nothing woke them, ms. Default 500. */
   pollMs?: number;
   /** How often subscriber thresholds are re-read, ms. Default 10000. */
@@ -158,6 +160,14 @@ export function startAlertWorker(deps: Deps, opts: AlertWorkerOptions = {}): Ale
           checkStale(deps.db, Date.now(), cadences).then((ev) => { stats.states += ev.length; if (ev.length) kick(); })
             .catch((err) => log.warn({ err: (err as Error).message }, 'stale-feed check failed'));
         }, staleMs));
+      }
+      const forecastMs = opts.forecastCheckMs ?? 300_000;
+      if (forecastMs > 0) {
+        const checked = new Map<string, number>();
+        timers.push(setInterval(() => {
+          checkForecasts(deps.db, evalOpts, checked).then((ev) => { stats.states += ev.length; if (ev.length) kick(); })
+            .catch((err) => log.warn({ err: (err as Error).message }, 'forecast early-warning check failed'));
+        }, forecastMs));
       }
       for (const t of timers) t.unref();
       await consumer.run(handle);

@@ -1,7 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  emptyState, evaluate, forecastBreach, parseRuleConfig, severityOf, staleCheck, type AlertEvent, type EntityState, type EvaluateOptions,
+  emptyState, evaluate, forecastBreach, forecastCheck, parseRuleConfig, severityOf, staleCheck, type AlertEvent, type EntityState, type EvaluateOptions,
 } from '../../../pipelines/alerts/rules.ts';
 import type { IndicatorUpdateMessage } from '../../../pipelines/indicators/contract.ts';
 
@@ -184,6 +184,28 @@ test('forecast early warning: the 80 % interval crossing within the horizon', ()
   assert.equal(w && { s: w.severity, d: (w.atMs - T0) / DAY }, { s: 'warning', d: 1 });
   assert.is(forecastBreach(pts, 'below', { warning: 1, critical: 0 }), null);
   assert.equal(forecastBreach(pts, 'above', { warning: 11, critical: 12 })?.severity, 'critical');
+});
+
+test('forecast check: a plant whose forecast stock reaches below 7 days within the horizon is warned once; a calm forecast ends it', () => {
+  const msg: IndicatorUpdateMessage = {
+    family: 'days_of_stock', scope: 'user', scopeId: 'U1', version: 1, computedAt: new Date(T0 + DAY).toISOString(),
+    points: [
+      { metric: 'days', window: 'day', windowStart: new Date(T0).toISOString(), value: 12, unit: 'days', n: null, contributors: null, topShare: null },
+      { metric: 'avg_daily_consumption_t', window: 'day', windowStart: new Date(T0).toISOString(), value: 1000, unit: 't/day', n: null, contributors: null, topShare: null },
+    ],
+  };
+  const st = evaluate(msg, emptyState()).state;
+  const falling = { seriesKey: 'user_stock:user:U1', trainedToMs: T0, points: [1, 2, 3, 4, 5].map((d) => ({ targetMs: T0 + d * DAY, value: 12000 - 1000 * d, lo80: 11000 - 1400 * d, hi80: 13000 - 600 * d })) };
+  const a = forecastCheck(falling, st);
+  assert.equal(a.events.map((e) => `${e.rule}:${e.kind}:${e.severity}@${(e.evidence.window.to ? (Date.parse(e.evidence.window.to) - T0) / DAY - 1 : 0)}`), ['forecast_breach:open:warning@3']);
+  assert.is(forecastCheck(falling, a.state).events.length, 0, 'the same forecast again: nothing new');
+  const calm = { ...falling, trainedToMs: T0 + DAY, points: falling.points.map((p) => ({ ...p, value: 12000, lo80: 11000, hi80: 13000 })) };
+  assert.equal(forecastCheck(calm, a.state).events.map((e) => e.kind), ['end']);
+  assert.is(forecastCheck(calm, st).events.length, 0, 'calm forecast, no alert');
+  // Price: the interval falling more than 10 % below the last price.
+  const ps = run('price', 'band', '5500', 'vwap_yuan_per_t', [800]).state;
+  const drop = { seriesKey: 'price_vwap:band:5500', trainedToMs: T0, points: [1, 2].map((d) => ({ targetMs: T0 + d * DAY, value: 790, lo80: 760 - 30 * d, hi80: 820 })) };
+  assert.equal(forecastCheck(drop, ps).events.map((e) => `${e.kind}:${e.scopeId}`), ['open:5500']);
 });
 
 test.run();
