@@ -18,7 +18,8 @@ import { parseArgs } from 'node:util';
 import { createFeedSerde } from '../../pipelines/contracts/serde.ts';
 import { ACCEPTED_HEADER, topicOf, type CoalUserRecord, type SaleRecord } from '../../pipelines/contracts/types.ts';
 import { startIndicatorWorkers } from '../../pipelines/indicators/runner.ts';
-import { startAlertWorker } from '../../pipelines/alerts/index.ts';
+import { ALERT_TOPIC, startAlertWorker } from '../../pipelines/alerts/index.ts';
+import { retry } from '../retry.ts';
 import { registerWebhook } from '../../pipelines/alerts/webhooks.ts';
 import { verifySignature } from '../../pipelines/alerts/sign.ts';
 import { benchRuntime, cpuMeter, mb, REGIONS, sales, sleep } from './common.ts';
@@ -46,7 +47,8 @@ async function main() {
   await serde.registerAll();
   const salesTopic = rt.topic(topicOf.canonical('sales'));
   const usersTopic = rt.topic(topicOf.canonical('coal_users'));
-  await rt.broker.createTopics([{ topic: salesTopic }, { topic: usersTopic }, { topic: rt.topic(topicOf.indicators) }]);
+  // Every topic at once, retried: a topic just created may not be in the broker's metadata yet.
+  await retry(() => rt.broker.createTopics([salesTopic, usersTopic, rt.topic(topicOf.indicators), rt.topic(topicOf.dlq), rt.topic(ALERT_TOPIC)].map((topic) => ({ topic }))), { attempts: 5, initialDelayMs: 500 });
 
   // The receiver: verifies each signature, records arrival per (plant, day).
   const arrivals: { key: string; at: number }[] = [];

@@ -8,6 +8,7 @@
  * and the stale-feed check (the one clock-driven rule).
  */
 import type { Deps } from '../../infra/deps.ts';
+import { retry } from '../../infra/retry.ts';
 import type { Batch, TopicSpec } from '../../infra/broker/types.ts';
 import { createKafkaTopicSink, type KafkaTopicSink } from '../../sinks/kafka.ts';
 import { createWireCodec } from '../contracts/serde.ts';
@@ -150,7 +151,8 @@ export function startAlertWorker(deps: Deps, opts: AlertWorkerOptions = {}): Ale
   return {
     stats,
     async start() {
-      await deps.broker.createTopics([{ topic: source }, ...alertTopics().map((t) => ({ ...t, topic: deps.topic(t.topic) }))]);
+      // A topic just created may not be in every broker's metadata yet ("does not host this topic-partition"): retried.
+      await retry(() => deps.broker.createTopics([{ topic: source }, ...alertTopics().map((t) => ({ ...t, topic: deps.topic(t.topic) }))]), { attempts: 5, initialDelayMs: 500 });
       await codec.register(deps.topic(ALERT_TOPIC), ALERT_SCHEMA);
       await refreshThresholds();
       timers.push(setInterval(refreshThresholds, opts.thresholdsRefreshMs ?? 10_000));
