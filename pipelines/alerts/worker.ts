@@ -82,17 +82,24 @@ export function startAlertWorker(deps: Deps, opts: AlertWorkerOptions = {}): Ale
 
   async function handle(batch: Batch): Promise<void> {
     const msgs: { key: string; value: IndicatorUpdateMessage }[] = [];
+    const dead: { key: string; value: string; headers: Record<string, string> }[] = [];
     for (const r of batch.records) {
       try {
         const v = await codec.decode(source, r.value) as unknown as IndicatorUpdateMessage;
         if (typeof v.family !== 'string' || typeof v.scope !== 'string' || typeof v.scopeId !== 'string' || !Array.isArray(v.points)) throw new Error('not an indicator update');
         msgs.push({ key: r.key ?? `${v.family}|${v.scope}|${v.scopeId}`, value: { ...v, version: Number(v.version) } });
       } catch (err) {
-        // Not ours to repair: the indicator contract is registered, so this is a bug upstream; skip it, loudly.
+        // Not ours to repair (the indicator contract is registered: a bug upstream): its bytes go to the DLQ, the partition moves on.
         stats.undecodable++;
-        log.error({ topic: batch.topic, partition: batch.partition, offset: r.offset, err: (err as Error).message }, 'undecodable indicator update skipped');
+        dead.push({
+          key: 'indicators',
+          value: JSON.stringify({ reason: 'alert_decode', message: (err as Error).message, topic: batch.topic, partition: batch.partition, offset: r.offset, receivedAt: new Date().toISOString(), payloadBase64: r.value.toString('base64') }),
+          headers: { 'coalflow-reason': 'alert_decode' },
+        });
+        log.error({ topic: batch.topic, partition: batch.partition, offset: r.offset, err: (err as Error).message }, 'undecodable indicator update sent to the DLQ');
       }
     }
+    if (dead.length) await deps.broker.produce(deps.topic(topicOf.dlq), dead);
     const events = await applyUpdates(deps.db, msgs, { ...evalOpts, cadences });
     stats.updates += msgs.length;
     stats.states += events.length;
@@ -152,7 +159,7 @@ export function startAlertWorker(deps: Deps, opts: AlertWorkerOptions = {}): Ale
     stats,
     async start() {
       // A topic just created may not be in every broker's metadata yet ("does not host this topic-partition"): retried.
-      await retry(() => deps.broker.createTopics([{ topic: source }, ...alertTopics().map((t) => ({ ...t, topic: deps.topic(t.topic) }))]), { attempts: 5, initialDelayMs: 500 });
+      await retry(() => deps.broker.createTopics([{ topic: source }, { topic: deps.topic(topicOf.dlq) }, ...alertTopics().map((t) => ({ ...t, topic: deps.topic(t.topic) }))]), { attempts: 5, initialDelayMs: 500 });
       await codec.register(deps.topic(ALERT_TOPIC), ALERT_SCHEMA);
       await refreshThresholds();
       timers.push(setInterval(refreshThresholds, opts.thresholdsRefreshMs ?? 10_000));

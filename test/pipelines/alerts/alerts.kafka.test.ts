@@ -121,6 +121,8 @@ test('indicator updates raise alerts; the webhook gets each state once, signed, 
   const producer = createKafkaTopicSink<IndicatorUpdateMessage>(rt, { topic: 'coal.indicators', schema: INDICATOR_SCHEMA });
   worker = startAlertWorker(rt, { pollMs: 50, staleCheckMs: 0, webhooks });
   await worker.start();
+  // A record that is not an indicator update: to the DLQ, nothing else lost.
+  await rt.broker.produce(rt.topic('coal.indicators'), [{ key: 'days_of_stock|user|U1', value: Buffer.from('not avro') }]);
   await producer.write(updates());
 
   // U1: open warning, critical, back to warning, end = 4 states; price fall: 1 state. U2 stays calm.
@@ -156,6 +158,13 @@ test('indicator updates raise alerts; the webhook gets each state once, signed, 
   await c.stop();
   assert.equal([...new Set(seen)].sort(), [...new Set(keys)].sort());
   await eventually(() => (sse.join('').match(/event: alert/g) ?? []).length === 5, { what: 'five live alert events' });
+  assert.is(worker.stats.undecodable, 1);
+  const dlq: string[] = [];
+  const d = rt.broker.consumer({ groupId: `${rt.prefix}dlq`, topics: [rt.topic('coal.dlq')], fromBeginning: true });
+  await d.run(async (b) => { for (const r of b.records) dlq.push(JSON.parse(r.value.toString()).reason); });
+  await eventually(() => dlq.length >= 1, { what: 'DLQ record' });
+  await d.stop();
+  assert.equal(dlq, ['alert_decode']);
   ctrl.abort();
   await stream;
 });
