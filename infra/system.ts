@@ -1,14 +1,7 @@
 import type { FastifyInstance } from 'fastify';
-import { buildApp } from '../api/server.ts';
-import { alertRoutes } from '../api/routes/alerts.ts';
-import { forecastRoutes } from '../api/routes/forecasts.ts';
-import { indicatorRoutes } from '../api/routes/indicators.ts';
-import { ingestRoutes } from '../api/routes/ingest.ts';
-import { metricsRoutes } from '../api/routes/metrics.ts';
+import { alertRoutes, buildApp, forecastRoutes, indicatorRoutes, ingestRoutes, metricsRoutes } from '../api/index.ts';
 import { catalogSources, startSchedule, type Schedule } from '../models/index.ts';
-import { createIngestService } from '../pipelines/index.ts';
-import { indicatorTopics, listSeriesKeys, loadSeries, startIndicatorWorkers } from '../pipelines/indicators/index.ts';
-import { startAlertWorker } from '../pipelines/alerts/index.ts';
+import { createIngestService, indicatorTopics, listSeriesKeys, loadSeries, startAlertWorker, startIndicatorWorkers } from '../pipelines/index.ts';
 import type { Runtime } from './compose.ts';
 import { startSimulator } from './simulator/index.ts';
 

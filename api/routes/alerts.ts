@@ -5,15 +5,11 @@
  * caller's `Audience`; webhook routes are operator-only (`config.operator`).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Deps } from '../../infra/deps.ts';
-import { InputError, PolicyError } from '../../infra/errors.ts';
-import { cstDayMs } from '../../pipelines/indicators/model.ts';
-import { audienceSees, parseAudience, type Audience } from '../../pipelines/alerts/audience.ts';
-import { ruleDef, RULES, type RuleParams } from '../../pipelines/alerts/rules.ts';
-import { ackAlert, getAlert, listAlerts } from '../../pipelines/alerts/store.ts';
-import { alertChannel } from '../../pipelines/alerts/worker.ts';
-import { deleteWebhook, deliveryLog, listNotices, listWebhooks, registerWebhook, setWebhookEnabled } from '../../pipelines/alerts/webhooks.ts';
-import type { AlertMessage } from '../../pipelines/alerts/contract.ts';
+import { InputError, PolicyError, type Deps } from '../../infra/core/index.ts';
+import {
+  ackAlert, alertChannel, audienceSees, cstDayMs, deleteWebhook, deliveryLog, getAlert, listAlerts, listNotices, listWebhooks,
+  parseAudience, registerWebhook, ruleDef, RULES, setWebhookEnabled, type AlertMessage, type Audience, type RuleParams,
+} from '../../pipelines/index.ts';
 
 /** Who is asking: the access layer's grant for `alert`, as an Audience (null: not granted). */
 export type AudienceResolver = (req: FastifyRequest) => Audience | null;

@@ -19,7 +19,7 @@ import { createFeedSerde } from '../../pipelines/contracts/serde.ts';
 import { ACCEPTED_HEADER, topicOf, type CoalUserRecord, type SaleRecord } from '../../pipelines/contracts/types.ts';
 import { startIndicatorWorkers } from '../../pipelines/indicators/runner.ts';
 import { ALERT_TOPIC, startAlertWorker } from '../../pipelines/alerts/index.ts';
-import { retry } from '../retry.ts';
+import { retry } from '../core/index.ts';
 import { registerWebhook } from '../../pipelines/alerts/webhooks.ts';
 import { verifySignature } from '../../pipelines/alerts/sign.ts';
 import { benchRuntime, cpuMeter, mb, REGIONS, sales, sleep } from './common.ts';

@@ -11,7 +11,7 @@
  * Only the stale-feed rule looks at a clock (`staleCheck`).
  */
 import { createHash } from 'node:crypto';
-import { ConfigError } from '../../infra/errors.ts';
+import { ConfigError } from '../../infra/core/index.ts';
 import type { IndicatorUpdateMessage } from '../indicators/contract.ts';
 
 export type Severity = 'warning' | 'critical';

@@ -10,7 +10,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
-import type { Logger } from '../../infra/log.ts';
+import type { Logger } from '../../infra/core/index.ts';
 import type { Audience } from './audience.ts';
 import { toAlertMessage } from './contract.ts';
 import { backoffMs, EVENT_ID_HEADER, IDEMPOTENCY_HEADER, newSecret, SIGNATURE_HEADER, signatureHeader } from './sign.ts';

@@ -7,11 +7,8 @@
  * publisher (`coal.alerts` + the Redis live channel), the webhook deliverer,
  * and the stale-feed check (the one clock-driven rule).
  */
-import type { Deps } from '../../infra/deps.ts';
-import { retry } from '../../infra/retry.ts';
-import type { Batch, TopicSpec } from '../../infra/broker/types.ts';
-import { createKafkaTopicSink, type KafkaTopicSink } from '../../sinks/kafka.ts';
-import { createWireCodec } from '../contracts/serde.ts';
+import { retry, type Batch, type Deps, type TopicSpec } from '../../infra/core/index.ts';
+import { createKafkaTopicSink, createWireCodec, type KafkaTopicSink } from '../../sinks/index.ts';
 import { topicOf } from '../contracts/types.ts';
 import type { IndicatorUpdateMessage } from '../indicators/contract.ts';
 import { ALERT_SCHEMA, ALERT_TOPIC, toAlertMessage, type AlertMessage } from './contract.ts';

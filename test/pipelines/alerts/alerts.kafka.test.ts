@@ -15,7 +15,7 @@ import type { Runtime } from '../../../infra/compose.ts';
 import { buildApp } from '../../../api/server.ts';
 import { alertRoutes } from '../../../api/routes/alerts.ts';
 import { createKafkaTopicSink } from '../../../sinks/kafka.ts';
-import { createWireCodec } from '../../../pipelines/contracts/serde.ts';
+import { createWireCodec } from '../../../sinks/index.ts';
 import { INDICATOR_SCHEMA, type IndicatorUpdateMessage } from '../../../pipelines/indicators/contract.ts';
 import { ALERT_SCHEMA, ALERT_TOPIC, startAlertWorker, verifySignature, type AlertWorker } from '../../../pipelines/alerts/index.ts';
 
