@@ -52,7 +52,9 @@ CREATE INDEX IF NOT EXISTS alerts_active_idx ON alerts (active) WHERE active;
 CREATE TABLE IF NOT EXISTS alert_rule_state (
   key          text   PRIMARY KEY,
   state        jsonb  NOT NULL,
-  last_seen_ms bigint
+  last_seen_ms bigint,
+  -- Bumped by every write: the rules run outside the transaction and re-run inside it only if a state moved meanwhile.
+  rev          bigint NOT NULL DEFAULT 0
 );
 
 -- A subscriber's own thresholds for its entities (one set per rule and entity).

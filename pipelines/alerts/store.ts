@@ -93,9 +93,12 @@ export async function storeEvents(c: Q, events: AlertEvent[], nowMs: number): Pr
   return out;
 }
 
-async function loadStates(c: Q, keys: string[]): Promise<Map<string, EntityState>> {
-  const r = await c.query<{ key: string; state: EntityState }>('SELECT key, state FROM alert_rule_state WHERE key = ANY($1::text[]) ORDER BY key FOR UPDATE', [keys]);
-  return new Map(r.rows.map((x) => [x.key, x.state]));
+interface Held { state: EntityState; rev: number }
+
+async function loadStates(c: Q, keys: string[], lock = true): Promise<Map<string, Held>> {
+  const r = await c.query<{ key: string; state: EntityState; rev: string }>(
+    `SELECT key, state, rev::text FROM alert_rule_state WHERE key = ANY($1::text[]) ORDER BY key${lock ? ' FOR UPDATE' : ''}`, [keys]);
+  return new Map(r.rows.map((x) => [x.key, { state: x.state, rev: Number(x.rev) }]));
 }
 
 async function saveStates(c: Q, states: Map<string, EntityState>): Promise<void> {
@@ -104,7 +107,7 @@ async function saveStates(c: Q, states: Map<string, EntityState>): Promise<void>
   await c.query(
     `INSERT INTO alert_rule_state (key, state, last_seen_ms)
      SELECT k, s, l FROM unnest($1::text[], $2::jsonb[], $3::bigint[]) AS t(k, s, l)
-     ON CONFLICT (key) DO UPDATE SET state = EXCLUDED.state, last_seen_ms = EXCLUDED.last_seen_ms`,
+     ON CONFLICT (key) DO UPDATE SET state = EXCLUDED.state, last_seen_ms = EXCLUDED.last_seen_ms, rev = alert_rule_state.rev + 1`,
     [keys, keys.map((k) => JSON.stringify(states.get(k))), keys.map((k) => states.get(k)!.lastSeenMs)],
   );
 }
@@ -121,21 +124,30 @@ export async function applyUpdates(db: pg.Pool, msgs: { key: string; value: Indi
   const watched = (m: IndicatorUpdateMessage) => WATCHED_SCOPES.has(`${m.family}|${m.scope}`) || opts.cadences?.[`${m.family}|${m.scope}`] !== undefined;
   const mine = msgs.filter((m) => watched(m.value));
   if (!mine.length) return [];
-  return tx(db, async (c) => {
-    const keys = [...new Set(mine.map((m) => m.key))].sort();
-    const held = await loadStates(c, keys);
+  const keys = [...new Set(mine.map((m) => m.key))].sort();
+  const fold = (held: Map<string, Held>) => {
     const states = new Map<string, EntityState>();
     const dirty = new Set<string>();
     const events: AlertEvent[] = [];
     for (const m of mine) {
-      const r = evaluate(m.value, states.get(m.key) ?? held.get(m.key) ?? emptyState(), opts);
+      const before = held.get(m.key)?.state;
+      const r = evaluate(m.value, states.get(m.key) ?? before ?? emptyState(), opts);
       states.set(m.key, r.state);
-      const before = held.get(m.key);
       if (r.changed || !before || (r.state.lastSeenMs ?? 0) - (before.lastSeenMs ?? 0) >= LAST_SEEN_STEP_MS) dirty.add(m.key);
       events.push(...r.events);
     }
-    await saveStates(c, new Map([...dirty].map((k) => [k, states.get(k)!])));
-    return storeEvents(c, events, nowMs);
+    return { states: new Map([...dirty].map((k) => [k, states.get(k)!])), events };
+  };
+  // The rules run outside the transaction (the embedded store is one session: holding it while JavaScript
+  // works would stall everyone); inside, the states are locked and checked unchanged, else folded again.
+  const read = await loadStates(db, keys, false);
+  let out = fold(read);
+  return tx(db, async (c) => {
+    const held = await loadStates(c, keys);
+    const moved = keys.some((k) => held.get(k)?.rev !== read.get(k)?.rev);
+    if (moved) out = fold(held);
+    await saveStates(c, out.states);
+    return storeEvents(c, out.events, nowMs);
   });
 }
 
@@ -151,7 +163,7 @@ export async function checkStale(db: pg.Pool, nowMs: number, cadences: Readonly<
     const held = await loadStates(c, keys);
     const states = new Map<string, EntityState>();
     const events: AlertEvent[] = [];
-    for (const [key, s] of held) {
+    for (const [key, { state: s }] of held) {
       const r = staleCheck(key, s, nowMs, cadences);
       if (r.events.length) { states.set(key, r.state); events.push(...r.events); }
     }
@@ -185,7 +197,7 @@ export async function checkForecasts(db: pg.Pool, opts: EvaluateOptions, checked
     const events: AlertEvent[] = [];
     for (const r of todo) {
       const key = forecastTarget(r.series_key)!.key;
-      const before = states.get(key) ?? held.get(key);
+      const before = states.get(key) ?? held.get(key)?.state;
       if (!before) continue;
       const res = forecastCheck({ seriesKey: r.series_key, trainedToMs: cstDay(r.trained_to), points: byId.get(r.id) ?? [] }, before, opts);
       if (res.events.length) { states.set(key, res.state); events.push(...res.events); }
