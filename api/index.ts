@@ -1,7 +1,11 @@
 /** What other folders use of this one. */
-export { alertRoutes, alertRoutesWith, operatorAudience, type AudienceResolver } from './routes/alerts.ts';
+export { alertRoutes, alertRoutesWith, operatorAudience, principalAudience, type AudienceResolver } from './routes/alerts.ts';
 export { forecastRoutes } from './routes/forecasts.ts';
 export { indicatorRoutes } from './routes/indicators.ts';
 export { ingestRoutes } from './routes/ingest.ts';
 export { metricsRoutes } from './routes/metrics.ts';
 export { buildApp } from './server.ts';
+export { accessRoutes } from './access/index.ts';
+export { SCHEMAS } from './routes/schemas.ts';
+export { ensureDemoKeys, DEMO_KEYS_FILE, type DemoKey, type DemoWorld } from './access/demo.ts';
+export { keysCli, billCli } from './access/cli.ts';

@@ -6,6 +6,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { InputError, PolicyError, type Deps } from '../../infra/core/index.ts';
+import { audienceOf } from '../access/index.ts';
 import {
   ackAlert, alertChannel, audienceSees, cstDayMs, deleteWebhook, deliveryLog, getAlert, listAlerts, listNotices, listWebhooks,
   parseAudience, registerWebhook, ruleDef, RULES, setWebhookEnabled, type AlertMessage, type Audience, type RuleParams,
@@ -16,6 +17,9 @@ export type AudienceResolver = (req: FastifyRequest) => Audience | null;
 
 /** Without an access layer in front, the caller is the operator and sees everything. */
 export const operatorAudience: AudienceResolver = () => ({ subscriberId: 'operator', regions: '*', mines: [], users: [] });
+
+/** The caller's grant for the `alert` product, from the access layer's principal (operator view when the layer is off). */
+export const principalAudience: AudienceResolver = (req) => (req.principal ? audienceOf(req.principal, 'alert') : operatorAudience(req));
 
 function bad(msg: string): never {
   throw new InputError(msg);
@@ -53,7 +57,8 @@ function paramsOf(body: unknown): Partial<RuleParams> {
 }
 
 function ownsEntity(a: Audience, scope: string, scopeId: string): boolean {
-  return a.regions === '*' || (scope === 'user' && a.users.includes(scopeId)) || (scope === 'mine' && a.mines.includes(scopeId));
+  const has = (list: string[]) => list.includes(scopeId) || list.includes('*');
+  return a.regions === '*' || (scope === 'user' && has(a.users)) || (scope === 'mine' && has(a.mines));
 }
 
 export function alertRoutesWith(audienceOf: AudienceResolver) {
@@ -205,5 +210,5 @@ export function alertRoutesWith(audienceOf: AudienceResolver) {
   };
 }
 
-/** The alert routes with the default audience (operator view until the access layer supplies one). */
-export const alertRoutes = alertRoutesWith(operatorAudience);
+/** The alert routes, filtered by the caller's grant for `alert` (access layer). */
+export const alertRoutes = alertRoutesWith(principalAudience);

@@ -16,8 +16,8 @@ export function audienceSees(a: Omit<Audience, 'subscriberId'>, s: AlertScope): 
   if (a.regions === '*') return true;
   if (s.scope === 'region') return a.regions.includes(s.scopeId);
   if (!ENTITY_SCOPES.has(s.scope)) return true;
-  if (s.scope === 'mine' && a.mines.includes(s.scopeId)) return true;
-  if (s.scope === 'user' && a.users.includes(s.scopeId)) return true;
+  if (s.scope === 'mine' && (a.mines.includes(s.scopeId) || a.mines.includes('*'))) return true;
+  if (s.scope === 'user' && (a.users.includes(s.scopeId) || a.users.includes('*'))) return true;
   return !!s.region && a.regions.includes(s.region);
 }
 

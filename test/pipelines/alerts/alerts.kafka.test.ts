@@ -62,7 +62,8 @@ async function states(): Promise<string[]> {
 
 test.before(async () => {
   rt = await testRuntime();
-  app = await buildApp(rt, { plugins: [alertRoutes] });
+  // The access layer is tested on its own; here the routes see the operator's audience (or the one given).
+  app = await buildApp(rt, { plugins: [alertRoutes], access: false });
   server = createServer((req, res) => {
     let body = '';
     req.on('data', (c) => { body += c; });
@@ -218,7 +219,7 @@ test('a subscriber sets its own threshold only for its own entities', async () =
   assert.is((await app.inject({ method: 'PUT', url: '/v1/alerts/thresholds/days_of_stock_low/port/P1', payload: { warning: 1 } })).statusCode, 400);
   // A subscriber whose audience does not hold the user is refused.
   const { alertRoutesWith } = await import('../../../api/routes/alerts.ts');
-  const sub = await buildApp(rt, { plugins: [alertRoutesWith(() => ({ subscriberId: 'S2', regions: [], mines: [], users: ['U2'] }))] });
+  const sub = await buildApp(rt, { plugins: [alertRoutesWith(() => ({ subscriberId: 'S2', regions: [], mines: [], users: ['U2'] }))], access: false });
   assert.is((await sub.inject({ method: 'PUT', url: '/v1/alerts/thresholds/days_of_stock_low/user/U9', payload: { warning: 10 } })).statusCode, 403);
   assert.is((await sub.inject({ method: 'PUT', url: '/v1/alerts/thresholds/days_of_stock_low/user/U2', payload: { warning: 16 } })).statusCode, 200);
   // Its alert list holds market-wide alerts, not U1's.
