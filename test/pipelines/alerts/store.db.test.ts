@@ -7,6 +7,8 @@ import * as assert from 'uvu/assert';
 import { testRuntime } from '../../helpers/runtime.ts';
 import type { Runtime } from '../../../infra/compose.ts';
 import { applyUpdates, checkForecasts, checkStale } from '../../../pipelines/alerts/store.ts';
+import { buildApp } from '../../../api/server.ts';
+import { alertRoutes } from '../../../api/routes/alerts.ts';
 import type { IndicatorUpdateMessage } from '../../../pipelines/indicators/contract.ts';
 
 const test = suite('pipelines/alerts/store (db)');
@@ -52,6 +54,16 @@ test('forecast early warning from the newest stored forecast of a plant', async 
   assert.is(ev[0]!.startedMs, T0);
   assert.is((await checkForecasts(rt.db, {}, checked)).length, 0, 'the same version is not checked twice');
   assert.is((await checkForecasts(rt.db, {}, new Map())).length, 0, 'and checking it again changes nothing');
+});
+
+test('behind the access layer the alert routes need a key', async () => {
+  const app = await buildApp(rt, { plugins: [alertRoutes] });
+  try {
+    assert.is((await app.inject({ method: 'GET', url: '/v1/alerts' })).statusCode, 401);
+    assert.is((await app.inject({ method: 'POST', url: '/v1/alert-webhooks', payload: {} })).statusCode, 401);
+  } finally {
+    await app.close();
+  }
 });
 
 test.run();
