@@ -1,4 +1,5 @@
 /** What other folders use of this one. */
+export { alertRoutes, alertRoutesWith, operatorAudience, principalAudience, type AudienceResolver } from './routes/alerts.ts';
 export { forecastRoutes } from './routes/forecasts.ts';
 export { indicatorRoutes } from './routes/indicators.ts';
 export { ingestRoutes } from './routes/ingest.ts';

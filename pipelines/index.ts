@@ -39,3 +39,10 @@ export { eventMsOf } from './indicators/core.ts';
 export { FACTS, type FactColumn } from './indicators/facts.ts';
 export { rebuildLatest, saveLatest } from './indicators/index.ts';
 export { processRaw } from './ingest/core.ts';
+
+// ---- market-risk alerts
+export {
+  ackAlert, ALERT_GROUP, ALERT_SCHEMA, ALERT_TOPIC, alertChannel, alertTopics, audienceSees, deleteWebhook, deliveryLog, getAlert, listAlerts,
+  listNotices, listWebhooks, parseAudience, registerWebhook, ruleDef, RULES, RULE_IDS, setWebhookEnabled, startAlertWorker, verifySignature,
+  type AlertMessage, type AlertRow, type AlertWorker, type AlertWorkerOptions, type Audience, type RuleId, type RuleParams, type Webhook,
+} from './alerts/index.ts';

@@ -64,6 +64,15 @@ export interface Config {
   demoKeys: boolean;
   /** Where the demo keys are written (git-ignored). Env COALFLOW_DEMO_KEYS_FILE. Default `.coalflow/demo-keys.json`. */
   demoKeysFile: string;
+  /**
+   * Alert rule thresholds overriding the defaults, JSON `{"<rule>": {"warning": n, "critical": n, "days": n, "hysteresis": n}}`,
+   * and `"disabled": ["<rule>", …]`. Env COALFLOW_ALERT_RULES. Default '' (the defaults of pipelines/alerts/rules.ts).
+   */
+  alertRules: string;
+  /** How often the stale-feed alert rule looks at the clock, ms; 0 = never. Env COALFLOW_ALERT_STALE_CHECK_MS. Default 60000. */
+  alertStaleCheckMs: number;
+  /** Failed webhook attempts in a row before a webhook is disabled. Env COALFLOW_ALERT_WEBHOOK_MAX_FAILURES. Default 50. */
+  alertWebhookMaxFailures: number;
   /** Pino level. Env LOG_LEVEL. Default info. */
   logLevel: string;
   /** True when no external service is configured (embedded default). */
@@ -76,6 +85,7 @@ const KNOWN_COALFLOW_KEYS = new Set([
   'COALFLOW_ALLOWED_LATENESS_MS', 'COALFLOW_TOKEN_SECRET', 'COALFLOW_POLICY_FILE', 'COALFLOW_FORECAST_INTERVAL_MS',
   'COALFLOW_SIM_HISTORY_DAYS',
   'COALFLOW_RATE_PER_SECOND', 'COALFLOW_METRICS_LOOPBACK_OPEN', 'COALFLOW_AUDIT_RETENTION_DAYS', 'COALFLOW_DEMO_KEYS', 'COALFLOW_DEMO_KEYS_FILE',
+  'COALFLOW_ALERT_RULES', 'COALFLOW_ALERT_STALE_CHECK_MS', 'COALFLOW_ALERT_WEBHOOK_MAX_FAILURES',
 ]);
 
 /** Development-only secret for the embedded default; never used when a real service is configured. */
@@ -184,6 +194,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     auditRetentionDays: int(env, 'COALFLOW_AUDIT_RETENTION_DAYS', 1095, 183, 36_500),
     demoKeys: bool(env, 'COALFLOW_DEMO_KEYS', embedded),
     demoKeysFile: env.COALFLOW_DEMO_KEYS_FILE || '.coalflow/demo-keys.json',
+    alertRules: env.COALFLOW_ALERT_RULES ?? '',
+    alertStaleCheckMs: int(env, 'COALFLOW_ALERT_STALE_CHECK_MS', 60_000, 0, 86_400_000),
+    alertWebhookMaxFailures: int(env, 'COALFLOW_ALERT_WEBHOOK_MAX_FAILURES', 50, 1, 1_000_000),
     logLevel: env.LOG_LEVEL || 'info',
     embedded,
     ...overrides,

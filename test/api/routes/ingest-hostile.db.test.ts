@@ -1,8 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, InjectOptions } from 'fastify';
 import { buildApp } from '../../../api/server.ts';
-import type { InjectOptions } from 'fastify';
 import { operatorHeaders } from '../../helpers/access.ts';
 import { ingestRoutes } from '../../../api/routes/ingest.ts';
 import type { Runtime } from '../../../infra/compose.ts';
