@@ -118,6 +118,9 @@ forward('forecast', '对任意 date,value CSV 序列做回测选模与预测，�
 forward('import', '导入 CSV（UTF-8/GB18030）或 XLSX 导出文件 / import a CSV (UTF-8/GB18030) or XLSX export: import FILE --feed sales [--json]',
   async (args) => (await import('../pipelines/index.ts')).importCli(args, io));
 
+forward('report', '生成日报/周报/月报/年报（HTML、PDF、XLSX、JSON）/ build a daily, weekly, monthly or annual report: report --period month --date 2026-10 [--format pdf,xlsx,html,json] [--out DIR]',
+  async (args) => (await import('../api/reports/index.ts')).reportCli(args, io));
+
 program.command('simulate')
   .description('只运行模拟器，向 coal.raw.* 主题写入 / run only the feed simulator, producing to coal.raw.*')
   .addOption(new Option('--speed <n>', 'simulated seconds per second (env COALFLOW_SIM_SPEED)').argParser(Number))

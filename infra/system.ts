@@ -4,6 +4,7 @@ import { forecastRoutes } from '../api/routes/forecasts.ts';
 import { indicatorRoutes } from '../api/routes/indicators.ts';
 import { ingestRoutes } from '../api/routes/ingest.ts';
 import { metricsRoutes } from '../api/routes/metrics.ts';
+import { createReportScheduler, reportRoutes } from '../api/reports/index.ts';
 import { catalogSources, startSchedule, type Schedule } from '../models/index.ts';
 import { createIngestService } from '../pipelines/index.ts';
 import { indicatorTopics, listSeriesKeys, loadSeries, startIndicatorWorkers } from '../pipelines/indicators/index.ts';
@@ -66,6 +67,7 @@ export async function startSystem(rt: Runtime, roles: Role[], opts: { listen?: b
       const f = forecastSchedule(rt);
       await run(f);
       forecasts = f.schedule;
+      await run(createReportScheduler({ db: rt.db, log: rt.log.child({ component: 'reports' }) }));
     }
     if (roles.includes('api')) {
       const schedule = forecasts;
@@ -80,7 +82,7 @@ export async function startSystem(rt: Runtime, roles: Role[], opts: { listen?: b
           return { trained: summary.ok.length, failed: summary.failed, ms: Math.round(summary.ms), series: summary.ok };
         });
       };
-      app = await buildApp(rt, { plugins: [ingestRoutes, indicatorRoutes, forecastRoutes, metricsRoutes, retrainRoute] });
+      app = await buildApp(rt, { plugins: [ingestRoutes, indicatorRoutes, forecastRoutes, metricsRoutes, retrainRoute, reportRoutes] });
       if (opts.listen !== false) {
         await app.listen({ port: rt.config.port, host: rt.config.host });
         rt.log.info({ port: rt.config.port }, 'API listening');
