@@ -17,7 +17,7 @@ import { generateReport } from './store.ts';
 export interface CliIo { stdout: { write(s: string): unknown }; stderr: { write(s: string): unknown } }
 
 export const REPORT_USAGE = `用法 / usage: coalflow report --period day|week|month|year --date DATE [--format pdf,xlsx,html,json] [--out DIR] [--lang zh|en]
-  --date  2026-10-05（日）、2026-W41（周）、2026-10（月）、2026（年）/ a day, ISO week, month or year
+  --date  2026-10-05（日）、2026-W41（周）、2026-10（月）、2026（年） / a day, ISO week, month or year
 `;
 
 export async function reportCli(argv: readonly string[], io: CliIo): Promise<number> {

@@ -69,7 +69,7 @@ export function parsePeriod(kind: unknown, date: unknown): Period {
   }
   const k = kind as PeriodKind;
   const s = typeof date === 'string' ? date.trim() : '';
-  const bad = (): never => { throw new InputError(`date "${s}" 与 period=${k} 不符（如 2026-10-05、2026-W41、2026-10、2026）/ date "${s}" does not fit period=${k} (e.g. 2026-10-05, 2026-W41, 2026-10, 2026)`); };
+  const bad = (): never => { throw new InputError(`date "${s}" 与 period=${k} 不符（如 2026-10-05、2026-W41、2026-10、2026） / date "${s}" does not fit period=${k} (e.g. 2026-10-05, 2026-W41, 2026-10, 2026)`); };
   let ms: number;
   const wk = /^(\d{4})-W(\d{2})$/.exec(s);
   if (/^\d{4}-\d{2}-\d{2}$/.test(s)) {
