@@ -1,6 +1,5 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyError } from 'fastify';
-import { CoalflowError } from '../infra/errors.ts';
-import type { Deps } from '../infra/deps.ts';
+import { CoalflowError, type Deps } from '../infra/core/index.ts';
 
 export interface AppOptions {
   /** Extra route plugins (each registered encapsulated with `{ deps }`). */

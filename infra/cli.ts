@@ -3,9 +3,8 @@
  * infra/compose.ts; this file only maps commands and flags onto it.
  */
 import { Command, Option } from 'commander';
-import { loadConfig, type Config } from './config.ts';
+import { loadConfig, CoalflowError, ConfigError, type Config } from './core/index.ts';
 import { buildRuntime } from './compose.ts';
-import { CoalflowError, ConfigError } from './errors.ts';
 import { migrate } from './db/migrate.ts';
 import { startSystem, type Role } from './system.ts';
 
@@ -116,10 +115,18 @@ forward('forecast', '对任意 date,value CSV 序列做回测选模与预测，�
   async (args) => (await import('../models/index.ts')).forecastCli(args, io));
 
 forward('import', '导入 CSV（UTF-8/GB18030）或 XLSX 导出文件 / import a CSV (UTF-8/GB18030) or XLSX export: import FILE --feed sales [--json]',
-  async (args) => (await import('../pipelines/index.ts')).importCli(args, io));
+  async (args) => (await import('../pipelines/index.ts')).importCli(args, {
+    ...io,
+    // Logs go to stderr: stdout carries only the summary (one JSON object with --json).
+    openRuntime: async (env) => {
+      const config = loadConfig(env);
+      const { createLogger } = await import('./core/index.ts');
+      return buildRuntime(config, { log: createLogger({ level: config.logLevel === 'info' ? 'warn' : config.logLevel, to: 'stderr' }) });
+    },
+  }));
 
 forward('report', '生成日报/周报/月报/年报（HTML、PDF、XLSX、JSON）/ build a daily, weekly, monthly or annual report: report --period month --date 2026-10 [--format pdf,xlsx,html,json] [--out DIR]',
-  async (args) => (await import('../api/reports/index.ts')).reportCli(args, io));
+  async (args) => (await import('../api/index.ts')).reportCli(args, { ...io, openRuntime: async () => buildRuntime(loadConfig()) }));
 
 program.command('simulate')
   .description('只运行模拟器，向 coal.raw.* 主题写入 / run only the feed simulator, producing to coal.raw.*')

@@ -3,16 +3,10 @@ import { Redis } from 'ioredis';
 import type { Client as RegistryClient } from '@confluentinc/schemaregistry';
 import { InProcessBroker } from './broker/in-process.ts';
 import { KafkaBroker } from './broker/kafka.ts';
-import type { Broker } from './broker/types.ts';
-import type { Config } from './config.ts';
-import type { Deps, Kinds } from './deps.ts';
+import { ServiceError, createLogger, createMetrics, retry, type Broker, type Config, type Deps, type Kinds, type Logger } from './core/index.ts';
 import { startEmbeddedMaintenance } from './db/maintenance.ts';
 import { startEmbeddedDb, startEmbeddedDbProcess, type EmbeddedDb } from './db/embedded.ts';
 import { ensureTimescale, migrate } from './db/migrate.ts';
-import { ServiceError } from './errors.ts';
-import { createLogger, type Logger } from './log.ts';
-import { createMetrics } from './metrics.ts';
-import { retry } from './retry.ts';
 
 export interface Runtime extends Deps {
   /** The embedded database's child process (embeddedDb 'process'), for its RSS; null otherwise. */

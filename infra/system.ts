@@ -1,13 +1,8 @@
 import type { FastifyInstance } from 'fastify';
-import { buildApp } from '../api/server.ts';
-import { forecastRoutes } from '../api/routes/forecasts.ts';
-import { indicatorRoutes } from '../api/routes/indicators.ts';
-import { ingestRoutes } from '../api/routes/ingest.ts';
-import { metricsRoutes } from '../api/routes/metrics.ts';
-import { createReportScheduler, reportRoutes } from '../api/reports/index.ts';
+import { buildApp, forecastRoutes, indicatorRoutes, ingestRoutes, metricsRoutes } from '../api/index.ts';
+import { createReportScheduler, reportRoutes } from '../api/index.ts';
 import { catalogSources, startSchedule, type Schedule } from '../models/index.ts';
-import { createIngestService } from '../pipelines/index.ts';
-import { indicatorTopics, listSeriesKeys, loadSeries, startIndicatorWorkers } from '../pipelines/indicators/index.ts';
+import { createIngestService, indicatorTopics, listSeriesKeys, loadSeries, startIndicatorWorkers } from '../pipelines/index.ts';
 import type { Runtime } from './compose.ts';
 import { startSimulator } from './simulator/index.ts';
 

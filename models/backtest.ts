@@ -19,7 +19,7 @@
  * backtest points inside. It is honest about the interval method but uses K−1 origins' residuals
  * where the published interval uses K, and the same backtest chose the model (a mild optimism).
  */
-import { InputError } from '../infra/errors.ts';
+import { InputError } from '../infra/core/index.ts';
 import { empiricalQuantile } from './metrics.ts';
 
 export const MAX_ORIGINS = 5;

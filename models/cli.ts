@@ -3,7 +3,7 @@
  * Prints the ForecastResult as JSON on stdout. Exit codes: 0 ok, 2 bad input or usage, 1 unexpected error.
  */
 import { parseArgs } from 'node:util';
-import { CoalflowError, InputError } from '../infra/errors.ts';
+import { CoalflowError, InputError } from '../infra/core/index.ts';
 import { readSeriesCsv } from './csv.ts';
 import { MAX_HORIZON, selectAndForecast } from './select.ts';
 import { MODEL_NAMES, type Frequency } from './types.ts';

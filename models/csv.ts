@@ -9,7 +9,7 @@
 import { readFile } from 'node:fs/promises';
 import { parse } from 'csv-parse/sync';
 import iconv from 'iconv-lite';
-import { InputError } from '../infra/errors.ts';
+import { InputError } from '../infra/core/index.ts';
 import { dayFromYearWeek, formatDay, parseDateText } from './dates.ts';
 import type { Observation } from './types.ts';
 

@@ -1,5 +1,5 @@
 /**
- * Forecasting for coalflow (issue 5): what other folders use. Internals (models, metrics,
+ * Forecasting for coalflow: what other folders use. Internals (models, metrics,
  * backtest, dates) are imported directly only by this folder and its tests.
  */
 export type {

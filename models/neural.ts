@@ -22,7 +22,7 @@
 import { recurrent } from 'brain.js';
 import { mean, standardDeviation } from 'simple-statistics';
 import type { ModelRunner, ModelSpec, SeriesContext, TrainWindow } from './types.ts';
-import { mulberry32 } from '../infra/random.ts';
+import { mulberry32 } from '../infra/core/index.ts';
 
 const WINDOW = 12;
 const HIDDEN = 8;

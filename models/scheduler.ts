@@ -5,7 +5,7 @@
  * threads (models/pool.ts): the run uses every core and the caller's event loop stays free.
  */
 import type pg from 'pg';
-import type { Logger } from '../infra/log.ts';
+import type { Logger } from '../infra/core/index.ts';
 import { runForecastJobs, type ForecastJob } from './pool.ts';
 import { saveForecast } from './store.ts';
 import type { Frequency, SeriesPoint } from './types.ts';

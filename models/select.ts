@@ -3,7 +3,7 @@
  * backtest, pick the best by MASE (never one that fails to beat seasonal naive), and forecast
  * with empirical 80% / 95% intervals and their measured coverage.
  */
-import { InputError } from '../infra/errors.ts';
+import { InputError } from '../infra/core/index.ts';
 import { applyIntervals, leaveOneOriginOutCoverage, planOrigins, stepQuantiles } from './backtest.ts';
 import { naiveSpec, seasonalNaiveSpec } from './baselines.ts';
 import { dayOfInstant, DEFAULT_HORIZON, detectFrequency, formatDay, futureDays, parseDateText, seasonalPeriodFor } from './dates.ts';

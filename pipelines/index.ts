@@ -2,21 +2,21 @@
  * What other folders (api, infra, sinks, models) use from pipelines/.
  * Keep edits additive: several engineers export from here.
  */
-// ---- contracts (issue 3)
+// ---- contracts
 export type * from './contracts/types.ts';
 export { FEEDS, topicOf } from './contracts/types.ts';
 export type { FeedSerde } from './contracts/serde-types.ts';
-export { createFeedSerde, createWireCodec, loadSchemaRegistry, type CoalSerde, type WireCodec } from './contracts/serde.ts';
+export { createFeedSerde, type CoalSerde } from './contracts/serde.ts';
 export { avroSchemaOf } from './contracts/schemas.ts';
 export { REASONS, REASON_CODES, reasonText, type ReasonCode } from './contracts/reasons.ts';
 export { ORDOS_REGIONS, regionName } from './contracts/regions.ts';
 export { LIMITS } from './contracts/validate.ts';
 
-// ---- desensitization and the minimum-necessary-use list (issue 3)
+// ---- desensitization and the minimum-necessary-use list
 export { loadPolicy, assertProductFields, productFields, projectForProduct, type Policy, type Rule } from './desensitize/policy.ts';
 export { createDesensitizer, type Desensitizer } from './desensitize/desensitize.ts';
 
-// ---- ingest (issue 3)
+// ---- ingest
 export { feedTopics, ensureFeedTopics } from './ingest/topics.ts';
 export { ingestRecords, isFeed, type IngestOptions, type IngestResult } from './ingest/ingest.ts';
 export { createIngestWorkers, startIngestWorkers, type IngestWorkers, type IngestWorkerOptions } from './ingest/worker.ts';
@@ -26,5 +26,11 @@ export { listRejects, getReject, replayReject, type RejectView } from './ingest/
 export type { ItemResult, Summary } from './ingest/batch.ts';
 export type { Source } from './ingest/core.ts';
 
-// ---- file import (issue 3)
+// ---- file import
 export { importCli, importFile, type ImportIo, type ImportSummary } from './import/cli.ts';
+export { indicatorTopics, listSeriesKeys, loadSeries, startIndicatorWorkers } from './indicators/index.ts';
+export { AGGREGATE_SCOPES, DAY_MS, FAMILIES, type Family, type IndicatorPoint, METRICS, type MetricDef, type Scope, WINDOWS, type Window, cstDayMs, metricDef } from './indicators/model.ts';
+export { DAYS_OF_STOCK_FLAT, series } from './indicators/queries.ts';
+export { INDICATOR_GROUP } from './indicators/runner.ts';
+export { type LatestEntry, readLatest, redisKeys } from './indicators/snapshots.ts';
+export { CITY_ID, cstDate, monthStart, nextMonthStart, TZ_OFFSET_MS, weekStart, yearStart } from './indicators/model.ts';

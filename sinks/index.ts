@@ -1,4 +1,6 @@
-/** The sinks other folders use. Each follows the shared contract: `write(batch)`, `close()`. */
-export { createTimescaleSink, type TimescaleSink, type FactBatch, type FactItem, type WriteResult } from './timescale.ts';
-export { createRedisSink, readLatest, redisKeys, type RedisSink, type LatestEntry } from './redis.ts';
-export { createKafkaTopicSink, type KafkaTopicSink, type WireRecord } from './kafka.ts';
+/**
+ * Generic output adapters. Each follows the shared contract: `write(batch)`, `close()`;
+ * what is written (indicator store, snapshots) lives with the pipeline that owns it.
+ */
+export { createKafkaTopicSink, type KafkaTopicSink, type KafkaTopicSinkOptions, type WireRecord } from './kafka.ts';
+export { createWireCodec, loadSchemaRegistry, type WireCodec } from './wire.ts';

@@ -3,9 +3,8 @@
  * (BACKWARD), encodes values in the Confluent wire format and produces them.
  * Shared sink contract: `write(batch)`, `close()`.
  */
-import type { Deps } from '../infra/deps.ts';
-import { SinkError } from '../infra/errors.ts';
-import { createWireCodec, type WireCodec } from '../pipelines/contracts/serde.ts';
+import { SinkError, type Deps } from '../infra/core/index.ts';
+import { createWireCodec, type WireCodec } from './wire.ts';
 
 export interface WireRecord<T extends object = Record<string, unknown>> {
   key: string | null;

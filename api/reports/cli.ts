@@ -6,15 +6,20 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../../infra/config.ts';
-import { CoalflowError, InputError } from '../../infra/errors.ts';
+import type pg from 'pg';
+import { CoalflowError, InputError } from '../../infra/core/index.ts';
 import { localize } from './content.ts';
 import { parsePeriod } from './period.ts';
 import { renderAll } from './render.ts';
 import { formatsOf } from './routes.ts';
 import { generateReport } from './store.ts';
 
-export interface CliIo { stdout: { write(s: string): unknown }; stderr: { write(s: string): unknown } }
+export interface CliIo {
+  stdout: { write(s: string): unknown };
+  stderr: { write(s: string): unknown };
+  /** Opens the configured runtime (the composition root's); the CLI closes it. */
+  openRuntime(): Promise<{ db: pg.Pool; close(): Promise<void> }>;
+}
 
 export const REPORT_USAGE = `用法 / usage: coalflow report --period day|week|month|year --date DATE [--format pdf,xlsx,html,json] [--out DIR] [--lang zh|en]
   --date  2026-10-05（日）、2026-W41（周）、2026-10（月）、2026（年） / a day, ISO week, month or year
@@ -32,8 +37,7 @@ export async function reportCli(argv: readonly string[], io: CliIo): Promise<num
     const period = parsePeriod(v.period, v.date);
     const formats = formatsOf(v.format);
     const lang = v.lang === undefined ? 'zh' : v.lang === 'en' || v.lang === 'zh' ? v.lang : (() => { throw new InputError('--lang 可选 zh|en / --lang must be zh or en'); })();
-    const { buildRuntime } = await import('../../infra/compose.ts');
-    const runtime = await buildRuntime(loadConfig());
+    const runtime = await io.openRuntime();
     rt = runtime;
     const r = await generateReport(runtime.db, { period, audience: null, formats });
     const files = lang === 'zh' ? r.files : await renderAll(localize(r.doc, lang), formats);

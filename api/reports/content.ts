@@ -9,9 +9,7 @@
  */
 import type pg from 'pg';
 import { listLatestForecasts, latestForecast } from '../../models/index.ts';
-import { regionName } from '../../pipelines/contracts/regions.ts';
-import { CITY_ID, metricDef, type Scope, type Window } from '../../pipelines/indicators/model.ts';
-import { series } from '../../pipelines/indicators/queries.ts';
+import { CITY_ID, metricDef, regionName, series, type Scope, type Window } from '../../pipelines/index.ts';
 import { serve } from '../routes/indicators.ts';
 import { previousPeriod, sameLastYear, type Period } from './period.ts';
 

@@ -2,8 +2,8 @@
  * Report periods in Asia/Shanghai: a day, an ISO week, a calendar month or a year, each with its
  * previous period and the same period one year earlier (for comparisons).
  */
-import { InputError } from '../../infra/errors.ts';
-import { cstDate, cstDayMs, DAY_MS, monthStart, nextMonthStart, TZ_OFFSET_MS, weekStart, yearStart } from '../../pipelines/indicators/model.ts';
+import { InputError } from '../../infra/core/index.ts';
+import { cstDate, cstDayMs, DAY_MS, monthStart, nextMonthStart, TZ_OFFSET_MS, weekStart, yearStart } from '../../pipelines/index.ts';
 
 export type PeriodKind = 'day' | 'week' | 'month' | 'year';
 export const PERIOD_KINDS: readonly PeriodKind[] = ['day', 'week', 'month', 'year'];

@@ -6,8 +6,7 @@
  * GET  /v1/reports/:id/:format     the file (json, html, pdf, xlsx); `?lang=en` for English
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Deps } from '../../infra/deps.ts';
-import { InputError } from '../../infra/errors.ts';
+import { InputError, type Deps } from '../../infra/core/index.ts';
 import { localize, type AlertsSource, type Audience, type Lang } from './content.ts';
 import { parsePeriod, PERIOD_KINDS, type PeriodKind } from './period.ts';
 import { CONTENT_TYPES, FORMATS, type Format } from './render.ts';

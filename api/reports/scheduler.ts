@@ -6,7 +6,7 @@
  */
 import { Cron } from 'croner';
 import type pg from 'pg';
-import type { Logger } from '../../infra/log.ts';
+import type { Logger } from '../../infra/core/index.ts';
 import type { AlertsSource, Audience } from './content.ts';
 import { lastCompletePeriod, type PeriodKind } from './period.ts';
 import { FORMATS, type Format } from './render.ts';

@@ -6,14 +6,8 @@
  * contributor count so a fuller control layer can be added in front.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Deps } from '../../infra/deps.ts';
-import { InputError } from '../../infra/errors.ts';
-import {
-  AGGREGATE_SCOPES, cstDayMs, DAY_MS, FAMILIES, METRICS, metricDef, WINDOWS,
-  type Family, type IndicatorPoint, type MetricDef, type Scope, type Window,
-} from '../../pipelines/indicators/model.ts';
-import { DAYS_OF_STOCK_FLAT, series } from '../../pipelines/indicators/queries.ts';
-import { readLatest, redisKeys, type LatestEntry } from '../../sinks/redis.ts';
+import { InputError, type Deps } from '../../infra/core/index.ts';
+import { AGGREGATE_SCOPES, cstDayMs, DAY_MS, FAMILIES, METRICS, metricDef, WINDOWS, DAYS_OF_STOCK_FLAT, series, readLatest, redisKeys, type Family, type IndicatorPoint, type MetricDef, type Scope, type Window, type LatestEntry } from '../../pipelines/index.ts';
 
 /** Aggregate cells with fewer contributing companies are suppressed. */
 export const MIN_CONTRIBUTORS = 3;

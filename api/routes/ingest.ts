@@ -4,11 +4,8 @@
  * API) and replay of a fixed reject.
  */
 import type { FastifyInstance } from 'fastify';
-import type { Deps } from '../../infra/deps.ts';
-import { REASONS } from '../../pipelines/contracts/reasons.ts';
-import { FEEDS } from '../../pipelines/contracts/types.ts';
-import { ingestRecords, isFeed } from '../../pipelines/ingest/ingest.ts';
-import { getReject, listRejects, replayReject } from '../../pipelines/ingest/rejects.ts';
+import type { Deps } from '../../infra/core/index.ts';
+import { REASONS, FEEDS, ingestRecords, isFeed, getReject, listRejects, replayReject } from '../../pipelines/index.ts';
 
 function unknownFeed(feed: string) {
   return {

@@ -4,10 +4,8 @@
  * scrape shows the lag even between the workers' own periodic refreshes.
  */
 import type { FastifyInstance } from 'fastify';
-import type { Deps } from '../../infra/deps.ts';
-import { refreshConsumerLag } from '../../infra/metrics.ts';
-import { FEEDS, topicOf } from '../../pipelines/contracts/types.ts';
-import { INDICATOR_GROUP } from '../../pipelines/indicators/runner.ts';
+import { refreshConsumerLag, type Deps } from '../../infra/core/index.ts';
+import { FEEDS, topicOf, INDICATOR_GROUP } from '../../pipelines/index.ts';
 
 export interface LagTarget { groupId: string; topics: string[] }
 

@@ -33,8 +33,8 @@ import { INDICATOR_SCHEMA, toMessages, type IndicatorUpdateMessage } from '../..
 import { bandOf, CITY_ID, dayStart, hourStart, isoOf, monthStart, round6, yearStart, type IndicatorPoint, type Scope, type TumblingWindow } from '../../pipelines/indicators/model.ts';
 import { companyOf } from '../../pipelines/indicators/core.ts';
 import { createKafkaTopicSink } from '../../sinks/kafka.ts';
-import { createRedisSink } from '../../sinks/redis.ts';
-import { factColumns, insertFactsSql } from '../../sinks/timescale.ts';
+import { createRedisSink } from '../../pipelines/indicators/snapshots.ts';
+import { factColumns, insertFactsSql } from '../../pipelines/indicators/store.ts';
 import type { Runtime } from '../compose.ts';
 import { benchRuntime, cpuMeter, sales, sleep } from './common.ts';
 

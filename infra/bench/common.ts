@@ -4,11 +4,11 @@
  * and CPU meters per process (worker, database, broker).
  */
 import { readFileSync, readdirSync } from 'node:fs';
-import { loadConfig } from '../config.ts';
+import { loadConfig } from '../core/config.ts';
 import { buildRuntime, type Runtime } from '../compose.ts';
-import { createLogger } from '../log.ts';
+import { createLogger } from '../core/log.ts';
 import type { SaleRecord } from '../../pipelines/contracts/types.ts';
-import { mulberry32 } from '../random.ts';
+import { mulberry32 } from '../core/random.ts';
 
 export const REGIONS = ['150602', '150603', '150621', '150622', '150623', '150624', '150625', '150626', '150627'];
 const KCAL = [5500, 5000, 4500, 4200];

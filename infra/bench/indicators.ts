@@ -20,8 +20,8 @@ import { createFeedSerde } from '../../pipelines/contracts/serde.ts';
 import { topicOf, type SaleRecord } from '../../pipelines/contracts/types.ts';
 import { ACCEPTED_HEADER, startIndicatorWorkers, type IndicatorWorkers } from '../../pipelines/indicators/runner.ts';
 import { classify } from '../../pipelines/indicators/core.ts';
-import { createTimescaleSink, premerge } from '../../sinks/timescale.ts';
-import { mulberry32 } from '../random.ts';
+import { createTimescaleSink, premerge } from '../../pipelines/indicators/store.ts';
+import { mulberry32 } from '../core/random.ts';
 import { benchRuntime, cpuMeter, mb, REGIONS, sales, sleep } from './common.ts';
 
 const { values: args } = parseArgs({

@@ -13,10 +13,10 @@
  * Env: BENCH_CORE_RECORDS (default 50000), BENCH_KAFKA_RECORDS (default 20000).
  */
 import os from 'node:os';
-import { createLogger } from '../log.ts';
+import { createLogger } from '../core/log.ts';
 import { buildRuntime } from '../compose.ts';
-import { loadConfig } from '../config.ts';
-import { retry } from '../retry.ts';
+import { loadConfig } from '../core/config.ts';
+import { retry } from '../core/retry.ts';
 import { Generator } from '../simulator/generator.ts';
 import { topicOf } from '../../pipelines/contracts/types.ts';
 import { createFeedSerde } from '../../pipelines/contracts/serde.ts';

@@ -1,9 +1,6 @@
 import { EventEmitter } from 'node:events';
 import kafkajs from 'kafkajs';
-import { BrokerError } from '../errors.ts';
-import type {
-  Assignment, Batch, BatchHandler, Broker, ConsumedRecord, Consumer, ConsumerOptions, ProduceRecord, TopicSpec,
-} from './types.ts';
+import { BrokerError, type Assignment, type Batch, type BatchHandler, type Broker, type ConsumedRecord, type Consumer, type ConsumerOptions, type ProduceRecord, type TopicSpec } from '../core/index.ts';
 
 interface Partition { records: ConsumedRecord[] }
 interface Topic { partitions: Partition[]; config: Record<string, string> }

@@ -1,7 +1,5 @@
 import kafkajs, { type Admin, type Kafka, type Producer, type Consumer as KConsumer, logLevel } from 'kafkajs';
-import { BrokerError } from '../errors.ts';
-import type { Logger } from '../log.ts';
-import type { Assignment, BatchHandler, Broker, ConsumedRecord, Consumer, ConsumerOptions, ProduceRecord, TopicSpec } from './types.ts';
+import { BrokerError, type Logger, type Assignment, type BatchHandler, type Broker, type ConsumedRecord, type Consumer, type ConsumerOptions, type ProduceRecord, type TopicSpec } from '../core/index.ts';
 
 export interface KafkaBrokerOptions {
   brokers: string[];

@@ -29,7 +29,7 @@
  * started for the embedded database only.
  */
 import type pg from 'pg';
-import type { Logger } from '../log.ts';
+import type { Logger } from '../core/index.ts';
 
 export interface MaintenanceOptions {
   /** Check period, ms. Default 10000. */

@@ -1,4 +1,4 @@
--- Ingest bookkeeping (issue 3). Every statement is idempotent (migrations run outside a transaction).
+-- Ingest bookkeeping. Every statement is idempotent (migrations run outside a transaction).
 
 -- Deduplication by (feed, record id), shared by all workers and surviving restarts.
 -- A record is first claimed (state 'claimed', with the source position that claimed it), then marked

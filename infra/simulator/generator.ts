@@ -10,9 +10,7 @@
  * hourly highway gates, daily rail, ports, coal users and prices: about 20,000
  * records per simulated day, ~140 records/s at `--speed 600`.
  */
-import type { FeedName } from '../../pipelines/contracts/types.ts';
-import type { ReasonCode } from '../../pipelines/contracts/reasons.ts';
-import { ORDOS_REGIONS } from '../../pipelines/contracts/regions.ts';
+import { ORDOS_REGIONS, type FeedName, type ReasonCode } from '../../pipelines/index.ts';
 import { createWorld, Rng, STOP_REASONS, TOTAL_CAPACITY_T, type SimMine, type World } from './world.ts';
 
 export interface GeneratorOptions {

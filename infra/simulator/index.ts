@@ -5,10 +5,8 @@
  * times): an accelerated run starts in the past (default 7 days ago) and,
  * once it has caught up, follows the wall clock.
  */
-import type { ProduceRecord } from '../broker/types.ts';
-import type { Deps } from '../deps.ts';
-import { topicOf, type FeedName } from '../../pipelines/contracts/types.ts';
-import { ensureFeedTopics } from '../../pipelines/ingest/topics.ts';
+import type { ProduceRecord, Deps } from '../core/index.ts';
+import { topicOf, ensureFeedTopics, type FeedName } from '../../pipelines/index.ts';
 import { Generator, type SimEvent } from './generator.ts';
 
 export { Generator, simulate, type GeneratorOptions, type SimEvent } from './generator.ts';

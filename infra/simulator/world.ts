@@ -4,8 +4,8 @@
  * yards, trucks, customers, rail routes to the Bohai-rim ports, highway gates,
  * ports and platforms, and power plants and other coal users.
  */
-import { ORDOS_REGIONS } from '../../pipelines/contracts/regions.ts';
-import { mulberry32 } from '../random.ts';
+import { ORDOS_REGIONS } from '../../pipelines/index.ts';
+import { mulberry32 } from '../core/index.ts';
 
 /** Seeded (mulberry32) draws for the simulation; deterministic per seed. */
 export class Rng {

@@ -4,7 +4,7 @@
  * Excel serial dates. Everything that cannot be read unambiguously is
  * rejected with a stable reason rather than guessed.
  */
-import { ValidationError } from '../../infra/errors.ts';
+import { ValidationError } from '../../infra/core/index.ts';
 
 /** What a number measures; decides which units are accepted and the target unit. */
 export type NumberKind =

@@ -4,7 +4,7 @@
  * ValidationError with a stable reason. Pure: time and the keyed hash come in
  * through the context.
  */
-import { ValidationError } from '../../infra/errors.ts';
+import { ValidationError } from '../../infra/core/index.ts';
 import type {
   CoalUserRecord, FeedName, FeedRecordMap, HighwayRecord, MineInventoryRecord, MineRecord, MineStatus, PortRecord, PriceRecord, RailRecord, SaleRecord,
 } from './types.ts';

@@ -6,7 +6,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
-import { ConfigError, PolicyError } from '../../infra/errors.ts';
+import { ConfigError, PolicyError } from '../../infra/core/index.ts';
 import { canonicalFields, FEED_FIELDS, inputFields, PERSONAL_FIELDS } from '../contracts/fields.ts';
 import { FEEDS, type FeedName } from '../contracts/types.ts';
 

@@ -11,11 +11,7 @@
 import { basename } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import cliProgress from 'cli-progress';
-import { buildRuntime, type Runtime } from '../../infra/compose.ts';
-import { loadConfig } from '../../infra/config.ts';
-import { createLogger } from '../../infra/log.ts';
-import type { Deps } from '../../infra/deps.ts';
-import { CoalflowError } from '../../infra/errors.ts';
+import { CoalflowError, type Deps } from '../../infra/core/index.ts';
 import { REASONS, type ReasonCode } from '../contracts/reasons.ts';
 import { FEEDS, type FeedName } from '../contracts/types.ts';
 import { ensureFeedTopics } from '../ingest/topics.ts';
@@ -36,7 +32,15 @@ export interface ImportIo {
   env?: Record<string, string | undefined>;
   /** A runtime to use instead of building one (tests); it is not closed. */
   runtime?: Runtime;
+  /**
+   * Builds the runtime when none is given (the composition root passes it: this folder does not
+   * import the composition root). Logs must go to stderr: stdout carries only the summary.
+   */
+  openRuntime?: (env: Record<string, string | undefined>) => Promise<Runtime>;
 }
+
+/** What importing needs of a runtime: its deps and a way to release them. */
+export type Runtime = Deps & { close(): Promise<void> };
 
 export interface ImportOptions {
   encoding?: Encoding;
@@ -113,10 +117,8 @@ export async function importCli(argv: string[], io: ImportIo): Promise<number> {
   }, cliProgress.Presets.shades_classic);
   try {
     if (!rt) {
-      const config = loadConfig(io.env ?? process.env);
-      // Logs go to stderr: stdout carries only the summary (one JSON object with --json).
-      const log = createLogger({ level: config.logLevel === 'info' ? 'warn' : config.logLevel, to: 'stderr' });
-      rt = await buildRuntime(config, { log });
+      if (!io.openRuntime) throw new Error('importCli needs io.runtime or io.openRuntime');
+      rt = await io.openRuntime(io.env ?? process.env);
     }
     let started = false;
     const result = await importFile(rt, file, o.feed, {

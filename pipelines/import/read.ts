@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import iconv from 'iconv-lite';
 import { parse } from 'csv-parse/sync';
-import { InputError } from '../../infra/errors.ts';
+import { InputError } from '../../infra/core/index.ts';
 import { fieldOfKey } from '../contracts/aliases.ts';
 import type { FeedName } from '../contracts/types.ts';
 

@@ -6,8 +6,8 @@
  * synchronously. Same result as `FeedSerde.decode` (nulls dropped, maps as
  * objects), about an order of magnitude cheaper per record.
  */
-import type { Deps } from '../../infra/deps.ts';
-import { loadSchemaRegistry } from '../contracts/serde.ts';
+import type { Deps } from '../../infra/core/index.ts';
+import { loadSchemaRegistry } from '../../sinks/index.ts';
 import type { FeedSerde } from '../contracts/serde-types.ts';
 import { topicOf, type FeedName, type FeedRecordMap } from '../contracts/types.ts';
 

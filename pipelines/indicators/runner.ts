@@ -14,17 +14,13 @@
  * keys that did not change meanwhile. A crash mid-publication leaves them dirty;
  * republishing gives the same values (Redis keeps the highest version).
  */
-import type { Deps } from '../../infra/deps.ts';
-import type { Assignment, Batch, Consumer, TopicSpec } from '../../infra/broker/types.ts';
-import { isProgrammingError } from '../../infra/errors.ts';
-import { refreshConsumerLag } from '../../infra/metrics.ts';
-import { retry } from '../../infra/retry.ts';
+import { isProgrammingError, refreshConsumerLag, retry, type Deps, type Assignment, type Batch, type Consumer, type TopicSpec } from '../../infra/core/index.ts';
 import type { FeedSerde } from '../contracts/serde-types.ts';
 import { createFastDecoder } from './decode.ts';
 import { ACCEPTED_HEADER, FEEDS, topicOf, type CanonicalRecord, type FeedName } from '../contracts/types.ts';
-import { createKafkaTopicSink, type KafkaTopicSink } from '../../sinks/kafka.ts';
-import { createRedisSink, type RedisSink } from '../../sinks/redis.ts';
-import { createTimescaleSink, premerge, type FaultHook as StoreFaultHook, type FactItem, type TimescaleSink, type WriteResult } from '../../sinks/timescale.ts';
+import { createKafkaTopicSink, type KafkaTopicSink } from '../../sinks/index.ts';
+import { createRedisSink, type RedisSink } from './snapshots.ts';
+import { createTimescaleSink, premerge, type FaultHook as StoreFaultHook, type FactItem, type TimescaleSink, type WriteResult } from './store.ts';
 import { classify, eventMsOf } from './core.ts';
 import { INDICATOR_SCHEMA, toMessages, type IndicatorUpdateMessage } from './contract.ts';
 import { CELLS, monthStart, nextMonthStart, type IndicatorPoint } from './model.ts';

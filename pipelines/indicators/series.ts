@@ -10,7 +10,7 @@
  * stocks and queues are the period mean of the daily (closing) values.
  */
 import type { Db } from './queries.ts';
-import type { Frequency, SeriesPoint } from '../../models/types.ts';
+import type { Frequency, SeriesPoint } from '../../models/index.ts';
 
 interface Kind {
   source: string;

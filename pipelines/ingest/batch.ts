@@ -13,7 +13,7 @@
  * be taken over after `claimTimeoutMs`.
  */
 import { randomUUID } from 'node:crypto';
-import type { ProduceRecord } from '../../infra/broker/types.ts';
+import type { ProduceRecord } from '../../infra/core/index.ts';
 import type { Mapped } from '../contracts/aliases.ts';
 import type { ReasonCode } from '../contracts/reasons.ts';
 import { toIsoCst } from '../contracts/parse.ts';

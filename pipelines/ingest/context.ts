@@ -2,8 +2,7 @@
  * What ingest needs per runtime, built once per `deps`: the serde, the policy
  * and desensitizer, the dedupe front cache and the mine-region cache.
  */
-import type { Deps } from '../../infra/deps.ts';
-import type { Logger } from '../../infra/log.ts';
+import type { Deps, Logger } from '../../infra/core/index.ts';
 import { createFeedSerde, type CoalSerde } from '../contracts/serde.ts';
 import { createDesensitizer, type Desensitizer } from '../desensitize/desensitize.ts';
 import { loadPolicy } from '../desensitize/policy.ts';

@@ -3,7 +3,7 @@
  * import, simulator): decode -> map aliases -> validate -> desensitize.
  * No I/O: deduplication, the DLQ and producing are the runner's job.
  */
-import { ValidationError } from '../../infra/errors.ts';
+import { ValidationError } from '../../infra/core/index.ts';
 import { mapAliases, type Mapped } from '../contracts/aliases.ts';
 import { REASONS, type ReasonCode } from '../contracts/reasons.ts';
 import { regionInText } from '../contracts/regions.ts';

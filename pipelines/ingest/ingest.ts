@@ -2,7 +2,7 @@
  * `ingestRecords`: the entry for HTTP batch ingest, file import and replays.
  * Same core and dedupe as the raw-topic workers; returns a result per record.
  */
-import type { Deps } from '../../infra/deps.ts';
+import type { Deps } from '../../infra/core/index.ts';
 import { FEEDS, type FeedName } from '../contracts/types.ts';
 import { addToSummary, emptySummary, newRunId, processBatch, type ItemResult, type Summary } from './batch.ts';
 import { ingestContext } from './context.ts';

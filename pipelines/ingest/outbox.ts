@@ -4,7 +4,7 @@
  * also kept in `ingest_outbox`, and `start` replays them into the broker at
  * boot. Consumers are idempotent on the record id, so replaying all is safe.
  */
-import type { Deps } from '../../infra/deps.ts';
+import type { Deps } from '../../infra/core/index.ts';
 import { topicOf, type FeedName, type FeedRecordMap } from '../contracts/types.ts';
 import { ingestContext } from './context.ts';
 

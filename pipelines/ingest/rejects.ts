@@ -2,7 +2,7 @@
  * Operator access to rejected records: list (payload masked: 原始数据不出域),
  * and replay after fixing, which re-validates through the same ingest path.
  */
-import type { Deps } from '../../infra/deps.ts';
+import type { Deps } from '../../infra/core/index.ts';
 import { toIsoCst } from '../contracts/parse.ts';
 import type { FeedName } from '../contracts/types.ts';
 import type { ItemResult } from './batch.ts';

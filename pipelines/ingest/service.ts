@@ -3,7 +3,7 @@
  * registers the contracts, checks the policy, replays the embedded outbox
  * and runs the raw-topic workers.
  */
-import type { Deps } from '../../infra/deps.ts';
+import type { Deps } from '../../infra/core/index.ts';
 import { ingestContext } from './context.ts';
 import { replayOutbox } from './outbox.ts';
 import { ensureFeedTopics } from './topics.ts';

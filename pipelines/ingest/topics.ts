@@ -1,6 +1,4 @@
-import type { TopicSpec } from '../../infra/broker/types.ts';
-import type { Deps } from '../../infra/deps.ts';
-import { retry } from '../../infra/retry.ts';
+import { retry, type TopicSpec, type Deps } from '../../infra/core/index.ts';
 import { FEEDS, topicOf } from '../contracts/types.ts';
 
 /** Topics ingest needs (raw, canonical, DLQ), with the configured prefix; the composition root creates them at start. */

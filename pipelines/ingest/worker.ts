@@ -4,8 +4,7 @@
  * before the handler resolves, and the broker commits only then: a crash
  * redelivers the batch, which the claim table recognises as a retry.
  */
-import type { Consumer, ConsumedRecord } from '../../infra/broker/types.ts';
-import type { Deps } from '../../infra/deps.ts';
+import type { Consumer, ConsumedRecord, Deps } from '../../infra/core/index.ts';
 import { FEEDS, topicOf, type FeedName } from '../contracts/types.ts';
 import { processBatch, type BatchItem } from './batch.ts';
 import { ingestContext } from './context.ts';

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { loadConfig, type Config } from '../../infra/config.ts';
+import { loadConfig, type Config } from '../../infra/core/config.ts';
 import { buildRuntime, type Runtime } from '../../infra/compose.ts';
-import { createLogger } from '../../infra/log.ts';
+import { createLogger } from '../../infra/core/log.ts';
 
 /** Random suffix so each integration test owns its topics, keys and schemas. */
 export function uniq(prefix = 't'): string {

@@ -56,6 +56,14 @@ s('start with no environment: /healthz answers within 60 s with the embedded com
   assert.is(code, 0, `graceful stop (stderr: ${stderr.slice(-300)})`);
 });
 
+s('start --port abc and --speed -5 fail with CONFIG_INVALID and exit 2', () => {
+  for (const args of [['--port', 'abc'], ['--speed', '-5']]) {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', 'infra/cli.ts', 'start', ...args], { cwd: root, env: cleanEnv(), encoding: 'utf8', timeout: 60_000 });
+    assert.is(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, /CONFIG_INVALID/);
+  }
+});
+
 s('worker alone on the embedded default is refused with the variables to set', () => {
   const r = spawnSync(process.execPath, ['--import', 'tsx', 'infra/cli.ts', 'worker'], { cwd: root, env: cleanEnv(), encoding: 'utf8', timeout: 60_000 });
   assert.is(r.status, 2);

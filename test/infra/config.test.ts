@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { loadConfig } from '../../infra/config.ts';
-import { ConfigError } from '../../infra/errors.ts';
+import { loadConfig } from '../../infra/core/config.ts';
+import { ConfigError } from '../../infra/core/errors.ts';
 
 test('embedded default when no service is configured', () => {
   const c = loadConfig({});
@@ -34,6 +34,19 @@ test('a bad value fails with the key and the range', () => {
 test('the embedded database runs in its own process unless asked inline', () => {
   assert.is(loadConfig({}).embeddedDb, 'process');
   assert.is(loadConfig({ COALFLOW_EMBEDDED_DB: 'inline' }).embeddedDb, 'inline');
+});
+
+test('overrides from CLI flags pass the same validation as the environment', () => {
+  assert.throws(() => loadConfig({}, { port: Number('abc') }), (e: unknown) => e instanceof ConfigError && e.code === 'CONFIG_INVALID' && /PORT/.test((e as Error).message));
+  assert.throws(() => loadConfig({}, { simSpeed: -5 }), (e: unknown) => e instanceof ConfigError && /COALFLOW_SIM_SPEED/.test((e as Error).message));
+  assert.is(loadConfig({ PORT: '9000' }, { port: 9100 }).port, 9100);
+  assert.is(loadConfig({}, { dataDir: 'memory' }).dataDir, 'memory');
+});
+
+test('the config is frozen all the way down', () => {
+  const c = loadConfig({ KAFKA_BROKERS: 'a:9092', COALFLOW_TOKEN_SECRET: 's' });
+  assert.ok(Object.isFrozen(c.kafkaBrokers));
+  assert.throws(() => { (c.kafkaBrokers as string[]).push('b:9092'); });
 });
 
 test.run();

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEmbeddedDb, type EmbeddedDb } from '../../infra/db/embedded.ts';
 import { ensureTimescale, migrate, splitSql } from '../../infra/db/migrate.ts';
-import { CoalflowError } from '../../infra/errors.ts';
+import { CoalflowError } from '../../infra/core/errors.ts';
 
 const s = suite<{ emb: EmbeddedDb; pool: pg.Pool }>('migrations', { emb: null as never, pool: null as never });
 s.before(async (ctx) => {

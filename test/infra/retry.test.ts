@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { retry } from '../../infra/retry.ts';
-import { SinkError, ValidationError } from '../../infra/errors.ts';
+import { retry } from '../../infra/core/retry.ts';
+import { SinkError, ValidationError } from '../../infra/core/errors.ts';
 
 async function rejects(fn: () => Promise<unknown>, pattern?: RegExp): Promise<void> {
   try { await fn(); } catch (err) {

@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import type { Runtime } from '../../infra/compose.ts';
 import { startSystem, type System } from '../../infra/system.ts';
 import { KafkaBroker } from '../../infra/broker/kafka.ts';
-import { createLogger } from '../../infra/log.ts';
+import { createLogger } from '../../infra/core/log.ts';
 import { eventually, TEST_KAFKA, testRuntime } from '../helpers/runtime.ts';
 
 const s = suite<{ rt: Runtime & { prefix: string }; sys: System }>('system: start on real services', { rt: null as never, sys: null as never });

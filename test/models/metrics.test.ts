@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mae, mase, seasonalNaiveScale, smape, empiricalQuantile } from '../../models/metrics.ts';
 import { applyIntervals, leaveOneOriginOutCoverage, planOrigins, stepQuantiles } from '../../models/backtest.ts';
-import { InputError } from '../../infra/errors.ts';
+import { InputError } from '../../infra/core/errors.ts';
 
 const close = (a: number, b: number, eps = 1e-9) => assert.ok(Math.abs(a - b) < eps, `${a} ≉ ${b}`);
 

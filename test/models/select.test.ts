@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { InputError } from '../../infra/errors.ts';
+import { InputError } from '../../infra/core/errors.ts';
 import { selectAndForecast, type ForecastResult } from '../../models/index.ts';
 import { fitHoltWinters, holtWintersForecast } from '../../models/holt-winters.ts';
 import { fitRegression, regressionForecast } from '../../models/regression.ts';

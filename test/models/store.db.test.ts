@@ -5,7 +5,7 @@ import Fastify from 'fastify';
 import pg from 'pg';
 import { startEmbeddedDb, type EmbeddedDb } from '../../infra/db/embedded.ts';
 import { splitSql } from '../../infra/db/migrate.ts';
-import { createLogger } from '../../infra/log.ts';
+import { createLogger } from '../../infra/core/log.ts';
 import { forecastRoutes } from '../../api/routes/forecasts.ts';
 import { selectAndForecast } from '../../models/index.ts';
 import { latestForecast, listLatestForecasts, saveForecast } from '../../models/store.ts';

@@ -2,8 +2,8 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Redis } from 'ioredis';
 import { TEST_REDIS, uniq } from '../helpers/runtime.ts';
-import { createMetrics } from '../../infra/metrics.ts';
-import { createRedisSink, readLatest, redisKeys } from '../../sinks/redis.ts';
+import { createMetrics } from '../../infra/core/metrics.ts';
+import { createRedisSink, readLatest, redisKeys } from '../../pipelines/indicators/snapshots.ts';
 import type { IndicatorPoint } from '../../pipelines/indicators/model.ts';
 
 const test = suite('sinks/redis (redis)');

@@ -6,7 +6,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { testRuntime } from '../helpers/runtime.ts';
 import type { Runtime } from '../../infra/compose.ts';
-import { createTimescaleSink, premerge, type PartitionWrite } from '../../sinks/timescale.ts';
+import { createTimescaleSink, premerge, type PartitionWrite } from '../../pipelines/indicators/store.ts';
 import { classify, deltasOf, eventMsOf } from '../../pipelines/indicators/core.ts';
 import { computeDirty, FAR } from '../../pipelines/indicators/publish.ts';
 import { CLAIM_SQL, claimedOf, LANES } from '../../pipelines/indicators/outbox.ts';

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { KafkaBroker } from '../../../infra/broker/kafka.ts';
-import { createLogger } from '../../../infra/log.ts';
+import { createLogger } from '../../../infra/core/log.ts';
 import { eventually, TEST_KAFKA, uniq } from '../../helpers/runtime.ts';
 import { brokerContract } from './contract.ts';
 

@@ -4,7 +4,7 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { Batch, Broker, ConsumedRecord } from '../../../infra/broker/types.ts';
+import type { Batch, Broker, ConsumedRecord } from '../../../infra/core/broker.ts';
 import { eventually, uniq } from '../../helpers/runtime.ts';
 
 export function brokerContract(name: string, make: () => Promise<Broker>) {

@@ -6,7 +6,8 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Runtime } from '../../../infra/compose.ts';
-import { avroSchemaOf, createWireCodec } from '../../../pipelines/index.ts';
+import { avroSchemaOf } from '../../../pipelines/index.ts';
+import { createWireCodec } from '../../../sinks/index.ts';
 import { testRuntime, uniq } from '../../helpers/runtime.ts';
 
 const s = suite<{ rt: Runtime & { prefix: string } }>('contracts: BACKWARD evolution on the registry', { rt: null as never });

@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { parseMonthMs, parseNumber, parseTimeMs, toIsoCst } from '../../../pipelines/contracts/parse.ts';
 import { resolveChinaRegion, resolveOrdosRegion } from '../../../pipelines/contracts/regions.ts';
 import { normKey, splitHeader, mapAliases } from '../../../pipelines/contracts/aliases.ts';
-import { ValidationError } from '../../../infra/errors.ts';
+import { ValidationError } from '../../../infra/core/errors.ts';
 
 const iso = (v: unknown) => { const ms = parseTimeMs(v); return ms === null ? null : toIsoCst(ms); };
 

@@ -5,7 +5,7 @@ import { validateMapped, type ValidateContext } from '../../../pipelines/contrac
 import { avroSchemaOf } from '../../../pipelines/contracts/schemas.ts';
 import { canonicalFields } from '../../../pipelines/contracts/fields.ts';
 import { FEEDS, type FeedName } from '../../../pipelines/contracts/types.ts';
-import { ValidationError } from '../../../infra/errors.ts';
+import { ValidationError } from '../../../infra/core/errors.ts';
 import { SAMPLES } from '../ingest/samples.ts';
 
 const ctx: ValidateContext = { nowMs: Date.parse('2025-03-02T00:00:00+08:00'), receivedAtMs: Date.parse('2025-03-01T12:00:00+08:00'), hashId: (t) => `H${t.length}` };

@@ -5,7 +5,7 @@ import { assertProductFields, DEFAULT_POLICY_FILE, loadPolicy, parsePolicy, prod
 import { createDesensitizer, generalizeDistrict, generalizeHour, maskValue } from '../../../pipelines/desensitize/desensitize.ts';
 import { mapAliases } from '../../../pipelines/contracts/aliases.ts';
 import { validateMapped } from '../../../pipelines/contracts/validate.ts';
-import { ConfigError, PolicyError } from '../../../infra/errors.ts';
+import { ConfigError, PolicyError } from '../../../infra/core/errors.ts';
 import { SAMPLES, SECRETS } from '../ingest/samples.ts';
 
 const policy = loadPolicy();

@@ -6,8 +6,8 @@ import { promisify } from 'node:util';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { buildRuntime } from '../../../infra/compose.ts';
-import { loadConfig } from '../../../infra/config.ts';
-import { createLogger } from '../../../infra/log.ts';
+import { loadConfig } from '../../../infra/core/config.ts';
+import { createLogger } from '../../../infra/core/log.ts';
 import { topicOf } from '../../../pipelines/contracts/types.ts';
 import { replayOutbox } from '../../../pipelines/ingest/outbox.ts';
 import { feedTopics } from '../../../pipelines/ingest/topics.ts';
@@ -24,7 +24,7 @@ test.after(() => rmSync(dir, { recursive: true, force: true }));
 // Only PATH and the data directory: no Kafka, database or Redis configured.
 const env = () => ({ PATH: process.env.PATH ?? '', COALFLOW_DATA_DIR: dir });
 const importOnce = async () => {
-  const { stdout } = await run(process.execPath, ['--import', 'tsx', 'pipelines/import/bin.ts', FIXTURE, '--feed', 'sales', '--json'], { cwd: ROOT, env: env(), timeout: 60_000 });
+  const { stdout } = await run(process.execPath, ['--import', 'tsx', 'infra/cli.ts', 'import', FIXTURE, '--feed', 'sales', '--json'], { cwd: ROOT, env: env(), timeout: 60_000 });
   return JSON.parse(stdout) as { accepted: number; duplicates: number; rejected: Record<string, number> };
 };
 

@@ -1,8 +1,8 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { classify, createContribMerger, decimal, deltasOf, mergeCells, scaled, type CellDelta, type Lateness } from '../../../pipelines/indicators/core.ts';
-import { premerge } from '../../../sinks/timescale.ts';
-import { mulberry32 } from '../../../infra/random.ts';
+import { premerge } from '../../../pipelines/indicators/store.ts';
+import { mulberry32 } from '../../../infra/core/random.ts';
 import { applyFormula, bandOf, cstDate, dayStart, hourStart, monthStart, weekStart, yearStart, allows, metricDef } from '../../../pipelines/indicators/model.ts';
 import { toMessages } from '../../../pipelines/indicators/contract.ts';
 import { scaledDecimal } from '../../../pipelines/indicators/queries.ts';

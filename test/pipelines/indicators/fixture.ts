@@ -8,7 +8,7 @@
 import type {
   CoalUserRecord, FeedName, FeedRecordMap, HighwayRecord, MineInventoryRecord, MineRecord, PortRecord, PriceRecord, RailRecord, SaleRecord,
 } from '../../../pipelines/contracts/types.ts';
-import { mulberry32 } from '../../../infra/random.ts';
+import { mulberry32 } from '../../../infra/core/random.ts';
 
 
 export interface Produced<F extends FeedName = FeedName> { feed: F; key: string; record: FeedRecordMap[F] }

@@ -13,11 +13,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEmbeddedDb } from '../../../infra/db/embedded.ts';
 import { migrate, MIGRATIONS_DIR } from '../../../infra/db/migrate.ts';
-import { createLogger } from '../../../infra/log.ts';
-import { createMetrics } from '../../../infra/metrics.ts';
+import { createLogger } from '../../../infra/core/log.ts';
+import { createMetrics } from '../../../infra/core/metrics.ts';
 import { classify } from '../../../pipelines/indicators/core.ts';
 import type { SaleRecord } from '../../../pipelines/contracts/types.ts';
-import { createTimescaleSink, factColumns, insertFactsSql, premerge, type FactItem } from '../../../sinks/timescale.ts';
+import { createTimescaleSink, factColumns, insertFactsSql, premerge, type FactItem } from '../../../pipelines/indicators/store.ts';
 import { buildFixture } from './fixture.ts';
 
 const LATENESS_MS = 48 * 3600_000;

@@ -12,9 +12,8 @@
  * or a late record updating an older window, never move "latest" backwards.
  */
 import type { Redis } from 'ioredis';
-import type { Deps } from '../infra/deps.ts';
-import { SinkError } from '../infra/errors.ts';
-import { isoOf, type Family, type IndicatorPoint, type Scope, type Window } from '../pipelines/indicators/model.ts';
+import { SinkError, type Deps } from '../../infra/core/index.ts';
+import { isoOf, type Family, type IndicatorPoint, type Scope, type Window } from './model.ts';
 
 export interface PublishedPoint extends IndicatorPoint {
   version: number;

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { Redis } from 'ioredis';
 import type { Client as RegistryClient } from '@confluentinc/schemaregistry';
-import type { Broker } from './broker/types.ts';
+import type { Broker } from './broker.ts';
 import type { Config } from './config.ts';
 import type { Logger } from './log.ts';
 import type { Metrics } from './metrics.ts';

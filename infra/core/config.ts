@@ -92,7 +92,45 @@ function oneOf<T extends string>(env: Record<string, string | undefined>, key: s
   throw new ConfigError(`配置项 ${key}="${raw}" 应为 ${values.join(' / ')} 之一 / ${key}="${raw}" must be one of ${values.join(', ')}`);
 }
 
+/**
+ * The environment key behind each field that a caller (the CLI's flags, tests) may override.
+ * Such overrides go through the same validation as the environment: `--port abc` fails like `PORT=abc`.
+ */
+const ENV_OF_FIELD: Partial<Record<keyof Config, string>> = {
+  port: 'PORT',
+  embeddedMaintenanceMs: 'COALFLOW_EMBEDDED_MAINTENANCE_MS',
+  topicPartitions: 'COALFLOW_TOPIC_PARTITIONS',
+  topicReplicationFactor: 'COALFLOW_TOPIC_REPLICATION',
+  simSpeed: 'COALFLOW_SIM_SPEED',
+  simSeed: 'COALFLOW_SIM_SEED',
+  simBadShare: 'COALFLOW_SIM_BAD_SHARE',
+  simDupShare: 'COALFLOW_SIM_DUP_SHARE',
+  allowedLatenessMs: 'COALFLOW_ALLOWED_LATENESS_MS',
+  forecastIntervalMs: 'COALFLOW_FORECAST_INTERVAL_MS',
+  simulator: 'COALFLOW_SIMULATOR',
+  embeddedDb: 'COALFLOW_EMBEDDED_DB',
+};
+
+function deepFreeze<T>(o: T): Readonly<T> {
+  if (o && typeof o === 'object' && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o as Record<string, unknown>)) deepFreeze(v);
+  }
+  return o;
+}
+
 export function loadConfig(env: Record<string, string | undefined> = process.env, overrides: Partial<Config> = {}): Readonly<Config> {
+  const checked: Record<string, string> = {};
+  const rest: Partial<Config> = {};
+  for (const [field, value] of Object.entries(overrides) as [keyof Config, unknown][]) {
+    const key = ENV_OF_FIELD[field];
+    if (key && value !== undefined) checked[key] = String(value);
+    else (rest as Record<string, unknown>)[field] = value;
+  }
+  if (Object.keys(checked).length) {
+    env = { ...env, ...checked };
+    overrides = rest;
+  }
   for (const key of Object.keys(env)) {
     if (key.startsWith('COALFLOW_') && !KNOWN_COALFLOW_KEYS.has(key)) {
       throw new ConfigError(`未知配置项 ${key} / unknown setting ${key}`, { context: { key } });
@@ -133,5 +171,5 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (!cfg.tokenSecret) {
     throw new ConfigError('未设置 COALFLOW_TOKEN_SECRET（脱敏令牌密钥），连接真实服务时必须设置 / COALFLOW_TOKEN_SECRET (desensitization key) is required when real services are configured');
   }
-  return Object.freeze(cfg);
+  return deepFreeze(cfg);
 }

@@ -10,16 +10,15 @@
  * Publication (Redis, coal.indicators) reads the outbox later, elsewhere.
  */
 import type pg from 'pg';
-import type { Deps } from '../infra/deps.ts';
-import { SinkError } from '../infra/errors.ts';
-import type { FeedName, FeedRecordMap, MineRecord } from '../pipelines/contracts/types.ts';
-import { FACTS } from '../pipelines/indicators/facts.ts';
-import { CELLS } from '../pipelines/indicators/model.ts';
-import { createDirtyAcc, dirtyParams, DIRTY_UPSERT_SQL, mergeDirty, type DirtyRow } from '../pipelines/indicators/outbox.ts';
+import { SinkError, type Deps } from '../../infra/core/index.ts';
+import type { FeedName, FeedRecordMap, MineRecord } from '../contracts/types.ts';
+import { FACTS } from './facts.ts';
+import { CELLS } from './model.ts';
+import { createDirtyAcc, dirtyParams, DIRTY_UPSERT_SQL, mergeDirty, type DirtyRow } from './outbox.ts';
 import {
   createCellMerger, createContribMerger, decimal, deltasOf, groupSales, mergeSaleHours, saleGroupDeltas, saleHours,
   type CellDelta, type ContribDelta, type Lateness, type SaleHourDelta, type WatermarkState,
-} from '../pipelines/indicators/core.ts';
+} from './core.ts';
 
 export interface FactItem<F extends FeedName = FeedName> {
   record: FeedRecordMap[F];
