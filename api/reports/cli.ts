@@ -31,12 +31,34 @@ export async function reportCli(argv: readonly string[], io: CliIo): Promise<num
   try {
     let v;
     try {
-      v = parseArgs({ args, options: { period: { type: 'string' }, date: { type: 'string' }, format: { type: 'string' }, out: { type: 'string' }, lang: { type: 'string' }, help: { type: 'boolean' } } }).values;
-    } catch (err) { throw new InputError(`${(err as Error).message}\n${REPORT_USAGE}`); }
-    if (v.help) { io.stdout.write(REPORT_USAGE); return 0; }
+      v = parseArgs({
+        args,
+        options: {
+          period: { type: 'string' },
+          date: { type: 'string' },
+          format: { type: 'string' },
+          out: { type: 'string' },
+          lang: { type: 'string' },
+          help: { type: 'boolean' },
+        },
+      }).values;
+    } catch (err) {
+      throw new InputError(`${(err as Error).message}\n${REPORT_USAGE}`);
+    }
+    if (v.help) {
+      io.stdout.write(REPORT_USAGE);
+      return 0;
+    }
     const period = parsePeriod(v.period, v.date);
     const formats = formatsOf(v.format);
-    const lang = v.lang === undefined ? 'zh' : v.lang === 'en' || v.lang === 'zh' ? v.lang : (() => { throw new InputError('--lang 可选 zh|en / --lang must be zh or en'); })();
+    const lang =
+      v.lang === undefined
+        ? 'zh'
+        : v.lang === 'en' || v.lang === 'zh'
+          ? v.lang
+          : (() => {
+              throw new InputError('--lang 可选 zh|en / --lang must be zh or en');
+            })();
     const runtime = await io.openRuntime();
     rt = runtime;
     const r = await generateReport(runtime.db, { period, audience: null, formats });
@@ -44,14 +66,22 @@ export async function reportCli(argv: readonly string[], io: CliIo): Promise<num
     const dir = path.resolve(v.out ?? 'reports');
     await mkdir(dir, { recursive: true });
     for (const [format, bytes] of files) {
-      const file = path.join(dir, `coalflow-${period.kind}-${period.key}-v${r.version}${lang === 'en' ? '-en' : ''}.${format}`);
+      const file = path.join(
+        dir,
+        `coalflow-${period.kind}-${period.key}-v${r.version}${lang === 'en' ? '-en' : ''}.${format}`,
+      );
       await writeFile(file, bytes);
       io.stdout.write(`${file}\n`);
     }
-    io.stderr.write(`报告 #${r.id} 第 ${r.version} 版${r.changes.length ? `，较上一版变化 ${r.changes.length} 项` : ''} / report #${r.id} version ${r.version}${r.changes.length ? `, ${r.changes.length} figures changed` : ''}\n`);
+    io.stderr.write(
+      `报告 #${r.id} 第 ${r.version} 版${r.changes.length ? `，较上一版变化 ${r.changes.length} 项` : ''} / report #${r.id} version ${r.version}${r.changes.length ? `, ${r.changes.length} figures changed` : ''}\n`,
+    );
     return 0;
   } catch (err) {
-    if (err instanceof CoalflowError) { io.stderr.write(`✘ [${err.code}] ${err.message}\n`); return err.code === 'INPUT_INVALID' ? 2 : 1; }
+    if (err instanceof CoalflowError) {
+      io.stderr.write(`✘ [${err.code}] ${err.message}\n`);
+      return err.code === 'INPUT_INVALID' ? 2 : 1;
+    }
     io.stderr.write(`✘ ${(err as Error)?.stack ?? err}\n`);
     return 1;
   } finally {

@@ -3,7 +3,16 @@
  * previous period and the same period one year earlier (for comparisons).
  */
 import { InputError } from '../../infra/core/index.ts';
-import { cstDate, cstDayMs, DAY_MS, monthStart, nextMonthStart, TZ_OFFSET_MS, weekStart, yearStart } from '../../pipelines/index.ts';
+import {
+  cstDate,
+  cstDayMs,
+  DAY_MS,
+  monthStart,
+  nextMonthStart,
+  TZ_OFFSET_MS,
+  weekStart,
+  yearStart,
+} from '../../pipelines/index.ts';
 
 export type PeriodKind = 'day' | 'week' | 'month' | 'year';
 export const PERIOD_KINDS: readonly PeriodKind[] = ['day', 'week', 'month', 'year'];
@@ -39,10 +48,24 @@ function make(kind: PeriodKind, from: number): Period {
   let key: string;
   const { y, m } = ymd(from);
   switch (kind) {
-    case 'day': to = from + DAY_MS; key = cstDate(from); break;
-    case 'week': { to = from + 7 * DAY_MS; const w = isoWeek(from); key = `${w.year}-W${pad(w.week)}`; break; }
-    case 'month': to = nextMonthStart(from); key = `${y}-${pad(m)}`; break;
-    case 'year': to = cstDayMs(`${y + 1}-01-01`); key = String(y); break;
+    case 'day':
+      to = from + DAY_MS;
+      key = cstDate(from);
+      break;
+    case 'week': {
+      to = from + 7 * DAY_MS;
+      const w = isoWeek(from);
+      key = `${w.year}-W${pad(w.week)}`;
+      break;
+    }
+    case 'month':
+      to = nextMonthStart(from);
+      key = `${y}-${pad(m)}`;
+      break;
+    case 'year':
+      to = cstDayMs(`${y + 1}-01-01`);
+      key = String(y);
+      break;
   }
   const days: number[] = [];
   for (let d = from; d < to; d += DAY_MS) days.push(d);
@@ -52,10 +75,14 @@ function make(kind: PeriodKind, from: number): Period {
 /** The period of `kind` containing the instant `ms`. */
 export function periodAt(kind: PeriodKind, ms: number): Period {
   switch (kind) {
-    case 'day': return make(kind, Math.floor((ms + TZ_OFFSET_MS) / DAY_MS) * DAY_MS - TZ_OFFSET_MS);
-    case 'week': return make(kind, weekStart(ms));
-    case 'month': return make(kind, monthStart(ms));
-    case 'year': return make(kind, yearStart(ms));
+    case 'day':
+      return make(kind, Math.floor((ms + TZ_OFFSET_MS) / DAY_MS) * DAY_MS - TZ_OFFSET_MS);
+    case 'week':
+      return make(kind, weekStart(ms));
+    case 'month':
+      return make(kind, monthStart(ms));
+    case 'year':
+      return make(kind, yearStart(ms));
   }
 }
 
@@ -65,11 +92,17 @@ export function periodAt(kind: PeriodKind, ms: number): Period {
  */
 export function parsePeriod(kind: unknown, date: unknown): Period {
   if (typeof kind !== 'string' || !(PERIOD_KINDS as readonly string[]).includes(kind)) {
-    throw new InputError(`period 无效，可选 ${PERIOD_KINDS.join('|')} / period must be one of ${PERIOD_KINDS.join('|')}`);
+    throw new InputError(
+      `period 无效，可选 ${PERIOD_KINDS.join('|')} / period must be one of ${PERIOD_KINDS.join('|')}`,
+    );
   }
   const k = kind as PeriodKind;
   const s = typeof date === 'string' ? date.trim() : '';
-  const bad = (): never => { throw new InputError(`date "${s}" 与 period=${k} 不符（如 2026-10-05、2026-W41、2026-10、2026） / date "${s}" does not fit period=${k} (e.g. 2026-10-05, 2026-W41, 2026-10, 2026)`); };
+  const bad = (): never => {
+    throw new InputError(
+      `date "${s}" 与 period=${k} 不符（如 2026-10-05、2026-W41、2026-10、2026） / date "${s}" does not fit period=${k} (e.g. 2026-10-05, 2026-W41, 2026-10, 2026)`,
+    );
+  };
   let ms: number;
   const wk = /^(\d{4})-W(\d{2})$/.exec(s);
   if (/^\d{4}-\d{2}-\d{2}$/.test(s)) {
@@ -107,9 +140,12 @@ export function sameLastYear(p: Period): Period {
       const day = m === 2 && d === 29 ? 28 : d;
       return periodAt('day', cstDayMs(`${y - 1}-${pad(m)}-${pad(day)}`));
     }
-    case 'week': return periodAt('week', p.from - 52 * 7 * DAY_MS);
-    case 'month': return periodAt('month', cstDayMs(`${y - 1}-${pad(m)}-01`));
-    case 'year': return periodAt('year', cstDayMs(`${y - 1}-01-01`));
+    case 'week':
+      return periodAt('week', p.from - 52 * 7 * DAY_MS);
+    case 'month':
+      return periodAt('month', cstDayMs(`${y - 1}-${pad(m)}-01`));
+    case 'year':
+      return periodAt('year', cstDayMs(`${y - 1}-01-01`));
   }
 }
 

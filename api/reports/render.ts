@@ -22,7 +22,12 @@ export const CONTENT_TYPES: Record<Format, string> = {
 
 const require = createRequire(import.meta.url);
 /** Noto Sans Hans (SIL OFL) shipped by @embedpdf/fonts-sc; pdfkit embeds only the glyphs used. */
-export const CJK_FONT_PATH = path.join(path.dirname(require.resolve('@embedpdf/fonts-sc')), '..', 'fonts', 'NotoSansHans-Regular.otf');
+export const CJK_FONT_PATH = path.join(
+  path.dirname(require.resolve('@embedpdf/fonts-sc')),
+  '..',
+  'fonts',
+  'NotoSansHans-Regular.otf',
+);
 const FONT_FAMILY = "'Noto Sans SC','Noto Sans Hans','PingFang SC','Microsoft YaHei',sans-serif";
 
 type Chart = LocalDoc['sections'][number]['charts'][number];
@@ -37,9 +42,22 @@ export function chartSvg(c: Chart, width = 720, height = 300): string {
       title: { text: `${c.title}（${c.unit}）`, left: 'center', textStyle: { fontSize: 14 } },
       legend: c.series.length > 1 ? { bottom: 0 } : undefined,
       grid: { left: 70, right: 20, top: 40, bottom: c.series.length > 1 ? 60 : 40 },
-      xAxis: { type: 'category', data: c.categories, axisLabel: { interval: c.categories.length > 12 ? 'auto' : 0, rotate: c.categories.length > 6 ? 30 : 0, fontSize: 10 } },
+      xAxis: {
+        type: 'category',
+        data: c.categories,
+        axisLabel: {
+          interval: c.categories.length > 12 ? 'auto' : 0,
+          rotate: c.categories.length > 6 ? 30 : 0,
+          fontSize: 10,
+        },
+      },
       yAxis: { type: 'value', axisLabel: { fontSize: 10 } },
-      series: c.series.map((s) => ({ type: c.type, name: s.name, data: s.data, showSymbol: c.type === 'line' && c.categories.length <= 31 })),
+      series: c.series.map((s) => ({
+        type: c.type,
+        name: s.name,
+        data: s.data,
+        showSymbol: c.type === 'line' && c.categories.length <= 31,
+      })),
     });
     return chart.renderToSVGString();
   } finally {
@@ -47,8 +65,17 @@ export function chartSvg(c: Chart, width = 720, height = 300): string {
   }
 }
 
-const esc = (s: unknown) => String(s ?? '').replace(/[&<>"']/g, (ch) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[ch]!));
-const fmt = (v: unknown, type: 'text' | 'number') => (v === null || v === undefined ? '—' : type === 'number' && typeof v === 'number' ? v.toLocaleString('en-US', { maximumFractionDigits: 2 }) : String(v));
+const esc = (s: unknown) =>
+  String(s ?? '').replace(
+    /[&<>"']/g,
+    (ch) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[ch]!,
+  );
+const fmt = (v: unknown, type: 'text' | 'number') =>
+  v === null || v === undefined
+    ? '—'
+    : type === 'number' && typeof v === 'number'
+      ? v.toLocaleString('en-US', { maximumFractionDigits: 2 })
+      : String(v);
 const header = (c: LocalTable['columns'][number]) => (c.unit ? `${c.label} (${c.unit})` : c.label);
 
 /** Renders every chart once; HTML and PDF share them. */
@@ -66,15 +93,28 @@ body{font-family:${FONT_FAMILY};margin:24px;color:#222}h1{font-size:22px}h2{font
 h3{font-size:14px;margin:16px 0 6px}table{border-collapse:collapse;font-size:12px;margin-bottom:8px}th,td{border:1px solid #bbb;padding:3px 6px}
 th{background:#eef2f6}td.n{text-align:right;font-variant-numeric:tabular-nums}.meta{color:#555;font-size:12px}.note{color:#666;font-size:12px}.chart{margin:8px 0}
 </style></head><body>`);
-  parts.push(`<h1>${esc(doc.meta.title)}</h1><p class="meta">${zh ? '时段' : 'Period'}: ${esc(doc.meta.from)} – ${esc(doc.meta.to)} (Asia/Shanghai) · ${zh ? '生成时间' : 'Generated'}: ${esc(doc.meta.generatedAt)}</p>`);
+  parts.push(
+    `<h1>${esc(doc.meta.title)}</h1><p class="meta">${zh ? '时段' : 'Period'}: ${esc(doc.meta.from)} – ${esc(doc.meta.to)} (Asia/Shanghai) · ${zh ? '生成时间' : 'Generated'}: ${esc(doc.meta.generatedAt)}</p>`,
+  );
   for (const s of doc.sections) {
     parts.push(`<section id="${esc(s.id)}"><h2>${esc(s.title)}</h2>`);
     if (s.note) parts.push(`<p class="note">${esc(s.note)}</p>`);
-    for (const c of s.charts) { const svg = svgs.get(c.id); if (svg) parts.push(`<div class="chart">${svg}</div>`); }
+    for (const c of s.charts) {
+      const svg = svgs.get(c.id);
+      if (svg) parts.push(`<div class="chart">${svg}</div>`);
+    }
     for (const t of s.tables) {
-      parts.push(`<h3>${esc(t.title)}</h3><table><thead><tr>${t.columns.map((c) => `<th>${esc(header(c))}</th>`).join('')}</tr></thead><tbody>`);
-      if (!t.rows.length) parts.push(`<tr><td colspan="${t.columns.length}">${zh ? '本期无数据' : 'no data for the period'}</td></tr>`);
-      for (const r of t.rows) parts.push(`<tr>${t.columns.map((c) => `<td${c.type === 'number' ? ' class="n"' : ''}>${esc(fmt(r[c.key], c.type))}</td>`).join('')}</tr>`);
+      parts.push(
+        `<h3>${esc(t.title)}</h3><table><thead><tr>${t.columns.map((c) => `<th>${esc(header(c))}</th>`).join('')}</tr></thead><tbody>`,
+      );
+      if (!t.rows.length)
+        parts.push(
+          `<tr><td colspan="${t.columns.length}">${zh ? '本期无数据' : 'no data for the period'}</td></tr>`,
+        );
+      for (const r of t.rows)
+        parts.push(
+          `<tr>${t.columns.map((c) => `<td${c.type === 'number' ? ' class="n"' : ''}>${esc(fmt(r[c.key], c.type))}</td>`).join('')}</tr>`,
+        );
       parts.push('</tbody></table>');
     }
     parts.push('</section>');
@@ -86,19 +126,32 @@ th{background:#eef2f6}td.n{text-align:right;font-variant-numeric:tabular-nums}.m
 function collect(doc: PDFKit.PDFDocument): Promise<Buffer> {
   const chunks: Buffer[] = [];
   doc.on('data', (c: Buffer) => chunks.push(c));
-  return new Promise((resolve, reject) => { doc.on('end', () => resolve(Buffer.concat(chunks))); doc.on('error', reject); });
+  return new Promise((resolve, reject) => {
+    doc.on('end', () => resolve(Buffer.concat(chunks)));
+    doc.on('error', reject);
+  });
 }
 
 export async function renderPdf(doc: LocalDoc, svgs = renderCharts(doc)): Promise<Buffer> {
-  const pdf = new PDFDocument({ size: 'A4', margin: 40, info: { Title: doc.meta.title, Producer: 'coalflow' } });
+  const pdf = new PDFDocument({
+    size: 'A4',
+    margin: 40,
+    info: { Title: doc.meta.title, Producer: 'coalflow' },
+  });
   const done = collect(pdf);
   pdf.registerFont('cjk', CJK_FONT_PATH);
   pdf.font('cjk');
   const width = pdf.page.width - 80;
   const bottom = () => pdf.page.height - 40;
-  const ensure = (h: number) => { if (pdf.y + h > bottom()) pdf.addPage(); };
+  const ensure = (h: number) => {
+    if (pdf.y + h > bottom()) pdf.addPage();
+  };
   pdf.fontSize(18).text(doc.meta.title);
-  pdf.fontSize(9).fillColor('#555').text(`${doc.meta.from} – ${doc.meta.to} (Asia/Shanghai) · ${doc.meta.generatedAt}`).fillColor('#000');
+  pdf
+    .fontSize(9)
+    .fillColor('#555')
+    .text(`${doc.meta.from} – ${doc.meta.to} (Asia/Shanghai) · ${doc.meta.generatedAt}`)
+    .fillColor('#000');
   for (const s of doc.sections) {
     ensure(60);
     pdf.moveDown(0.8).fontSize(14).text(s.title);
@@ -119,17 +172,39 @@ export async function renderPdf(doc: LocalDoc, svgs = renderCharts(doc)): Promis
       const fs = t.columns.length > 8 ? 6 : 7.5;
       const row = (cells: string[], head: boolean) => {
         pdf.fontSize(fs);
-        const h = Math.max(...cells.map((c, i) => pdf.heightOfString(c, { width: colW - 4 }))) + 4;
+        const h = Math.max(...cells.map((c) => pdf.heightOfString(c, { width: colW - 4 }))) + 4;
         if (pdf.y + h > bottom()) pdf.addPage();
         const y = pdf.y;
         if (head) pdf.rect(40, y, width, h).fill('#eef2f6').fillColor('#000');
-        cells.forEach((c, i) => pdf.text(c, 40 + i * colW + 2, y + 2, { width: colW - 4, align: !head && t.columns[i]!.type === 'number' ? 'right' : 'left', lineBreak: true }));
-        pdf.moveTo(40, y + h).lineTo(40 + width, y + h).lineWidth(0.3).strokeColor('#bbb').stroke();
+        cells.forEach((c, i) =>
+          pdf.text(c, 40 + i * colW + 2, y + 2, {
+            width: colW - 4,
+            align: !head && t.columns[i]!.type === 'number' ? 'right' : 'left',
+            lineBreak: true,
+          }),
+        );
+        pdf
+          .moveTo(40, y + h)
+          .lineTo(40 + width, y + h)
+          .lineWidth(0.3)
+          .strokeColor('#bbb')
+          .stroke();
         pdf.y = y + h;
       };
       row(t.columns.map(header), true);
-      for (const r of t.rows) row(t.columns.map((c) => fmt(r[c.key], c.type)), false);
-      if (!t.rows.length) row([doc.meta.lang === 'zh' ? '本期无数据' : 'no data for the period', ...t.columns.slice(1).map(() => '')], false);
+      for (const r of t.rows)
+        row(
+          t.columns.map((c) => fmt(r[c.key], c.type)),
+          false,
+        );
+      if (!t.rows.length)
+        row(
+          [
+            doc.meta.lang === 'zh' ? '本期无数据' : 'no data for the period',
+            ...t.columns.slice(1).map(() => ''),
+          ],
+          false,
+        );
       pdf.x = 40;
     }
   }
@@ -169,22 +244,28 @@ export async function renderXlsx(doc: LocalDoc): Promise<Buffer> {
       ws.addRow([escapeFormula(t.title)]).font = { bold: true };
       ws.addRow(t.columns.map((c) => escapeFormula(header(c)))).font = { bold: true };
       for (const r of t.rows) {
-        ws.addRow(t.columns.map((c) => {
-          const v = r[c.key];
-          if (v === null || v === undefined) return null;
-          if (c.type === 'number' && typeof v === 'number') return v;
-          return escapeFormula(String(v));
-        }));
+        ws.addRow(
+          t.columns.map((c) => {
+            const v = r[c.key];
+            if (v === null || v === undefined) return null;
+            if (c.type === 'number' && typeof v === 'number') return v;
+            return escapeFormula(String(v));
+          }),
+        );
       }
       ws.addRow([]);
     }
-    ws.columns.forEach((col) => { col.width = 16; });
+    ws.columns.forEach((col) => {
+      col.width = 16;
+    });
   }
   return Buffer.from(await wb.xlsx.writeBuffer());
 }
 
 /** Reads an XLSX written by `renderXlsx` back into tables per sheet (title → header → rows). */
-export async function readXlsxTables(buf: Buffer): Promise<Map<string, { title: string; header: string[]; rows: (string | number | null)[][] }[]>> {
+export async function readXlsxTables(
+  buf: Buffer,
+): Promise<Map<string, { title: string; header: string[]; rows: (string | number | null)[][] }[]>> {
   const wb = new ExcelJS.Workbook();
   await wb.xlsx.load(buf as unknown as ArrayBuffer);
   const out = new Map<string, { title: string; header: string[]; rows: (string | number | null)[][] }[]>();
@@ -193,10 +274,24 @@ export async function readXlsxTables(buf: Buffer): Promise<Map<string, { title: 
     let cur: (typeof tables)[number] | null = null;
     let expectHeader = false;
     ws.eachRow({ includeEmpty: true }, (row) => {
-      const vals = (row.values as unknown[]).slice(1).map((v) => (v === undefined ? null : v as string | number | null));
-      if (!vals.length || vals.every((v) => v === null)) { cur = null; return; }
-      if (row.font?.bold && !cur && !expectHeader) { cur = { title: String(vals[0]), header: [], rows: [] }; tables.push(cur); expectHeader = true; return; }
-      if (expectHeader && cur) { (cur as { header: string[] }).header = vals.map(String); expectHeader = false; return; }
+      const vals = (row.values as unknown[])
+        .slice(1)
+        .map((v) => (v === undefined ? null : (v as string | number | null)));
+      if (!vals.length || vals.every((v) => v === null)) {
+        cur = null;
+        return;
+      }
+      if (row.font?.bold && !cur && !expectHeader) {
+        cur = { title: String(vals[0]), header: [], rows: [] };
+        tables.push(cur);
+        expectHeader = true;
+        return;
+      }
+      if (expectHeader && cur) {
+        (cur as { header: string[] }).header = vals.map(String);
+        expectHeader = false;
+        return;
+      }
       if (cur) (cur as { rows: unknown[][] }).rows.push(vals);
     });
     out.set(ws.name, tables);

@@ -23,7 +23,12 @@ export interface ReportSchedule {
   /** Annual report of the previous year. Default 1 January, 09:00. */
   year: string;
 }
-export const DEFAULT_SCHEDULE: ReportSchedule = { day: '0 7 * * *', week: '30 7 * * 1', month: '0 8 1 * *', year: '0 9 1 1 *' };
+export const DEFAULT_SCHEDULE: ReportSchedule = {
+  day: '0 7 * * *',
+  week: '30 7 * * 1',
+  month: '0 8 1 * *',
+  year: '0 9 1 1 *',
+};
 export const TIMEZONE = 'Asia/Shanghai';
 
 export interface SchedulerOptions {
@@ -53,7 +58,10 @@ export interface ReportScheduler {
 export function createReportScheduler(o: SchedulerOptions): ReportScheduler {
   const now = o.now ?? Date.now;
   const sched: ReportSchedule = { ...DEFAULT_SCHEDULE, ...o.schedule };
-  const crons = (Object.keys(sched) as PeriodKind[]).map((kind) => ({ kind, cron: new Cron(sched[kind], { timezone: TIMEZONE, paused: true }) }));
+  const crons = (Object.keys(sched) as PeriodKind[]).map((kind) => ({
+    kind,
+    cron: new Cron(sched[kind], { timezone: TIMEZONE, paused: true }),
+  }));
   const staleMs = o.staleMs ?? 15 * 60_000;
   let timer: NodeJS.Timeout | null = null;
   let running: Promise<unknown> | null = null;
@@ -68,8 +76,18 @@ export function createReportScheduler(o: SchedulerOptions): ReportScheduler {
       if (!last || last.getTime() > t) continue;
       const period = lastCompletePeriod(kind, last.getTime());
       for (const audience of audiences) {
-        const j = await enqueueJob(o.db, { period, audience, formats: o.formats ?? FORMATS, trigger: 'schedule', now: t });
-        if (j) o.log.info({ jobId: j.id, period: kind, key: period.key, audience: j.audienceKey }, 'report job scheduled');
+        const j = await enqueueJob(o.db, {
+          period,
+          audience,
+          formats: o.formats ?? FORMATS,
+          trigger: 'schedule',
+          now: t,
+        });
+        if (j)
+          o.log.info(
+            { jobId: j.id, period: kind, key: period.key, audience: j.audienceKey },
+            'report job scheduled',
+          );
       }
     }
   }
@@ -80,8 +98,17 @@ export function createReportScheduler(o: SchedulerOptions): ReportScheduler {
     while (!stopped) {
       const j = await claimJob(o.db, now(), staleMs);
       if (!j) break;
-      const r = await runJob(o.db, j, { maxAttempts: o.maxAttempts, retryBaseMs: o.retryBaseMs, alerts: o.alerts, now });
-      if (r.status === 'failed' || r.status === 'queued') o.log.warn({ jobId: r.id, status: r.status, attempts: r.attempts, err: r.error }, 'report job did not finish');
+      const r = await runJob(o.db, j, {
+        maxAttempts: o.maxAttempts,
+        retryBaseMs: o.retryBaseMs,
+        alerts: o.alerts,
+        now,
+      });
+      if (r.status === 'failed' || r.status === 'queued')
+        o.log.warn(
+          { jobId: r.id, status: r.status, attempts: r.attempts, err: r.error },
+          'report job did not finish',
+        );
       out.push(r);
     }
     return out;
@@ -89,15 +116,20 @@ export function createReportScheduler(o: SchedulerOptions): ReportScheduler {
 
   const loop = () => {
     if (stopped) return;
-    running = tick().catch((err) => o.log.warn({ err: (err as Error).message }, 'report tick failed')).finally(() => {
-      running = null;
-      if (!stopped) timer = setTimeout(loop, o.tickMs ?? 30_000);
-    });
+    running = tick()
+      .catch((err) => o.log.warn({ err: (err as Error).message }, 'report tick failed'))
+      .finally(() => {
+        running = null;
+        if (!stopped) timer = setTimeout(loop, o.tickMs ?? 30_000);
+      });
   };
 
   return {
     tick,
-    async start() { stopped = false; loop(); },
+    async start() {
+      stopped = false;
+      loop();
+    },
     async stop() {
       stopped = true;
       if (timer) clearTimeout(timer);

@@ -24,15 +24,25 @@ import { generateReport, parsePeriod, FORMATS } from '../../api/reports/index.ts
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const q = (xs: number[], p: number) => { const s = [...xs].sort((a, b) => a - b); return s.length ? s[Math.min(s.length - 1, Math.floor(p * s.length))]! : null; };
+const q = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.min(s.length - 1, Math.floor(p * s.length))]! : null;
+};
 const r1 = (x: number | null) => (x === null ? null : Math.round(x * 10) / 10);
 
 async function main(): Promise<void> {
   const { values: args } = parseArgs({ options: { days: { type: 'string' }, repeat: { type: 'string' } } });
   const days = Number(args.days ?? 31);
   const repeat = Number(args.repeat ?? 3);
-  const env = { COALFLOW_DATA_DIR: 'memory', COALFLOW_SIMULATOR: 'false', LOG_LEVEL: process.env.LOG_LEVEL || 'warn', COALFLOW_TOPIC_PARTITIONS: '3' };
-  const rt = await buildRuntime(loadConfig(env, { dataDir: 'memory' }), { log: createLogger({ level: env.LOG_LEVEL }) });
+  const env = {
+    COALFLOW_DATA_DIR: 'memory',
+    COALFLOW_SIMULATOR: 'false',
+    LOG_LEVEL: process.env.LOG_LEVEL || 'warn',
+    COALFLOW_TOPIC_PARTITIONS: '3',
+  };
+  const rt = await buildRuntime(loadConfig(env, { dataDir: 'memory' }), {
+    log: createLogger({ level: env.LOG_LEVEL }),
+  });
   const ingest = createIngestService(rt);
   const workers = startIndicatorWorkers(rt, { lagIntervalMs: 0 });
   await ingest.start();
@@ -45,16 +55,28 @@ async function main(): Promise<void> {
   const gen = { seed: 42, startTime: t0, badShare: 0.01, dupShare: 0.01 };
   const events = simulate(gen, t0 + days * 86_400_000);
   const byFeed = new Map<FeedName, { key: string; value: string; timestamp: number }[]>();
-  for (const e of events) (byFeed.get(e.feed) ?? byFeed.set(e.feed, []).get(e.feed)!).push({ key: e.key, value: typeof e.raw === 'string' ? e.raw : JSON.stringify(e.raw), timestamp: e.timeMs });
+  for (const e of events)
+    (byFeed.get(e.feed) ?? byFeed.set(e.feed, []).get(e.feed)!).push({
+      key: e.key,
+      value: typeof e.raw === 'string' ? e.raw : JSON.stringify(e.raw),
+      timestamp: e.timeMs,
+    });
   for (const [feed, list] of byFeed) {
-    for (let i = 0; i < list.length; i += 5000) await rt.broker.produce(rt.topic(topicOf.raw(feed)), list.slice(i, i + 5000));
+    for (let i = 0; i < list.length; i += 5000)
+      await rt.broker.produce(rt.topic(topicOf.raw(feed)), list.slice(i, i + 5000));
     produced += list.length;
   }
   // Drained: every raw and canonical topic committed by its group, then the publication idle.
-  const groups: [string, (f: FeedName) => string][] = [[rt.topic('coalflow-ingest'), topicOf.raw], [rt.topic('coalflow-indicators'), topicOf.canonical]];
+  const groups: [string, (f: FeedName) => string][] = [
+    [rt.topic('coalflow-ingest'), topicOf.raw],
+    [rt.topic('coalflow-indicators'), topicOf.canonical],
+  ];
   for (;;) {
     let behind = 0;
-    for (const [g, name] of groups) for (const f of byFeed.keys()) for (const p of await rt.broker.lag(g, rt.topic(name(f)))) behind += Number(BigInt(p.end) - BigInt(p.committed));
+    for (const [g, name] of groups)
+      for (const f of byFeed.keys())
+        for (const p of await rt.broker.lag(g, rt.topic(name(f))))
+          behind += Number(BigInt(p.end) - BigInt(p.committed));
     if (behind === 0) break;
     await sleep(1000);
   }
@@ -75,7 +97,8 @@ async function main(): Promise<void> {
         await sleep(20);
       }
     })();
-    if (during) await during(); else await sleep(ms);
+    if (during) await during();
+    else await sleep(ms);
     stop = true;
     await loop;
     return { n: lat.length, p50Ms: r1(q(lat, 0.5)), p99Ms: r1(q(lat, 0.99)), maxMs: r1(Math.max(...lat)) };
@@ -93,7 +116,6 @@ async function main(): Promise<void> {
   const yearMs: number[] = [];
   let pdf: Buffer | null = null;
   let sizes: Record<string, number> = {};
-  let during: Awaited<ReturnType<typeof latency>> | null = null;
   for (let i = 0; i < repeat; i++) {
     const m = await timed(month);
     monthMs.push(m.ms);
@@ -101,7 +123,10 @@ async function main(): Promise<void> {
     sizes = Object.fromEntries([...m.r.files].map(([f, b]) => [f, Math.round(b.length / 1024)]));
     yearMs.push((await timed(year)).ms);
   }
-  during = await latency(0, async () => { await timed(month); await timed(year); });
+  const during = await latency(0, async () => {
+    await timed(month);
+    await timed(year);
+  });
 
   let png: string[] = [];
   try {
@@ -109,20 +134,35 @@ async function main(): Promise<void> {
     mkdirSync(dir, { recursive: true });
     const tmp = join(os.tmpdir(), `coalflow-bench-${Date.now()}.pdf`);
     writeFileSync(tmp, pdf!);
-    execFileSync('pdftoppm', ['-png', '-r', '80', '-f', '1', '-l', '2', tmp, join(dir, 'monthly-2026-10-page')]);
+    execFileSync('pdftoppm', [
+      '-png',
+      '-r',
+      '80',
+      '-f',
+      '1',
+      '-l',
+      '2',
+      tmp,
+      join(dir, 'monthly-2026-10-page'),
+    ]);
     rmSync(tmp);
     png = ['docs/reports/monthly-2026-10-page-1.png', 'docs/reports/monthly-2026-10-page-2.png'];
-  } catch (err) { console.error(`no PNG (pdftoppm missing?): ${(err as Error).message}`); }
+  } catch (err) {
+    console.error(`no PNG (pdftoppm missing?): ${(err as Error).message}`);
+  }
 
   await app.close();
   await workers.stop();
   await ingest.stop();
   await rt.close();
   const summary = {
-    date: new Date().toISOString(), machine: `${os.cpus()[0]?.model ?? 'cpu'}, ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
+    date: new Date().toISOString(),
+    machine: `${os.cpus()[0]?.model ?? 'cpu'}, ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
     data: { simulatedDays: days, records: produced, sales, fillSeconds: r1(fillS) },
-    monthlyAllFormatsMs: monthMs.map((x) => Math.round(x)), annualAllFormatsMs: yearMs.map((x) => Math.round(x)),
-    monthlyMedianMs: Math.round(q(monthMs, 0.5)!), annualMedianMs: Math.round(q(yearMs, 0.5)!),
+    monthlyAllFormatsMs: monthMs.map((x) => Math.round(x)),
+    annualAllFormatsMs: yearMs.map((x) => Math.round(x)),
+    monthlyMedianMs: Math.round(q(monthMs, 0.5)!),
+    annualMedianMs: Math.round(q(yearMs, 0.5)!),
     monthlySizesKiB: sizes,
     latestApi: { idle, whileGenerating: during },
     png,

@@ -13,8 +13,20 @@ const root = new URL('../../..', import.meta.url).pathname;
 const test = suite('api/reports/cli (e2e)');
 const dir = mkdtempSync(join(tmpdir(), 'coalflow-report-cli-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
-const env = (extra: Record<string, string> = {}) => ({ PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: 'warn', COALFLOW_DATA_DIR: join(dir, 'pglite'), ...extra });
-const run = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'infra/cli.ts', 'report', ...args], { cwd: root, env: env(), encoding: 'utf8', timeout: 180_000 });
+const env = (extra: Record<string, string> = {}) => ({
+  PATH: process.env.PATH,
+  HOME: process.env.HOME,
+  LOG_LEVEL: 'warn',
+  COALFLOW_DATA_DIR: join(dir, 'pglite'),
+  ...extra,
+});
+const run = (args: string[]) =>
+  spawnSync(process.execPath, ['--import', 'tsx', 'infra/cli.ts', 'report', ...args], {
+    cwd: root,
+    env: env(),
+    encoding: 'utf8',
+    timeout: 180_000,
+  });
 
 test('report --period month --date 2026-10 writes the requested formats and prints their paths', () => {
   const out = join(dir, 'out');
@@ -23,7 +35,12 @@ test('report --period month --date 2026-10 writes the requested formats and prin
   const paths = r.stdout.trim().split('\n');
   assert.is(paths.length, 3);
   for (const p of paths) assert.ok(existsSync(p), p);
-  const json = JSON.parse(readFileSync(paths.find((p) => p.endsWith('.json'))!, 'utf8'));
+  const json = JSON.parse(
+    readFileSync(
+      paths.find((p) => p.endsWith('.json'))!,
+      'utf8',
+    ),
+  );
   assert.is(json.meta.key, '2026-10');
   assert.match(json.meta.title, '鄂尔多斯市煤炭月报');
   assert.match(paths[0]!, /coalflow-month-2026-10-v1\./);

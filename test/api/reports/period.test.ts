@@ -1,7 +1,13 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { escapeFormula } from '../../../api/reports/render.ts';
-import { isoWeek, lastCompletePeriod, parsePeriod, previousPeriod, sameLastYear } from '../../../api/reports/period.ts';
+import {
+  isoWeek,
+  lastCompletePeriod,
+  parsePeriod,
+  previousPeriod,
+  sameLastYear,
+} from '../../../api/reports/period.ts';
 
 const test = suite('api/reports/period');
 const at = (s: string) => Date.parse(s);
@@ -22,8 +28,21 @@ test('parses each period kind in Asia/Shanghai', () => {
 });
 
 test('rejects bad input with a clear error', () => {
-  for (const [k, d] of [['quarter', '2026-10'], ['day', '2026-02-30'], ['month', '2026-13'], ['week', '2026-W60'], ['day', 'x'], ['year', '1899']]) {
-    try { parsePeriod(k, d); assert.unreachable(`${k} ${d}`); } catch (err) { assert.is((err as { code?: string }).code, 'INPUT_INVALID', `${k} ${d}`); assert.match((err as Error).message, / \/ /); }
+  for (const [k, d] of [
+    ['quarter', '2026-10'],
+    ['day', '2026-02-30'],
+    ['month', '2026-13'],
+    ['week', '2026-W60'],
+    ['day', 'x'],
+    ['year', '1899'],
+  ]) {
+    try {
+      parsePeriod(k, d);
+      assert.unreachable(`${k} ${d}`);
+    } catch (err) {
+      assert.is((err as { code?: string }).code, 'INPUT_INVALID', `${k} ${d}`);
+      assert.match((err as Error).message, / \/ /);
+    }
   }
 });
 

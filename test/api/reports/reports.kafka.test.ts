@@ -19,7 +19,14 @@ import { FEEDS, topicOf, type FeedName, type SaleRecord } from '../../../pipelin
 import { startIndicatorWorkers, type IndicatorWorkers } from '../../../pipelines/indicators/runner.ts';
 import { indicatorRoutes } from '../../../api/routes/indicators.ts';
 import { buildApp } from '../../../api/server.ts';
-import { generateReport, localize, parsePeriod, readXlsxTables, reportRoutes, type ReportDoc } from '../../../api/reports/index.ts';
+import {
+  generateReport,
+  localize,
+  parsePeriod,
+  readXlsxTables,
+  reportRoutes,
+  type ReportDoc,
+} from '../../../api/reports/index.ts';
 import { buildFixture, T0, type Produced } from '../../pipelines/indicators/fixture.ts';
 import { Oracle } from '../../pipelines/indicators/oracle.ts';
 
@@ -35,15 +42,24 @@ const tmp = mkdtempSync(path.join(os.tmpdir(), 'coalflow-reports-'));
 async function produce(records: Produced[]): Promise<void> {
   const serde = createFeedSerde(rt);
   const byFeed = new Map<FeedName, { key: string; value: Buffer }[]>();
-  for (const p of records) (byFeed.get(p.feed) ?? byFeed.set(p.feed, []).get(p.feed)!).push({ key: p.key, value: await serde.encode(p.feed, p.record as never) });
+  for (const p of records)
+    (byFeed.get(p.feed) ?? byFeed.set(p.feed, []).get(p.feed)!).push({
+      key: p.key,
+      value: await serde.encode(p.feed, p.record as never),
+    });
   for (const [feed, list] of byFeed) await rt.broker.produce(rt.topic(topicOf.canonical(feed)), list);
 }
 
 async function drained(): Promise<void> {
-  await eventually(async () => {
-    for (const f of FEEDS) for (const p of await rt.broker.lag(rt.topic('g-reports'), rt.topic(topicOf.canonical(f)))) if (BigInt(p.end) !== BigInt(p.committed)) return false;
-    return true;
-  }, { timeoutMs: 90_000, intervalMs: 250, what: 'indicator group drained' });
+  await eventually(
+    async () => {
+      for (const f of FEEDS)
+        for (const p of await rt.broker.lag(rt.topic('g-reports'), rt.topic(topicOf.canonical(f))))
+          if (BigInt(p.end) !== BigInt(p.committed)) return false;
+      return true;
+    },
+    { timeoutMs: 90_000, intervalMs: 250, what: 'indicator group drained' },
+  );
   await w.idle({ timeoutMs: 90_000 });
 }
 
@@ -51,9 +67,17 @@ async function drained(): Promise<void> {
 async function withPrincipal(a: FastifyInstance, opts: { deps: RT }) {
   a.addHook('onRequest', async (req: FastifyRequest) => {
     const sub = req.headers['x-test-subscriber'];
-    if (typeof sub === 'string') (req as FastifyRequest & { principal?: unknown }).principal = { subscriberId: sub, kind: 'enterprise', grants: [] };
+    if (typeof sub === 'string')
+      (req as FastifyRequest & { principal?: unknown }).principal = {
+        subscriberId: sub,
+        kind: 'enterprise',
+        grants: [],
+      };
   });
-  await a.register(reportRoutes, { deps: opts.deps, allowedScope: (p) => (p.subscriberId === 'S-CITY' ? { regions: '*', mines: [], users: [] } : null) });
+  await a.register(reportRoutes, {
+    deps: opts.deps,
+    allowedScope: (p) => (p.subscriberId === 'S-CITY' ? { regions: '*', mines: [], users: [] } : null),
+  });
 }
 
 test.before(async () => {
@@ -76,14 +100,30 @@ test.after(async () => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-async function apiSeries(metric: string, scope: string, window: string, from: number, to: number): Promise<Map<string, { value: number | null; suppressed?: boolean }[]>> {
-  const r = await app.inject({ url: `/v1/indicators/series?family=sales&metric=${metric}&scope=${scope}&window=${window}&from=${new Date(from).toISOString()}&to=${new Date(to).toISOString()}` });
+async function apiSeries(
+  metric: string,
+  scope: string,
+  window: string,
+  from: number,
+  to: number,
+): Promise<Map<string, { value: number | null; suppressed?: boolean }[]>> {
+  const r = await app.inject({
+    url: `/v1/indicators/series?family=sales&metric=${metric}&scope=${scope}&window=${window}&from=${new Date(from).toISOString()}&to=${new Date(to).toISOString()}`,
+  });
   assert.is(r.statusCode, 200, r.body);
-  return new Map((r.json().series as { scopeId: string; points: { value: number | null; suppressed?: boolean }[] }[]).map((s) => [s.scopeId, s.points]));
+  return new Map(
+    (r.json().series as { scopeId: string; points: { value: number | null; suppressed?: boolean }[] }[]).map(
+      (s) => [s.scopeId, s.points],
+    ),
+  );
 }
 
 const table = (doc: ReportDoc, id: string) => doc.sections.flatMap((s) => s.tables).find((t) => t.id === id)!;
-const close = (a: number | null | undefined, b: number, what: string) => assert.ok(a !== null && a !== undefined && Math.abs(a - b) < 1e-6 * Math.max(1, Math.abs(b)), `${what}: ${a} vs ${b}`);
+const close = (a: number | null | undefined, b: number, what: string) =>
+  assert.ok(
+    a !== null && a !== undefined && Math.abs(a - b) < 1e-6 * Math.max(1, Math.abs(b)),
+    `${what}: ${a} vs ${b}`,
+  );
 
 const CASES = [
   { kind: 'day', date: '2024-03-05', window: 'day', zh: '日报' },
@@ -110,11 +150,24 @@ for (const c of CASES) {
     close(row.volume_t as number, apiCity, 'report vs API');
     close(row.volume_t as number, kg / 1000, 'report vs independent');
     // Regions: the same disclosure control as the API (suppressed cells are null in both).
-    const apiRegion = await apiSeries('volume_t', 'region', c.window, p.from, c.kind === 'week' ? p.to - 1 : p.from);
+    const apiRegion = await apiSeries(
+      'volume_t',
+      'region',
+      c.window,
+      p.from,
+      c.kind === 'week' ? p.to - 1 : p.from,
+    );
     for (const rr of table(r.doc, 'sales_region').rows) {
       const pts = apiRegion.get(rr.id as string) ?? [];
-      if (pts.some((x) => x.suppressed)) { assert.is(rr.volume_t, null, `region ${rr.id} suppressed`); assert.match(String(rr.disclosure), '抑制'); }
-      else close(rr.volume_t as number, pts.reduce((s, x) => s + (x.value ?? 0), 0), `region ${rr.id}`);
+      if (pts.some((x) => x.suppressed)) {
+        assert.is(rr.volume_t, null, `region ${rr.id} suppressed`);
+        assert.match(String(rr.disclosure), '抑制');
+      } else
+        close(
+          rr.volume_t as number,
+          pts.reduce((s, x) => s + (x.value ?? 0), 0),
+          `region ${rr.id}`,
+        );
     }
     // Previous period and same period last year are read the same way.
     if (c.kind === 'day') {
@@ -127,7 +180,11 @@ for (const c of CASES) {
 
 test('monthly report in all formats: XLSX equals JSON, PDF page 1 renders Chinese, HTML is self-contained', async () => {
   const p = parsePeriod('month', '2024-03');
-  const r = await generateReport(rt.db, { period: p, audience: null, formats: ['json', 'html', 'pdf', 'xlsx'] });
+  const r = await generateReport(rt.db, {
+    period: p,
+    audience: null,
+    formats: ['json', 'html', 'pdf', 'xlsx'],
+  });
   const json = JSON.parse(r.files.get('json')!.toString()) as ReturnType<typeof localize>;
   assert.equal(json, JSON.parse(JSON.stringify(localize(r.doc, 'zh'))));
 
@@ -139,13 +196,18 @@ test('monthly report in all formats: XLSX equals JSON, PDF page 1 renders Chines
     s.tables.forEach((t, i) => {
       const g = got![i]!;
       assert.is(g.title, t.title);
-      assert.equal(g.header, t.columns.map((col) => (col.unit ? `${col.label} (${col.unit})` : col.label)));
+      assert.equal(
+        g.header,
+        t.columns.map((col) => (col.unit ? `${col.label} (${col.unit})` : col.label)),
+      );
       assert.is(g.rows.length, t.rows.length, `rows of ${t.title}`);
-      t.rows.forEach((row, j) => t.columns.forEach((col, k) => {
-        const v = row[col.key] ?? null;
-        assert.is(g.rows[j]![k] ?? null, v, `${t.title}[${j}].${col.key}`);
-        if (typeof v === 'number') assert.type(g.rows[j]![k], 'number');
-      }));
+      t.rows.forEach((row, j) =>
+        t.columns.forEach((col, k) => {
+          const v = row[col.key] ?? null;
+          assert.is(g.rows[j]![k] ?? null, v, `${t.title}[${j}].${col.key}`);
+          if (typeof v === 'number') assert.type(g.rows[j]![k], 'number');
+        }),
+      );
     });
   }
 
@@ -170,31 +232,75 @@ test('monthly report in all formats: XLSX equals JSON, PDF page 1 renders Chines
 test('a late correction gives a new version that says what changed', async () => {
   const p = parsePeriod('month', '2024-03');
   const before = await generateReport(rt.db, { period: p, audience: null, formats: ['json'] });
-  const base = FIXTURE.find((x) => x.feed === 'sales' && (x.record as SaleRecord).mineId === 'M5')!.record as SaleRecord;
-  const cst = (ms: number) => new Date(ms + 8 * 3600_000).toISOString().replace('Z', '+08:00').replace(/\.\d{3}/, '');
-  const late: SaleRecord = { ...base, recordId: 'S-LATE-1', grossTime: cst(T0 + 2 * D + 3600_000), tareTime: cst(T0 + 2 * D + 3000_000), netT: 31.5, grossT: 31.5 + (base.grossT - base.netT) };
+  const base = FIXTURE.find((x) => x.feed === 'sales' && (x.record as SaleRecord).mineId === 'M5')!
+    .record as SaleRecord;
+  const cst = (ms: number) =>
+    new Date(ms + 8 * 3600_000)
+      .toISOString()
+      .replace('Z', '+08:00')
+      .replace(/\.\d{3}/, '');
+  const late: SaleRecord = {
+    ...base,
+    recordId: 'S-LATE-1',
+    grossTime: cst(T0 + 2 * D + 3600_000),
+    tareTime: cst(T0 + 2 * D + 3000_000),
+    netT: 31.5,
+    grossT: 31.5 + (base.grossT - base.netT),
+  };
   await produce([{ feed: 'sales', key: 'M5', record: late }]);
   await drained();
   const after = await generateReport(rt.db, { period: p, audience: null, formats: ['json'] });
   assert.is(after.version, before.version + 1);
-  assert.ok(after.changes.some((x) => x.startsWith('production_sales/sales_city/150600/volume_t:')), after.changes.join('\n'));
+  assert.ok(
+    after.changes.some((x) => x.startsWith('production_sales/sales_city/150600/volume_t:')),
+    after.changes.join('\n'),
+  );
   const cur = table(after.doc, 'sales_city').rows[0]!.volume_t as number;
   const old = table(before.doc, 'sales_city').rows[0]!.volume_t as number;
   close(cur - old, 31.5, 'the correction is counted');
 });
 
 test('routes: operators enqueue (202), jobs finish, subscribers see only their audience or granted city reports', async () => {
-  const bad = await app.inject({ method: 'POST', url: '/v1/reports', payload: { period: 'month', date: '2024-13' } });
+  const bad = await app.inject({
+    method: 'POST',
+    url: '/v1/reports',
+    payload: { period: 'month', date: '2024-13' },
+  });
   assert.is(bad.statusCode, 400);
   assert.match(bad.json().error.message, ' / ');
-  const res = await app.inject({ method: 'POST', url: '/v1/reports', payload: { period: 'week', date: '2024-W10', formats: ['json', 'pdf'] } });
+  const res = await app.inject({
+    method: 'POST',
+    url: '/v1/reports',
+    payload: { period: 'week', date: '2024-W10', formats: ['json', 'pdf'] },
+  });
   assert.is(res.statusCode, 202, res.body);
   const jobId = res.json().jobId as number;
-  const job = await eventually(async () => { const j = (await app.inject({ url: `/v1/reports/jobs/${jobId}` })).json(); return j.status === 'done' || j.status === 'failed' ? j : null; }, { timeoutMs: 60_000, what: 'job done' });
+  const job = await eventually(
+    async () => {
+      const j = (await app.inject({ url: `/v1/reports/jobs/${jobId}` })).json();
+      return j.status === 'done' || j.status === 'failed' ? j : null;
+    },
+    { timeoutMs: 60_000, what: 'job done' },
+  );
   assert.is(job.status, 'done', job.error);
-  const sub = await app.inject({ method: 'POST', url: '/v1/reports', payload: { period: 'week', date: '2024-W10', formats: ['json'], audience: { subscriberId: 'S-1', regions: ['150627'], mines: ['M5'], users: [] } } });
+  const sub = await app.inject({
+    method: 'POST',
+    url: '/v1/reports',
+    payload: {
+      period: 'week',
+      date: '2024-W10',
+      formats: ['json'],
+      audience: { subscriberId: 'S-1', regions: ['150627'], mines: ['M5'], users: [] },
+    },
+  });
   const subJob = sub.json().jobId as number;
-  const sj = await eventually(async () => { const j = (await app.inject({ url: `/v1/reports/jobs/${subJob}` })).json(); return j.status === 'done' ? j : null; }, { timeoutMs: 60_000, what: 'subscriber job done' });
+  const sj = await eventually(
+    async () => {
+      const j = (await app.inject({ url: `/v1/reports/jobs/${subJob}` })).json();
+      return j.status === 'done' ? j : null;
+    },
+    { timeoutMs: 60_000, what: 'subscriber job done' },
+  );
 
   const pdf = await app.inject({ url: `/v1/reports/${job.reportId}/pdf` });
   assert.is(pdf.statusCode, 200);
@@ -209,16 +315,40 @@ test('routes: operators enqueue (202), jobs finish, subscribers see only their a
   const m5 = doc.sections[0].tables[0].rows[0];
   assert.is(m5.id, 'M5');
   assert.ok(m5.volume_t > 0, 'own mine in full');
-  assert.ok(!doc.sections.flatMap((s: { tables: { id: string }[] }) => s.tables).some((t: { id: string }) => t.id === 'sales_city'), 'no city table without a city grant');
-  assert.ok(doc.sections.flatMap((s: { tables: { id: string; rows: { id: string }[] }[] }) => s.tables).find((t: { id: string }) => t.id === 'sales_region').rows.every((r: { id: string }) => r.id === '150627'), 'only its regions');
+  assert.ok(
+    !doc.sections
+      .flatMap((s: { tables: { id: string }[] }) => s.tables)
+      .some((t: { id: string }) => t.id === 'sales_city'),
+    'no city table without a city grant',
+  );
+  assert.ok(
+    doc.sections
+      .flatMap((s: { tables: { id: string; rows: { id: string }[] }[] }) => s.tables)
+      .find((t: { id: string }) => t.id === 'sales_region')
+      .rows.every((r: { id: string }) => r.id === '150627'),
+    'only its regions',
+  );
 
-  const ids = (h: Record<string, string>) => app.inject({ url: '/v1/reports', headers: h }).then((r) => (r.json().items as { id: number; audienceKey: string }[]));
+  const ids = (h: Record<string, string>) =>
+    app
+      .inject({ url: '/v1/reports', headers: h })
+      .then((r) => r.json().items as { id: number; audienceKey: string }[]);
   const s1 = await ids({ 'x-test-subscriber': 'S-1' });
   assert.ok(s1.length > 0 && s1.every((x) => x.audienceKey === 'sub:S-1'));
   const s2 = await ids({ 'x-test-subscriber': 'S-CITY' });
   assert.ok(s2.length > 0 && s2.every((x) => x.audienceKey === 'city'));
-  assert.is((await app.inject({ url: `/v1/reports/${job.reportId}`, headers: { 'x-test-subscriber': 'S-1' } })).statusCode, 404, 'a city report is hidden without a grant');
-  assert.is((await app.inject({ url: `/v1/reports/${sj.reportId}/json`, headers: { 'x-test-subscriber': 'S-2' } })).statusCode, 404, 'another subscriber\'s report is hidden');
+  assert.is(
+    (await app.inject({ url: `/v1/reports/${job.reportId}`, headers: { 'x-test-subscriber': 'S-1' } }))
+      .statusCode,
+    404,
+    'a city report is hidden without a grant',
+  );
+  assert.is(
+    (await app.inject({ url: `/v1/reports/${sj.reportId}/json`, headers: { 'x-test-subscriber': 'S-2' } }))
+      .statusCode,
+    404,
+    "another subscriber's report is hidden",
+  );
   assert.is((await app.inject({ url: '/v1/reports/x/pdf' })).statusCode, 400);
   assert.is((await app.inject({ url: `/v1/reports/${job.reportId}/docx` })).statusCode, 400);
 });

@@ -16,9 +16,19 @@ let clock = 0;
 test.before(async () => {
   rt = await testRuntime({ broker: 'in-process', cache: 'mock' });
 });
-test.after(async () => { await rt?.close(); });
+test.after(async () => {
+  await rt?.close();
+});
 
-const worker = () => createReportScheduler({ db: rt.db, log: rt.log, formats: ['json', 'xlsx'], now: () => clock, retryBaseMs: 60_000, maxAttempts: 2 });
+const worker = () =>
+  createReportScheduler({
+    db: rt.db,
+    log: rt.log,
+    formats: ['json', 'xlsx'],
+    now: () => clock,
+    retryBaseMs: 60_000,
+    maxAttempts: 2,
+  });
 const count = async (sql: string, args: unknown[] = []) => Number((await rt.db.query(sql, args)).rows[0].n);
 
 test('a monthly run fires at 08:00 on the 1st, exactly once with two workers', async () => {
@@ -26,34 +36,71 @@ test('a monthly run fires at 08:00 on the 1st, exactly once with two workers', a
   const b = worker();
   clock = Date.parse('2026-11-01T07:59:00+08:00');
   await Promise.all([a.tick(), b.tick()]);
-  assert.is(await count(`SELECT count(*) AS n FROM report_jobs WHERE period = 'month' AND period_key = '2026-10'`), 0, 'not before its time');
+  assert.is(
+    await count(`SELECT count(*) AS n FROM report_jobs WHERE period = 'month' AND period_key = '2026-10'`),
+    0,
+    'not before its time',
+  );
   // Catch-up of the last due run of each schedule (made once, whatever the number of workers).
-  assert.is(await count(`SELECT count(*) AS n FROM report_jobs WHERE period = 'month' AND period_key = '2026-09'`), 1);
-  assert.is(await count(`SELECT count(*) AS n FROM report_jobs WHERE period = 'day' AND period_key = '2026-10-31'`), 1, 'the 07:00 daily run of the same morning');
+  assert.is(
+    await count(`SELECT count(*) AS n FROM report_jobs WHERE period = 'month' AND period_key = '2026-09'`),
+    1,
+  );
+  assert.is(
+    await count(`SELECT count(*) AS n FROM report_jobs WHERE period = 'day' AND period_key = '2026-10-31'`),
+    1,
+    'the 07:00 daily run of the same morning',
+  );
 
   clock = Date.parse('2026-11-01T08:00:00+08:00');
   const [ra, rb] = await Promise.all([a.tick(), b.tick()]);
-  const monthJobs = (await rt.db.query(`SELECT * FROM report_jobs WHERE period = 'month' AND period_key = '2026-10'`)).rows;
+  const monthJobs = (
+    await rt.db.query(`SELECT * FROM report_jobs WHERE period = 'month' AND period_key = '2026-10'`)
+  ).rows;
   assert.is(monthJobs.length, 1);
   assert.is(monthJobs[0].status, 'done');
   assert.is(monthJobs[0].attempts, 1);
-  assert.is([...ra, ...rb].filter((j) => j.period === 'month' && j.periodKey === '2026-10').length, 1, 'one worker ran it');
-  assert.is(await count(`SELECT count(*) AS n FROM reports WHERE period = 'month' AND period_key = '2026-10'`), 1);
-  assert.is(await count(`SELECT count(*) AS n FROM report_files f JOIN reports r ON r.id = f.report_id WHERE r.period = 'month' AND r.period_key = '2026-10'`), 2);
+  assert.is(
+    [...ra, ...rb].filter((j) => j.period === 'month' && j.periodKey === '2026-10').length,
+    1,
+    'one worker ran it',
+  );
+  assert.is(
+    await count(`SELECT count(*) AS n FROM reports WHERE period = 'month' AND period_key = '2026-10'`),
+    1,
+  );
+  assert.is(
+    await count(
+      `SELECT count(*) AS n FROM report_files f JOIN reports r ON r.id = f.report_id WHERE r.period = 'month' AND r.period_key = '2026-10'`,
+    ),
+    2,
+  );
 
   // Later ticks and a restarted worker do not run it again.
   clock = Date.parse('2026-11-01T09:30:00+08:00');
   const c = worker();
   await Promise.all([a.tick(), c.tick()]);
-  assert.is(await count(`SELECT count(*) AS n FROM report_jobs WHERE period = 'month' AND period_key = '2026-10'`), 1);
-  assert.is(await count(`SELECT count(*) AS n FROM reports WHERE period = 'month' AND period_key = '2026-10'`), 1);
+  assert.is(
+    await count(`SELECT count(*) AS n FROM report_jobs WHERE period = 'month' AND period_key = '2026-10'`),
+    1,
+  );
+  assert.is(
+    await count(`SELECT count(*) AS n FROM reports WHERE period = 'month' AND period_key = '2026-10'`),
+    1,
+  );
   // The daily report of 31 October (fired at 07:00 the same morning) exists once.
-  assert.is(await count(`SELECT count(*) AS n FROM reports WHERE period = 'day' AND period_key = '2026-10-31'`), 1);
+  assert.is(
+    await count(`SELECT count(*) AS n FROM reports WHERE period = 'day' AND period_key = '2026-10-31'`),
+    1,
+  );
   await Promise.all([a.stop(), b.stop(), c.stop()]);
 });
 
 test('a failing job is retried with backoff, then failed with its reason', async () => {
-  await rt.db.query(`INSERT INTO report_jobs (period, period_key, audience_key, formats, trigger, next_attempt_at) VALUES ('month', '2026-13', 'city', '{json}', 'manual', $1)`, [new Date(clock).toISOString()]);
+  await rt.db.query(
+    `INSERT INTO report_jobs (period, period_key, audience_key, formats, trigger, next_attempt_at) VALUES ('month', '2026-13', 'city', '{json}', 'manual', $1)`,
+    [new Date(clock).toISOString()],
+  );
   const a = worker();
   await a.tick();
   let j = (await rt.db.query(`SELECT * FROM report_jobs WHERE period_key = '2026-13'`)).rows[0];
@@ -62,7 +109,11 @@ test('a failing job is retried with backoff, then failed with its reason', async
   assert.match(j.error, /2026-13/);
   assert.ok(new Date(j.next_attempt_at).getTime() > clock, 'retry later');
   await a.tick();
-  assert.is((await rt.db.query(`SELECT attempts FROM report_jobs WHERE period_key = '2026-13'`)).rows[0].attempts, 1, 'not before its backoff');
+  assert.is(
+    (await rt.db.query(`SELECT attempts FROM report_jobs WHERE period_key = '2026-13'`)).rows[0].attempts,
+    1,
+    'not before its backoff',
+  );
   clock += 120_000;
   await a.tick();
   j = (await rt.db.query(`SELECT * FROM report_jobs WHERE period_key = '2026-13'`)).rows[0];
