@@ -65,6 +65,17 @@ export function chartSvg(c: Chart, width = 720, height = 300): string {
   }
 }
 
+const CST_MS = 8 * 3600_000;
+/** `2026-10-01 – 2026-10-31 (Asia/Shanghai)`: the period's first and last day in local dates. */
+function periodText(doc: LocalDoc): string {
+  const day = (ms: number) => new Date(ms + CST_MS).toISOString().slice(0, 10);
+  const from = Date.parse(doc.meta.from);
+  const last = Date.parse(doc.meta.to) - 1;
+  return `${day(from)}${day(from) === day(last) ? '' : ` – ${day(last)}`} (Asia/Shanghai)`;
+}
+const cstTime = (iso: string) =>
+  `${new Date(Date.parse(iso) + CST_MS).toISOString().slice(0, 16).replace('T', ' ')} +08:00`;
+
 const esc = (s: unknown) =>
   String(s ?? '').replace(
     /[&<>"']/g,
@@ -94,7 +105,7 @@ h3{font-size:14px;margin:16px 0 6px}table{border-collapse:collapse;font-size:12p
 th{background:#eef2f6}td.n{text-align:right;font-variant-numeric:tabular-nums}.meta{color:#555;font-size:12px}.note{color:#666;font-size:12px}.chart{margin:8px 0}
 </style></head><body>`);
   parts.push(
-    `<h1>${esc(doc.meta.title)}</h1><p class="meta">${zh ? '时段' : 'Period'}: ${esc(doc.meta.from)} – ${esc(doc.meta.to)} (Asia/Shanghai) · ${zh ? '生成时间' : 'Generated'}: ${esc(doc.meta.generatedAt)}</p>`,
+    `<h1>${esc(doc.meta.title)}</h1><p class="meta">${zh ? '时段' : 'Period'}: ${esc(periodText(doc))} · ${zh ? '生成时间' : 'Generated'}: ${esc(cstTime(doc.meta.generatedAt))}</p>`,
   );
   for (const s of doc.sections) {
     parts.push(`<section id="${esc(s.id)}"><h2>${esc(s.title)}</h2>`);
@@ -150,10 +161,12 @@ export async function renderPdf(doc: LocalDoc, svgs = renderCharts(doc)): Promis
   pdf
     .fontSize(9)
     .fillColor('#555')
-    .text(`${doc.meta.from} – ${doc.meta.to} (Asia/Shanghai) · ${doc.meta.generatedAt}`)
+    .text(
+      `${doc.meta.lang === 'zh' ? '时段' : 'Period'}: ${periodText(doc)} · ${doc.meta.lang === 'zh' ? '生成时间' : 'Generated'}: ${cstTime(doc.meta.generatedAt)}`,
+    )
     .fillColor('#000');
   for (const s of doc.sections) {
-    ensure(60);
+    ensure(160);
     pdf.moveDown(0.8).fontSize(14).text(s.title);
     if (s.note) pdf.fontSize(9).fillColor('#666').text(s.note).fillColor('#000');
     for (const c of s.charts) {

@@ -5,7 +5,10 @@
  * "latest" (GET /v1/indicators/latest) on its own and while reports are generated. Writes page 1 and 2 of the
  * monthly PDF as PNG under docs/reports/ when pdftoppm is installed. Prints a JSON summary.
  *
- *   node --import tsx infra/bench/reports.ts [--days 31] [--repeat 3]
+ * Three simulated days by default (≈ 57,000 records): filling a whole month through ingest and the indicator
+ * workers takes far longer than the reports on these machines; `--days 31` fills the month.
+ *
+ *   node --import tsx infra/bench/reports.ts [--days 3] [--repeat 3]
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -32,7 +35,7 @@ const r1 = (x: number | null) => (x === null ? null : Math.round(x * 10) / 10);
 
 async function main(): Promise<void> {
   const { values: args } = parseArgs({ options: { days: { type: 'string' }, repeat: { type: 'string' } } });
-  const days = Number(args.days ?? 31);
+  const days = Number(args.days ?? 3);
   const repeat = Number(args.repeat ?? 3);
   const env = {
     COALFLOW_DATA_DIR: 'memory',
