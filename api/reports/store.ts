@@ -5,6 +5,7 @@
  * recorded as queued, running, done or failed with the reason.
  */
 import type pg from 'pg';
+import { CoalflowError, isProgrammingError } from '../../infra/core/index.ts';
 import {
   buildReport,
   diffReports,
@@ -226,7 +227,9 @@ export async function runJob(db: pg.Pool, j: JobRow, opts: RunOptions = {}): Pro
     const reason = (err as Error).message ?? String(err);
     const max = opts.maxAttempts ?? 4;
     const base = opts.retryBaseMs ?? 30_000;
-    if (j.attempts < max) {
+    // Bad input (a period that does not parse) and programming errors would fail the same way again.
+    const permanent = isProgrammingError(err) || (err instanceof CoalflowError && !err.retriable);
+    if (!permanent && j.attempts < max) {
       const delay = Math.round(base * 2 ** (j.attempts - 1) * (0.5 + Math.random() / 2));
       const u = await db.query(
         `UPDATE report_jobs SET status = 'queued', error = $2, next_attempt_at = $3 WHERE id = $1 RETURNING *`,

@@ -96,29 +96,42 @@ test('a monthly run fires at 08:00 on the 1st, exactly once with two workers', a
   await Promise.all([a.stop(), b.stop(), c.stop()]);
 });
 
-test('a failing job is retried with backoff, then failed with its reason', async () => {
+test('a failing job is retried with backoff, then done; bad input fails at once with its reason', async () => {
+  const a = worker();
+  // The store refuses the files (a retriable database error): queued again, later.
+  await rt.db.query('ALTER TABLE report_files RENAME TO report_files_away');
   await rt.db.query(
-    `INSERT INTO report_jobs (period, period_key, audience_key, formats, trigger, next_attempt_at) VALUES ('month', '2026-13', 'city', '{json}', 'manual', $1)`,
+    `INSERT INTO report_jobs (period, period_key, audience_key, formats, trigger, next_attempt_at) VALUES ('day', '2026-10-05', 'city', '{json}', 'manual', $1)`,
     [new Date(clock).toISOString()],
   );
-  const a = worker();
   await a.tick();
-  let j = (await rt.db.query(`SELECT * FROM report_jobs WHERE period_key = '2026-13'`)).rows[0];
+  let j = (await rt.db.query(`SELECT * FROM report_jobs WHERE period_key = '2026-10-05'`)).rows[0];
   assert.is(j.status, 'queued');
   assert.is(j.attempts, 1);
-  assert.match(j.error, /2026-13/);
+  assert.match(j.error, /report_files/);
   assert.ok(new Date(j.next_attempt_at).getTime() > clock, 'retry later');
+  await rt.db.query('ALTER TABLE report_files_away RENAME TO report_files');
   await a.tick();
   assert.is(
-    (await rt.db.query(`SELECT attempts FROM report_jobs WHERE period_key = '2026-13'`)).rows[0].attempts,
+    (await rt.db.query(`SELECT attempts FROM report_jobs WHERE period_key = '2026-10-05'`)).rows[0].attempts,
     1,
     'not before its backoff',
   );
   clock += 120_000;
   await a.tick();
+  j = (await rt.db.query(`SELECT * FROM report_jobs WHERE period_key = '2026-10-05'`)).rows[0];
+  assert.is(j.status, 'done');
+  assert.is(j.attempts, 2);
+  assert.ok(j.report_id);
+
+  await rt.db.query(
+    `INSERT INTO report_jobs (period, period_key, audience_key, formats, trigger, next_attempt_at) VALUES ('month', '2026-13', 'city', '{json}', 'manual', $1)`,
+    [new Date(clock).toISOString()],
+  );
+  await a.tick();
   j = (await rt.db.query(`SELECT * FROM report_jobs WHERE period_key = '2026-13'`)).rows[0];
   assert.is(j.status, 'failed');
-  assert.is(j.attempts, 2);
+  assert.is(j.attempts, 1);
   assert.match(j.error, /date "2026-13"/);
   await a.stop();
 });
