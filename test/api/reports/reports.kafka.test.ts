@@ -175,6 +175,10 @@ for (const c of CASES) {
       close(row.prev_volume_t as number, (prev?.kg ?? 0) / 1000, 'previous day');
     }
     assert.is(row.last_year_volume_t ?? null, null, 'no sales a year earlier');
+    // Average price: the API's own window for a day, month and year; value over volume for a week.
+    let fen = 0;
+    for (const d of p.days) fen += oracle.cell('city', '150600', 'day', d)?.fen ?? 0;
+    close(row.vwap_yuan_per_t as number, fen / 100 / (kg / 1000), 'average price vs independent');
   });
 }
 
