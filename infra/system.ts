@@ -62,7 +62,7 @@ export async function startSystem(rt: Runtime, roles: Role[], opts: { listen?: b
       const f = forecastSchedule(rt);
       await run(f);
       forecasts = f.schedule;
-      await run(createReportScheduler({ db: rt.db, log: rt.log.child({ component: 'reports' }) }));
+      await run(createReportScheduler({ db: rt.db, log: rt.log.child({ component: 'reports' }), schedule: rt.config.reportCron }));
     }
     if (roles.includes('api')) {
       const schedule = forecasts;

@@ -6,7 +6,7 @@
  */
 import { Cron } from 'croner';
 import type pg from 'pg';
-import type { Logger } from '../../infra/core/index.ts';
+import { ConfigError, type Logger } from '../../infra/core/index.ts';
 import type { AlertsSource, Audience } from './content.ts';
 import { lastCompletePeriod, type PeriodKind } from './period.ts';
 import { FORMATS, type Format } from './render.ts';
@@ -58,10 +58,15 @@ export interface ReportScheduler {
 export function createReportScheduler(o: SchedulerOptions): ReportScheduler {
   const now = o.now ?? Date.now;
   const sched: ReportSchedule = { ...DEFAULT_SCHEDULE, ...o.schedule };
-  const crons = (Object.keys(sched) as PeriodKind[]).map((kind) => ({
-    kind,
-    cron: new Cron(sched[kind], { timezone: TIMEZONE, paused: true }),
-  }));
+  const crons = (Object.keys(sched) as PeriodKind[]).map((kind) => {
+    try {
+      return { kind, cron: new Cron(sched[kind], { timezone: TIMEZONE, paused: true }) };
+    } catch (err) {
+      throw new ConfigError(
+        `报告计划 ${kind}="${sched[kind]}" 无效：${(err as Error).message} / report schedule ${kind}="${sched[kind]}" is invalid: ${(err as Error).message}`,
+      );
+    }
+  });
   const staleMs = o.staleMs ?? 15 * 60_000;
   let timer: NodeJS.Timeout | null = null;
   let running: Promise<unknown> | null = null;

@@ -54,6 +54,11 @@ export interface Config {
   forecastIntervalMs: number;
   /** Pino level. Env LOG_LEVEL. Default info. */
   logLevel: string;
+  /**
+   * Report schedule, cron (minute hour day month weekday) in Asia/Shanghai. Env COALFLOW_REPORT_CRON_DAY, _WEEK, _MONTH,
+   * _YEAR. Defaults: daily 0 7 * * * (previous day), weekly 30 7 * * 1, monthly 0 8 1 * *, annual 0 9 1 1 *.
+   */
+  reportCron: { day: string; week: string; month: string; year: string };
   /** True when no external service is configured (embedded default). */
   embedded: boolean;
 }
@@ -62,7 +67,18 @@ const KNOWN_COALFLOW_KEYS = new Set([
   'COALFLOW_DATA_DIR', 'COALFLOW_EMBEDDED_DB', 'COALFLOW_EMBEDDED_MAINTENANCE_MS', 'COALFLOW_TOPIC_PARTITIONS', 'COALFLOW_TOPIC_REPLICATION', 'COALFLOW_TOPIC_PREFIX',
   'COALFLOW_SIMULATOR', 'COALFLOW_SIM_SPEED', 'COALFLOW_SIM_SEED', 'COALFLOW_SIM_BAD_SHARE', 'COALFLOW_SIM_DUP_SHARE',
   'COALFLOW_ALLOWED_LATENESS_MS', 'COALFLOW_TOKEN_SECRET', 'COALFLOW_POLICY_FILE', 'COALFLOW_FORECAST_INTERVAL_MS',
+  'COALFLOW_REPORT_CRON_DAY', 'COALFLOW_REPORT_CRON_WEEK', 'COALFLOW_REPORT_CRON_MONTH', 'COALFLOW_REPORT_CRON_YEAR',
 ]);
+
+/** Five cron fields (minute hour day month weekday); the scheduler checks the values themselves at start. */
+function cron(env: Record<string, string | undefined>, key: string, def: string): string {
+  const raw = env[key];
+  if (raw === undefined || raw === '') return def;
+  if (!/^\s*[\d*,/-]+(\s+[\d*,/A-Za-z-]+){4}\s*$/.test(raw)) {
+    throw new ConfigError(`配置项 ${key}="${raw}" 应为 5 段 cron 表达式（分 时 日 月 周）/ ${key}="${raw}" must be a 5-field cron expression (minute hour day month weekday)`);
+  }
+  return raw.trim();
+}
 
 /** Development-only secret for the embedded default; never used when a real service is configured. */
 export const EMBEDDED_DEV_SECRET = 'coalflow-embedded-dev-secret-not-for-production';
@@ -165,6 +181,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     policyFile: env.COALFLOW_POLICY_FILE || 'pipelines/desensitize/policy.json',
     forecastIntervalMs: int(env, 'COALFLOW_FORECAST_INTERVAL_MS', 6 * 3600_000, 0, 2 ** 31 - 1),
     logLevel: env.LOG_LEVEL || 'info',
+    reportCron: {
+      day: cron(env, 'COALFLOW_REPORT_CRON_DAY', '0 7 * * *'),
+      week: cron(env, 'COALFLOW_REPORT_CRON_WEEK', '30 7 * * 1'),
+      month: cron(env, 'COALFLOW_REPORT_CRON_MONTH', '0 8 1 * *'),
+      year: cron(env, 'COALFLOW_REPORT_CRON_YEAR', '0 9 1 1 *'),
+    },
     embedded,
     ...overrides,
   };
