@@ -11,6 +11,7 @@ export { avroSchemaOf } from './contracts/schemas.ts';
 export { REASONS, REASON_CODES, reasonText, type ReasonCode } from './contracts/reasons.ts';
 export { ORDOS_REGIONS, regionName } from './contracts/regions.ts';
 export { LIMITS } from './contracts/validate.ts';
+export { jsonDepth, MAX_RECORD_DEPTH } from './contracts/screen.ts';
 
 // ---- desensitization and the minimum-necessary-use list
 export { loadPolicy, assertProductFields, productFields, projectForProduct, type Policy, type Rule } from './desensitize/policy.ts';
@@ -34,3 +35,8 @@ export { DAYS_OF_STOCK_FLAT, series } from './indicators/queries.ts';
 export { INDICATOR_GROUP } from './indicators/runner.ts';
 export { type LatestEntry, readLatest, redisKeys } from './indicators/snapshots.ts';
 export { CITY_ID, cstDate, monthStart, nextMonthStart, TZ_OFFSET_MS, weekStart, yearStart } from './indicators/model.ts';
+export { createOutboxMark, readOutboxMark, type OutboxMark } from './ingest/outbox-mark.ts';
+export { eventMsOf } from './indicators/core.ts';
+export { FACTS, type FactColumn } from './indicators/facts.ts';
+export { rebuildLatest, saveLatest } from './indicators/index.ts';
+export { processRaw } from './ingest/core.ts';

@@ -77,8 +77,10 @@ export class KafkaBroker implements Broker {
     const existing = new Set(await this.admin!.listTopics());
     const todo = specs.filter((s) => !existing.has(s.topic));
     if (!todo.length) return;
+    // kafkajs's own leader wait gives up on UNKNOWN_TOPIC_OR_PARTITION, which a busy broker answers for a
+    // while after creating a topic; the metadata poll below retries it instead.
     await this.admin!.createTopics({
-      waitForLeaders: true,
+      waitForLeaders: false,
       topics: todo.map((s) => ({
         topic: s.topic,
         numPartitions: s.partitions ?? this.opts.partitions,

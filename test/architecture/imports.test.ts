@@ -100,4 +100,18 @@ test('the rules catch what they forbid (checked on made-up files)', () => {
   assert.equal(relative('a', 'a/b'), 'b');
 });
 
+test("the README's layout table names every folder of the tree, and every folder it names exists", () => {
+  const readme = readFileSync(join(root, 'README.md'), 'utf8');
+  const layout = readme.slice(readme.indexOf('## Layout'), readme.indexOf('\n## ', readme.indexOf('## Layout') + 5));
+  const dirs = ['api', 'pipelines', 'models', 'sinks', 'infra'].flatMap((top) => [
+    top,
+    ...readdirSync(join(root, top)).filter((f) => !f.startsWith('.') && f !== 'node_modules' && f !== 'dist' && statSync(join(root, top, f)).isDirectory()),
+  ]);
+  const missing = dirs.filter((d) => !layout.includes(`${d}/`));
+  assert.equal(missing, [], `folders the layout table does not name: ${missing.join(', ')}`);
+  const named = [...layout.matchAll(/`((?:api|pipelines|models|sinks|infra|test)\/[\w/.-]*)`/g)].map((m) => m[1]!.replace(/\/$/, ''));
+  const gone = named.filter((n) => { try { statSync(join(root, n)); return false; } catch { return true; } });
+  assert.equal(gone, [], `named in the layout table but not in the tree: ${gone.join(', ')}`);
+});
+
 test.run();
