@@ -40,6 +40,8 @@ export interface SchedulerOptions {
   formats?: readonly Format[];
   /** Time between ticks, ms. Default 30 000. */
   tickMs?: number;
+  /** Wait before the first tick, ms: a starting process first serves and catches up on its feeds. Default 60 000. */
+  firstTickMs?: number;
   /** A running job older than this is taken over by another worker, ms. Default 15 min. */
   staleMs?: number;
   maxAttempts?: number;
@@ -133,7 +135,8 @@ export function createReportScheduler(o: SchedulerOptions): ReportScheduler {
     tick,
     async start() {
       stopped = false;
-      loop();
+      timer = setTimeout(loop, o.firstTickMs ?? 60_000);
+      timer.unref?.();
     },
     async stop() {
       stopped = true;
