@@ -7,6 +7,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { InputError, type Deps } from '../../infra/core/index.ts';
+import { allowedScope as accessScope, type Principal } from '../access/index.ts';
 import { localize, type AlertsSource, type Audience, type Lang } from './content.ts';
 import { parsePeriod, PERIOD_KINDS, type PeriodKind } from './period.ts';
 import { CONTENT_TYPES, FORMATS, type Format } from './render.ts';
@@ -21,21 +22,15 @@ import {
   runJob,
 } from './store.ts';
 
-/** The part of the access layer's principal that reports read (see api/access). */
-interface ReportPrincipal {
-  subscriberId: string;
-  kind: string;
-  grants?: unknown;
-}
 /** `allowedScope(principal, 'report')` of the access layer: null when the product is not granted. */
 export type AllowedScope = (
-  principal: ReportPrincipal,
+  principal: Principal,
   product: string,
 ) => { regions: string[] | '*'; mines: string[]; users: string[] } | null;
 
 export interface ReportRoutesOptions {
   deps: Deps;
-  /** Access layer's scope function; without it every caller is treated as an operator (no access layer in front). */
+  /** The access layer's scope function (default: `allowedScope` of api/access). */
   allowedScope?: AllowedScope;
   alerts?: AlertsSource;
   /** Run enqueued jobs in this process at once (default true); workers also pick them up on their schedule. */
@@ -44,12 +39,12 @@ export interface ReportRoutesOptions {
 
 /** Audience keys a caller may read: null = all (operators). */
 export function visibleAudienceKeys(
-  principal: ReportPrincipal | undefined,
-  allowedScope?: AllowedScope,
+  principal: Principal | null | undefined,
+  allowedScope: AllowedScope = accessScope,
 ): string[] | null {
   if (!principal || principal.kind === 'operator') return null;
   const keys = [`sub:${principal.subscriberId}`];
-  const scope = allowedScope?.(principal, 'report');
+  const scope = allowedScope(principal, 'report');
   if (scope && scope.regions === '*') keys.push('city');
   return keys;
 }
@@ -108,14 +103,12 @@ function id(v: string): number {
 }
 
 const notFound = (reply: FastifyReply, what: string) =>
-  reply
-    .code(404)
-    .send({
-      error: {
-        code: 'NOT_FOUND',
-        message: `未找到${what} / ${what === '报告' ? 'report' : 'job'} not found`,
-      },
-    });
+  reply.code(404).send({
+    error: {
+      code: 'NOT_FOUND',
+      message: `未找到${what} / ${what === '报告' ? 'report' : 'job'} not found`,
+    },
+  });
 
 export async function reportRoutes(app: FastifyInstance, opts: ReportRoutesOptions): Promise<void> {
   const { deps } = opts;
@@ -145,7 +138,7 @@ export async function reportRoutes(app: FastifyInstance, opts: ReportRoutesOptio
   });
 
   const principal = (req: FastifyRequest) =>
-    (req as FastifyRequest & { principal?: ReportPrincipal }).principal;
+    (req as FastifyRequest & { principal?: Principal | null }).principal;
   const canSee = (req: FastifyRequest, audienceKey: string) => {
     const keys = visibleAudienceKeys(principal(req), opts.allowedScope);
     return keys === null || keys.includes(audienceKey);
@@ -165,15 +158,13 @@ export async function reportRoutes(app: FastifyInstance, opts: ReportRoutesOptio
         trigger: 'manual',
       });
       if (opts.runInProcess !== false) void drain();
-      return reply
-        .code(202)
-        .send({
-          jobId: j!.id,
-          status: j!.status,
-          period: period.kind,
-          key: period.key,
-          links: { job: `/v1/reports/jobs/${j!.id}` },
-        });
+      return reply.code(202).send({
+        jobId: j!.id,
+        status: j!.status,
+        period: period.kind,
+        key: period.key,
+        links: { job: `/v1/reports/jobs/${j!.id}` },
+      });
     },
   );
 

@@ -11,8 +11,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { eventually, testRuntime } from '../../helpers/runtime.ts';
+import { operatorHeaders, testKey } from '../../helpers/access.ts';
 import type { Runtime } from '../../../infra/compose.ts';
 import { createFeedSerde } from '../../../pipelines/contracts/serde.ts';
 import { FEEDS, topicOf, type FeedName, type SaleRecord } from '../../../pipelines/contracts/types.ts';
@@ -37,6 +38,7 @@ const FIXTURE = buildFixture();
 let rt: RT;
 let w: IndicatorWorkers;
 let app: FastifyInstance;
+let H: { authorization: string };
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'coalflow-reports-'));
 
 async function produce(records: Produced[]): Promise<void> {
@@ -63,23 +65,6 @@ async function drained(): Promise<void> {
   await w.idle({ timeoutMs: 90_000 });
 }
 
-/** A stand-in for the access layer: `x-test-subscriber` sets a subscriber principal granted city reports or not. */
-async function withPrincipal(a: FastifyInstance, opts: { deps: RT }) {
-  a.addHook('onRequest', async (req: FastifyRequest) => {
-    const sub = req.headers['x-test-subscriber'];
-    if (typeof sub === 'string')
-      (req as FastifyRequest & { principal?: unknown }).principal = {
-        subscriberId: sub,
-        kind: 'enterprise',
-        grants: [],
-      };
-  });
-  await a.register(reportRoutes, {
-    deps: opts.deps,
-    allowedScope: (p) => (p.subscriberId === 'S-CITY' ? { regions: '*', mines: [], users: [] } : null),
-  });
-}
-
 test.before(async () => {
   rt = await testRuntime({ broker: 'kafka', cache: 'redis' });
   await rt.broker.createTopics(FEEDS.map((f) => ({ topic: rt.topic(topicOf.canonical(f)) })));
@@ -87,7 +72,8 @@ test.before(async () => {
   w = startIndicatorWorkers(rt, { lagIntervalMs: 0, maxBatchSize: 100, groupId: 'g-reports' });
   await w.start();
   await drained();
-  app = await buildApp(rt, { plugins: [indicatorRoutes, withPrincipal as never] });
+  app = await buildApp(rt, { plugins: [indicatorRoutes, reportRoutes] });
+  H = await operatorHeaders(app);
 });
 
 test.after(async () => {
@@ -108,6 +94,7 @@ async function apiSeries(
   to: number,
 ): Promise<Map<string, { value: number | null; suppressed?: boolean }[]>> {
   const r = await app.inject({
+    headers: H,
     url: `/v1/indicators/series?family=sales&metric=${metric}&scope=${scope}&window=${window}&from=${new Date(from).toISOString()}&to=${new Date(to).toISOString()}`,
   });
   assert.is(r.statusCode, 200, r.body);
@@ -266,6 +253,7 @@ test('a late correction gives a new version that says what changed', async () =>
 
 test('routes: operators enqueue (202), jobs finish, subscribers see only their audience or granted city reports', async () => {
   const bad = await app.inject({
+    headers: H,
     method: 'POST',
     url: '/v1/reports',
     payload: { period: 'month', date: '2024-13' },
@@ -273,6 +261,7 @@ test('routes: operators enqueue (202), jobs finish, subscribers see only their a
   assert.is(bad.statusCode, 400);
   assert.match(bad.json().error.message, ' / ');
   const res = await app.inject({
+    headers: H,
     method: 'POST',
     url: '/v1/reports',
     payload: { period: 'week', date: '2024-W10', formats: ['json', 'pdf'] },
@@ -281,39 +270,66 @@ test('routes: operators enqueue (202), jobs finish, subscribers see only their a
   const jobId = res.json().jobId as number;
   const job = await eventually(
     async () => {
-      const j = (await app.inject({ url: `/v1/reports/jobs/${jobId}` })).json();
+      const j = (await app.inject({ url: `/v1/reports/jobs/${jobId}`, headers: H })).json();
       return j.status === 'done' || j.status === 'failed' ? j : null;
     },
     { timeoutMs: 60_000, what: 'job done' },
   );
   assert.is(job.status, 'done', job.error);
+  const S1 = await testKey(app, 'enterprise', {
+    products: ['report'],
+    regions: ['150627'],
+    mines: ['M5'],
+    purpose: '测试',
+    tier: 'industry',
+  });
+  const SCITY = await testKey(app, 'government', {
+    products: ['report'],
+    regions: '*',
+    purpose: '测试',
+    tier: 'industry',
+  });
+  const S2 = await testKey(
+    app,
+    'enterprise',
+    { products: ['report'], regions: ['150621'], purpose: '测试', tier: 'industry' },
+    '91150621MA0000000Y',
+  );
+  const refused = await app.inject({
+    method: 'POST',
+    url: '/v1/reports',
+    headers: S1.headers,
+    payload: { period: 'day', date: '2024-03-05' },
+  });
+  assert.is(refused.statusCode, 403, 'only operators enqueue');
   const sub = await app.inject({
+    headers: H,
     method: 'POST',
     url: '/v1/reports',
     payload: {
       period: 'week',
       date: '2024-W10',
       formats: ['json'],
-      audience: { subscriberId: 'S-1', regions: ['150627'], mines: ['M5'], users: [] },
+      audience: { subscriberId: S1.subscriberId, regions: ['150627'], mines: ['M5'], users: [] },
     },
   });
   const subJob = sub.json().jobId as number;
   const sj = await eventually(
     async () => {
-      const j = (await app.inject({ url: `/v1/reports/jobs/${subJob}` })).json();
+      const j = (await app.inject({ url: `/v1/reports/jobs/${subJob}`, headers: H })).json();
       return j.status === 'done' ? j : null;
     },
     { timeoutMs: 60_000, what: 'subscriber job done' },
   );
 
-  const pdf = await app.inject({ url: `/v1/reports/${job.reportId}/pdf` });
+  const pdf = await app.inject({ url: `/v1/reports/${job.reportId}/pdf`, headers: H });
   assert.is(pdf.statusCode, 200);
   assert.is(pdf.headers['content-type'], 'application/pdf');
   assert.is(pdf.rawPayload.subarray(0, 5).toString(), '%PDF-');
-  const en = await app.inject({ url: `/v1/reports/${job.reportId}?lang=en` });
+  const en = await app.inject({ url: `/v1/reports/${job.reportId}?lang=en`, headers: H });
   assert.match(en.json().report.meta.title, 'Ordos coal weekly report 2024-W10');
 
-  const own = await app.inject({ url: `/v1/reports/${sj.reportId}/json` });
+  const own = await app.inject({ url: `/v1/reports/${sj.reportId}/json`, headers: H });
   const doc = own.json();
   assert.is(doc.sections[0].id, 'own', 'own entities first');
   const m5 = doc.sections[0].tables[0].rows[0];
@@ -333,28 +349,26 @@ test('routes: operators enqueue (202), jobs finish, subscribers see only their a
     'only its regions',
   );
 
-  const ids = (h: Record<string, string>) =>
+  const ids = (h: { authorization: string }) =>
     app
       .inject({ url: '/v1/reports', headers: h })
       .then((r) => r.json().items as { id: number; audienceKey: string }[]);
-  const s1 = await ids({ 'x-test-subscriber': 'S-1' });
-  assert.ok(s1.length > 0 && s1.every((x) => x.audienceKey === 'sub:S-1'));
-  const s2 = await ids({ 'x-test-subscriber': 'S-CITY' });
+  const s1 = await ids(S1.headers);
+  assert.ok(s1.length > 0 && s1.every((x) => x.audienceKey === `sub:${S1.subscriberId}`));
+  const s2 = await ids(SCITY.headers);
   assert.ok(s2.length > 0 && s2.every((x) => x.audienceKey === 'city'));
   assert.is(
-    (await app.inject({ url: `/v1/reports/${job.reportId}`, headers: { 'x-test-subscriber': 'S-1' } }))
-      .statusCode,
+    (await app.inject({ url: `/v1/reports/${job.reportId}`, headers: S1.headers })).statusCode,
     404,
     'a city report is hidden without a grant',
   );
   assert.is(
-    (await app.inject({ url: `/v1/reports/${sj.reportId}/json`, headers: { 'x-test-subscriber': 'S-2' } }))
-      .statusCode,
+    (await app.inject({ url: `/v1/reports/${sj.reportId}/json`, headers: S2.headers })).statusCode,
     404,
     "another subscriber's report is hidden",
   );
-  assert.is((await app.inject({ url: '/v1/reports/x/pdf' })).statusCode, 400);
-  assert.is((await app.inject({ url: `/v1/reports/${job.reportId}/docx` })).statusCode, 400);
+  assert.is((await app.inject({ url: '/v1/reports/x/pdf', headers: H })).statusCode, 400);
+  assert.is((await app.inject({ url: `/v1/reports/${job.reportId}/docx`, headers: H })).statusCode, 400);
 });
 
 test.run();
