@@ -401,22 +401,18 @@ export async function buildReport(db: pg.Pool, p: Period, opts: BuildOptions = {
       periodFigures(db, 'price', 'vwap_yuan_per_t', 'band', null, p, 'mean'),
       periodFigures(db, 'price', 'vwap_yuan_per_t', 'coal_type', null, p, 'mean'),
     ]);
-    const bandRows = [...bandPx.keys()]
-      .sort()
-      .map((id) => ({
-        id,
-        name: entityLabel('band', id),
-        vwap_yuan_per_t: r2(fv(bandPx.get(id))),
-        disclosure: note(bandPx.get(id)),
-      }));
-    const typeRows = [...typePx.keys()]
-      .sort()
-      .map((id) => ({
-        id,
-        name: id,
-        vwap_yuan_per_t: r2(fv(typePx.get(id))),
-        disclosure: note(typePx.get(id)),
-      }));
+    const bandRows = [...bandPx.keys()].sort().map((id) => ({
+      id,
+      name: entityLabel('band', id),
+      vwap_yuan_per_t: r2(fv(bandPx.get(id))),
+      disclosure: note(bandPx.get(id)),
+    }));
+    const typeRows = [...typePx.keys()].sort().map((id) => ({
+      id,
+      name: id,
+      vwap_yuan_per_t: r2(fv(typePx.get(id))),
+      disclosure: note(typePx.get(id)),
+    }));
     const pxCols = (zh: string, en: string) => [
       C.scope(zh, en),
       C.name(),
