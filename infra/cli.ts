@@ -152,6 +152,9 @@ forward('keys', '订户、授权与 API 密钥（新建、列出、轮换、吊�
 forward('bill', '按月出账单（表格或 --json）/ monthly statements per subscriber (table or --json): bill --month 2026-10',
   async (args) => (await import('../api/index.ts')).billCli(args, io, withDb));
 
+forward('report', '生成日报/周报/月报/年报（HTML、PDF、XLSX、JSON）/ build a daily, weekly, monthly or annual report: report --period month --date 2026-10 [--format pdf,xlsx,html,json] [--out DIR]',
+  async (args) => (await import('../api/index.ts')).reportCli(args, { ...io, openRuntime: async () => (await import('./compose.ts')).buildRuntime(loadConfig()) }));
+
 program.command('simulate')
   .description('只运行模拟器，向 coal.raw.* 主题写入 / run only the feed simulator, producing to coal.raw.*')
   .addOption(new Option('--speed <n>', 'simulated seconds per second (env COALFLOW_SIM_SPEED)').argParser(Number))

@@ -34,6 +34,7 @@ export { AGGREGATE_SCOPES, DAY_MS, FAMILIES, type Family, type IndicatorPoint, M
 export { DAYS_OF_STOCK_FLAT, series } from './indicators/queries.ts';
 export { INDICATOR_GROUP } from './indicators/runner.ts';
 export { type LatestEntry, readLatest, redisKeys } from './indicators/snapshots.ts';
+export { CITY_ID, cstDate, monthStart, nextMonthStart, TZ_OFFSET_MS, weekStart, yearStart } from './indicators/model.ts';
 export { createOutboxMark, readOutboxMark, type OutboxMark } from './ingest/outbox-mark.ts';
 export { eventMsOf } from './indicators/core.ts';
 export { FACTS, type FactColumn } from './indicators/facts.ts';
