@@ -246,6 +246,20 @@ export async function runJob(db: pg.Pool, j: JobRow, opts: RunOptions = {}): Pro
 }
 
 /** Reports visible to an audience (null = operator: all). A subscriber sees its own and, when granted, city reports. */
+/** A `reports` row (with its formats) as a summary. */
+function summaryOf(x: Record<string, unknown>): ReportSummary {
+  return {
+    id: Number(x.id),
+    period: x.period as ReportSummary['period'],
+    periodKey: x.period_key as string,
+    audienceKey: x.audience_key as string,
+    version: Number(x.version),
+    formats: (x.formats as ReportSummary['formats'] | null) ?? [],
+    changes: x.changes as ReportSummary['changes'],
+    createdAt: iso(x.created_at as Date)!,
+  };
+}
+
 export async function listReports(
   db: pg.Pool,
   filter: { audienceKeys: string[] | null; period?: PeriodKind; limit?: number },
@@ -258,16 +272,7 @@ export async function listReports(
     GROUP BY r.id ORDER BY r.id DESC LIMIT $3`,
     [filter.audienceKeys, filter.period ?? null, filter.limit ?? 100],
   );
-  return r.rows.map((x) => ({
-    id: Number(x.id),
-    period: x.period,
-    periodKey: x.period_key,
-    audienceKey: x.audience_key,
-    version: Number(x.version),
-    formats: x.formats ?? [],
-    changes: x.changes,
-    createdAt: iso(x.created_at)!,
-  }));
+  return r.rows.map(summaryOf);
 }
 
 export async function getReport(
@@ -281,14 +286,7 @@ export async function getReport(
   const x = r.rows[0];
   if (!x) return null;
   return {
-    id: Number(x.id),
-    period: x.period,
-    periodKey: x.period_key,
-    audienceKey: x.audience_key,
-    version: Number(x.version),
-    formats: x.formats ?? [],
-    changes: x.changes,
-    createdAt: iso(x.created_at)!,
+    ...summaryOf(x),
     content: x.content,
   };
 }

@@ -8,9 +8,10 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { CoalflowError, InputError, PolicyError, type Deps } from '../../infra/core/index.ts';
 import { audienceOf } from '../access/index.ts';
 import {
-  ackAlert, alertChannel, audienceSees, cstDayMs, deleteWebhook, deliveryLog, getAlert, listAlerts, listNotices, listWebhooks,
+  ackAlert, alertChannel, audienceSees, deleteWebhook, deliveryLog, getAlert, listAlerts, listNotices, listWebhooks,
   parseAudience, registerWebhook, ruleDef, RULES, setWebhookEnabled, type AlertMessage, type Audience, type RuleParams,
 } from '../../pipelines/index.ts';
+import { timeParam } from './params.ts';
 
 /** Who is asking: the access layer's grant for `alert`, as an Audience (null: not granted). */
 export type AudienceResolver = (req: FastifyRequest) => Audience | null;
@@ -23,14 +24,6 @@ export const principalAudience: AudienceResolver = (req) => (req.principal ? aud
 
 function bad(msg: string): never {
   throw new InputError(msg);
-}
-
-function time(v: unknown, name: string): number | null {
-  if (v === undefined || v === '') return null;
-  if (typeof v !== 'string') bad(`${name} 格式无效 / ${name} must be a date`);
-  const ms = /^\d{4}-\d{2}-\d{2}$/.test(v) ? cstDayMs(v) : Date.parse(v);
-  if (!Number.isFinite(ms)) bad(`${name} 格式无效（YYYY-MM-DD 或 ISO-8601）/ ${name} must be YYYY-MM-DD or ISO-8601`);
-  return ms;
 }
 
 function boolParam(v: unknown, name: string): boolean | null {
@@ -75,8 +68,8 @@ export function alertRoutesWith(audienceOf: AudienceResolver) {
     app.get('/v1/alerts', { config: product }, async (req: FastifyRequest<{ Querystring: Record<string, string | undefined> }>) => {
       const a = need(req);
       const active = boolParam(req.query.active, 'active');
-      const from = time(req.query.from, 'from');
-      const to = time(req.query.to, 'to');
+      const from = timeParam(req.query.from, 'from');
+      const to = timeParam(req.query.to, 'to');
       if (from !== null && to !== null && from > to) bad('from 晚于 to / from is after to');
       const rows = await listAlerts(deps.db, { active, fromMs: from, toMs: to, subscriberId: a.subscriberId });
       return { alerts: rows.filter((r) => audienceSees(a, r)) };

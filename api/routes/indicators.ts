@@ -7,11 +7,12 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { InputError, CoalflowError, type Deps } from '../../infra/core/index.ts';
-import { AGGREGATE_SCOPES, cstDayMs, DAY_MS, FAMILIES, METRICS, metricDef, WINDOWS, DAYS_OF_STOCK_FLAT, series, readLatest, redisKeys, type Family, type IndicatorPoint, type MetricDef, type Scope, type Window, type LatestEntry } from '../../pipelines/index.ts';
+import { AGGREGATE_SCOPES, DAY_MS, FAMILIES, METRICS, metricDef, WINDOWS, DAYS_OF_STOCK_FLAT, series, readLatest, redisKeys, type Family, type IndicatorPoint, type MetricDef, type Scope, type Window, type LatestEntry } from '../../pipelines/index.ts';
 import { refuseEntity, viewEntities, visible } from '../access/view.ts';
 import { secondarySuppress } from '../access/disclosure.ts';
 import { SCHEMAS } from './schemas.ts';
 import { createLiveHub, type LiveMessage } from './live-hub.ts';
+import { timeParam } from './params.ts';
 
 /** Aggregate cells with fewer contributing companies are suppressed. */
 export const MIN_CONTRIBUTORS = 3;
@@ -61,15 +62,6 @@ function scopeOf(v: unknown, f: Family): Scope {
   const scopes = new Set(METRICS.filter((m) => m.family === f).flatMap((m) => m.scopes));
   if (typeof v !== 'string' || !scopes.has(v as Scope)) bad(`scope 无效，${f} 可选 ${[...scopes].join('|')} / scope must be one of ${[...scopes].join('|')}`);
   return v as Scope;
-}
-
-/** Accepts YYYY-MM-DD (CST day start) or an ISO date-time. */
-function time(v: unknown, name: string): number | null {
-  if (v === undefined || v === '') return null;
-  if (typeof v !== 'string') bad(`${name} 格式无效 / ${name} must be a date`);
-  const ms = /^\d{4}-\d{2}-\d{2}$/.test(v) ? cstDayMs(v) : Date.parse(v);
-  if (!Number.isFinite(ms)) bad(`${name} 格式无效（YYYY-MM-DD 或 ISO-8601）/ ${name} must be YYYY-MM-DD or ISO-8601`);
-  return ms;
 }
 
 type Q = Record<string, string | undefined>;
@@ -125,8 +117,8 @@ export async function indicatorRoutes(app: FastifyInstance, opts: { deps: Deps }
     if (!def.scopes.includes(scope)) bad(`${def.metric} 不支持 scope=${scope}（可选 ${def.scopes.join('|')}）/ scope must be one of ${def.scopes.join('|')}`);
     const window = (req.query.window ?? 'day') as Window;
     if (!def.windows.includes(window)) bad(`${def.metric} 不支持 window=${window}（可选 ${def.windows.join('|')}）/ window must be one of ${def.windows.join('|')}`);
-    const to = time(req.query.to, 'to') ?? Date.now();
-    const from = time(req.query.from, 'from') ?? to - 30 * DAY_MS;
+    const to = timeParam(req.query.to, 'to') ?? Date.now();
+    const from = timeParam(req.query.from, 'from') ?? to - 30 * DAY_MS;
     if (from > to) bad('from 晚于 to / from is after to');
     const max = window === 'hour' || window === '24h' ? MAX_RANGE_HOURLY_MS : MAX_RANGE_MS;
     if (to - from > max) bad(`时间范围过长（最多 ${Math.round(max / DAY_MS)} 天）/ range too long (at most ${Math.round(max / DAY_MS)} days)`);

@@ -43,7 +43,11 @@ export function lockDataDir(dir: string): () => void {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw err;
       const pid = Number(readFileSync(path, 'utf8').trim());
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
+      const owned = () => Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid);
+      // Right after a crash the old database process may still be dying: give it a few seconds.
+      const sleeper = new Int32Array(new SharedArrayBuffer(4));
+      for (const until = Date.now() + LOCK_OWNER_WAIT_MS; owned() && Date.now() < until;) Atomics.wait(sleeper, 0, 0, 100);
+      if (owned()) {
         throw new Error(`数据目录 ${dir} 正被进程 ${pid} 使用，请先停止它或换用 COALFLOW_DATA_DIR / data directory ${dir} is in use by process ${pid}: stop it or set another COALFLOW_DATA_DIR`, { cause: err });
       }
       rmSync(path, { force: true });
@@ -52,8 +56,13 @@ export function lockDataDir(dir: string): () => void {
 }
 
 function alive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch (err) { return (err as NodeJS.ErrnoException).code === 'EPERM'; }
+  try { process.kill(pid, 0); } catch (err) { return (err as NodeJS.ErrnoException).code === 'EPERM'; }
+  // A zombie (killed, not yet reaped) holds nothing any more.
+  try { return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').at(-1)?.[0] !== 'Z'; } catch { return true; }
 }
+
+/** How long a start waits for the owner of a data directory's lock to go away (a crashed process still dying). */
+const LOCK_OWNER_WAIT_MS = 10_000;
 
 /**
  * Embedded TimescaleDB (PGlite + TimescaleDB 2.23 in WASM) served over the

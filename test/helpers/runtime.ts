@@ -56,3 +56,18 @@ export async function eventually<T>(fn: () => Promise<T> | T, opts: { timeoutMs?
     await new Promise((r) => setTimeout(r, opts.intervalMs ?? 100));
   }
 }
+
+/**
+ * Tears down a test's running system: its Redis keys, the system (producers first: deleting topics under a
+ * running simulator makes its sends retry for long), then its topics on the real broker.
+ */
+export async function stopSystemAndCleanup(rt: (Runtime & { prefix: string }) | undefined, sys: { stop(): Promise<void> } | undefined): Promise<void> {
+  if (!rt) return;
+  const topics = (await rt.broker.listTopics().catch(() => [] as string[])).filter((t) => t.startsWith(rt.prefix));
+  const keys = await rt.redis.keys(`*${rt.prefix}*`).catch(() => [] as string[]);
+  if (keys.length) await rt.redis.del(...keys);
+  await sys?.stop();
+  const { KafkaBroker } = await import('../../infra/broker/kafka.ts');
+  const admin = new KafkaBroker({ brokers: TEST_KAFKA.split(','), clientId: 'coalflow-test-cleanup', log: createLogger({ level: 'error' }), partitions: 1, replicationFactor: 1 });
+  try { await admin.deleteTopics(topics); } catch { /* best effort */ } finally { await admin.close(); }
+}

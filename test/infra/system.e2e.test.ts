@@ -8,9 +8,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Runtime } from '../../infra/compose.ts';
 import { startSystem, type System } from '../../infra/system.ts';
-import { KafkaBroker } from '../../infra/broker/kafka.ts';
-import { createLogger } from '../../infra/core/log.ts';
-import { eventually, TEST_KAFKA, testRuntime } from '../helpers/runtime.ts';
+import { eventually, stopSystemAndCleanup, testRuntime } from '../helpers/runtime.ts';
 import { operatorHeaders } from '../helpers/access.ts';
 
 const s = suite<{ rt: Runtime & { prefix: string }; sys: System }>('system: start on real services', { rt: null as never, sys: null as never });
@@ -19,17 +17,7 @@ s.before(async (ctx) => {
   ctx.rt = await testRuntime({ broker: 'kafka', cache: 'redis', overrides: { simSpeed: 3600, forecastIntervalMs: 0 } });
   ctx.sys = await startSystem(ctx.rt, ['worker', 'api', 'simulator'], { listen: false });
 });
-s.after(async (ctx) => {
-  const { rt, sys } = ctx;
-  if (!rt) return;
-  const topics = (await rt.broker.listTopics().catch(() => [] as string[])).filter((t) => t.startsWith(rt.prefix));
-  const keys = await rt.redis.keys(`*${rt.prefix}*`).catch(() => [] as string[]);
-  if (keys.length) await rt.redis.del(...keys);
-  // Stop producers first: deleting topics under a running simulator makes its sends retry for long.
-  await sys?.stop();
-  const admin = new KafkaBroker({ brokers: TEST_KAFKA.split(','), clientId: 'coalflow-test-cleanup', log: createLogger({ level: 'error' }), partitions: 1, replicationFactor: 1 });
-  try { await admin.deleteTopics(topics); } catch { /* best effort */ } finally { await admin.close(); }
-});
+s.after(async (ctx) => { await stopSystemAndCleanup(ctx.rt, ctx.sys); });
 
 s('/healthz names each component and its state', async ({ sys }) => {
   const res = await sys.app!.inject({ method: 'GET', url: '/healthz' });

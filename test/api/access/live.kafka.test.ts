@@ -9,9 +9,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Runtime } from '../../../infra/compose.ts';
 import { startSystem, type System } from '../../../infra/system.ts';
-import { KafkaBroker } from '../../../infra/broker/kafka.ts';
-import { createLogger } from '../../../infra/core/log.ts';
-import { TEST_KAFKA, testRuntime } from '../../helpers/runtime.ts';
+import { stopSystemAndCleanup, testRuntime } from '../../helpers/runtime.ts';
 import { operatorHeaders, testKey, type TestKey } from '../../helpers/access.ts';
 
 const s = suite<{ rt: Runtime & { prefix: string }; sys: System; port: number }>('api/access/live (kafka)', { rt: null as never, sys: null as never, port: 0 });
@@ -80,16 +78,7 @@ s.before(async (ctx) => {
   await ctx.sys.app!.listen({ port: 0, host: '127.0.0.1' });
   ctx.port = (ctx.sys.app!.server.address() as AddressInfo).port;
 });
-s.after(async (ctx) => {
-  const { rt, sys } = ctx;
-  if (!rt) return;
-  const topics = (await rt.broker.listTopics().catch(() => [] as string[])).filter((t) => t.startsWith(rt.prefix));
-  const keys = await rt.redis.keys(`*${rt.prefix}*`).catch(() => [] as string[]);
-  if (keys.length) await rt.redis.del(...keys);
-  await sys?.stop();
-  const admin = new KafkaBroker({ brokers: TEST_KAFKA.split(','), clientId: 'coalflow-test-cleanup', log: createLogger({ level: 'error' }), partitions: 1, replicationFactor: 1 });
-  try { await admin.deleteTopics(topics); } catch { /* best effort */ } finally { await admin.close(); }
-});
+s.after(async (ctx) => { await stopSystemAndCleanup(ctx.rt, ctx.sys); });
 
 s('an enterprise key receives only its grants\' updates; Last-Event-ID resumes', async ({ rt, sys, port }) => {
   const app = sys.app!;
