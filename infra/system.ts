@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { buildApp, forecastRoutes, indicatorRoutes, ingestRoutes, metricsRoutes } from '../api/index.ts';
+import { buildApp, dashboardRoutes, forecastRoutes, indicatorRoutes, ingestRoutes, metricsRoutes } from '../api/index.ts';
 import { catalogSources, startSchedule, type Schedule } from '../models/index.ts';
 import { createIngestService, indicatorTopics, listSeriesKeys, loadSeries, startIndicatorWorkers } from '../pipelines/index.ts';
 import type { Runtime } from './compose.ts';
@@ -75,7 +75,7 @@ export async function startSystem(rt: Runtime, roles: Role[], opts: { listen?: b
           return { trained: summary.ok.length, failed: summary.failed, ms: Math.round(summary.ms), series: summary.ok };
         });
       };
-      app = await buildApp(rt, { plugins: [ingestRoutes, indicatorRoutes, forecastRoutes, metricsRoutes, retrainRoute] });
+      app = await buildApp(rt, { plugins: [ingestRoutes, indicatorRoutes, forecastRoutes, metricsRoutes, retrainRoute, dashboardRoutes] });
       if (opts.listen !== false) {
         await app.listen({ port: rt.config.port, host: rt.config.host });
         rt.log.info({ port: rt.config.port }, 'API listening');
