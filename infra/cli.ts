@@ -4,9 +4,8 @@
  */
 import { Command, Option } from 'commander';
 import { loadConfig, CoalflowError, ConfigError, type Config } from './core/index.ts';
-import { buildRuntime } from './compose.ts';
-import { migrate } from './db/migrate.ts';
-import { startSystem, type Role } from './system.ts';
+// The runtime (database, broker, API, models) is imported when a command runs, not for `--help`.
+import type { Role } from './system.ts';
 
 function fail(err: unknown): never {
   if (err instanceof CoalflowError) {
@@ -19,6 +18,7 @@ function fail(err: unknown): never {
 
 async function runRoles(roles: Role[], overrides: Partial<Config> = {}): Promise<void> {
   const config = loadConfig(process.env, overrides);
+  const [{ buildRuntime }, { startSystem }] = await Promise.all([import('./compose.ts'), import('./system.ts')]);
   const rt = await buildRuntime(config);
   const sys = await startSystem(rt, roles);
   if (roles.includes('api')) {
@@ -92,6 +92,7 @@ program.command('migrate')
   .description('执行数据库迁移 / apply database migrations')
   .action(async () => {
     try {
+      const [{ buildRuntime }, { migrate }] = await Promise.all([import('./compose.ts'), import('./db/migrate.ts')]);
       const rt = await buildRuntime(loadConfig(), { migrate: false });
       const r = await migrate(rt.db);
       console.log(JSON.stringify(r));
@@ -120,7 +121,7 @@ forward('import', '导入 CSV（UTF-8/GB18030）或 XLSX 导出文件 / import a
     // Logs go to stderr: stdout carries only the summary (one JSON object with --json).
     openRuntime: async (env) => {
       const config = loadConfig(env);
-      const { createLogger } = await import('./core/index.ts');
+      const [{ createLogger }, { buildRuntime }] = await Promise.all([import('./core/index.ts'), import('./compose.ts')]);
       return buildRuntime(config, { log: createLogger({ level: config.logLevel === 'info' ? 'warn' : config.logLevel, to: 'stderr' }) });
     },
   }));

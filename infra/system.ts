@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { buildApp, dashboardRoutes, forecastRoutes, indicatorRoutes, ingestRoutes, metricsRoutes } from '../api/index.ts';
-import { catalogSources, startSchedule, type Schedule } from '../models/index.ts';
-import { createIngestService, indicatorTopics, listSeriesKeys, loadSeries, startIndicatorWorkers } from '../pipelines/index.ts';
+import { catalogSources, startSchedule, FORECAST_CATALOG, type Schedule, type SkippedSeries } from '../models/index.ts';
+import { createIngestService, indicatorTopics, listSeriesKeys, loadSeries, startIndicatorWorkers, createOutboxMark, INDICATOR_GROUP, rebuildLatest, saveLatest } from '../pipelines/index.ts';
 import type { Runtime } from './compose.ts';
 import { startSimulator } from './simulator/index.ts';
 
@@ -18,16 +18,23 @@ export interface System {
 }
 
 /** Retrains the forecast catalogue on the worker's schedule (and on demand through `runNow`). */
-function forecastSchedule(rt: Runtime): Startable & { schedule: Schedule | null } {
+function forecastSchedule(rt: Runtime): Startable & { schedule: Schedule | null; skipped: SkippedSeries[] } {
   const self = {
     schedule: null as Schedule | null,
+    /** The catalogue series the last run left out, and why. */
+    skipped: [] as SkippedSeries[],
     async start() {
       self.schedule = startSchedule({
         deps: rt,
         // 0 = on demand only: the longest timer Node allows (~24.8 days), never run at start.
         intervalMs: rt.config.forecastIntervalMs || 2 ** 31 - 1,
         runOnStart: rt.config.forecastIntervalMs > 0,
-        sources: () => catalogSources(() => listSeriesKeys(rt.db), (key, f) => loadSeries(rt.db, key, f)),
+        sources: async () => {
+          const skipped: SkippedSeries[] = [];
+          const out = await catalogSources(() => listSeriesKeys(rt.db), (key, f) => loadSeries(rt.db, key, f), FORECAST_CATALOG, (x) => skipped.push(x));
+          self.skipped = skipped;
+          return out;
+        },
       });
     },
     async stop() { await self.schedule?.stop(); },
@@ -43,6 +50,7 @@ export async function startSystem(rt: Runtime, roles: Role[], opts: { listen?: b
   const started: Startable[] = [];
   let app: FastifyInstance | null = null;
   let forecasts: Schedule | null = null;
+  let skippedSeries: () => SkippedSeries[] = () => [];
   let stopping: Promise<void> | null = null;
   const stop = () => (stopping ??= (async () => {
     for (const s of [...started].reverse()) {
@@ -57,10 +65,17 @@ export async function startSystem(rt: Runtime, roles: Role[], opts: { listen?: b
     if (roles.includes('worker')) {
       // Creates the feed topics, registers the contracts and checks the policy before consuming.
       await run(createIngestService(rt));
+      // An emptied cache (ioredis-mock after a restart) gets "latest" back before the publishers start and the API
+      // answers; a cache that does not persist itself has its snapshots saved at stop (after the publishers drained).
+      await rebuildLatest(rt);
+      if (rt.kinds.cache === 'ioredis-mock') await run({ start: async () => undefined, stop: async () => { await saveLatest(rt); } });
       await run(startIndicatorWorkers(rt));
+      // In-process broker: records how far the outbox is consumed, so the next start replays only the rest.
+      if (rt.kinds.broker === 'in-process') await run(createOutboxMark(rt, { groupId: rt.topic(INDICATOR_GROUP) }));
       const f = forecastSchedule(rt);
       await run(f);
       forecasts = f.schedule;
+      skippedSeries = () => f.skipped;
     }
     if (roles.includes('api')) {
       const schedule = forecasts;
@@ -72,7 +87,7 @@ export async function startSystem(rt: Runtime, roles: Role[], opts: { listen?: b
           }
           const summary = await schedule.runNow();
           if (!summary) return reply.status(500).send({ error: { code: 'INTERNAL', message: '重新训练失败，见日志 / retrain failed, see the logs' } });
-          return { trained: summary.ok.length, failed: summary.failed, ms: Math.round(summary.ms), series: summary.ok };
+          return { trained: summary.ok.length, failed: summary.failed, ms: Math.round(summary.ms), series: summary.ok, skipped: skippedSeries() };
         });
       };
       app = await buildApp(rt, { plugins: [ingestRoutes, indicatorRoutes, forecastRoutes, metricsRoutes, retrainRoute, dashboardRoutes] });
@@ -81,7 +96,14 @@ export async function startSystem(rt: Runtime, roles: Role[], opts: { listen?: b
         rt.log.info({ port: rt.config.port }, 'API listening');
       }
     }
-    if (roles.includes('simulator')) await run(startSimulator(rt));
+    if (roles.includes('simulator')) {
+      const sim = startSimulator(rt);
+      await run(sim);
+      // Seeded history (first start only) makes every forecast family trainable: retrain once it is in.
+      const schedule = forecasts;
+      void sim.history().then((h) => (h && !h.skipped && schedule ? schedule.runNow() : null))
+        .catch((err) => rt.log.warn({ err: (err as Error).message }, 'retrain after seeding history failed'));
+    }
     return { app, forecasts, stop };
   } catch (err) {
     await stop();

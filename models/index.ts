@@ -33,4 +33,4 @@ export {
   type SchedulerDeps,
   type SeriesSource,
 } from './scheduler.ts';
-export { FORECAST_CATALOG, catalogSources, forecastKey, type CatalogEntry } from './catalog.ts';
+export { FORECAST_CATALOG, catalogSources, forecastKey, type CatalogEntry, type SkippedSeries } from './catalog.ts';

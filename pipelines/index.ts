@@ -33,3 +33,8 @@ export { AGGREGATE_SCOPES, DAY_MS, FAMILIES, type Family, type IndicatorPoint, M
 export { DAYS_OF_STOCK_FLAT, series } from './indicators/queries.ts';
 export { INDICATOR_GROUP } from './indicators/runner.ts';
 export { type LatestEntry, readLatest, redisKeys } from './indicators/snapshots.ts';
+export { createOutboxMark, readOutboxMark, type OutboxMark } from './ingest/outbox-mark.ts';
+export { eventMsOf } from './indicators/core.ts';
+export { FACTS, type FactColumn } from './indicators/facts.ts';
+export { rebuildLatest, saveLatest } from './indicators/index.ts';
+export { processRaw } from './ingest/core.ts';

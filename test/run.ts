@@ -8,6 +8,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { Socket } from 'node:net';
 import { execFileSync } from 'node:child_process';
+import { ensureServices, type ServiceSpec, type StartedServices } from './helpers/services.ts';
 
 const root = new URL('..', import.meta.url).pathname;
 const args = process.argv.slice(2);
@@ -36,40 +37,54 @@ function hostPort(s: string, defPort: number): [string, number] {
   return [u.hostname || '127.0.0.1', Number(u.port) || defPort];
 }
 
-async function ensureServices(): Promise<void> {
+/** Kafka, the schema registry and Redis, each started (and, at the end, stopped) only when not already running. */
+function serviceSpecs(): ServiceSpec[] {
   const kafka = (process.env.KAFKA_BROKERS || '127.0.0.1:9092').split(',')[0]!;
   const [kh, kp] = hostPort(kafka, 9092);
-  if (!(await portOpen(kh, kp))) {
-    if (kh !== '127.0.0.1' && kh !== 'localhost') throw new Error(`Kafka at ${kafka} is not reachable (KAFKA_BROKERS)`);
-    console.log(`Kafka not running on ${kafka}: starting it with infra/scripts/kafka-up.sh …`);
-    try {
-      execFileSync('bash', [join(root, 'infra/scripts/kafka-up.sh')], { stdio: 'inherit' });
-    } catch {
-      throw new Error('Could not start Kafka (see the output above). It needs Java 17+ (apt-get install openjdk-17-jre-headless) and Maven (apt-get install maven) to resolve org.apache.kafka:kafka_2.13.');
-    }
-  }
+  const specs: ServiceSpec[] = [{
+    name: `Kafka on ${kafka}`,
+    isUp: () => portOpen(kh, kp),
+    start: () => {
+      if (kh !== '127.0.0.1' && kh !== 'localhost') throw new Error(`Kafka at ${kafka} is not reachable (KAFKA_BROKERS)`);
+      try {
+        execFileSync('bash', [join(root, 'infra/scripts/kafka-up.sh')], { stdio: 'inherit' });
+      } catch {
+        throw new Error('Could not start Kafka (see the output above). It needs Java 17+ (apt-get install openjdk-17-jre-headless) and Maven (apt-get install maven) to resolve org.apache.kafka:kafka_2.13.');
+      }
+    },
+    stop: () => { execFileSync('bash', [join(root, 'infra/scripts/kafka-down.sh')], { stdio: 'inherit' }); },
+  }];
   // Schema registry: the real one (Apicurio's Confluent API) when it can run; else the client's mock.
   if (!process.env.SCHEMA_REGISTRY_URL) {
     const url = 'http://127.0.0.1:8081/apis/ccompat/v7';
     const up = async () => { try { return (await fetch(`${url}/subjects`)).ok; } catch { return false; } };
-    if (!(await up()) && !(await portOpen('127.0.0.1', 8081))) {
-      console.log('Schema registry not running: trying infra/scripts/registry-up.sh …');
-      try { execFileSync('bash', [join(root, 'infra/scripts/registry-up.sh')], { stdio: 'inherit' }); } catch { /* falls back to the mock */ }
-    }
-    if (await up()) process.env.SCHEMA_REGISTRY_URL = url;
-    else console.log('! No schema registry could run: tests use the client\'s mock registry (see README).');
+    specs.push({
+      name: 'Schema registry',
+      optional: true,
+      isUp: async () => (await up()) || portOpen('127.0.0.1', 8081),
+      start: async () => {
+        execFileSync('bash', [join(root, 'infra/scripts/registry-up.sh')], { stdio: 'inherit' });
+        if (!(await up())) throw new Error('not answering');
+      },
+      stop: () => { execFileSync('bash', [join(root, 'infra/scripts/registry-down.sh')], { stdio: 'inherit' }); },
+    });
   }
   const redis = process.env.TEST_REDIS_URL || process.env.REDIS_URL || 'redis://127.0.0.1:6379';
   const [rh, rp] = hostPort(redis, 6379);
-  if (!(await portOpen(rh, rp))) {
-    console.log(`Redis not running on ${rh}:${rp}: starting redis-server …`);
-    try {
-      execFileSync('redis-server', ['--daemonize', 'yes', '--port', String(rp), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'inherit' });
+  specs.push({
+    name: `Redis on ${rh}:${rp}`,
+    isUp: () => portOpen(rh, rp),
+    start: async () => {
+      try {
+        execFileSync('redis-server', ['--daemonize', 'yes', '--port', String(rp), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'inherit' });
+      } catch {
+        throw new Error('Redis is not running and redis-server is not installed: apt-get install redis-server');
+      }
       for (let i = 0; i < 50 && !(await portOpen(rh, rp)); i++) await new Promise((r) => setTimeout(r, 100));
-    } catch {
-      throw new Error('Redis is not running and redis-server is not installed: apt-get install redis-server');
-    }
-  }
+    },
+    stop: () => { execFileSync('redis-cli', ['-h', rh, '-p', String(rp), 'shutdown', 'nosave'], { stdio: 'ignore' }); },
+  });
+  return specs;
 }
 
 const SERVICE_MARK = /\.(kafka|redis|db|e2e|registry)\./;
@@ -77,9 +92,19 @@ let files = walk(join(root, 'test')).sort();
 if (unitOnly) files = files.filter((f) => !SERVICE_MARK.test(f));
 if (filter) files = files.filter((f) => f.includes(filter));
 
+let services: StartedServices | null = null;
 if (!unitOnly && files.some((f) => SERVICE_MARK.test(f))) {
   try {
-    await ensureServices();
+    services = await ensureServices(serviceSpecs());
+    // The registry, if up (already or started now), is the real one for the tests.
+    if (!process.env.SCHEMA_REGISTRY_URL) {
+      const url = 'http://127.0.0.1:8081/apis/ccompat/v7';
+      if (await fetch(`${url}/subjects`).then((r) => r.ok, () => false)) process.env.SCHEMA_REGISTRY_URL = url;
+      else console.log('! No schema registry could run: tests use the client\'s mock registry (see README).');
+    }
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+      process.once(sig, () => { void services!.stop().finally(() => process.exit(130)); });
+    }
   } catch (err) {
     console.error(`\n✘ ${(err as Error).message}\n`);
     process.exit(1);
@@ -112,6 +137,8 @@ const skipped = Number(/Skipped:\s+(\d+)/.exec(plain)?.[1] ?? 0);
 const failed = total - passed - skipped;
 console.log(`\n${passed} passed, ${failed} failed, ${skipped} skipped`);
 const code = failed > 0 || total === 0 || process.exitCode ? 1 : 0;
+// What this run started, it stops (services that were already running stay up).
+await services?.stop();
 // Open handles (sockets of clients a failed test left) must not keep CI waiting.
 setTimeout(() => process.exit(code), 200).unref();
 process.exitCode = code;

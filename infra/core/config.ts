@@ -44,6 +44,8 @@ export interface Config {
   simBadShare: number;
   /** Share of duplicate records from the simulator, 0..1. Env COALFLOW_SIM_DUP_SHARE. Default 0.01. */
   simDupShare: number;
+  /** Days of daily history the simulator seeds before its first start (so forecasts have series at once), 0 = none. Env COALFLOW_SIM_HISTORY_DAYS. Default 460. */
+  simHistoryDays: number;
   /** Allowed lateness for event-time windows, ms. Env COALFLOW_ALLOWED_LATENESS_MS. Default 48 h. */
   allowedLatenessMs: number;
   /** Secret key for desensitization tokens (HMAC-SHA256). Env COALFLOW_TOKEN_SECRET. Required outside the embedded default. */
@@ -62,6 +64,7 @@ const KNOWN_COALFLOW_KEYS = new Set([
   'COALFLOW_DATA_DIR', 'COALFLOW_EMBEDDED_DB', 'COALFLOW_EMBEDDED_MAINTENANCE_MS', 'COALFLOW_TOPIC_PARTITIONS', 'COALFLOW_TOPIC_REPLICATION', 'COALFLOW_TOPIC_PREFIX',
   'COALFLOW_SIMULATOR', 'COALFLOW_SIM_SPEED', 'COALFLOW_SIM_SEED', 'COALFLOW_SIM_BAD_SHARE', 'COALFLOW_SIM_DUP_SHARE',
   'COALFLOW_ALLOWED_LATENESS_MS', 'COALFLOW_TOKEN_SECRET', 'COALFLOW_POLICY_FILE', 'COALFLOW_FORECAST_INTERVAL_MS',
+  'COALFLOW_SIM_HISTORY_DAYS',
 ]);
 
 /** Development-only secret for the embedded default; never used when a real service is configured. */
@@ -160,6 +163,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     simSeed: int(env, 'COALFLOW_SIM_SEED', 42, 0, 2 ** 31),
     simBadShare: int(env, 'COALFLOW_SIM_BAD_SHARE', 0.01, 0, 1),
     simDupShare: int(env, 'COALFLOW_SIM_DUP_SHARE', 0.01, 0, 1),
+    simHistoryDays: int(env, 'COALFLOW_SIM_HISTORY_DAYS', 460, 0, 3650),
     allowedLatenessMs: int(env, 'COALFLOW_ALLOWED_LATENESS_MS', 48 * 3600_000, 0, 365 * 86400_000),
     tokenSecret,
     policyFile: env.COALFLOW_POLICY_FILE || 'pipelines/desensitize/policy.json',

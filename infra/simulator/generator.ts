@@ -43,6 +43,28 @@ export interface SimEvent {
   expectedReason?: ReasonCode;
 }
 
+/**
+ * Everything a generator changes as it runs, as plain JSON: restoring it into a generator built with the same
+ * seed continues exactly where the checkpointed one was, record for record. Plates of the recent sales (kept
+ * for re-sent duplicates) are held as the index of their truck in the world, never as plates.
+ */
+export interface GeneratorCheckpoint {
+  v: 1;
+  tick: number;
+  first: boolean;
+  rng: number;
+  index: number;
+  ar: number;
+  shock: number;
+  seq: [number, number][];
+  recentSales: { key: string; raw: Record<string, unknown>; truck: number }[];
+  mines: { status: SimMine['status']; stopReason?: string; resumeDay?: number; stockT: number }[];
+  ports: { stockT: number; vessels: number }[];
+  users: { stockDays: number }[];
+}
+
+const PLATE_FIELDS = ['车牌号', 'plate'];
+
 const MIN = 60_000;
 const HOUR = 3_600_000;
 const DAY = 86_400_000;
@@ -93,6 +115,50 @@ export class Generator {
     this.dupShare = opts.dupShare ?? 0;
     this.truckShare = opts.truckShare ?? 0.25;
     this.first = opts.initialSnapshot ?? true;
+  }
+
+  /** The generator's state now (see GeneratorCheckpoint). */
+  checkpoint(): GeneratorCheckpoint {
+    const w = this.world;
+    const truckOf = new Map(w.trucks.map((t, i) => [t.plate, i]));
+    return {
+      v: 1, tick: this.tick, first: this.first, rng: this.rng.state, index: this.index, ar: this.ar, shock: this.shock,
+      seq: [...this.seq.entries()],
+      recentSales: this.recentSales.map((r) => {
+        const raw = { ...r.raw };
+        let truck = -1;
+        for (const f of PLATE_FIELDS) if (f in raw) { truck = truckOf.get(String(raw[f])) ?? -1; raw[f] = null; }
+        return { key: r.key, raw, truck };
+      }),
+      mines: w.mines.map((m) => ({ status: m.status, stopReason: m.stopReason, resumeDay: m.resumeDay, stockT: m.stockT })),
+      ports: w.ports.map((p) => ({ stockT: p.stockT, vessels: p.vessels })),
+      users: w.users.map((u) => ({ stockDays: u.stockDays })),
+    };
+  }
+
+  /** Continues from a checkpoint of a generator built with the same seed. */
+  restore(cp: GeneratorCheckpoint): this {
+    const w = this.world;
+    if (cp.v !== 1 || cp.mines.length !== w.mines.length || cp.ports.length !== w.ports.length || cp.users.length !== w.users.length) {
+      throw new RangeError('模拟器检查点与当前世界不符 / simulator checkpoint does not match this world (another seed or version)');
+    }
+    this.tick = cp.tick; this.first = cp.first; this.rng.state = cp.rng;
+    this.index = cp.index; this.ar = cp.ar; this.shock = cp.shock;
+    this.seq = new Map(cp.seq);
+    this.recentSales = cp.recentSales.map((r) => {
+      const raw = { ...r.raw };
+      for (const f of PLATE_FIELDS) if (f in raw) raw[f] = w.trucks[r.truck]?.plate ?? '';
+      return { key: r.key, raw };
+    });
+    cp.mines.forEach((m, i) => {
+      const t = w.mines[i]!;
+      t.status = m.status; t.stockT = m.stockT;
+      if (m.stopReason === undefined) delete t.stopReason; else t.stopReason = m.stopReason;
+      if (m.resumeDay === undefined) delete t.resumeDay; else t.resumeDay = m.resumeDay;
+    });
+    cp.ports.forEach((p, i) => Object.assign(w.ports[i]!, p));
+    cp.users.forEach((u, i) => Object.assign(w.users[i]!, u));
+    return this;
   }
 
   /** Simulated time reached (start of the next tick), ms. */

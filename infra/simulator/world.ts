@@ -10,7 +10,21 @@ import { mulberry32 } from '../core/index.ts';
 /** Seeded (mulberry32) draws for the simulation; deterministic per seed. */
 export class Rng {
   readonly next: () => number;
-  constructor(seed: number) { this.next = mulberry32((seed >>> 0) || 0x9e3779b9); }
+  /** mulberry32's internal state, so a simulation can be checkpointed and resumed exactly. */
+  private a: number;
+  constructor(seed: number) {
+    this.a = (seed >>> 0) || 0x9e3779b9;
+    // mulberry32 (infra/random.ts) with its state held here.
+    this.next = () => {
+      this.a = (this.a + 0x6d2b79f5) >>> 0;
+      let t = this.a;
+      t = Math.imul(t ^ (t >>> 15), t | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+  }
+  get state(): number { return this.a; }
+  set state(v: number) { this.a = v >>> 0; }
   range(a: number, b: number): number { return a + (b - a) * this.next(); }
   int(a: number, b: number): number { return Math.floor(this.range(a, b + 1)); }
   pick<T>(xs: readonly T[]): T { return xs[Math.floor(this.next() * xs.length)]!; }

@@ -10,3 +10,4 @@ export {
   type Family, type Scope, type Window, type IndicatorPoint, type MetricDef,
 } from './model.ts';
 export { INDICATOR_SCHEMA, type IndicatorUpdateMessage } from './contract.ts';
+export { rebuildLatest, saveLatest, type RebuildResult } from './rebuild.ts';

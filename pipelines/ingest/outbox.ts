@@ -2,17 +2,20 @@
  * Embedded mode only: the in-process broker lives as long as its process, so
  * records accepted by `coalflow import` (a separate process) or by HTTP are
  * also kept in `ingest_outbox`, and `start` replays them into the broker at
- * boot. Consumers are idempotent on the record id, so replaying all is safe.
+ * boot: the rows after the consumed mark (outbox-mark.ts), so a start costs what
+ * was not yet consumed, not the whole retained history. Consumers are
+ * idempotent on the record id, so replaying a little more is safe.
  */
 import type { Deps } from '../../infra/core/index.ts';
 import { topicOf, type FeedName, type FeedRecordMap } from '../contracts/types.ts';
 import { ingestContext } from './context.ts';
+import { readOutboxMark } from './outbox-mark.ts';
 
-/** Produces every outbox record onto its canonical topic, oldest first. Returns how many. */
-export async function replayOutbox(deps: Deps, opts: { pageSize?: number } = {}): Promise<number> {
+/** Produces the outbox records after the consumed mark (every one with `all`) onto their canonical topics, oldest first. Returns how many. */
+export async function replayOutbox(deps: Deps, opts: { pageSize?: number; all?: boolean } = {}): Promise<number> {
   const ctx = ingestContext(deps);
   const page = opts.pageSize ?? 1000;
-  let last = '0';
+  let last = opts.all ? '0' : await readOutboxMark(deps.db);
   let total = 0;
   for (;;) {
     const res = await deps.db.query(

@@ -105,4 +105,21 @@ test('a start mid-day: the first minute gives the daily reports made before it, 
   assert.equal([...perDay.values()].filter((n) => n !== 1), []);
 });
 
+test('a checkpoint (as JSON) restored into a new generator continues record for record; it holds no plate', () => {
+  const opts = { seed: 7, startTime: START, badShare: 0.02, dupShare: 0.05 };
+  const whole = simulate(opts, START + 3 * DAY);
+  const g = new Generator(opts);
+  const first = g.advance(START + DAY + 5 * 3600_000);
+  const text = JSON.stringify(g.checkpoint());
+  for (const t of g.world.trucks.slice(0, 50)) assert.not.ok(text.includes(t.plate), 'no plate in the checkpoint');
+  const resumed = new Generator({ ...opts, startTime: Date.now() }).restore(JSON.parse(text));
+  assert.is(resumed.now, g.now);
+  const rest = resumed.advance(START + 3 * DAY);
+  assert.equal([...first, ...rest], whole);
+  // Restoring the same checkpoint twice (a crash after a round, before the next checkpoint) gives the same records again.
+  const again = new Generator(opts).restore(JSON.parse(text)).advance(START + 3 * DAY);
+  assert.equal(again, rest);
+  assert.throws(() => new Generator({ ...opts, seed: 8 }).restore({ ...JSON.parse(text), mines: [] }), /checkpoint/);
+});
+
 test.run();
