@@ -4,4 +4,4 @@ export { indicatorRoutes } from './routes/indicators.ts';
 export { ingestRoutes } from './routes/ingest.ts';
 export { metricsRoutes } from './routes/metrics.ts';
 export { buildApp } from './server.ts';
-export { dashboardRoutes } from './dashboard/routes.ts';
+export { dashboardRoutes, offerDemoSession } from './dashboard/routes.ts';

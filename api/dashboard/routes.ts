@@ -5,10 +5,11 @@
  * any other client.
  *
  * On the embedded default only, `GET /dashboard/session` hands the page the demo energy-bureau key
- * so a newcomer sees a live dashboard at once. It answers only on loopback and is not registered at
- * all when a real service (database, broker or cache) is configured.
+ * (offered by the command line right after it creates the demo keys, see `offerDemoSession`) so a
+ * newcomer sees a live dashboard at once. It answers only on loopback and is not registered at all
+ * when a real service (database, broker or cache) is configured.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import fastifyStatic from '@fastify/static';
@@ -16,31 +17,30 @@ import type { Deps } from '../../infra/core/index.ts';
 
 /** Where `vite build` writes the page. */
 export const DASHBOARD_DIST = new URL('./dist/', import.meta.url).pathname;
-/** Written by the access layer's demo keys at start on the embedded default (relative to the working directory). */
-export const DEMO_KEYS_FILE = '.coalflow/demo-keys.json';
 /** The demo subscriber the page opens as on the embedded default. */
 export const DEMO_DASHBOARD_SUBSCRIBER = 'demo-government';
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
 
+export interface DemoSession { key: string; name: string; subscriberId: string }
+
+/** The demo key of this process (one API per process); kept in memory only, never written by this module. */
+let demo: DemoSession | null = null;
+
+/**
+ * Offers the page a demo session (embedded default only: the route that hands it out does not exist
+ * otherwise). Takes the demo keys the access layer just created and keeps the energy bureau's.
+ */
+export function offerDemoSession(keys: readonly { subscriberId: string; name: string; key: string }[]): DemoSession | null {
+  const k = keys.find((x) => x.subscriberId === DEMO_DASHBOARD_SUBSCRIBER);
+  demo = k ? { key: k.key, name: k.name, subscriberId: k.subscriberId } : null;
+  return demo;
+}
+
 export interface DashboardRoutesOptions {
   deps: Pick<Deps, 'config'>;
   /** Directory of the built page. Default api/dashboard/dist. */
   distDir?: string;
-  /** Demo keys file. Default .coalflow/demo-keys.json. */
-  demoKeysFile?: string;
-}
-
-interface DemoKeysFile { keys?: { subscriberId?: string; name?: string; key?: string; kind?: string }[] }
-
-function demoKey(file: string): { key: string; name: string; subscriberId: string } | null {
-  try {
-    const parsed = JSON.parse(readFileSync(file, 'utf8')) as DemoKeysFile;
-    const k = parsed.keys?.find((x) => x.subscriberId === DEMO_DASHBOARD_SUBSCRIBER && typeof x.key === 'string');
-    return k ? { key: k.key!, name: k.name ?? DEMO_DASHBOARD_SUBSCRIBER, subscriberId: DEMO_DASHBOARD_SUBSCRIBER } : null;
-  } catch {
-    return null;
-  }
 }
 
 const NOT_BUILT = `<!doctype html><html lang="zh-CN"><meta charset="utf-8"><title>coalflow</title>
@@ -55,11 +55,9 @@ export async function dashboardRoutes(app: FastifyInstance, opts: DashboardRoute
   const page = { config: { public: true } };
 
   if (embedded) {
-    const file = opts.demoKeysFile ?? DEMO_KEYS_FILE;
     app.get('/dashboard/session', page, async (req, reply) => {
       if (!LOOPBACK.has(req.ip)) return reply.status(404).send({ error: { code: 'NOT_FOUND', message: '未找到 / not found' } });
       reply.header('cache-control', 'no-store');
-      const demo = existsSync(file) ? demoKey(file) : null;
       return { embedded: true, demo };
     });
   }

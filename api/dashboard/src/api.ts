@@ -117,17 +117,20 @@ export interface LivePoint {
 }
 export interface LiveMessage { family: string; version: number; points: LivePoint[] }
 
-/** One EventSource per family; `onState(true|false)` reports whether every stream is open. */
+/**
+ * One EventSource per family; `onState` reports whether any stream is open. A family the key is not
+ * granted is refused (403): EventSource then closes that stream for good, the others go on.
+ */
 export function openLive(families: string[], onMessage: (m: LiveMessage) => void, onState: (open: boolean) => void): () => void {
   const k = sessionStorage.getItem(KEY);
   const sources = families.map((f) => new EventSource(`/v1/live/${encodeURIComponent(f)}${k ? `?key=${encodeURIComponent(k)}` : ''}`));
   const ready = new Set<EventSource>();
   for (const es of sources) {
-    es.addEventListener('ready', () => { ready.add(es); onState(ready.size === sources.length); });
+    es.addEventListener('ready', () => { ready.add(es); onState(true); });
     es.addEventListener('indicators', (ev) => {
       try { onMessage(JSON.parse((ev as MessageEvent<string>).data) as LiveMessage); } catch { /* skipped */ }
     });
-    es.onerror = () => { ready.delete(es); onState(false); };
+    es.onerror = () => { ready.delete(es); onState(ready.size > 0); };
   }
   return () => { for (const es of sources) es.close(); };
 }

@@ -42,7 +42,7 @@ export function chart(el: HTMLElement, option: echarts.EChartsCoreOption, points
   return c;
 }
 
-export function lineChart(el: HTMLElement, lines: SeriesLine[], bands: Band[] = [], yName = ''): echarts.ECharts {
+export function lineChart(el: HTMLElement, lines: SeriesLine[], bands: Band[] = [], yName = '', extra: echarts.EChartsCoreOption = {}): echarts.ECharts {
   const series: unknown[] = [];
   for (const b of bands) {
     // A band is drawn as a transparent lower line and the stacked difference filled above it.
@@ -63,6 +63,7 @@ export function lineChart(el: HTMLElement, lines: SeriesLine[], bands: Band[] = 
     xAxis: { type: 'time', axisLabel: { color: '#333', hideOverlap: true } },
     yAxis: { type: 'value', name: yName, scale: true, axisLabel: { color: '#333' }, nameTextStyle: { color: '#333' } },
     series,
+    ...extra,
   }, points);
 }
 

@@ -77,8 +77,11 @@ async function route(): Promise<void> {
   closeLive?.();
   closeLive = null;
   disposeAll();
+  // Keyboard users moving along the tabs keep their focus on the tab they chose.
+  const onTab = document.activeElement?.getAttribute('role') === 'tab';
   shell();
   const id = viewFromHash();
+  if (onTab) document.getElementById(`tab-${id}`)?.focus();
   const view = makers[id]();
   current = view;
   const main = document.getElementById('main')!;

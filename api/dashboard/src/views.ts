@@ -149,7 +149,7 @@ export function overviewView(): View {
     if (!last) { el.innerHTML = ''; empty(el); return; }
     if (!el.querySelector('#chart-price-index')) el.innerHTML = `<div class="kpi-value small" id="price-index-value"></div>${chartBox('chart-price-index')}`;
     el.querySelector('#price-index-value')!.innerHTML = `${num(last[1], 1)} <span class="unit">(${day(last[0])})</span>`;
-    lineChart(el.querySelector<HTMLElement>('#chart-price-index')!, [{ name: t('priceIndex'), data: priceIndex }]).setOption({ legend: { show: false }, grid: { top: 8, bottom: 4, left: 8, right: 12, containLabel: true } });
+    lineChart(el.querySelector<HTMLElement>('#chart-price-index')!, [{ name: t('priceIndex'), data: priceIndex }], [], '', { legend: { show: false }, grid: { top: 8, bottom: 4, left: 8, right: 12, containLabel: true } });
   };
 
   return {
