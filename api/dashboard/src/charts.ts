@@ -70,6 +70,8 @@ export function lineChart(el: HTMLElement, lines: SeriesLine[], bands: Band[] = 
 export function barChart(el: HTMLElement, categories: string[], bars: { name: string; data: (number | null)[]; yAxisIndex?: number }[], yNames: string[] = [''], markAt?: number): echarts.ECharts {
   const points = bars.reduce((n, b) => n + b.data.filter((v) => v !== null).length, 0);
   return chart(el, {
+    // One series: the panel's title names it, a legend would only take room.
+    ...(bars.length === 1 ? { legend: { show: false }, grid: { left: 56, right: 16, top: 24, bottom: 28, containLabel: true } } : {}),
     tooltip: { trigger: 'axis', axisPointer: { type: 'shadow' } },
     xAxis: { type: 'category', data: categories, axisLabel: { color: '#333', interval: 0, rotate: categories.length > 6 ? 30 : 0, fontSize: 11 } },
     yAxis: yNames.map((n) => ({ type: 'value', name: n, axisLabel: { color: '#333' }, nameTextStyle: { color: '#333' } })),
