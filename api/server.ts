@@ -1,5 +1,6 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyError } from 'fastify';
 import { CoalflowError, type Deps } from '../infra/core/index.ts';
+import { BODY_LIMIT_BYTES, fastifyErrorReply, installHttpErrors } from './errors.ts';
 
 export interface AppOptions {
   /** Extra route plugins (each registered encapsulated with `{ deps }`). */
@@ -20,8 +21,9 @@ export async function buildApp(deps: Deps, opts: AppOptions = {}): Promise<Fasti
   const app = Fastify({
     loggerInstance: deps.log.child({ component: 'api' }) as unknown as FastifyBaseLogger,
     disableRequestLogging: true,
-    bodyLimit: 32 * 1024 * 1024,
+    bodyLimit: BODY_LIMIT_BYTES,
   });
+  installHttpErrors(app);
 
   app.setErrorHandler((err: FastifyError | CoalflowError, req, reply) => {
     if (err instanceof CoalflowError) {
@@ -29,6 +31,8 @@ export async function buildApp(deps: Deps, opts: AppOptions = {}): Promise<Fasti
         : err.code === 'RECORD_INVALID' || err.code === 'INPUT_INVALID' ? 400 : err.retriable ? 503 : 500;
       return reply.status(status).send({ error: err.toJSON() });
     }
+    const known = fastifyErrorReply(err as FastifyError);
+    if (known) return reply.status(known.status).send(known.body);
     const status = (err as FastifyError).statusCode ?? 500;
     if (status >= 500) req.log.error({ err: err.message }, 'request failed');
     return reply.status(status).send({

@@ -13,7 +13,7 @@ function fail(err: unknown): never {
   } else {
     console.error(`✘ ${(err as Error)?.stack ?? err}`);
   }
-  process.exit(err instanceof CoalflowError && err.code === 'CONFIG_INVALID' ? 2 : 1);
+  process.exit(err instanceof CoalflowError && (err.code === 'CONFIG_INVALID' || err.code === 'INPUT_INVALID') ? 2 : 1);
 }
 
 async function runRoles(roles: Role[], overrides: Partial<Config> = {}): Promise<void> {

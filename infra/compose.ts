@@ -66,6 +66,8 @@ export async function buildRuntime(config: Readonly<Config>, opts: { log?: Logge
     // PGlite is a single session: one connection serializes access safely.
     const db = new pg.Pool({ connectionString: dbUrl, max: embedded ? 1 : 10, idleTimeoutMillis: 30_000 });
     db.on('error', (err) => log.warn({ err: err.message }, 'pg pool error'));
+    // A connection that fails while checked out (e.g. in a transaction) emits 'error' on the client, not the pool.
+    db.on('connect', (client) => { client.on('error', (err) => log.warn({ err: err.message }, 'pg client error')); });
     // The embedded server is ONE session behind every connection: prepared statements outlive the connection
     // that made them, so a new connection (after the idle timeout, or one the server dropped after an error)
     // would fail with "prepared statement … already exists". Start each connection with none.

@@ -1,35 +1,36 @@
 /**
- * Rolling-origin evaluation and empirical prediction intervals.
+ * Rolling-origin evaluation and calibrated prediction intervals.
  *
- * Origins: K (2–5) cut-offs spaced one horizon apart, the last one a horizon before the end, so
- * the K test windows tile the last K·h observations without overlap; each fit sees only the data
- * before its cut-off.
+ * Origins: up to 10 cut-offs spread evenly over the last 20% of the series (the last one a horizon
+ * before the end, so every test window is complete); the same origins for every model, each fit
+ * sees only the data before its cut-off. Short series get at least 2 origins ending at the last point.
  *
- * Intervals: for horizon step s the interval is forecast ± the 80% (95%) empirical quantile of
- * the absolute backtest residuals |actual − forecast| at that step. K residuals per step are too
- * few for a 95% quantile, so steps s' around s are pooled (the neighbourhood grows until it holds
- * at least MIN_POOL residuals), each rescaled by √(s/s') on the random-walk assumption that error
- * spread grows with √step. Symmetric, because with 20–60 residuals one quantile of |e| is far
- * steadier than two separate tail quantiles, and a past bias (a price rally in the backtest
- * years) should not be projected into the future interval. When the series has never been
- * negative, no bound goes below 0.
+ * Intervals: every backtest residual is divided by the forecast's own spread at that step (the
+ * model's forecast sd where it has a distribution, otherwise the naive one-step MAE of its training
+ * window times √step, the random-walk growth). For step s the 80% (95%) half-width is the empirical
+ * quantile of those standardised |residuals| at s, pooled with neighbouring steps until there are at
+ * least MIN_POOL, times the final forecast's spread at s. So the model's distribution gives the shape
+ * and the backtest the width: an over-confident model gets wider intervals. Symmetric on purpose.
+ * When the series has never been negative, no bound goes below 0.
  *
- * Coverage: leave-one-origin-out. The actuals of each origin are checked against intervals built
- * from the residuals of the other origins only; the reported coverage is the fraction of all
- * backtest points inside. It is honest about the interval method but uses K−1 origins' residuals
- * where the published interval uses K, and the same backtest chose the model (a mild optimism).
+ * Coverage: each origin's actuals are checked against intervals built only from the origins whose
+ * test windows do not overlap it (the origins are closer than a horizon apart, and overlapping
+ * windows share errors), or from all others when fewer than 2 remain. The same backtest chose the
+ * model, so it is still mildly optimistic.
  */
 import { InputError } from '../infra/core/index.ts';
 import { empiricalQuantile } from './metrics.ts';
 
-export const MAX_ORIGINS = 5;
+export const MAX_ORIGINS = 10;
 export const MIN_ORIGINS = 2;
-/** Residuals wanted per horizon step before quantiles are taken. */
+/** Share of the series the origins are spread over. */
+export const TEST_SHARE = 0.2;
+/** Standardised residuals wanted per horizon step before quantiles are taken. */
 export const MIN_POOL = 20;
 
 export interface OriginPlan {
   period: number;
-  /** Training lengths (cut-off indices); the test window of origin o is [o, o + h). */
+  /** Training lengths (cut-off indices), ascending; the test window of origin o is [o, o + h). */
   origins: number[];
 }
 
@@ -39,22 +40,29 @@ function minTrainFor(period: number): number {
 
 /** Smallest series length the planner accepts for a horizon (without seasonality). */
 export function minimumLength(horizon: number): number {
-  return minTrainFor(1) + MIN_ORIGINS * horizon;
+  return minTrainFor(1) + horizon + MIN_ORIGINS - 1;
 }
 
 /**
- * Chooses origins; falls back to no seasonality when two full seasons plus two test windows do not
+ * Chooses origins; falls back to no seasonality when two full seasons before the first origin do not
  * fit. Throws InputError when even that is impossible.
  */
 export function planOrigins(n: number, horizon: number, basePeriod: number, maxOrigins = MAX_ORIGINS): OriginPlan {
   const candidates = basePeriod > 1 ? [basePeriod, 1] : [1];
+  const k = Math.max(MIN_ORIGINS, maxOrigins);
+  const last = n - horizon;
   for (const period of candidates) {
-    const k = Math.min(Math.max(MIN_ORIGINS, maxOrigins), Math.floor((n - minTrainFor(period)) / horizon));
-    if (k >= MIN_ORIGINS) {
-      const origins: number[] = [];
-      for (let i = k; i >= 1; i--) origins.push(n - i * horizon);
-      return { period, origins };
+    const minTrain = minTrainFor(period);
+    let first = Math.max(minTrain, n - Math.round(TEST_SHARE * n));
+    if (last - first + 1 < MIN_ORIGINS) first = Math.max(minTrain, last - (MIN_ORIGINS - 1));
+    if (last - first + 1 < MIN_ORIGINS) continue;
+    const count = Math.min(k, last - first + 1);
+    const origins: number[] = [];
+    for (let i = 0; i < count; i++) {
+      const o = count === 1 ? last : Math.round(first + (i * (last - first)) / (count - 1));
+      if (origins[origins.length - 1] !== o) origins.push(o);
     }
+    return { period, origins };
   }
   const need = minimumLength(horizon);
   throw new InputError(
@@ -64,23 +72,22 @@ export function planOrigins(n: number, horizon: number, basePeriod: number, maxO
 }
 
 export interface StepQuantiles {
-  /** 80% and 95% quantiles of the absolute (rescaled) residuals: the interval half-widths. */
+  /** 80% and 95% quantiles of the standardised |residuals|: half-widths in units of the spread. */
   q80: number;
   q95: number;
 }
 
-/** Per-step half-widths from residuals[origin][step] (see the file comment for the pooling). */
-export function stepQuantiles(residuals: readonly (readonly number[])[], horizon: number, minPool = MIN_POOL): StepQuantiles[] {
+/** Per-step quantiles of standardised |residuals| z[origin][step], pooling neighbouring steps. */
+export function stepQuantiles(z: readonly (readonly number[])[], horizon: number, minPool = MIN_POOL): StepQuantiles[] {
   const out: StepQuantiles[] = [];
   for (let s = 1; s <= horizon; s++) {
     let pool: number[] = [];
     for (let r = 0; r < horizon; r++) {
       pool = [];
       for (let s2 = Math.max(1, s - r); s2 <= Math.min(horizon, s + r); s2++) {
-        const f = Math.sqrt(s / s2);
-        for (const res of residuals) {
+        for (const res of z) {
           const e = res[s2 - 1];
-          if (e !== undefined && Number.isFinite(e)) pool.push(Math.abs(e) * f);
+          if (e !== undefined && Number.isFinite(e)) pool.push(Math.abs(e));
         }
       }
       if (pool.length >= minPool) break;
@@ -98,24 +105,49 @@ export interface Interval {
   hi95: number;
 }
 
-export function applyIntervals(forecast: readonly number[], q: readonly StepQuantiles[], floorAtZero: boolean): (Interval & { value: number })[] {
+/** Intervals forecast ± q·spread per step. */
+export function applyIntervals(
+  forecast: readonly number[],
+  q: readonly StepQuantiles[],
+  floorAtZero: boolean,
+  spread: readonly number[] = forecast.map(() => 1),
+): (Interval & { value: number })[] {
   const floor = (v: number) => (floorAtZero ? Math.max(0, v) : v);
   return forecast.map((f, j) => {
     const s = q[j]!;
+    const w = spread[j]!;
     const value = floor(f);
     return {
       value,
-      lo80: floor(f - s.q80),
-      hi80: floor(f + s.q80),
-      lo95: floor(f - s.q95),
-      hi95: floor(f + s.q95),
+      lo80: Math.min(value, floor(f - s.q80 * w)),
+      hi80: Math.max(value, floor(f + s.q80 * w)),
+      lo95: Math.min(value, floor(f - s.q95 * w)),
+      hi95: Math.max(value, floor(f + s.q95 * w)),
     };
   });
 }
 
-/** Leave-one-origin-out coverage of the 80% and 95% intervals. */
-export function leaveOneOriginOutCoverage(
+/**
+ * Spread per step: the model's sd where it has one (and it is positive), else the naive
+ * one-step MAE of the training window times √step.
+ */
+export function spreadOf(train: readonly number[], horizon: number, sd: readonly number[] | undefined): number[] {
+  if (sd && sd.length === horizon && sd.every((v) => Number.isFinite(v) && v > 0)) return [...sd];
+  let s = 0;
+  for (let t = 1; t < train.length; t++) s += Math.abs(train[t]! - train[t - 1]!);
+  let base = train.length > 1 ? s / (train.length - 1) : 0;
+  if (!(base > 0)) base = 1e-9 * (1 + Math.abs(train[train.length - 1] ?? 0));
+  return Array.from({ length: horizon }, (_, j) => base * Math.sqrt(j + 1));
+}
+
+/**
+ * Coverage of the 80% and 95% intervals, each origin judged with intervals from the origins whose
+ * test windows do not overlap its own (see the file comment).
+ */
+export function outOfWindowCoverage(
+  origins: readonly number[],
   forecasts: readonly (readonly number[])[],
+  spreads: readonly (readonly number[])[],
   actuals: readonly (readonly number[])[],
   floorAtZero: boolean,
 ): { p80: number; p95: number; points: number } {
@@ -123,11 +155,13 @@ export function leaveOneOriginOutCoverage(
   let in80 = 0;
   let in95 = 0;
   let total = 0;
-  const residuals = forecasts.map((f, o) => f.map((v, j) => actuals[o]![j]! - v));
+  const z = forecasts.map((f, o) => f.map((v, j) => (actuals[o]![j]! - v) / spreads[o]![j]!));
   for (let o = 0; o < k; o++) {
-    const others = residuals.filter((_, i) => i !== o);
     const h = forecasts[o]!.length;
-    const iv = applyIntervals(forecasts[o]!, stepQuantiles(others, h), floorAtZero);
+    let others = z.filter((_, i) => i !== o && Math.abs(origins[i]! - origins[o]!) >= h);
+    if (others.length < 2) others = z.filter((_, i) => i !== o);
+    if (others.length === 0) continue;
+    const iv = applyIntervals(forecasts[o]!, stepQuantiles(others, h), floorAtZero, spreads[o]!);
     for (let j = 0; j < h; j++) {
       const a = actuals[o]![j]!;
       const b = iv[j]!;

@@ -1,6 +1,6 @@
 /**
  * Which indicator series the city forecasts, at which frequency and horizon
- * (daily volume and value per city/region/coal type, daily and weekly
+ * (the plan asks for daily volume and value per city/region/coal type, daily and weekly
  * price per coal type, monthly production per city/region, port stocks,
  * coal-user consumption). Production is forecast from weighbridge sales
  * tonnage (the sales feed is the only complete per-mine production proxy);

@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { CoalflowError, InputError } from '../infra/core/index.ts';
 import { readSeriesCsv } from './csv.ts';
 import { MAX_HORIZON, selectAndForecast } from './select.ts';
-import { MODEL_NAMES, type Frequency } from './types.ts';
+import { DEFAULT_MODELS, MODEL_NAMES, type Frequency } from './types.ts';
 
 export interface CliIo {
   stdout: { write(chunk: string): unknown };
@@ -17,7 +17,7 @@ export const FORECAST_USAGE = `用法 / usage: coalflow forecast --input FILE.cs
   --input      CSV 文件，列为 date,value（可有表头） / CSV file with date,value columns (header optional)
   --horizon    预测步数，默认 日28 周13 月12 / steps ahead, default day 28, week 13, month 12
   --frequency  频率，默认按日期间隔识别 / frequency, detected from the dates by default
-  --models     候选模型，逗号分隔，默认全部 / candidate models, comma separated, default all
+  --models     候选模型，逗号分隔，默认 ${DEFAULT_MODELS.join(',')}（lstm、gru 需指定） / candidate models, comma separated, default ${DEFAULT_MODELS.join(',')} (lstm, gru on request)
   --seed       随机种子（神经网络） / random seed for the neural networks (default 42)
 `;
 

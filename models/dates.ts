@@ -98,20 +98,37 @@ export function detectFrequency(days: readonly number[]): { frequency: Frequency
   return { frequency, medianSpacingDays: med };
 }
 
-/** day→7, week→52 (only with at least two full years of data, else none), month→12. */
-export function seasonalPeriodFor(frequency: Frequency, n: number): number {
-  if (frequency === 'day') return 7;
+/**
+ * Base seasonal period: day→7, or 5 for a trading-day series (weekends absent); month→12;
+ * week→52 only with at least two full years of data (select.ts also requires an annual pattern).
+ */
+export function seasonalPeriodFor(frequency: Frequency, n: number, tradingDays = false): number {
+  if (frequency === 'day') return tradingDays ? 5 : 7;
   if (frequency === 'month') return 12;
   return n >= 104 ? 52 : 1;
+}
+
+/**
+ * A day series quoted on trading days only: at least 10 points and (almost) no Saturday or Sunday
+ * dates (≤ 1%, a few exceptional trading weekends such as China's make-up working days are allowed).
+ */
+export function isTradingDaySeries(days: readonly number[]): boolean {
+  if (days.length < 10) return false;
+  let weekend = 0;
+  for (const d of days) {
+    const w = weekday(d);
+    if (w === 0 || w === 6) weekend++;
+  }
+  return weekend <= 0.01 * days.length;
 }
 
 export const DEFAULT_HORIZON: Record<Frequency, number> = { day: 28, week: 13, month: 12 };
 
 /**
  * The next `count` dates after `lastDay`. Monthly steps keep the day of month (clamped to the
- * month's length), or stay on month ends when the last date is a month end.
+ * month's length), or stay on month ends when the last date is a month end; trading days skip weekends.
  */
-export function futureDays(lastDay: number, frequency: Frequency, count: number): number[] {
+export function futureDays(lastDay: number, frequency: Frequency, count: number, tradingDays = false): number[] {
   const out: number[] = [];
   if (frequency === 'month') {
     const { year, month, day } = ymdFromDay(lastDay);
@@ -121,6 +138,12 @@ export function futureDays(lastDay: number, frequency: Frequency, count: number)
       const mo = ((month - 1 + k) % 12) + 1;
       const dim = daysInMonth(y, mo);
       out.push(dayFromYmd(y, mo, monthEnd ? dim : Math.min(day, dim)));
+    }
+  } else if (tradingDays && frequency === 'day') {
+    // Weekends are skipped; holidays are not known ahead, so they stay forecast dates.
+    for (let d = lastDay + 1; out.length < count; d++) {
+      const w = weekday(d);
+      if (w !== 0 && w !== 6) out.push(d);
     }
   } else {
     const step = frequency === 'day' ? 1 : 7;

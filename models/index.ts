@@ -13,7 +13,7 @@ export type {
   Observation,
   SeriesPoint,
 } from './types.ts';
-export { MODEL_NAMES } from './types.ts';
+export { DEFAULT_MODELS, MODEL_NAMES } from './types.ts';
 export { selectAndForecast, MAX_HORIZON } from './select.ts';
 export { DEFAULT_HORIZON } from './dates.ts';
 export { mae, mase, smape } from './metrics.ts';

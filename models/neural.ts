@@ -14,12 +14,13 @@
  *  - warm start: the runner is called on growing windows in time order (backtest origins, then
  *    the final fit); each fit continues from the previous network, which has only seen data
  *    before the earlier cut-off, so there is no look-ahead. Later fits need fewer iterations;
- *  - a hard wall-clock cap (3× budget) stops training on a much slower machine; when it fires
- *    the row's note says so, since results then depend on timing.
+ *  - no wall-clock cap: training stops after the planned iterations only, so the output depends on
+ *    the data, the options and the seed, never on how busy the machine is.
  * Weight initialisation uses brain.js' Math.random, which is replaced by a seeded generator while
  * the network is built, trained and run (all synchronous, so nothing else sees the swap).
  */
-import { recurrent } from 'brain.js';
+import { createRequire } from 'node:module';
+import type * as Brain from 'brain.js';
 import { mean, standardDeviation } from 'simple-statistics';
 import type { ModelRunner, ModelSpec, SeriesContext, TrainWindow } from './types.ts';
 import { mulberry32 } from '../infra/core/index.ts';
@@ -38,6 +39,13 @@ const WARM_FRACTION = 1 / 3;
 export const STEP_COST_MS = 0.007;
 
 export { mulberry32 };
+
+/** brain.js is loaded on first use: most forecasts never train a network, and it costs ~0.2 s to load. */
+let brain: typeof Brain | null = null;
+function loadBrain(): typeof Brain {
+  brain ??= createRequire(import.meta.url)('brain.js') as typeof Brain;
+  return brain;
+}
 
 function withRandom<T>(rng: () => number, fn: () => T): T {
   const original = Math.random;
@@ -72,28 +80,21 @@ export function planNeural(budgetMs: number, fits: number, availableWindows: num
   return { windows, firstIterations: it, warmIterations: Math.max(1, Math.ceil(it * WARM_FRACTION)), estimatedMs: Math.round(cost(windows, it)) };
 }
 
-class TimeCap extends Error {}
-
 function createNeural(name: 'lstm' | 'gru', ctx: SeriesContext, n: number): ModelRunner | { skip: string } {
   const lag = Math.max(1, ctx.period);
-  // Transformed length at the first backtest origin is unknown here; use the full length minus all test windows as a floor.
-  const firstTrain = n - (ctx.fits - 1) * ctx.horizon;
-  const available = firstTrain - lag - WINDOW;
+  const available = ctx.firstOrigin - lag - WINDOW;
   if (available < MIN_WINDOWS) return { skip: `skipped: series too short for ${WINDOW}-step windows (需要更长的序列)` };
   const plan = planNeural(ctx.neuralBudgetMs, ctx.fits, available);
   if (plan === null) return { skip: `skipped: estimated training time exceeds budget ${ctx.neuralBudgetMs} ms (超出训练时间预算)` };
   const rng = mulberry32((ctx.seed ^ (name === 'lstm' ? 0x1f2e3d : 0x4c5b6a)) >>> 0);
+  const { recurrent } = loadBrain();
   const Ctor = name === 'lstm' ? recurrent.LSTMTimeStep : recurrent.GRUTimeStep;
   let net: InstanceType<typeof Ctor> | null = null;
   let fitsDone = 0;
-  let capped = false;
-  let spentMs = 0;
-  const hardCapMs = 3 * ctx.neuralBudgetMs;
 
   return {
     note: () =>
-      `${name.toUpperCase()} hidden ${HIDDEN}, window ${WINDOW}, ${plan.windows} windows, ${plan.firstIterations}+${plan.warmIterations}×${ctx.fits - 1} iterations (warm start)` +
-      (capped ? `; wall-clock cap ${hardCapMs} ms hit, result timing-dependent` : ''),
+      `${name.toUpperCase()} hidden ${HIDDEN}, window ${WINDOW}, ${plan.windows} windows, ${plan.firstIterations}+${plan.warmIterations}×${ctx.fits - 1} iterations (warm start)`,
     forecast(train: TrainWindow): number[] {
       const y = train.values;
       const h = train.futureDays.length;
@@ -111,25 +112,7 @@ function createNeural(name: 'lstm' | 'gru', ctx: SeriesContext, n: number): Mode
       const iterations = fitsDone === 0 ? plan.firstIterations : plan.warmIterations;
       const out = withRandom(rng, () => {
         net ??= new Ctor({ inputSize: 1, hiddenLayers: [HIDDEN], outputSize: 1 });
-        const started = performance.now();
-        if (spentMs < hardCapMs) {
-          try {
-            net.train(sequences, {
-              iterations,
-              errorThresh: 1e-5,
-              learningRate: LEARNING_RATE,
-              log: false,
-              callbackPeriod: 1,
-              callback: () => {
-                if (spentMs + performance.now() - started > hardCapMs) throw new TimeCap();
-              },
-            });
-          } catch (err) {
-            if (!(err instanceof TimeCap)) throw err;
-            capped = true;
-          }
-        } else capped = true;
-        spentMs += performance.now() - started;
+        net.train(sequences, { iterations, errorThresh: 1e-5, learningRate: LEARNING_RATE, log: false });
         return net.forecast(z.slice(-WINDOW), h) as unknown as ArrayLike<number>;
       });
       fitsDone++;

@@ -14,6 +14,8 @@ export interface StoredForecast {
   modelVersionId: number;
   version: number;
   model: ModelName;
+  /** `benchmark` when no candidate beat both naive and seasonal naive and a benchmark is served. */
+  selection: 'model' | 'benchmark';
   frequency: Frequency;
   horizon: number;
   seasonalPeriod: number;
@@ -146,6 +148,8 @@ export async function latestForecast(db: Db, seriesKey: string): Promise<StoredF
     modelVersionId: Number(row.id),
     version: row.version,
     model: row.model,
+    // Only the benchmarks are ever served without beating both of them, so the label follows from the model.
+    selection: row.model === 'naive' || row.model === 'snaive' ? 'benchmark' : 'model',
     frequency: row.frequency,
     horizon: row.horizon,
     seasonalPeriod: row.seasonal_period,

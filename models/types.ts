@@ -2,8 +2,12 @@
 
 export type Frequency = 'day' | 'week' | 'month';
 
-export const MODEL_NAMES = ['naive', 'snaive', 'holt_winters', 'regression', 'lstm', 'gru'] as const;
+export const MODEL_NAMES = ['naive', 'snaive', 'theta', 'ets', 'mstl', 'holt_winters', 'regression', 'combo', 'lstm', 'gru'] as const;
 export type ModelName = (typeof MODEL_NAMES)[number];
+/** Candidates run when none are named: the networks are opt-in (they lost to the others on every real series). */
+export const DEFAULT_MODELS: readonly ModelName[] = ['naive', 'snaive', 'theta', 'ets', 'mstl', 'holt_winters', 'regression', 'combo'];
+/** The benchmarks every other candidate has to beat; both always run. */
+export const BENCHMARKS: readonly ModelName[] = ['naive', 'snaive'];
 
 /** One observation as read from a file or a database query. */
 export interface SeriesPoint {
@@ -52,7 +56,23 @@ export interface Coverage {
 
 export interface ForecastResult {
   frequency: Frequency;
+  /** True when a day series is quoted on trading days only (no weekends): period 5, no weekend forecast dates. */
+  tradingDays: boolean;
+  /** True when a weekly flow's partial (year-end) weeks were modelled as full-week equivalents (exposure.ts). */
+  partialWeeksScaled: boolean;
   model: ModelName;
+  /**
+   * `model`: a candidate beat both naive and seasonal naive on the backtest; `benchmark`: none did, and the
+   * better of the two benchmarks is served.
+   */
+  selection: 'model' | 'benchmark';
+  /**
+   * Months missing from a monthly series that were filled before modelling (gaps.ts): `split` when the rows
+   * after a hole were totals over the months they cover (January–February published together), else interpolated.
+   */
+  monthsFilled?: { added: number; split: boolean };
+  /** Members of the combination when `model` is `combo`. */
+  members?: ModelName[];
   points: ForecastPoint[];
   backtest: BacktestScore[];
   coverage: Coverage;
@@ -72,7 +92,7 @@ export interface ForecastOptions {
   models?: readonly string[];
   /** Seed for the neural networks' weight initialisation. Default 42. */
   seed?: number;
-  /** Maximum rolling origins (at least 2 are needed). Default 5. */
+  /** Rolling origins spread over the last 20% of the series (at least 2 are needed). Default 10. */
   origins?: number;
   /**
    * Estimated training-time budget per neural model (LSTM, GRU) for one series, all fits included, in ms.
@@ -92,9 +112,12 @@ export interface TrainWindow {
 
 export interface SeriesContext {
   frequency: Frequency;
+  tradingDays: boolean;
   period: number;
   horizon: number;
   seed: number;
+  /** Training length at the first backtest origin (the shortest window a fit sees). */
+  firstOrigin: number;
   /** How many fits the runner will be asked for (backtest origins + final). */
   fits: number;
   neuralBudgetMs: number;
@@ -103,6 +126,11 @@ export interface SeriesContext {
 /** A model instance for one series; `forecast` is called on growing training windows, in time order. */
 export interface ModelRunner {
   forecast(train: TrainWindow): number[];
+  /**
+   * Standard deviation of the model's own forecast distribution per step for the last `forecast` call,
+   * when the model has one; intervals are then this shape scaled by the backtest (see backtest.ts).
+   */
+  sd?: () => number[] | undefined;
   /** Set by runners that want to annotate the backtest row (e.g. neural training details). */
   note?: () => string | undefined;
 }

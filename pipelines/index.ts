@@ -11,6 +11,7 @@ export { avroSchemaOf } from './contracts/schemas.ts';
 export { REASONS, REASON_CODES, reasonText, type ReasonCode } from './contracts/reasons.ts';
 export { ORDOS_REGIONS, regionName } from './contracts/regions.ts';
 export { LIMITS } from './contracts/validate.ts';
+export { jsonDepth, MAX_RECORD_DEPTH } from './contracts/screen.ts';
 
 // ---- desensitization and the minimum-necessary-use list
 export { loadPolicy, assertProductFields, productFields, projectForProduct, type Policy, type Rule } from './desensitize/policy.ts';

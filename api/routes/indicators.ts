@@ -163,6 +163,8 @@ export async function indicatorRoutes(app: FastifyInstance, opts: { deps: Deps }
       sub.quit().catch(() => sub.disconnect());
     };
     req.raw.on('close', close);
+    sub.on('error', (err) => req.log.warn({ err: err.message }, 'live subscription error'));
+    res.on('error', close);
     sub.on('message', (_ch: string, message: string) => {
       try {
         const body = JSON.parse(message) as { family: Family; version: number; points: (LatestEntry & { windowStart: string })[] };

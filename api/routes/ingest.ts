@@ -5,12 +5,23 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { Deps } from '../../infra/core/index.ts';
-import { REASONS, FEEDS, ingestRecords, isFeed, getReject, listRejects, replayReject } from '../../pipelines/index.ts';
+import { REASONS, FEEDS, ingestRecords, isFeed, getReject, listRejects, replayReject, jsonDepth, MAX_RECORD_DEPTH } from '../../pipelines/index.ts';
+
+/** A body deeper than a batch of records at the depth limit is refused whole (nothing is stored). */
+function tooDeep(body: unknown): boolean {
+  return body !== null && typeof body === 'object' && jsonDepth(body, MAX_RECORD_DEPTH + 1) > MAX_RECORD_DEPTH + 1;
+}
+const TOO_DEEP = {
+  error: {
+    code: 'INPUT_INVALID',
+    message: `请求体 JSON 嵌套超过 ${MAX_RECORD_DEPTH} 层（每条记录）/ body nested deeper than ${MAX_RECORD_DEPTH} levels per record`,
+  },
+};
 
 function unknownFeed(feed: string) {
   return {
     error: {
-      code: 'unknown_feed',
+      code: 'NOT_FOUND',
       message: `未知数据源 ${feed}，可用：${FEEDS.join(', ')} / unknown feed ${feed}; one of ${FEEDS.join(', ')}`,
     },
   };
@@ -29,6 +40,7 @@ export async function ingestRoutes(app: FastifyInstance, opts: { deps: Deps }): 
     const { feed } = req.params;
     if (!isFeed(feed)) return reply.status(404).send(unknownFeed(feed));
     const body = req.body as unknown;
+    if (tooDeep(body)) return reply.status(400).send(TOO_DEEP);
     let items: unknown[];
     if (typeof body === 'string') items = ndjsonItems(body);
     else if (Array.isArray(body)) items = body;
@@ -63,15 +75,25 @@ export async function ingestRoutes(app: FastifyInstance, opts: { deps: Deps }): 
 
   app.post<{ Params: { id: string } }>('/v1/rejects/:id/replay', async (req, reply) => {
     const body = req.body as unknown;
+    if (tooDeep(body)) return reply.status(400).send(TOO_DEEP);
+    // The body is a patch on the original record held in the domain (a JSON object; a one-element array is accepted).
     let corrected: unknown;
-    if (typeof body === 'string') corrected = body.trim() ? body : undefined;
-    else if (body && typeof body === 'object') corrected = Array.isArray(body) ? body[0] : body;
+    if (typeof body === 'string') {
+      if (body.trim()) {
+        try { corrected = JSON.parse(body) as unknown; } catch {
+          return reply.status(400).send({ error: { code: 'INPUT_INVALID', message: '修正内容应为 JSON 对象 / the fix must be a JSON object' } });
+        }
+      }
+    } else if (body && typeof body === 'object') corrected = Array.isArray(body) ? body[0] : body;
+    if (corrected !== undefined && (corrected === null || typeof corrected !== 'object' || Array.isArray(corrected))) {
+      return reply.status(400).send({ error: { code: 'INPUT_INVALID', message: '修正内容应为 JSON 对象（只写要改的字段）/ the fix must be a JSON object holding the fields to change' } });
+    }
     const out = await replayReject(deps, req.params.id, corrected);
     if (!out.found) return reply.status(404).send({ error: { code: 'NOT_FOUND', message: `拒收记录 ${req.params.id} 不存在 / reject ${req.params.id} not found` } });
     if (out.conflict) {
       return reply.status(409).send({ error: { code: 'CONFLICT', message: `拒收记录 ${req.params.id} 已处理（${out.status}）/ reject already resolved (${out.status})` } });
     }
     req.log.info({ rejectId: req.params.id, status: out.status, reason: out.result.reason }, 'reject replayed');
-    return reply.status(out.status === 'open' ? 422 : 200).send({ id: req.params.id, status: out.status, result: out.result });
+    return reply.status(out.status === 'open' ? 422 : 200).send({ id: req.params.id, status: out.status, result: out.result, keptMasked: out.keptMasked });
   });
 }

@@ -107,6 +107,8 @@ export async function startEmbeddedDbProcess(opts: { dataDir?: string; port?: nu
     env: { ...process.env, COALFLOW_EMBEDDED_DATA_DIR: opts.dataDir || 'memory', COALFLOW_EMBEDDED_PORT: String(opts.port ?? 0) },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
+  // A failure to spawn or signal the child is reported through 'exit' and the start timeout, never as an unhandled 'error'.
+  child.on('error', () => undefined);
   const ready = await new Promise<{ url: string; port: number }>((resolve, reject) => {
     const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`embedded database process did not start within ${opts.startTimeoutMs ?? 60_000} ms`)); }, opts.startTimeoutMs ?? 60_000);
     child.on('message', (m: { type?: string; url?: string; port?: number; message?: string }) => {

@@ -36,7 +36,8 @@ const UNIT_FACTORS: Record<NumberKind, Record<string, number>> = {
   number: { '': 1 },
 };
 
-const EMPTY = new Set(['', '-', '--', '—', '/', 'n/a', 'na', 'null', 'none', 'nan', 'undefined']);
+// `NaN` is not "no value": a text NaN is rejected as invalid_number like Infinity.
+const EMPTY = new Set(['', '-', '--', '—', '/', 'n/a', 'na', 'null', 'none', 'undefined']);
 
 /** True for the values exports use for "no value". */
 export function isEmpty(v: unknown): boolean {

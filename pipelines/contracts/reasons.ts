@@ -20,6 +20,8 @@ export const REASONS = {
   unknown_feed: ['未知数据源（feed）', 'unknown feed'],
   policy_violation: ['违反脱敏策略', 'violates the desensitization policy'],
   contract_violation: ['不符合已注册的数据契约（Avro 模式）', 'does not match the registered contract (Avro schema)'],
+  nesting_too_deep: ['JSON 嵌套层级超过上限（32 层）', 'JSON nested deeper than the limit (32 levels)'],
+  control_character: ['字段名或字段值含控制字符（NUL，或字段值中间的换行/制表符）', 'a key or value holds a control character (NUL, or a line break or tab inside a field value)'],
   indicator_decode: ['规范主题上的记录无法按契约解码（指标 worker）', 'a canonical record could not be decoded by the indicator workers'],
 } as const satisfies Record<string, readonly [string, string]>;
 

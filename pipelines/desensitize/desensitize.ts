@@ -9,6 +9,7 @@ import { FEED_FIELDS, PERSONAL_FIELDS } from '../contracts/fields.ts';
 import { parseTimeMs, toIsoCst } from '../contracts/parse.ts';
 import type { FeedName, FeedRecordMap } from '../contracts/types.ts';
 import type { Validated } from '../contracts/validate.ts';
+import { jsonDepth, MAX_RECORD_DEPTH } from '../contracts/screen.ts';
 import type { Policy, Rule } from './policy.ts';
 
 const PERSONAL = new Set(PERSONAL_FIELDS.map((f) => f.name));
@@ -96,7 +97,7 @@ export function createDesensitizer(policy: Policy, secret: string): Desensitizer
       if (mapped && PERSONAL.has(mapped)) continue; // a second personal column: never kept
       const keyRule = policy.ext.keys.find((k) => k.pattern.test(key))?.rule ?? policy.ext.default;
       if (keyRule === 'drop') continue;
-      out[key] = keyRule === 'mask' ? maskValue(value) : scrub(value);
+      out[key] = keyRule === 'mask' ? maskValue(value) : scrub(value); // 'keep': listed free text, patterns masked
     }
     return Object.keys(out).length ? out : undefined;
   };
@@ -147,21 +148,49 @@ export function createDesensitizer(policy: Policy, secret: string): Desensitizer
     return out as unknown as FeedRecordMap[F];
   }
 
-  function maskPayload(feed: FeedName | null, payload: unknown): unknown {
-    // Text that is not a JSON object (a decode error) cannot be screened field by field: shown by size only.
-    if (typeof payload === 'string') return `[非 JSON 文本 not JSON, ${payload.length} chars]`;
-    if (!payload || typeof payload !== 'object' || Array.isArray(payload)) return payload;
+  /** Every leaf masked: the value of a personal key, whatever its shape. */
+  const maskAll = (value: unknown, depth: number): unknown => {
+    if (value === null || value === undefined || typeof value === 'boolean') return value;
+    if (depth > MAX_RECORD_DEPTH) return '[…]';
+    if (Array.isArray(value)) return value.map((x) => maskAll(x, depth + 1));
+    if (typeof value === 'object') {
+      return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, maskAll(v, depth + 1)]));
+    }
+    return maskValue(String(value));
+  };
+
+  /**
+   * One value of a raw payload for operators: keys of personal fields (by the
+   * feed's aliases or the personal-key patterns) and unknown columns (free
+   * text, where names cannot be detected) fully masked; other text screened
+   * for phones, id numbers and plates; arrays and objects at any depth alike.
+   */
+  const maskDeep = (feed: FeedName | null, value: unknown, depth: number): unknown => {
+    if (value === null || value === undefined || typeof value === 'boolean' || typeof value === 'number') return value;
+    if (depth > MAX_RECORD_DEPTH) return '[…]';
+    if (typeof value === 'string') return scrub(value);
+    if (Array.isArray(value)) return value.map((x) => maskDeep(feed, x, depth + 1));
     const out: Record<string, unknown> = {};
-    for (const [key, value] of Object.entries(payload as Record<string, unknown>)) {
+    for (const [key, v] of Object.entries(value as Record<string, unknown>)) {
       const field = feed ? fieldOfKey(feed, key) : undefined;
       const rule = field ? policy.rules[feed!][field] : undefined;
-      const text = value === null || value === undefined ? value : typeof value === 'object' ? JSON.stringify(value) : String(value);
-      if (typeof text !== 'string') { out[key] = text; continue; }
-      const personalKey = (field && PERSONAL.has(field)) || policy.ext.keys.some((k) => k.pattern.test(key));
-      if (personalKey || (rule && rule !== 'keep' && rule !== 'generalize:hour')) out[key] = maskValue(text);
-      else out[key] = typeof value === 'number' ? value : scrub(text);
+      const personalKey = (field && PERSONAL.has(field)) || policy.ext.keys.some((k) => k.rule !== 'keep' && k.pattern.test(key));
+      if (personalKey || !field || (rule && rule !== 'keep' && rule !== 'generalize:hour')) out[key] = maskAll(v, depth + 1);
+      else out[key] = maskDeep(feed, v, depth + 1);
     }
     return out;
+  };
+
+  function maskPayload(feed: FeedName | null, payload: unknown): unknown {
+    if (typeof payload === 'string') {
+      // Text holding JSON (e.g. an array posted as text/plain) is masked like JSON; other text is shown by size only.
+      try {
+        const v = JSON.parse(payload) as unknown;
+        if (v !== null && typeof v === 'object' && jsonDepth(v, MAX_RECORD_DEPTH) <= MAX_RECORD_DEPTH) return maskDeep(feed, v, 1);
+      } catch { /* not JSON */ }
+      return `[非 JSON 文本 not JSON, ${payload.length} chars]`;
+    }
+    return maskDeep(feed, payload, 1);
   }
 
   return { policy, apply, token, hashId, scrub, maskPayload };

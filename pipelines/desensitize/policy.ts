@@ -19,7 +19,7 @@ export interface Policy {
   version: number;
   /** Rule per source field, per feed ("*" already merged in). */
   rules: Record<FeedName, Record<string, Rule>>;
-  ext: { default: 'keep' | 'drop'; keys: { pattern: RegExp; rule: 'drop' | 'mask' }[]; values: ValuePattern[] };
+  ext: { default: 'keep' | 'drop'; keys: { pattern: RegExp; rule: 'drop' | 'mask' | 'keep' }[]; values: ValuePattern[] };
   /** product -> feed -> allowed canonical fields. */
   products: Record<string, Partial<Record<FeedName, ReadonlySet<string>>>>;
   source: string;
@@ -80,8 +80,8 @@ export function parsePolicy(json: unknown, source = 'policy'): Policy {
     try { return new RegExp(p, 'giu'); } catch { return bad(source, `正则无效 ${p}`, `invalid pattern ${p}`); }
   };
   const keys = (ext.keys ?? []).map((k) => {
-    if (k.rule !== 'drop' && k.rule !== 'mask') bad(source, 'ext.keys 规则只能 drop/mask', 'ext.keys rules must be drop or mask');
-    return { pattern: new RegExp(k.pattern, 'iu'), rule: k.rule as 'drop' | 'mask' };
+    if (k.rule !== 'drop' && k.rule !== 'mask' && k.rule !== 'keep') bad(source, 'ext.keys 规则只能 drop/mask/keep', 'ext.keys rules must be drop, mask or keep');
+    return { pattern: new RegExp(k.pattern, 'iu'), rule: k.rule as 'drop' | 'mask' | 'keep' };
   });
   const values = (ext.values ?? []).map((v) => {
     if (v.rule !== 'drop' && v.rule !== 'mask') bad(source, 'ext.values 规则只能 drop/mask', 'ext.values rules must be drop or mask');

@@ -23,6 +23,8 @@ export interface ImportSummary {
   accepted: number;
   duplicates: number;
   rejected: Record<string, number>;
+  /** Line numbers of the file (header is line 1) of the rejected rows, per reason. */
+  rejectedLines: Record<string, number[]>;
 }
 
 export interface ImportIo {
@@ -63,7 +65,9 @@ export async function importFile(deps: Deps, file: string, feed: FeedName, opts:
     onProgress: (done, total) => opts.onProgress?.(done, total),
   });
   deps.log.info({ feed, file: basename(file), rows: table.rows.length, ...out.summary }, 'file imported');
-  return { ...out.summary, rows: table.rows.length, encoding: table.encoding, format: table.format };
+  const rejectedLines: Record<string, number[]> = {};
+  for (const r of out.results) if (r.status === 'rejected') (rejectedLines[r.reason!] ??= []).push(table.rows[r.index]!.line);
+  return { ...out.summary, rejectedLines, rows: table.rows.length, encoding: table.encoding, format: table.format };
 }
 
 function humanSummary(file: string, r: ImportSummary & { rows: number; encoding: string }): string {
@@ -76,6 +80,8 @@ function humanSummary(file: string, r: ImportSummary & { rows: number; encoding:
   for (const [reason, n] of Object.entries(r.rejected).sort((a, b) => b[1] - a[1])) {
     const text = REASONS[reason as ReasonCode];
     lines.push(`    ${reason.padEnd(20)} ${String(n).padStart(6)}  ${text ? `${text[0]} / ${text[1]}` : ''}`);
+    const at = r.rejectedLines[reason] ?? [];
+    lines.push(`      行 lines ${at.slice(0, 20).join(', ')}${at.length > 20 ? ` …（另 ${at.length - 20} 行 / ${at.length - 20} more）` : ''}`);
   }
   if (Object.keys(r.rejected).length) lines.push('  拒收记录可用 GET /v1/rejects 查询，修正后 POST /v1/rejects/:id/replay 重放 / list rejects with GET /v1/rejects, replay fixed ones with POST /v1/rejects/:id/replay');
   return `${lines.join('\n')}\n`;
@@ -83,7 +89,8 @@ function humanSummary(file: string, r: ImportSummary & { rows: number; encoding:
 
 /**
  * Entry of `coalflow import`. `argv` are the arguments after `import`.
- * Exit codes: 0 imported (rejects are outcomes, not failures), 1 failure, 2 usage.
+ * Exit codes: 0 imported (rejects are outcomes, not failures), 1 failure, 2 usage,
+ * or every row rejected (the file does not fit the feed: most often a wrong --feed).
  */
 export async function importCli(argv: string[], io: ImportIo): Promise<number> {
   const cmd = new Command('coalflow import')
@@ -130,14 +137,21 @@ export async function importCli(argv: string[], io: ImportIo): Promise<number> {
       },
     });
     bar?.stop();
-    const summary: ImportSummary = { accepted: result.accepted, duplicates: result.duplicates, rejected: result.rejected };
+    const summary: ImportSummary = { accepted: result.accepted, duplicates: result.duplicates, rejected: result.rejected, rejectedLines: result.rejectedLines };
     io.stdout.write(o.json ? `${JSON.stringify(summary)}\n` : humanSummary(file, result));
+    const rejected = Object.values(result.rejected).reduce((a, b) => a + b, 0);
+    if (result.rows > 0 && rejected === result.rows) {
+      const [top] = Object.entries(result.rejected).sort((a, b) => b[1] - a[1]);
+      io.stderr.write(`✘ [INPUT_INVALID] 全部 ${result.rows} 行均被拒收（主要原因 ${top![0]}），文件与数据源 ${o.feed} 不符：--feed 是否正确？`
+        + ` / all ${result.rows} rows rejected (mostly ${top![0]}): the file does not fit feed ${o.feed}; is --feed right?\n`);
+      return 2;
+    }
     return 0;
   } catch (err) {
     bar?.stop();
     const msg = err instanceof CoalflowError ? `[${err.code}] ${err.message}` : (err as Error).message;
     io.stderr.write(`✘ ${msg}\n`);
-    return 1;
+    return err instanceof CoalflowError && err.code === 'INPUT_INVALID' ? 2 : 1;
   } finally {
     if (own && rt) await rt.close();
   }

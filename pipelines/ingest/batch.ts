@@ -3,20 +3,22 @@
  * desensitize), dedupe against the shared `ingest_seen` table, canonical
  * records to `coal.<feed>.v1`, rejects to `coal.dlq` and `ingest_rejects`.
  *
- * Effectively once: a record is *claimed* (feed, recordId, source position)
- * before it is produced and marked *produced* after. If the process dies in
- * between, the broker redelivers the same position: the claim is recognised
- * as ours (same position) and the record is produced then, never mistaken for
- * a duplicate. Only another position carrying the same id is a duplicate,
- * counted once and not forwarded. A claim whose owner died without a
- * redelivery (an HTTP request or file import) is released on failure, or can
- * be taken over after `claimTimeoutMs`.
+ * Effectively once: a record is *claimed* (feed, recordId, source position),
+ * its reject or outbox row stored and the claim marked *produced* in one
+ * transaction that commits only after the broker acknowledged the records.
+ * A crash before the commit leaves no claim, so a re-send (or the broker's
+ * redelivery) is stored; a crash between the produce and the commit leaves a
+ * second copy on the canonical topic that consumers drop by record id. Only
+ * another position carrying the same id is a duplicate, counted once and not
+ * forwarded.
  */
 import { randomUUID } from 'node:crypto';
+import type pg from 'pg';
 import type { ProduceRecord } from '../../infra/core/index.ts';
 import type { Mapped } from '../contracts/aliases.ts';
 import type { ReasonCode } from '../contracts/reasons.ts';
 import { toIsoCst } from '../contracts/parse.ts';
+import { jsonDepth, MAX_RECORD_DEPTH, storableJson, storableText } from '../contracts/screen.ts';
 import { ACCEPTED_HEADER, topicOf, type FeedName } from '../contracts/types.ts';
 import { decodePayload, finishRecord, mapRecord, mineNeedingRegion, type Accepted, type Outcome, type Rejected, type Source } from './core.ts';
 import type { IngestContext } from './context.ts';
@@ -45,8 +47,6 @@ export interface BatchOptions {
   source: Source;
   /** Record rejects (DLQ + table). Default true; a replay attempt that fails again is only reported. */
   recordRejects?: boolean;
-  /** Release our claims when the batch fails (sources without redelivery). Default: true unless source is kafka/simulator. */
-  releaseOnFailure?: boolean;
 }
 
 export interface Summary {
@@ -86,7 +86,7 @@ async function fetchRegions(ctx: IngestContext, ids: string[]): Promise<void> {
   for (const row of res.rows) ctx.regions.set(row.mine_id as string, row.region_code as string);
 }
 
-/** Processes one batch of one feed. Throws (nothing committed, claims released when asked) on broker or database failure. */
+/** Processes one batch of one feed, all or nothing. Throws (nothing committed, nothing claimed) on broker or database failure. */
 export async function processBatch(ctx: IngestContext, feed: FeedName, items: BatchItem[], opts: BatchOptions): Promise<ItemResult[]> {
   const { deps } = ctx;
   const work: Work[] = items.map((item, index) => ({ index, item }));
@@ -132,49 +132,56 @@ export async function processBatch(ctx: IngestContext, feed: FeedName, items: Ba
     }
     candidates.push(w);
   }
-  const claimedRefs: string[] = [];
-  if (candidates.length) {
-    const ids = candidates.map((w) => (w.outcome as Accepted).record.recordId);
-    const refs = candidates.map((w) => w.item.ref);
-    const won = await deps.db.query(
-      `INSERT INTO ingest_seen (feed, record_id, source_ref)
-       SELECT $1, u.id, u.ref FROM unnest($2::text[], $3::text[]) AS u(id, ref)
-       ON CONFLICT (feed, record_id) DO NOTHING RETURNING record_id`, [feed, ids, refs]);
-    const wonIds = new Set(won.rows.map((r) => r.record_id as string));
-    const lost = candidates.filter((w) => !wonIds.has((w.outcome as Accepted).record.recordId));
-    for (const w of candidates) if (wonIds.has((w.outcome as Accepted).record.recordId)) { w.produce = true; claimedRefs.push(w.item.ref); }
-    if (lost.length) {
-      const prior = await deps.db.query(
-        `SELECT record_id, source_ref, state, claimed_at < now() - make_interval(secs => $3) AS stale
-         FROM ingest_seen WHERE feed = $1 AND record_id = ANY($2::text[])`,
-        [feed, lost.map((w) => (w.outcome as Accepted).record.recordId), ctx.claimTimeoutMs / 1000]);
-      const byId = new Map(prior.rows.map((r) => [r.record_id as string, r]));
-      for (const w of lost) {
-        const id = (w.outcome as Accepted).record.recordId;
-        const p = byId.get(id);
-        if (p && p.source_ref === w.item.ref) {
-          // Our own claim from an earlier attempt at this position: a retry, not a duplicate.
-          if (p.state === 'produced') w.status = 'accepted';
-          else { w.produce = true; claimedRefs.push(w.item.ref); }
-        } else if (p && p.state === 'claimed' && p.stale) {
-          const took = await deps.db.query(
-            `UPDATE ingest_seen SET source_ref = $4, claimed_at = now()
-             WHERE feed = $1 AND record_id = $2 AND source_ref = $3 AND state = 'claimed' RETURNING record_id`,
-            [feed, id, p.source_ref, w.item.ref]);
-          if (took.rowCount) { w.produce = true; claimedRefs.push(w.item.ref); } else w.status = 'duplicate';
-        } else {
-          w.status = 'duplicate';
+  // The claims and steps 4-7 run in one transaction: a claim becomes visible only together with the
+  // rejects, the outbox rows and the "produced" mark, and only after the broker acknowledged the records. A crash
+  // anywhere before COMMIT leaves nothing claimed, so a re-send of an unacknowledged batch is stored,
+  // never dropped as a duplicate; a crash after the produce but before COMMIT gives a second copy on
+  // the canonical topic, which consumers drop by record id.
+  const client = await deps.db.connect();
+  let broken = false;
+  try {
+    await client.query('BEGIN');
+    if (candidates.length) {
+      const ids = candidates.map((w) => (w.outcome as Accepted).record.recordId);
+      const refs = candidates.map((w) => w.item.ref);
+      const won = await client.query(
+        `INSERT INTO ingest_seen (feed, record_id, source_ref)
+         SELECT $1, u.id, u.ref FROM unnest($2::text[], $3::text[]) AS u(id, ref)
+         ORDER BY u.id -- one lock order for concurrent batches sharing ids: they wait, never deadlock
+         ON CONFLICT (feed, record_id) DO NOTHING RETURNING record_id`, [feed, ids, refs]);
+      const wonIds = new Set(won.rows.map((r) => r.record_id as string));
+      const lost = candidates.filter((w) => !wonIds.has((w.outcome as Accepted).record.recordId));
+      for (const w of candidates) if (wonIds.has((w.outcome as Accepted).record.recordId)) w.produce = true;
+      if (lost.length) {
+        const prior = await client.query(
+          `SELECT record_id, source_ref, state, claimed_at < now() - make_interval(secs => $3) AS stale
+           FROM ingest_seen WHERE feed = $1 AND record_id = ANY($2::text[])`,
+          [feed, lost.map((w) => (w.outcome as Accepted).record.recordId), ctx.claimTimeoutMs / 1000]);
+        const byId = new Map(prior.rows.map((r) => [r.record_id as string, r]));
+        for (const w of lost) {
+          const id = (w.outcome as Accepted).record.recordId;
+          const p = byId.get(id);
+          if (p && p.source_ref === w.item.ref) {
+            // Our own claim from an earlier attempt at this position: a retry, not a duplicate.
+            if (p.state === 'produced') w.status = 'accepted';
+            else w.produce = true;
+          } else if (p && p.state === 'claimed' && p.stale) {
+            // A claim left by a version that claimed outside the storing transaction.
+            const took = await client.query(
+              `UPDATE ingest_seen SET source_ref = $4, claimed_at = now()
+               WHERE feed = $1 AND record_id = $2 AND source_ref = $3 AND state = 'claimed' RETURNING record_id`,
+              [feed, id, p.source_ref, w.item.ref]);
+            if (took.rowCount) w.produce = true; else w.status = 'duplicate';
+          } else {
+            w.status = 'duplicate';
+          }
         }
       }
     }
-  }
 
-  const release = opts.releaseOnFailure ?? !(opts.source === 'kafka' || opts.source === 'simulator');
-  try {
-    // 4. encode and produce the canonical records.
-    const toProduce = work.filter((w) => w.produce);
+    // 4. encode the canonical records (a record the registered schema refuses is a reject, not claimed).
     const messages: ProduceRecord[] = [];
-    for (const w of toProduce) {
+    for (const w of work.filter((x) => x.produce)) {
       const acc = w.outcome as Accepted;
       try {
         const value = await ctx.serde.encode(feed, acc.record);
@@ -182,73 +189,87 @@ export async function processBatch(ctx: IngestContext, feed: FeedName, items: Ba
       } catch (err) {
         w.produce = false;
         w.outcome = { status: 'rejected', reason: 'contract_violation', message: `不符合数据契约 / does not match the contract: ${(err as Error).message.slice(0, 200)}` };
-        await deps.db.query(`DELETE FROM ingest_seen WHERE feed = $1 AND record_id = $2 AND source_ref = $3 AND state = 'claimed'`, [feed, acc.record.recordId, w.item.ref]);
+        await client.query(`DELETE FROM ingest_seen WHERE feed = $1 AND record_id = $2 AND source_ref = $3 AND state = 'claimed'`, [feed, acc.record.recordId, w.item.ref]);
       }
-    }
-    const canonicalTopic = deps.topic(topicOf.canonical(feed));
-    if (messages.length) {
-      await deps.broker.produce(canonicalTopic, messages);
-      deps.metrics.eventsOut.inc({ topic: canonicalTopic }, messages.length);
     }
 
-    // 5. rejects: DLQ topic and table (idempotent per source position).
+    // 5. rejects: table (one open reject per identical payload) and DLQ topic.
     const rejects = work.filter((w) => w.outcome?.status === 'rejected');
     const rejectIds = new Map<string, string>();
+    const dlq: ProduceRecord[] = [];
     if (rejects.length && opts.recordRejects !== false) {
       const receivedAt = (w: Work) => toIsoCst(w.item.receivedAtMs ?? nowMs);
-      // The original record: the JSON value when it parses, else the text as received.
-      const original = (w: Work): unknown => {
-        const p = Buffer.isBuffer(w.item.payload) ? w.item.payload.toString('utf8') : w.item.payload;
-        if (typeof p !== 'string') return p;
-        try { return JSON.parse(p) as unknown; } catch { return p; }
-      };
-      const dlqTopic = deps.topic(topicOf.dlq);
-      await deps.broker.produce(dlqTopic, rejects.map((w) => {
-        const r = w.outcome as Rejected;
-        return {
-          key: feed,
-          value: JSON.stringify({ feed, reason: r.reason, message: r.message, source: opts.source, sourceRef: w.item.ref, receivedAt: receivedAt(w), payload: original(w) }),
-          headers: { 'coalflow-feed': feed, 'coalflow-reason': r.reason },
-        };
-      }));
-      deps.metrics.eventsOut.inc({ topic: dlqTopic }, rejects.length);
-      const payloadJson: (string | null)[] = [];
-      const payloadText: (string | null)[] = [];
-      for (const w of rejects) {
-        const p = original(w);
-        if (p !== null && typeof p === 'object') { payloadJson.push(JSON.stringify(p).replace(/\\u0000/g, '')); payloadText.push(null); } else { payloadJson.push(null); payloadText.push(typeof p === 'string' ? p : JSON.stringify(p)); }
-      }
-      const ins = await deps.db.query(
-        `INSERT INTO ingest_rejects (feed, reason, message, source, source_ref, payload, payload_text, received_at)
-         SELECT $1, u.reason, u.message, $2, u.ref, u.payload::jsonb, u.payload_text, u.received_at::timestamptz
-         FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[]) AS u(reason, message, ref, payload, payload_text, received_at)
-         ON CONFLICT (source_ref) DO NOTHING RETURNING id, source_ref`,
+      const stored = rejects.map((w) => storedPayload(w.item.payload, (w.outcome as Rejected).reason));
+      const keys = stored.map((p) => ctx.desensitizer.hashId(`reject\u0000${feed}\u0000${p.json ?? `t:${p.text}`}`));
+      const ins = await client.query(
+        `INSERT INTO ingest_rejects (feed, reason, message, source, source_ref, payload, payload_text, received_at, payload_key)
+         SELECT $1, u.reason, u.message, $2, u.ref, u.payload::jsonb, u.payload_text, u.received_at::timestamptz, u.pkey
+         FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[]) AS u(reason, message, ref, payload, payload_text, received_at, pkey)
+         ON CONFLICT DO NOTHING RETURNING id, source_ref`,
         [feed, opts.source,
-          rejects.map((w) => (w.outcome as Rejected).reason), rejects.map((w) => (w.outcome as Rejected).message), rejects.map((w) => w.item.ref),
-          payloadJson, payloadText, rejects.map(receivedAt)]);
+          rejects.map((w) => (w.outcome as Rejected).reason), rejects.map((w) => storableText((w.outcome as Rejected).message)), rejects.map((w) => w.item.ref),
+          stored.map((p) => p.json), stored.map((p) => p.text), rejects.map(receivedAt), keys]);
       for (const row of ins.rows) rejectIds.set(row.source_ref as string, String(row.id));
-      for (const w of rejects) deps.metrics.deadLetters.inc({ feed, reason: (w.outcome as Rejected).reason });
+      const fresh = rejects.map((w, i) => ({ w, i })).filter(({ w }) => rejectIds.has(w.item.ref));
+      const known = rejects.map((w, i) => ({ w, i })).filter(({ w }) => !rejectIds.has(w.item.ref));
+      if (known.length) {
+        // Already recorded: this position before (a retry), or the same payload still open (a re-send).
+        const prior = await client.query(
+          `SELECT id, source_ref, payload_key FROM ingest_rejects
+           WHERE source_ref = ANY($1::text[]) OR (feed = $2 AND status = 'open' AND payload_key = ANY($3::text[]))`,
+          [known.map(({ w }) => w.item.ref), feed, known.map(({ i }) => keys[i]!)]);
+        const byRef = new Map(prior.rows.map((r) => [r.source_ref as string, String(r.id)]));
+        const byKey = new Map(prior.rows.map((r) => [r.payload_key as string, String(r.id)]));
+        for (const { w, i } of known) {
+          const id = byRef.get(w.item.ref) ?? byKey.get(keys[i]!);
+          if (id) rejectIds.set(w.item.ref, id);
+        }
+      }
+      for (const { w, i } of fresh) {
+        const r = w.outcome as Rejected;
+        dlq.push({
+          key: feed,
+          value: JSON.stringify({ feed, reason: r.reason, message: r.message, source: opts.source, sourceRef: w.item.ref, receivedAt: receivedAt(w), rejectId: rejectIds.get(w.item.ref) })
+            .replace(/}$/, `,"payload":${stored[i]!.json ?? JSON.stringify(stored[i]!.text)}}`),
+          headers: { 'coalflow-feed': feed, 'coalflow-reason': r.reason },
+        });
+      }
     }
 
     // 6. mark produced; keep the outbox (embedded mode) and the mine registry.
     const produced = work.filter((w) => w.produce);
     if (produced.length) {
       const ids = produced.map((w) => (w.outcome as Accepted).record.recordId);
-      await deps.db.query(
+      await client.query(
         `UPDATE ingest_seen s SET state = 'produced', produced_at = now()
          FROM unnest($2::text[], $3::text[]) AS u(id, ref)
          WHERE s.feed = $1 AND s.record_id = u.id AND s.source_ref = u.ref`,
         [feed, ids, produced.map((w) => w.item.ref)]);
       if (ctx.useOutbox && (opts.source === 'file' || opts.source === 'http')) {
-        await deps.db.query(
+        await client.query(
           `INSERT INTO ingest_outbox (feed, record_id, key, record)
            SELECT $1, u.id, u.key, u.record::jsonb FROM unnest($2::text[], $3::text[], $4::text[]) AS u(id, key, record)
            ON CONFLICT (feed, record_id) DO NOTHING`,
           [feed, ids, produced.map((w) => (w.outcome as Accepted).key), produced.map((w) => JSON.stringify((w.outcome as Accepted).record))]);
       }
-      for (const w of produced) ctx.seen.set(dedupeKey(feed, (w.outcome as Accepted).record.recordId), w.item.ref);
-      await rememberRegions(ctx, feed, produced.map((w) => w.outcome as Accepted));
+      await rememberRegions(ctx, client, feed, produced.map((w) => w.outcome as Accepted));
     }
+
+    // 7. produce, then commit: nothing counts as seen before the broker holds it. The DLQ goes first, so
+    // a failure there leaves no canonical record behind; the canonical produce is the last step before COMMIT.
+    if (dlq.length) {
+      const dlqTopic = deps.topic(topicOf.dlq);
+      await deps.broker.produce(dlqTopic, dlq);
+      deps.metrics.eventsOut.inc({ topic: dlqTopic }, dlq.length);
+    }
+    const canonicalTopic = deps.topic(topicOf.canonical(feed));
+    if (messages.length) {
+      await deps.broker.produce(canonicalTopic, messages);
+      deps.metrics.eventsOut.inc({ topic: canonicalTopic }, messages.length);
+    }
+    await client.query('COMMIT');
+    for (const w of rejects) deps.metrics.deadLetters.inc({ feed, reason: (w.outcome as Rejected).reason });
+    for (const w of produced) ctx.seen.set(dedupeKey(feed, (w.outcome as Accepted).record.recordId), w.item.ref);
 
     const results: ItemResult[] = work.map((w) => {
       if (w.outcome?.status === 'rejected') {
@@ -262,15 +283,38 @@ export async function processBatch(ctx: IngestContext, feed: FeedName, items: Ba
     if (dups) deps.metrics.duplicates.inc({ feed }, dups);
     return results;
   } catch (err) {
-    if (release && claimedRefs.length) {
-      await deps.db.query(`DELETE FROM ingest_seen WHERE feed = $1 AND state = 'claimed' AND source_ref = ANY($2::text[])`, [feed, claimedRefs])
-        .catch(() => undefined);
-    }
+    await client.query('ROLLBACK').catch(() => { broken = true; });
     throw err;
+  } finally {
+    // A connection that failed mid-transaction is not given back to the pool.
+    client.release(broken);
   }
 }
 
-async function rememberRegions(ctx: IngestContext, feed: FeedName, accepted: Accepted[]): Promise<void> {
+/**
+ * The original record as it is kept among the rejects: JSON (for jsonb) when it is a JSON value no
+ * deeper than the limit, else text. NUL becomes U+2400 (neither text nor jsonb holds U+0000).
+ */
+function storedPayload(payload: unknown, reason: string): { json: string | null; text: string | null } {
+  const p = Buffer.isBuffer(payload) ? payload.toString('utf8') : payload;
+  if (typeof p === 'string') {
+    if (reason === 'nesting_too_deep') return { json: null, text: storableText(p) };
+    try {
+      const v = JSON.parse(p) as unknown;
+      // Deep JSON stays text whatever the reason (an array is a decode_error before its depth is looked at).
+      if (v !== null && typeof v === 'object' && jsonDepth(v, MAX_RECORD_DEPTH) <= MAX_RECORD_DEPTH) return { json: storableJson(JSON.stringify(v)), text: null };
+    } catch { /* kept as text */ }
+    return { json: null, text: storableText(p) };
+  }
+  if (p !== null && typeof p === 'object') {
+    let json: string;
+    try { json = JSON.stringify(p); } catch { return { json: null, text: '[不可序列化 / not serializable]' }; }
+    return jsonDepth(p, MAX_RECORD_DEPTH) > MAX_RECORD_DEPTH ? { json: null, text: storableText(json) } : { json: storableJson(json), text: null };
+  }
+  return { json: null, text: storableText(String(JSON.stringify(p))) };
+}
+
+async function rememberRegions(ctx: IngestContext, client: pg.PoolClient, feed: FeedName, accepted: Accepted[]): Promise<void> {
   if (feed !== 'mines' && feed !== 'sales' && feed !== 'mine_inventory') return;
   const fresh = new Map<string, string>();
   for (const a of accepted) {
@@ -278,7 +322,7 @@ async function rememberRegions(ctx: IngestContext, feed: FeedName, accepted: Acc
     if (r.mineId && r.regionCode && ctx.regions.get(r.mineId) !== r.regionCode) fresh.set(r.mineId, r.regionCode);
   }
   if (!fresh.size) return;
-  await ctx.deps.db.query(
+  await client.query(
     `INSERT INTO mine_registry (mine_id, region_code) SELECT * FROM unnest($1::text[], $2::text[])
      ON CONFLICT (mine_id) DO UPDATE SET region_code = EXCLUDED.region_code, updated_at = now()`,
     [[...fresh.keys()], [...fresh.values()]]);

@@ -8,6 +8,7 @@ import { mapAliases, type Mapped } from '../contracts/aliases.ts';
 import { REASONS, type ReasonCode } from '../contracts/reasons.ts';
 import { regionInText } from '../contracts/regions.ts';
 import { cleanText } from '../contracts/parse.ts';
+import { breakInFields, MAX_RECORD_DEPTH, shapeProblem } from '../contracts/screen.ts';
 import type { FeedName, FeedRecordMap } from '../contracts/types.ts';
 import { validateMapped } from '../contracts/validate.ts';
 import type { Desensitizer } from '../desensitize/desensitize.ts';
@@ -53,6 +54,16 @@ export function decodePayload(value: unknown): { ok: true; obj: Record<string, u
   if (!v || typeof v !== 'object' || Array.isArray(v)) {
     return { ok: false, rejected: { status: 'rejected', reason: 'decode_error', message: '应为 JSON 对象 / expected a JSON object' } };
   }
+  const problem = shapeProblem(v as Record<string, unknown>);
+  if (problem?.kind === 'depth') {
+    return { ok: false, rejected: { status: 'rejected', reason: 'nesting_too_deep', message: `JSON 嵌套超过 ${MAX_RECORD_DEPTH} 层 / JSON nested deeper than ${MAX_RECORD_DEPTH} levels` } };
+  }
+  if (problem?.kind === 'surrogate') {
+    return { ok: false, rejected: { status: 'rejected', reason: 'decode_error', message: `含不成对的 Unicode 代理字符：${problem.where} / unpaired UTF-16 surrogate in ${problem.where}` } };
+  }
+  if (problem) {
+    return { ok: false, rejected: { status: 'rejected', reason: 'control_character', message: `含控制字符：${problem.where} / control character in ${problem.where}` } };
+  }
   return { ok: true, obj: v as Record<string, unknown> };
 }
 
@@ -90,6 +101,17 @@ export function mapRecord(feed: FeedName, obj: Record<string, unknown>): Mapped 
 
 /** Validates and desensitizes one mapped record. */
 export function finishRecord<F extends FeedName>(feed: F, mapped: Mapped, ctx: CoreContext): Outcome<F> {
+  const broken = breakInFields(mapped.values);
+  if (broken) {
+    return { status: 'rejected', reason: 'control_character', message: `字段值中间含换行或制表符：${broken} / line break or tab inside the value of ${broken}` };
+  }
+  // A contract field holds text, a number or a date: an object or array there is refused without echoing it
+  // (it may carry anything, personal data included, into the message).
+  const shaped = Object.entries(mapped.values).find(([, v]) => v !== null && typeof v === 'object' && !(v instanceof Date));
+  if (shaped) {
+    const kind = Array.isArray(shaped[1]) ? '数组 / array' : '对象 / object';
+    return { status: 'rejected', reason: 'invalid_value', message: `字段 ${shaped[0]} 应为文本、数字或时间，而不是${kind.split(' / ')[0]} / ${shaped[0]} must be text, a number or a time, not an ${kind.split(' / ')[1]}` };
+  }
   try {
     const validated = validateMapped(feed, mapped, {
       nowMs: ctx.nowMs,
@@ -100,7 +122,9 @@ export function finishRecord<F extends FeedName>(feed: F, mapped: Mapped, ctx: C
     const record = ctx.desensitizer.apply(validated);
     return { status: 'ok', feed, record, key: keyOf(feed, record) };
   } catch (err) {
-    return rejection(err);
+    const r = rejection(err);
+    // Messages quote offending values: phone, id-number and plate patterns in them are masked.
+    return { ...r, message: ctx.desensitizer.scrub(r.message) };
   }
 }
 

@@ -77,15 +77,51 @@ export async function getReject(deps: Deps, id: string): Promise<RejectView | nu
 export type ReplayOutcome =
   | { found: false }
   | { found: true; conflict: true; status: RejectView['status'] }
-  | { found: true; conflict: false; status: RejectView['status']; result: ItemResult };
+  | { found: true; conflict: false; status: RejectView['status']; result: ItemResult; /** Patch keys ignored: they held the masked view. */ keptMasked: string[] };
+
+/** Stored originals show NUL as U+2400 (text cannot hold NUL): on replay it is NUL again, so it is refused again. */
+function restoreNul(v: unknown, depth = 0): unknown {
+  if (typeof v === 'string') return v.replace(/\u2400/g, '\u0000');
+  if (v === null || typeof v !== 'object' || depth > 64) return v;
+  if (Array.isArray(v)) return v.map((x) => restoreNul(x, depth + 1));
+  return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [restoreNul(k, depth + 1) as string, restoreNul(x, depth + 1)]));
+}
 
 /**
- * Replays a rejected record, with a corrected payload or (when none is given)
- * the stored one, e.g. after the mine registry learned a missing region.
+ * The record a replay submits: the original held in the domain with the
+ * operator's fix applied as a patch (keys set, `null` removes a key). A patch
+ * value equal to what the operator was shown masked (or holding `**` where the
+ * view was masked) keeps the original value: a masked value never re-enters as data. An original that is not a JSON
+ * object (text that did not decode) is replaced by the fix.
+ */
+export function patchedRecord(deps: Deps, feed: FeedName, original: unknown, fix: unknown): { record: unknown; keptMasked: string[] } {
+  const keptMasked: string[] = [];
+  if (fix === undefined) return { record: restoreNul(original), keptMasked };
+  if (original === null || typeof original !== 'object' || Array.isArray(original)) return { record: fix, keptMasked };
+  if (fix === null || typeof fix !== 'object' || Array.isArray(fix)) return { record: fix, keptMasked };
+  const orig = restoreNul(original) as Record<string, unknown>;
+  const shown = ingestContext(deps).desensitizer.maskPayload(feed, original) as Record<string, unknown>;
+  const out: Record<string, unknown> = { ...orig };
+  for (const [key, value] of Object.entries(fix as Record<string, unknown>)) {
+    if (value === null) { delete out[key]; continue; }
+    const maskedKey = key in orig && JSON.stringify(shown[key]) !== JSON.stringify(orig[key]);
+    if (maskedKey && (JSON.stringify(value) === JSON.stringify(shown[key]) || (typeof value === 'string' && value.includes('**')))) {
+      keptMasked.push(key);
+      continue;
+    }
+    out[key] = value;
+  }
+  return { record: out, keptMasked };
+}
+
+/**
+ * Replays a rejected record: the stored original, patched with the operator's
+ * fix when one is given (see `patchedRecord`), e.g. only `{"净重": 30}`, or as
+ * stored after the mine registry learned a missing region.
  * Accepted: the reject is marked `replayed`; a duplicate marks it `duplicate`;
  * rejected again: it stays open and the new reason is returned.
  */
-export async function replayReject(deps: Deps, id: string, corrected?: unknown): Promise<ReplayOutcome> {
+export async function replayReject(deps: Deps, id: string, fix?: unknown): Promise<ReplayOutcome> {
   if (!/^\d{1,18}$/.test(id)) return { found: false };
   const res = await deps.db.query('SELECT * FROM ingest_rejects WHERE id = $1::bigint', [id]);
   if (!res.rowCount) return { found: false };
@@ -93,8 +129,8 @@ export async function replayReject(deps: Deps, id: string, corrected?: unknown):
   if (row.status !== 'open') return { found: true, conflict: true, status: row.status };
   const feed = String(row.feed);
   if (!isFeed(feed)) return { found: true, conflict: true, status: row.status };
-  const payload = corrected ?? row.payload ?? row.payload_text;
-  const out = await ingestRecords(deps, feed, [payload], 'http', { runId: `replay-${id}-${Date.now()}`, recordRejects: false });
+  const { record, keptMasked } = patchedRecord(deps, feed, row.payload ?? row.payload_text, fix);
+  const out = await ingestRecords(deps, feed, [record], 'http', { runId: `replay-${id}-${Date.now()}`, recordRejects: false });
   const result = out.results[0]!;
   const status: RejectView['status'] = result.status === 'accepted' ? 'replayed' : result.status === 'duplicate' ? 'duplicate' : 'open';
   if (status !== 'open') {
@@ -102,5 +138,5 @@ export async function replayReject(deps: Deps, id: string, corrected?: unknown):
       `UPDATE ingest_rejects SET status = $2, resolved_at = now(), resolved_record_id = $3 WHERE id = $1::bigint AND status = 'open'`,
       [id, status, result.recordId ?? null]);
   }
-  return { found: true, conflict: false, status, result };
+  return { found: true, conflict: false, status, result, keptMasked };
 }

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { dayFromYearWeek, dayFromYmd, detectFrequency, formatDay, futureDays, parseDateText, seasonalPeriodFor, weekday } from '../../models/dates.ts';
+import { dayFromYearWeek, dayFromYmd, detectFrequency, formatDay, futureDays, isTradingDaySeries, parseDateText, seasonalPeriodFor, weekday } from '../../models/dates.ts';
 import { calendarFractions, CHINESE_NEW_YEAR, inHeatingSeason, inSpringFestival } from '../../models/calendar.ts';
 
 const p = (s: string) => {
@@ -58,11 +58,26 @@ test('detectFrequency uses the median spacing', () => {
   assert.is(detectFrequency(quarters).medianSpacingDays, 91);
 });
 
-test('seasonal periods: day 7, month 12, week 52 only with two full years', () => {
+test('seasonal periods: day 7 (5 on trading days), month 12, week 52 only with two full years', () => {
   assert.is(seasonalPeriodFor('day', 50), 7);
+  assert.is(seasonalPeriodFor('day', 50, true), 5);
   assert.is(seasonalPeriodFor('month', 50), 12);
   assert.is(seasonalPeriodFor('week', 103), 1);
   assert.is(seasonalPeriodFor('week', 104), 52);
+});
+
+test('trading-day series: detected from absent weekends, forecast dates skip weekends', () => {
+  // 2024-01-01 was a Monday.
+  const start = dayFromYmd(2024, 1, 1);
+  const calendar = Array.from({ length: 60 }, (_, i) => start + i);
+  const trading = calendar.filter((d) => weekday(d) !== 0 && weekday(d) !== 6);
+  assert.ok(isTradingDaySeries(trading));
+  assert.not.ok(isTradingDaySeries(calendar));
+  // One exceptional weekend trading day (a make-up working day) in 150 is still a trading-day series.
+  const long = Array.from({ length: 210 }, (_, i) => start + i).filter((d) => weekday(d) !== 0 && (weekday(d) !== 6 || d === start + 5));
+  assert.ok(isTradingDaySeries(long));
+  // Friday 2024-01-05 → Monday, Tuesday.
+  assert.equal(futureDays(dayFromYmd(2024, 1, 5), 'day', 3, true).map(formatDay), ['2024-01-08', '2024-01-09', '2024-01-10']);
 });
 
 test('futureDays steps by day, week and month (keeping month ends)', () => {

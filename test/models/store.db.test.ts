@@ -60,6 +60,7 @@ test('save, read back the latest version, list series', async () => {
   assert.is(latest.version, 2);
   assert.is(latest.label, '原煤产量（月）');
   assert.is(latest.model, r2.model);
+  assert.is(latest.selection, r2.selection);
   assert.is(latest.frequency, 'month');
   assert.is(latest.trainedTo, r2.trainedTo);
   assert.equal(latest.points, r2.points);

@@ -42,10 +42,10 @@ test('POST NDJSON: broken lines are decode errors, good lines accepted', async (
   assert.is(out.results[2].status, 'rejected', 'a rail record is not a port observation');
 });
 
-test('unknown feed: 404 unknown_feed', async () => {
+test('unknown feed: 404 NOT_FOUND', async () => {
   const res = await app.inject({ method: 'POST', url: '/v1/ingest/coal_trains', payload: [] });
   assert.is(res.statusCode, 404);
-  assert.is(res.json().error.code, 'unknown_feed');
+  assert.is(res.json().error.code, 'NOT_FOUND');
 });
 
 test('GET /v1/rejects masks personal data; replay with a fix lands on the canonical topic', async () => {

@@ -61,8 +61,9 @@ test('CSV (UTF-8) with the seed\'s Chinese headers: exact counts as one JSON obj
   const r = await run([join(FIXTURES, 'sales_utf8.csv'), '--feed', 'sales', '--json']);
   assert.is(r.code, 0, r.err);
   const summary = JSON.parse(r.out);
-  assert.equal(Object.keys(summary), ['accepted', 'duplicates', 'rejected']);
-  assert.equal({ ...summary, rejected: sorted(summary.rejected) }, { ...EXPECTED, rejected: sorted(EXPECTED.rejected) });
+  assert.equal(Object.keys(summary), ['accepted', 'duplicates', 'rejected', 'rejectedLines']);
+  const { rejectedLines: _lines, ...counts } = summary;
+  assert.equal({ ...counts, rejected: sorted(counts.rejected) }, { ...EXPECTED, rejected: sorted(EXPECTED.rejected) });
   const rejects = await rt.db.query(`SELECT reason, count(*)::int AS n FROM ingest_rejects WHERE source = 'file' GROUP BY reason`);
   assert.equal(sorted(Object.fromEntries(rejects.rows.map((x) => [x.reason, x.n]))), sorted(EXPECTED.rejected));
   const dlq = await rt.broker.lag('nobody', rt.topic(topicOf.dlq));
@@ -108,15 +109,15 @@ test('XLSX (exceljs, with date cells and numbers): the same counts', async () =>
   await wb.xlsx.writeFile(file);
   const r = await run([file, '--feed', 'sales', '--json']);
   assert.is(r.code, 0, r.err);
-  const summary = JSON.parse(r.out);
+  const { rejectedLines: _lines, ...summary } = JSON.parse(r.out);
   assert.equal({ ...summary, rejected: sorted(summary.rejected) }, { ...EXPECTED, rejected: sorted(EXPECTED.rejected) });
 });
 
-test('usage errors exit 2; unreadable files exit 1 with a message', async () => {
+test('usage errors and unreadable files (INPUT_INVALID) exit 2 with a message', async () => {
   assert.is((await run(['x.csv'])).code, 2, 'missing --feed');
   assert.is((await run(['x.csv', '--feed', 'nope'])).code, 2);
   const r = await run([join(dir, 'missing.csv'), '--feed', 'sales']);
-  assert.is(r.code, 1);
+  assert.is(r.code, 2);
   assert.match(r.err, /ENOENT/);
 });
 
