@@ -169,4 +169,9 @@ async function start(): Promise<void> {
 }
 
 window.addEventListener('hashchange', () => { void route(); });
+// The skip link moves focus to the content; it must not become a route.
+document.querySelector('.skip')?.addEventListener('click', (ev) => {
+  ev.preventDefault();
+  document.getElementById('main')?.focus();
+});
 void start();
