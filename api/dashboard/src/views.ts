@@ -176,9 +176,9 @@ export function overviewView(): View {
           const body = await get<{ items?: Record<string, unknown>[]; alerts?: Record<string, unknown>[] }>('/v1/alerts?active=true');
           const items = body.items ?? body.alerts ?? [];
           el.innerHTML = items.length
-            ? `<div class="scroll"><table id="alerts-table"><thead><tr><th scope="col">${t('severity')}</th><th scope="col">${t('rule')}</th><th scope="col">${t('entity')}</th><th scope="col" class="n">${t('value')}</th><th scope="col">${t('since')}</th></tr></thead><tbody>${items.slice(0, 50).map((a) => {
-              const rule = String(getLang() === 'zh' ? a.ruleZh ?? a.rule ?? a.ruleId ?? '' : a.ruleEn ?? a.rule ?? a.ruleId ?? '');
-              return `<tr class="sev-${esc(String(a.severity ?? ''))}"><td>${esc(String(a.severity ?? ''))}</td><td>${esc(rule)}</td><td>${esc(String(a.scopeId ?? a.entity ?? ''))}</td><td class="n">${num(a.value as number, 2)}</td><td>${esc(String(a.openedAt ?? a.since ?? a.createdAt ?? '').slice(0, 16).replace('T', ' '))}</td></tr>`;
+            ? `<div class="scroll"><table id="alerts-table"><thead><tr><th scope="col">${t('severity')}</th><th scope="col">${t('rule')}</th><th scope="col">${t('entity')}</th><th scope="col">${t('message')}</th><th scope="col">${t('since')}</th></tr></thead><tbody>${items.slice(0, 50).map((a) => {
+              const title = half(String(a.title ?? ''));
+              return `<tr class="sev-${esc(String(a.severity ?? ''))}"><td>${esc(String(a.severity ?? ''))}</td><td>${esc(String(a.rule ?? ''))}</td><td>${esc(String(a.scopeId ?? ''))}</td><td>${esc(title)}</td><td>${esc(day(String(a.startedAt ?? new Date(0).toISOString())))}</td></tr>`;
             }).join('')}</tbody></table></div>`
             : `<p class="note">${t('noAlerts')}</p>`;
         }),

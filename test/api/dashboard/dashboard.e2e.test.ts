@@ -121,12 +121,15 @@ s('opens signed in on the embedded default and draws the overview from simulator
     .filter((e) => e.points.some((p) => p.metric === 'port_stock_t' && p.value !== null)).map((e) => e.scopeId);
   for (const id of apiPorts.slice(0, 3)) assert.is(await page.locator(`#port-table tr[data-id="${id}"]`).count(), 1, `port ${id} shown`);
 
-  // Today's production from the simulator: a figure, not the placeholder (it may arrive live).
+  // Today's production, sales or shipments from the simulator: a figure, not the placeholder (it may arrive live).
   const kpi = await eventually(async () => {
-    const v = await page.getAttribute('#kpi-production .kpi-value', 'data-value').catch(() => null);
-    return v ? Number(v) : null;
-  }, { timeoutMs: 60_000, intervalMs: 500, what: 'production figure on the page' });
-  assert.ok(kpi! > 0, `production today ${kpi}`);
+    for (const id of ['kpi-production', 'kpi-sales', 'kpi-shipments']) {
+      const v = await page.getAttribute(`#${id} .kpi-value`, 'data-value', { timeout: 1000 }).catch(() => null);
+      if (v) return { id, v: Number(v) };
+    }
+    return null;
+  }, { timeoutMs: 120_000, intervalMs: 1000, what: 'a production, sales or shipments figure on the page' });
+  assert.ok(kpi!.v > 0, `${kpi!.id} today ${kpi!.v}`);
   await page.waitForSelector('#chart-price-index svg', { timeout: 30_000 });
   assert.ok(Number(await page.getAttribute('#chart-price-index', 'data-points')) > 0, 'price index drawn');
 
