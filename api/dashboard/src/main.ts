@@ -87,6 +87,7 @@ async function route(): Promise<void> {
   const main = document.getElementById('main')!;
   main.dataset.view = id;
   if (view.families.length) closeLive = openLive(view.families, onLive, setLive);
+  else document.getElementById('live-status')?.setAttribute('hidden', '');
   await view.render(main);
   main.dataset.ready = 'true';
 }

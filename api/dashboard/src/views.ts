@@ -364,6 +364,7 @@ export function transportView(): View {
 // ------------------------------------------------------------------------------------------- operators
 
 const FEEDS = ['sales', 'mines', 'mine_inventory', 'prices', 'rail', 'highway', 'ports', 'coal_users'];
+const FEED_ZH: Record<string, string> = { sales: '过磅销售', mines: '煤矿', mine_inventory: '煤矿库存', prices: '价格', rail: '铁路', highway: '公路卡口', ports: '港口', coal_users: '用煤企业' };
 
 interface Sample { name: string; labels: Record<string, string>; value: number }
 
@@ -404,7 +405,7 @@ export function operatorsView(): View {
       return { feed, accepted, rejected, lag, at };
     });
     el.innerHTML = `<div class="scroll"><table id="feeds-table"><thead><tr><th scope="col">${t('feed')}</th><th scope="col" class="n">${t('accepted')}</th><th scope="col" class="n">${t('rejected')}</th><th scope="col" class="n">${t('lag')}</th><th scope="col">${t('lastSeen')}</th></tr></thead><tbody>
-      ${rows.map((r) => `<tr data-feed="${r.feed}"><th scope="row">${r.feed}</th><td class="n">${num(r.accepted)}</td><td class="n">${num(r.rejected)}</td><td class="n ${r.lag > 0 ? 'warn' : ''}">${num(r.lag)}</td><td>${r.at === null ? '—' : `${Math.round((now - r.at) / 1000)} ${t('secondsAgo')}`}</td></tr>`).join('')}
+      ${rows.map((r) => `<tr data-feed="${r.feed}"><th scope="row">${getLang() === 'zh' ? `${FEED_ZH[r.feed]} <span class="unit">${r.feed}</span>` : r.feed}</th><td class="n">${num(r.accepted)}</td><td class="n">${num(r.rejected)}</td><td class="n ${r.lag > 0 ? 'warn' : ''}">${num(r.lag)}</td><td>${r.at === null ? '—' : `${Math.round((now - r.at) / 1000)} ${t('secondsAgo')}`}</td></tr>`).join('')}
       </tbody></table></div>`;
     const reasons = new Map<string, number>();
     for (const s of samples) if (s.name === 'coalflow_dead_letters_total') reasons.set(s.labels.reason ?? '?', (reasons.get(s.labels.reason ?? '?') ?? 0) + s.value);
