@@ -24,7 +24,7 @@ function base(): echarts.EChartsCoreOption {
     aria: { enabled: true, decal: { show: false } },
     textStyle: { fontFamily: 'inherit', color: '#1a1a1a' },
     tooltip: { trigger: 'axis' },
-    grid: { left: 56, right: 16, top: 36, bottom: 28, containLabel: true },
+    grid: { left: 56, right: 16, top: 48, bottom: 28, containLabel: true },
     legend: { top: 0, type: 'scroll', textStyle: { color: '#1a1a1a' } },
     animation: false,
   };
