@@ -22,7 +22,11 @@ export const DEMO_DASHBOARD_SUBSCRIBER = 'demo-government';
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
 
-export interface DemoSession { key: string; name: string; subscriberId: string }
+export interface DemoSession {
+  key: string;
+  name: string;
+  subscriberId: string;
+}
 
 /** The demo key of this process (one API per process); kept in memory only, never written by this module. */
 let demo: DemoSession | null = null;
@@ -31,7 +35,9 @@ let demo: DemoSession | null = null;
  * Offers the page a demo session (embedded default only: the route that hands it out does not exist
  * otherwise). Takes the demo keys the access layer just created and keeps the energy bureau's.
  */
-export function offerDemoSession(keys: readonly { subscriberId: string; name: string; key: string }[]): DemoSession | null {
+export function offerDemoSession(
+  keys: readonly { subscriberId: string; name: string; key: string }[],
+): DemoSession | null {
   const k = keys.find((x) => x.subscriberId === DEMO_DASHBOARD_SUBSCRIBER);
   demo = k ? { key: k.key, name: k.name, subscriberId: k.subscriberId } : null;
   return demo;
@@ -56,7 +62,8 @@ export async function dashboardRoutes(app: FastifyInstance, opts: DashboardRoute
 
   if (embedded) {
     app.get('/dashboard/session', page, async (req, reply) => {
-      if (!LOOPBACK.has(req.ip)) return reply.status(404).send({ error: { code: 'NOT_FOUND', message: '未找到 / not found' } });
+      if (!LOOPBACK.has(req.ip))
+        return reply.status(404).send({ error: { code: 'NOT_FOUND', message: '未找到 / not found' } });
       reply.header('cache-control', 'no-store');
       return { embedded: true, demo };
     });
@@ -64,7 +71,9 @@ export async function dashboardRoutes(app: FastifyInstance, opts: DashboardRoute
 
   if (!existsSync(join(dist, 'index.html'))) {
     app.log.warn({ dist }, 'dashboard not built: run npm run build:dashboard');
-    app.get('/', page, async (_req, reply) => reply.status(503).type('text/html; charset=utf-8').send(NOT_BUILT));
+    app.get('/', page, async (_req, reply) =>
+      reply.status(503).type('text/html; charset=utf-8').send(NOT_BUILT),
+    );
     return;
   }
   // The files are sent by @fastify/static (ranges, ETags, content types); the routes are declared here so each
@@ -74,13 +83,17 @@ export async function dashboardRoutes(app: FastifyInstance, opts: DashboardRoute
     serve: false,
     // Hashed asset names change with their content: cache them; the page itself is always revalidated.
     setHeaders: (reply, path) => {
-      reply.header('cache-control', /[\\/]assets[\\/]/.test(path) ? 'public, max-age=31536000, immutable' : 'no-cache');
+      reply.header(
+        'cache-control',
+        /[\\/]assets[\\/]/.test(path) ? 'public, max-age=31536000, immutable' : 'no-cache',
+      );
     },
   });
   app.get('/', page, async (_req, reply) => reply.sendFile('index.html'));
   app.get<{ Params: { '*': string } }>('/assets/*', page, async (req, reply) => {
     const name = req.params['*'];
-    if (!/^[\w.-]+$/.test(name)) return reply.status(404).send({ error: { code: 'NOT_FOUND', message: '未找到 / not found' } });
+    if (!/^[\w.-]+$/.test(name))
+      return reply.status(404).send({ error: { code: 'NOT_FOUND', message: '未找到 / not found' } });
     return reply.sendFile(`assets/${name}`);
   });
 }

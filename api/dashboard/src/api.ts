@@ -7,15 +7,27 @@ const KEY = 'coalflow.key';
 const NAME = 'coalflow.name';
 
 export class ApiError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string) {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
     super(message);
   }
 }
 
-export interface Session { key: string | null; name: string | null; demo: boolean }
+export interface Session {
+  key: string | null;
+  name: string | null;
+  demo: boolean;
+}
 
 export function session(): Session {
-  return { key: sessionStorage.getItem(KEY), name: sessionStorage.getItem(NAME), demo: sessionStorage.getItem('coalflow.demo') === '1' };
+  return {
+    key: sessionStorage.getItem(KEY),
+    name: sessionStorage.getItem(NAME),
+    demo: sessionStorage.getItem('coalflow.demo') === '1',
+  };
 }
 
 export function signIn(key: string, name: string | null, demo = false): void {
@@ -46,10 +58,16 @@ async function fail(res: Response): Promise<never> {
   let code = `HTTP_${res.status}`;
   let message = `${res.status} ${res.statusText}`;
   try {
-    const body = (await res.json()) as { error?: { code?: string; message?: string }; code?: string; message?: string };
+    const body = (await res.json()) as {
+      error?: { code?: string; message?: string };
+      code?: string;
+      message?: string;
+    };
     code = body.error?.code ?? body.code ?? code;
     message = body.error?.message ?? body.message ?? message;
-  } catch { /* not JSON */ }
+  } catch {
+    /* not JSON */
+  }
   throw new ApiError(res.status, code, message);
 }
 
@@ -115,22 +133,44 @@ export interface LivePoint {
   unit: string;
   suppressed?: true;
 }
-export interface LiveMessage { family: string; version: number; points: LivePoint[] }
+export interface LiveMessage {
+  family: string;
+  version: number;
+  points: LivePoint[];
+}
 
 /**
  * One EventSource per family; `onState` reports whether any stream is open. A family the key is not
  * granted is refused (403): EventSource then closes that stream for good, the others go on.
  */
-export function openLive(families: string[], onMessage: (m: LiveMessage) => void, onState: (open: boolean) => void): () => void {
+export function openLive(
+  families: string[],
+  onMessage: (m: LiveMessage) => void,
+  onState: (open: boolean) => void,
+): () => void {
   const k = sessionStorage.getItem(KEY);
-  const sources = families.map((f) => new EventSource(`/v1/live/${encodeURIComponent(f)}${k ? `?key=${encodeURIComponent(k)}` : ''}`));
+  const sources = families.map(
+    (f) => new EventSource(`/v1/live/${encodeURIComponent(f)}${k ? `?key=${encodeURIComponent(k)}` : ''}`),
+  );
   const ready = new Set<EventSource>();
   for (const es of sources) {
-    es.addEventListener('ready', () => { ready.add(es); onState(true); });
-    es.addEventListener('indicators', (ev) => {
-      try { onMessage(JSON.parse((ev as MessageEvent<string>).data) as LiveMessage); } catch { /* skipped */ }
+    es.addEventListener('ready', () => {
+      ready.add(es);
+      onState(true);
     });
-    es.onerror = () => { ready.delete(es); onState(ready.size > 0); };
+    es.addEventListener('indicators', (ev) => {
+      try {
+        onMessage(JSON.parse((ev as MessageEvent<string>).data) as LiveMessage);
+      } catch {
+        /* skipped */
+      }
+    });
+    es.onerror = () => {
+      ready.delete(es);
+      onState(ready.size > 0);
+    };
   }
-  return () => { for (const es of sources) es.close(); };
+  return () => {
+    for (const es of sources) es.close();
+  };
 }

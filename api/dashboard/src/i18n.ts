@@ -12,7 +12,10 @@ const WORDS = {
   signIn: ['登录', 'Sign in'],
   signOut: ['退出', 'Sign out'],
   keyLabel: ['订户 API 密钥', 'Subscriber API key'],
-  keyHint: ['密钥只保存在本浏览器标签页（sessionStorage）。', 'The key is kept in this browser tab only (sessionStorage).'],
+  keyHint: [
+    '密钥只保存在本浏览器标签页（sessionStorage）。',
+    'The key is kept in this browser tab only (sessionStorage).',
+  ],
   signedInAs: ['当前订户', 'Signed in as'],
   demo: ['演示', 'demo'],
   badKey: ['密钥无效、已吊销或已过期', 'The key is invalid, revoked or expired'],
@@ -124,7 +127,10 @@ export function half(message: string): string {
 
 export function num(v: number | null | undefined, digits = 0): string {
   if (v === null || v === undefined || !Number.isFinite(v)) return '—';
-  return v.toLocaleString(lang === 'zh' ? 'zh-CN' : 'en-US', { maximumFractionDigits: digits, minimumFractionDigits: 0 });
+  return v.toLocaleString(lang === 'zh' ? 'zh-CN' : 'en-US', {
+    maximumFractionDigits: digits,
+    minimumFractionDigits: 0,
+  });
 }
 
 export function pct(v: number | null | undefined): string {

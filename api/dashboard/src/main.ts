@@ -3,13 +3,38 @@
  * the live stream for the view on screen, and the hash route (#overview, #inventory, …).
  */
 import './style.css';
-import { ApiError, demoSession, get, openLive, session, signIn, signOut, signedOutByChoice, type LiveMessage } from './api.ts';
+import {
+  ApiError,
+  demoSession,
+  get,
+  openLive,
+  session,
+  signIn,
+  signOut,
+  signedOutByChoice,
+  type LiveMessage,
+} from './api.ts';
 import { disposeAll } from './charts.ts';
 import { getLang, half, setLang, t } from './i18n.ts';
-import { inventoryView, operatorsView, overviewView, pricesView, reportsView, transportView, type View } from './views.ts';
+import {
+  inventoryView,
+  operatorsView,
+  overviewView,
+  pricesView,
+  reportsView,
+  transportView,
+  type View,
+} from './views.ts';
 
 const app = document.getElementById('app')!;
-const makers = { overview: overviewView, inventory: inventoryView, prices: pricesView, transport: transportView, operators: operatorsView, reports: reportsView };
+const makers = {
+  overview: overviewView,
+  inventory: inventoryView,
+  prices: pricesView,
+  transport: transportView,
+  operators: operatorsView,
+  reports: reportsView,
+};
 type ViewId = keyof typeof makers;
 const ORDER: ViewId[] = ['overview', 'inventory', 'prices', 'transport', 'operators', 'reports'];
 
@@ -23,7 +48,10 @@ function viewFromHash(): ViewId {
 }
 
 function esc(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+  return s.replace(
+    /[&<>"']/g,
+    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!,
+  );
 }
 
 function shell(): void {
@@ -41,18 +69,35 @@ function shell(): void {
       </div>
     </header>
     <main id="main" tabindex="-1" role="tabpanel" aria-labelledby="tab-${id}"></main>`;
-  app.querySelector('#lang')!.addEventListener('click', () => { setLang(getLang() === 'zh' ? 'en' : 'zh'); void route(); });
-  app.querySelector('#sign-out')?.addEventListener('click', () => { signOut(); void start(); });
+  app.querySelector('#lang')!.addEventListener('click', () => {
+    setLang(getLang() === 'zh' ? 'en' : 'zh');
+    void route();
+  });
+  app.querySelector('#sign-out')?.addEventListener('click', () => {
+    signOut();
+    void start();
+  });
   // Arrow keys move between tabs (the tab pattern); Enter follows the link.
   const tabs = [...app.querySelectorAll<HTMLAnchorElement>('nav a[role="tab"]')];
-  tabs.forEach((a, i) => a.addEventListener('keydown', (ev) => {
-    const next = ev.key === 'ArrowRight' ? i + 1 : ev.key === 'ArrowLeft' ? i - 1 : ev.key === 'Home' ? 0 : ev.key === 'End' ? tabs.length - 1 : null;
-    if (next === null) return;
-    ev.preventDefault();
-    const to = tabs[(next + tabs.length) % tabs.length]!;
-    to.focus();
-    location.hash = to.getAttribute('href')!;
-  }));
+  tabs.forEach((a, i) =>
+    a.addEventListener('keydown', (ev) => {
+      const next =
+        ev.key === 'ArrowRight'
+          ? i + 1
+          : ev.key === 'ArrowLeft'
+            ? i - 1
+            : ev.key === 'Home'
+              ? 0
+              : ev.key === 'End'
+                ? tabs.length - 1
+                : null;
+      if (next === null) return;
+      ev.preventDefault();
+      const to = tabs[(next + tabs.length) % tabs.length]!;
+      to.focus();
+      location.hash = to.getAttribute('href')!;
+    }),
+  );
 }
 
 function setLive(open: boolean): void {
@@ -104,7 +149,10 @@ function signInForm(message = ''): void {
       <p class="error" role="alert">${message}</p>
       <div class="row"><button type="submit">${t('signIn')}</button><button type="button" id="lang" lang="${getLang() === 'zh' ? 'en' : 'zh'}">${t('lang')}</button></div>
     </form></main>`;
-  app.querySelector('#lang')!.addEventListener('click', () => { setLang(getLang() === 'zh' ? 'en' : 'zh'); signInForm(); });
+  app.querySelector('#lang')!.addEventListener('click', () => {
+    setLang(getLang() === 'zh' ? 'en' : 'zh');
+    signInForm();
+  });
   const input = app.querySelector<HTMLInputElement>('#key')!;
   input.focus();
   app.querySelector('#sign-in')!.addEventListener('submit', async (ev) => {
@@ -127,7 +175,9 @@ function signInForm(message = ''): void {
 /** The signed-in subscriber's name (`/v1/me` of the access layer); without an access layer, no name. */
 async function whoAmI(): Promise<string | null> {
   try {
-    const me = await get<{ subscriberName?: string; name?: string; subscriber?: { name?: string } }>('/v1/me');
+    const me = await get<{ subscriberName?: string; name?: string; subscriber?: { name?: string } }>(
+      '/v1/me',
+    );
     return me.subscriberName ?? me.subscriber?.name ?? me.name ?? null;
   } catch (err) {
     if (err instanceof ApiError && err.status === 404) return null;
@@ -140,7 +190,10 @@ async function start(): Promise<void> {
   let s = session();
   if (!s.key && !signedOutByChoice()) {
     const demo = await demoSession();
-    if (demo) { signIn(demo.key, demo.name, true); s = session(); }
+    if (demo) {
+      signIn(demo.key, demo.name, true);
+      s = session();
+    }
   }
   if (s.key) {
     try {
@@ -150,7 +203,11 @@ async function start(): Promise<void> {
       if (err instanceof ApiError && err.status === 401) {
         // A demo key is renewed at every start of the embedded default: take the current one.
         const demo = s.demo ? await demoSession() : null;
-        if (demo && demo.key !== s.key) { signIn(demo.key, demo.name, true); await route(); return; }
+        if (demo && demo.key !== s.key) {
+          signIn(demo.key, demo.name, true);
+          await route();
+          return;
+        }
         signOut();
         signInForm(t('badKey'));
         return;
@@ -169,7 +226,9 @@ async function start(): Promise<void> {
   }
 }
 
-window.addEventListener('hashchange', () => { void route(); });
+window.addEventListener('hashchange', () => {
+  void route();
+});
 // The skip link moves focus to the content; it must not become a route.
 document.querySelector('.skip')?.addEventListener('click', (ev) => {
   ev.preventDefault();

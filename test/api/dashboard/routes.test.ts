@@ -24,7 +24,11 @@ s.after(async (ctx) => {
   offerDemoSession([]);
 });
 
-async function app(ctx: { apps: FastifyInstance[] }, embedded: boolean, distDir: string): Promise<FastifyInstance> {
+async function app(
+  ctx: { apps: FastifyInstance[] },
+  embedded: boolean,
+  distDir: string,
+): Promise<FastifyInstance> {
   const a = Fastify();
   await a.register(dashboardRoutes, { deps: { config: { embedded } as never }, distDir });
   ctx.apps.push(a);
@@ -46,7 +50,12 @@ s('serves the page at / (revalidated) and hashed assets (cached for good)', asyn
 
 s('nothing outside the built files is reachable', async (ctx) => {
   const a = await app(ctx, false, ctx.dist);
-  for (const url of ['/assets/..%2findex.html', '/assets/%2e%2e/%2e%2e/package.json', '/assets/nope.js', '/package.json']) {
+  for (const url of [
+    '/assets/..%2findex.html',
+    '/assets/%2e%2e/%2e%2e/package.json',
+    '/assets/nope.js',
+    '/package.json',
+  ]) {
     const res = await a.inject({ method: 'GET', url });
     assert.is(res.statusCode, 404, url);
   }
@@ -59,28 +68,39 @@ s('a page that was not built answers 503 naming the command', async (ctx) => {
   assert.match(res.body, /npm run build:dashboard/);
 });
 
-s('the demo session: embedded default only, loopback only, the energy bureau of this process', async (ctx) => {
-  const real = await app(ctx, false, ctx.dist);
-  assert.is((await real.inject({ method: 'GET', url: '/dashboard/session' })).statusCode, 404, 'absent with real services');
+s(
+  'the demo session: embedded default only, loopback only, the energy bureau of this process',
+  async (ctx) => {
+    const real = await app(ctx, false, ctx.dist);
+    assert.is(
+      (await real.inject({ method: 'GET', url: '/dashboard/session' })).statusCode,
+      404,
+      'absent with real services',
+    );
 
-  const a = await app(ctx, true, ctx.dist);
-  offerDemoSession([]);
-  const none = await a.inject({ method: 'GET', url: '/dashboard/session', remoteAddress: '127.0.0.1' });
-  assert.is(none.statusCode, 200);
-  assert.equal(none.json(), { embedded: true, demo: null });
+    const a = await app(ctx, true, ctx.dist);
+    offerDemoSession([]);
+    const none = await a.inject({ method: 'GET', url: '/dashboard/session', remoteAddress: '127.0.0.1' });
+    assert.is(none.statusCode, 200);
+    assert.equal(none.json(), { embedded: true, demo: null });
 
-  const offered = offerDemoSession([
-    { subscriberId: 'demo-operator', name: '平台运营方（演示）', key: 'cf_op' },
-    { subscriberId: 'demo-government', name: '鄂尔多斯市能源局（演示）', key: 'cf_gov' },
-  ]);
-  assert.is(offered?.key, 'cf_gov', 'the energy bureau, never the operator');
-  const res = await a.inject({ method: 'GET', url: '/dashboard/session', remoteAddress: '127.0.0.1' });
-  assert.equal(res.json().demo, { key: 'cf_gov', name: '鄂尔多斯市能源局（演示）', subscriberId: 'demo-government' });
-  assert.is(res.headers['cache-control'], 'no-store');
+    const offered = offerDemoSession([
+      { subscriberId: 'demo-operator', name: '平台运营方（演示）', key: 'cf_op' },
+      { subscriberId: 'demo-government', name: '鄂尔多斯市能源局（演示）', key: 'cf_gov' },
+    ]);
+    assert.is(offered?.key, 'cf_gov', 'the energy bureau, never the operator');
+    const res = await a.inject({ method: 'GET', url: '/dashboard/session', remoteAddress: '127.0.0.1' });
+    assert.equal(res.json().demo, {
+      key: 'cf_gov',
+      name: '鄂尔多斯市能源局（演示）',
+      subscriberId: 'demo-government',
+    });
+    assert.is(res.headers['cache-control'], 'no-store');
 
-  const remote = await a.inject({ method: 'GET', url: '/dashboard/session', remoteAddress: '10.1.2.3' });
-  assert.is(remote.statusCode, 404, 'not handed to another machine');
-  assert.not.match(remote.body, /cf_gov/);
-});
+    const remote = await a.inject({ method: 'GET', url: '/dashboard/session', remoteAddress: '10.1.2.3' });
+    assert.is(remote.statusCode, 404, 'not handed to another machine');
+    assert.not.match(remote.body, /cf_gov/);
+  },
+);
 
 s.run();
