@@ -1,10 +1,14 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyError } from 'fastify';
-import { CoalflowError, type Deps } from '../infra/core/index.ts';
+import { CoalflowError, AccessError, type Deps } from '../infra/core/index.ts';
 import { BODY_LIMIT_BYTES, fastifyErrorReply, installHttpErrors } from './errors.ts';
+import { createAccess, type AccessLayer } from './access/index.ts';
+import { SCHEMAS } from './routes/schemas.ts';
 
 export interface AppOptions {
   /** Extra route plugins (each registered encapsulated with `{ deps }`). */
   plugins?: ((app: FastifyInstance, opts: { deps: Deps }) => Promise<void>)[];
+  /** The access layer (keys, grants, audit, rate limits). Default: one built from `deps`; `false` only for measuring its cost. */
+  access?: AccessLayer | false;
 }
 
 async function componentState(name: string, check: () => Promise<unknown>): Promise<{ state: 'up' | 'down'; error?: string }> {
@@ -26,6 +30,13 @@ export async function buildApp(deps: Deps, opts: AppOptions = {}): Promise<Fasti
   installHttpErrors(app);
 
   app.setErrorHandler((err: FastifyError | CoalflowError, req, reply) => {
+    if (err instanceof AccessError) {
+      const retryAfterS = (err as AccessError & { retryAfterS?: number }).retryAfterS;
+      if (retryAfterS) reply.header('retry-after', String(retryAfterS));
+      return reply.status(err.status).type('application/problem+json').send({
+        type: `urn:coalflow:error:${err.code}`, title: err.message, status: err.status, code: err.code, message: err.message, error: { code: err.code, message: err.message },
+      });
+    }
     if (err instanceof CoalflowError) {
       const status = err.code === 'UNAUTHORIZED' ? 401 : err.code === 'FORBIDDEN' || err.code === 'POLICY_FIELD_NOT_ALLOWED' ? 403
         : err.code === 'RECORD_INVALID' || err.code === 'INPUT_INVALID' ? 400 : err.retriable ? 503 : 500;
@@ -44,7 +55,13 @@ export async function buildApp(deps: Deps, opts: AppOptions = {}): Promise<Fasti
     deps.metrics.httpRequests.inc({ route: req.routeOptions.url ?? 'unknown', status: String(reply.statusCode) });
   });
 
-  app.get('/healthz', async (_req, reply) => {
+  const access = opts.access === false ? null : opts.access ?? createAccess(deps, { ratePerSecond: deps.config.ratePerSecond, metricsLoopbackOpen: deps.config.metricsLoopbackOpen, auditRetentionDays: deps.config.auditRetentionDays });
+  if (access) {
+    await access.install(app);
+    app.addHook('onClose', async () => { await access.close(); });
+  }
+
+  app.get('/healthz', { config: { public: true }, schema: SCHEMAS.healthz }, async (_req, reply) => {
     const [broker, db, cache] = await Promise.all([
       componentState('broker', () => deps.broker.listTopics()),
       componentState('db', () => deps.db.query('SELECT 1')),

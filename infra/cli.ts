@@ -18,6 +18,13 @@ function fail(err: unknown): never {
 
 async function runRoles(roles: Role[], overrides: Partial<Config> = {}): Promise<void> {
   const config = loadConfig(process.env, overrides);
+  // Signals are taken from the start: one that arrives while the system is still starting (the API may already
+  // answer /healthz) stops it cleanly as soon as it has started, instead of killing it half-way.
+  let stopNow: ((sig: string) => void) | null = null;
+  let pending: string | null = null;
+  const onSignal = (sig: string) => { if (stopNow) stopNow(sig); else pending ??= sig; };
+  process.once('SIGTERM', () => onSignal('SIGTERM'));
+  process.once('SIGINT', () => onSignal('SIGINT'));
   const [{ buildRuntime }, { startSystem }] = await Promise.all([import('./compose.ts'), import('./system.ts')]);
   const rt = await buildRuntime(config);
   const sys = await startSystem(rt, roles);
@@ -26,6 +33,7 @@ async function runRoles(roles: Role[], overrides: Partial<Config> = {}): Promise
     process.stderr.write([
       '',
       `coalflow 已启动 / started (${rt.kinds.broker}, ${rt.kinds.db}, ${rt.kinds.cache}, registry ${rt.kinds.registry}${roles.includes('simulator') ? `, simulator ×${config.simSpeed}` : ''})`,
+      `  ${base}/   仪表盘 / dashboard`,
       `  ${base}/healthz`,
       `  ${base}/v1/indicators/latest?family=sales&scope=city`,
       `  ${base}/v1/indicators/latest?family=price&scope=city`,
@@ -36,14 +44,22 @@ async function runRoles(roles: Role[], overrides: Partial<Config> = {}): Promise
     ].join('\n') + '\n');
   }
   let signalled = false;
-  const onSignal = (sig: string) => {
+  stopNow = (sig: string) => {
     if (signalled) return;
     signalled = true;
     rt.log.info({ sig }, 'stopping: finishing batches and committing');
     sys.stop().then(() => process.exit(0), () => process.exit(1));
   };
-  process.once('SIGTERM', () => onSignal('SIGTERM'));
-  process.once('SIGINT', () => onSignal('SIGINT'));
+  if (pending) { stopNow(pending); return; }
+  // After the signal handlers: a stop asked for meanwhile still finishes cleanly.
+  if (roles.includes('api') && config.demoKeys && sys.app) {
+    const [{ ensureDemoKeys, DEMO_KEYS_FILE }, { createWorld }] = await Promise.all([import('../api/index.ts'), import('./simulator/world.ts')]);
+    const base = `http://127.0.0.1:${config.port}`;
+    const keys = await ensureDemoKeys(rt.db, sys.app.access.store, createWorld(config.simSeed)).catch((err: Error) => { rt.log.warn({ err: err.message }, 'demo keys not created'); return []; });
+    // The dashboard opens as the demo energy bureau; the route that hands it out exists only on the embedded default.
+    if (config.embedded) (await import('../api/index.ts')).offerDemoSession(keys);
+    if (keys.length) process.stderr.write(['', `演示密钥 / demo keys (${DEMO_KEYS_FILE}):`, ...keys.map((k) => `  ${k.kind.padEnd(11)} ${k.key}`), `  curl -H "Authorization: Bearer <key>" ${base}/v1/me`, `  ${base}/docs`, ''].join('\n') + '\n');
+  }
 }
 
 const program = new Command('coalflow')
@@ -125,6 +141,19 @@ forward('import', '导入 CSV（UTF-8/GB18030）或 XLSX 导出文件 / import a
       return buildRuntime(config, { log: createLogger({ level: config.logLevel === 'info' ? 'warn' : config.logLevel, to: 'stderr' }) });
     },
   }));
+
+/** A runtime for one command: its database, then closed. */
+const withDb = async <T>(fn: (db: import('pg').Pool) => Promise<T>): Promise<T> => {
+  const { buildRuntime } = await import('./compose.ts');
+  const rt = await buildRuntime(loadConfig());
+  try { return await fn(rt.db); } finally { await rt.close(); }
+};
+
+forward('keys', '订户、授权与 API 密钥（新建、列出、轮换、吊销、到期）/ subscribers, grants and API keys (create, list, rotate, revoke, expire)',
+  async (args) => (await import('../api/index.ts')).keysCli(args, io, withDb));
+
+forward('bill', '按月出账单（表格或 --json）/ monthly statements per subscriber (table or --json): bill --month 2026-10',
+  async (args) => (await import('../api/index.ts')).billCli(args, io, withDb));
 
 program.command('simulate')
   .description('只运行模拟器，向 coal.raw.* 主题写入 / run only the feed simulator, producing to coal.raw.*')

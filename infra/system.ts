@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { buildApp, dashboardRoutes, forecastRoutes, indicatorRoutes, ingestRoutes, metricsRoutes } from '../api/index.ts';
+import { buildApp, dashboardRoutes, forecastRoutes, indicatorRoutes, ingestRoutes, metricsRoutes, accessRoutes, SCHEMAS } from '../api/index.ts';
 import { catalogSources, startSchedule, FORECAST_CATALOG, type Schedule, type SkippedSeries } from '../models/index.ts';
 import { createIngestService, indicatorTopics, listSeriesKeys, loadSeries, startIndicatorWorkers, createOutboxMark, INDICATOR_GROUP, rebuildLatest, saveLatest } from '../pipelines/index.ts';
 import type { Runtime } from './compose.ts';
@@ -81,7 +81,7 @@ export async function startSystem(rt: Runtime, roles: Role[], opts: { listen?: b
       const schedule = forecasts;
       // On-demand retraining needs a worker in this process (`start`); a lone API answers 503.
       const retrainRoute = async (a: FastifyInstance) => {
-        a.post('/v1/forecasts/retrain', async (_req, reply) => {
+        a.post('/v1/forecasts/retrain', { config: { operator: true }, schema: SCHEMAS.retrain }, async (_req, reply) => {
           if (!schedule) {
             return reply.status(503).send({ error: { code: 'SERVICE_UNAVAILABLE', message: '本进程未运行 worker，无法重新训练 / no worker in this process to retrain' } });
           }
@@ -90,7 +90,7 @@ export async function startSystem(rt: Runtime, roles: Role[], opts: { listen?: b
           return { trained: summary.ok.length, failed: summary.failed, ms: Math.round(summary.ms), series: summary.ok, skipped: skippedSeries() };
         });
       };
-      app = await buildApp(rt, { plugins: [ingestRoutes, indicatorRoutes, forecastRoutes, metricsRoutes, retrainRoute, dashboardRoutes] });
+      app = await buildApp(rt, { plugins: [ingestRoutes, indicatorRoutes, forecastRoutes, metricsRoutes, retrainRoute, accessRoutes, dashboardRoutes] });
       if (opts.listen !== false) {
         await app.listen({ port: rt.config.port, host: rt.config.host });
         rt.log.info({ port: rt.config.port }, 'API listening');

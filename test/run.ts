@@ -2,18 +2,28 @@
  * The test entry (`npm test`): checks the real services the integration tests
  * need (Kafka, Redis), starts them when they are not running, fails with a
  * clear message naming what is missing, then runs every uvu suite under test/.
- * `--unit` runs only suites without a service in their file name.
+ * `--unit` runs only suites without a service in their file name; a plain argument
+ * keeps the suites whose path contains it.
+ *
+ * Independent suites run in parallel: the files are spread over `TEST_SHARDS`
+ * child processes (default 3; 1 runs them all in this process), heaviest first,
+ * each shard's output printed whole when it ends, then one closing line
+ * `N passed, N failed, N skipped` for all of them. Every suite owns its topics,
+ * key prefixes, ports and database, so shards never share state.
  */
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { Socket } from 'node:net';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { ensureServices, type ServiceSpec, type StartedServices } from './helpers/services.ts';
 
 const root = new URL('..', import.meta.url).pathname;
 const args = process.argv.slice(2);
 const unitOnly = args.includes('--unit');
-const filter = args.find((a) => !a.startsWith('--'));
+/** `--files a b …`: a shard started by the parent runs exactly these (services are the parent's job). */
+const filesAt = args.indexOf('--files');
+const shardFiles = filesAt >= 0 ? args.slice(filesAt + 1) : null;
+const filter = shardFiles ? undefined : args.find((a) => !a.startsWith('--'));
 
 function walk(dir: string): string[] {
   return readdirSync(dir).flatMap((f) => {
@@ -88,12 +98,12 @@ function serviceSpecs(): ServiceSpec[] {
 }
 
 const SERVICE_MARK = /\.(kafka|redis|db|e2e|registry)\./;
-let files = walk(join(root, 'test')).sort();
+let files = shardFiles ?? walk(join(root, 'test')).sort();
 if (unitOnly) files = files.filter((f) => !SERVICE_MARK.test(f));
 if (filter) files = files.filter((f) => f.includes(filter));
 
 let services: StartedServices | null = null;
-if (!unitOnly && files.some((f) => SERVICE_MARK.test(f))) {
+if (!shardFiles && !unitOnly && files.some((f) => SERVICE_MARK.test(f))) {
   try {
     services = await ensureServices(serviceSpecs());
     // The registry, if up (already or started now), is the real one for the tests.
@@ -111,32 +121,87 @@ if (!unitOnly && files.some((f) => SERVICE_MARK.test(f))) {
   }
 }
 
-// Capture uvu's totals to print the plain closing line CI reads.
-let captured = '';
-const write = process.stdout.write.bind(process.stdout);
-process.stdout.write = ((chunk: unknown, ...rest: unknown[]) => {
-  captured += String(chunk);
-  return (write as (...a: unknown[]) => boolean)(chunk, ...rest);
-}) as typeof process.stdout.write;
+interface Totals { total: number; passed: number; skipped: number }
+const TOTALS_MARK = '@@coalflow-test-totals ';
 
-(globalThis as Record<string, unknown>).UVU_DEFER = 1;
-const uvu = await import('uvu');
-const queue = (globalThis as unknown as { UVU_QUEUE: unknown[][] }).UVU_QUEUE;
-let idx = 0;
-for (const f of files) {
-  (globalThis as Record<string, unknown>).UVU_INDEX = idx++;
-  queue.push([relative(root, f)]);
-  await import(f);
+/** Runs the files' suites in this process with uvu; returns uvu's totals. */
+async function runHere(list: string[]): Promise<Totals> {
+  let captured = '';
+  const write = process.stdout.write.bind(process.stdout);
+  process.stdout.write = ((chunk: unknown, ...rest: unknown[]) => {
+    captured += String(chunk);
+    return (write as (...a: unknown[]) => boolean)(chunk, ...rest);
+  }) as typeof process.stdout.write;
+  (globalThis as Record<string, unknown>).UVU_DEFER = 1;
+  const uvu = await import('uvu');
+  const queue = (globalThis as unknown as { UVU_QUEUE: unknown[][] }).UVU_QUEUE;
+  let idx = 0;
+  for (const f of list) {
+    (globalThis as Record<string, unknown>).UVU_INDEX = idx++;
+    queue.push([relative(root, f)]);
+    await import(f);
+  }
+  await uvu.exec(false);
+  process.stdout.write = write;
+  const plain = captured.replace(/\x1b\[[0-9;]*m/g, '');
+  return {
+    total: Number(/Total:\s+(\d+)/.exec(plain)?.[1] ?? 0),
+    passed: Number(/Passed:\s+(\d+)/.exec(plain)?.[1] ?? 0),
+    skipped: Number(/Skipped:\s+(\d+)/.exec(plain)?.[1] ?? 0),
+  };
 }
-await uvu.exec(false);
-process.stdout.write = write;
-const plain = captured.replace(/\x1b\[[0-9;]*m/g, '');
-const total = Number(/Total:\s+(\d+)/.exec(plain)?.[1] ?? 0);
-const passed = Number(/Passed:\s+(\d+)/.exec(plain)?.[1] ?? 0);
-const skipped = Number(/Skipped:\s+(\d+)/.exec(plain)?.[1] ?? 0);
-const failed = total - passed - skipped;
-console.log(`\n${passed} passed, ${failed} failed, ${skipped} skipped`);
-const code = failed > 0 || total === 0 || process.exitCode ? 1 : 0;
+
+/** A rough cost of a suite, to spread the heavy ones over the shards: its services, then its size. */
+function weight(f: string): number {
+  const kind = /\.e2e\./.test(f) ? 8 : /\.kafka\./.test(f) ? 5 : /\.(db|redis|registry)\./.test(f) ? 2 : 0.3;
+  return kind * (1 + statSync(f).size / 20_000);
+}
+
+/** Spreads the files over `n` child processes (heaviest first, to the lightest shard) and sums their totals. */
+async function runShards(list: string[], n: number): Promise<Totals> {
+  const shards = Array.from({ length: n }, () => ({ files: [] as string[], load: 0 }));
+  for (const f of [...list].sort((a, b) => weight(b) - weight(a))) {
+    const lightest = shards.reduce((a, b) => (b.load < a.load ? b : a));
+    lightest.files.push(f);
+    lightest.load += weight(f);
+  }
+  const sum: Totals = { total: 0, passed: 0, skipped: 0 };
+  await Promise.all(shards.filter((sh) => sh.files.length).map((sh, i) => new Promise<void>((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'test/run.ts'), ...(unitOnly ? ['--unit'] : []), '--files', ...sh.files.sort()], {
+      cwd: root, env: process.env, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d) => { out += d; });
+    child.stderr.on('data', (d) => { out += d; });
+    child.on('close', (code, signal) => {
+      const line = out.split('\n').find((l) => l.startsWith(TOTALS_MARK));
+      const t = line ? (JSON.parse(line.slice(TOTALS_MARK.length)) as Totals) : null;
+      const shown = out.split('\n').filter((l) => !l.startsWith(TOTALS_MARK)).join('\n');
+      process.stdout.write(`\n──── shard ${i + 1}/${n}: ${sh.files.length} files ────\n${shown}\n`);
+      if (t) { sum.total += t.total; sum.passed += t.passed; sum.skipped += t.skipped; }
+      // A shard that died before reporting counts as one failure, so the run cannot pass by losing suites.
+      if (!t || code !== 0) {
+        if (!t) { sum.total += 1; console.log(`✘ shard ${i + 1} ended (${signal ?? code}) without its totals`); }
+        process.exitCode = 1;
+      }
+      resolve();
+    });
+  })));
+  return sum;
+}
+
+const shardCount = shardFiles ? 1 : Math.min(files.length, Math.max(1, Number(process.env.TEST_SHARDS || 3) || 1));
+const t0 = Date.now();
+const totals = shardCount > 1 ? await runShards(files, shardCount) : await runHere(files);
+const failed = totals.total - totals.passed - totals.skipped;
+if (shardFiles) {
+  // A shard reports to the parent, which prints the one closing line.
+  console.log(`${TOTALS_MARK}${JSON.stringify(totals)}`);
+} else {
+  console.log(`\n${files.length} suites in ${shardCount} shard${shardCount > 1 ? 's' : ''}, ${Math.round((Date.now() - t0) / 1000)} s`);
+  console.log(`\n${totals.passed} passed, ${failed} failed, ${totals.skipped} skipped`);
+}
+const code = failed > 0 || totals.total === 0 || process.exitCode ? 1 : 0;
 // What this run started, it stops (services that were already running stay up).
 await services?.stop();
 // Open handles (sockets of clients a failed test left) must not keep CI waiting.

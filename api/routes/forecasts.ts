@@ -7,6 +7,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type pg from 'pg';
+import { SCHEMAS } from './schemas.ts';
 import { latestForecast, listLatestForecasts } from '../../models/index.ts';
 
 export interface ForecastRoutesOptions {
@@ -22,9 +23,9 @@ export async function forecastRoutes(app: FastifyInstance, opts: ForecastRoutesO
   const db = opts.db ?? opts.deps?.db;
   if (!db) throw new TypeError('forecastRoutes needs { db } or { deps: { db } }');
 
-  app.get('/v1/forecasts', async () => ({ items: await listLatestForecasts(db) }));
+  app.get('/v1/forecasts', { config: { product: 'forecast' }, schema: SCHEMAS.forecasts }, async () => ({ items: await listLatestForecasts(db) }));
 
-  app.get<{ Params: { seriesKey: string } }>('/v1/forecasts/:seriesKey', async (req, reply) => {
+  app.get<{ Params: { seriesKey: string } }>('/v1/forecasts/:seriesKey', { config: { product: 'forecast' }, schema: SCHEMAS.forecast }, async (req, reply) => {
     const key = req.params.seriesKey;
     if (key.length === 0 || key.length > MAX_KEY_LENGTH || /[\u0000-\u001f]/.test(key)) {
       return reply.status(400).send({

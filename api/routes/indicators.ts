@@ -8,6 +8,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { InputError, type Deps } from '../../infra/core/index.ts';
 import { AGGREGATE_SCOPES, cstDayMs, DAY_MS, FAMILIES, METRICS, metricDef, WINDOWS, DAYS_OF_STOCK_FLAT, series, readLatest, redisKeys, type Family, type IndicatorPoint, type MetricDef, type Scope, type Window, type LatestEntry } from '../../pipelines/index.ts';
+import { refuseEntity, viewEntities, visible } from '../access/view.ts';
+import { secondarySuppress } from '../access/disclosure.ts';
+import { SCHEMAS } from './schemas.ts';
+import { createLiveHub, type LiveMessage } from './live-hub.ts';
 
 /** Aggregate cells with fewer contributing companies are suppressed. */
 export const MIN_CONTRIBUTORS = 3;
@@ -70,31 +74,50 @@ function time(v: unknown, name: string): number | null {
 
 type Q = Record<string, string | undefined>;
 
+/** The points of one live message a caller may see: its entities, granted regions, aggregates after suppression. */
+function livePoints(s: import('../access/principal.ts').Scope | null, raw: (LatestEntry & { windowStart: string })[]) {
+  const groups = new Map<Scope, { scopeId: string; points: ServedPoint[] }[]>();
+  for (const p of raw) {
+    if (!visible(s, p.scope, p.scopeId)) continue;
+    const list = groups.get(p.scope) ?? groups.set(p.scope, []).get(p.scope)!;
+    let ent = list.find((e) => e.scopeId === p.scopeId);
+    if (!ent) list.push(ent = { scopeId: p.scopeId, points: [] });
+    ent.points.push(serve(p));
+  }
+  const out: ({ scope: Scope; scopeId: string } & ServedPoint)[] = [];
+  for (const [scope, ents] of groups) {
+    if (AGGREGATE_SCOPES.has(scope)) secondarySuppress(ents);
+    for (const e of ents) for (const p of e.points) out.push({ scope, scopeId: e.scopeId, ...p });
+  }
+  return out;
+}
+
 export async function indicatorRoutes(app: FastifyInstance, opts: { deps: Deps }): Promise<void> {
   const { deps } = opts;
   const prefix = deps.config.topicPrefix;
 
-  app.get('/v1/indicators/catalog', async () => ({
+  app.get('/v1/indicators/catalog', { config: { public: true }, schema: SCHEMAS.catalog }, async () => ({
     families: FAMILIES,
     windows: WINDOWS,
     disclosure: { minContributors: MIN_CONTRIBUTORS, maxTopShare: MAX_TOP_SHARE },
     metrics: METRICS.map((m) => ({ family: m.family, metric: m.metric, zh: m.zh, unit: m.unit, scopes: m.scopes, windows: m.windows, disclosure: m.disclosure })),
   }));
 
-  app.get('/v1/indicators/latest', async (req: FastifyRequest<{ Querystring: Q }>) => {
+  app.get('/v1/indicators/latest', { config: { product: 'indicator.*' }, schema: SCHEMAS.latest }, async (req: FastifyRequest<{ Querystring: Q }>) => {
     const f = family(req.query.family);
     const scope = scopeOf(req.query.scope, f);
     const id = req.query.id || undefined;
-    const entries = await readLatest(deps.redis, prefix, f, scope, id);
+    // Aggregate cells are read with all their siblings: secondary suppression looks at the whole group.
+    const entries = await readLatest(deps.redis, prefix, f, scope, AGGREGATE_SCOPES.has(scope) ? undefined : id);
     const byId = new Map<string, ServedPoint[]>();
     for (const e of entries) (byId.get(e.scopeId) ?? byId.set(e.scopeId, []).get(e.scopeId)!).push(serve(e));
     return {
       family: f, scope,
-      entities: [...byId.entries()].map(([scopeId, points]) => ({ scopeId, points })),
+      entities: viewEntities(req, scope, [...byId.entries()].map(([scopeId, points]) => ({ scopeId, points })), id ? [id] : null),
     };
   });
 
-  app.get('/v1/indicators/series', async (req: FastifyRequest<{ Querystring: Q }>) => {
+  app.get('/v1/indicators/series', { config: { product: 'indicator.*' }, schema: SCHEMAS.series }, async (req: FastifyRequest<{ Querystring: Q }>) => {
     const f = family(req.query.family);
     const def = metricDef(f, String(req.query.metric ?? ''));
     if (!def) bad(`metric 无效：见 /v1/indicators/catalog / unknown metric: see /v1/indicators/catalog`);
@@ -108,19 +131,20 @@ export async function indicatorRoutes(app: FastifyInstance, opts: { deps: Deps }
     const max = window === 'hour' || window === '24h' ? MAX_RANGE_HOURLY_MS : MAX_RANGE_MS;
     if (to - from > max) bad(`时间范围过长（最多 ${Math.round(max / DAY_MS)} 天）/ range too long (at most ${Math.round(max / DAY_MS)} days)`);
     const ids = req.query.id ? req.query.id.split(',').map((s) => s.trim()).filter(Boolean) : null;
-    const pts = await series(deps.db, def, scope, ids, window, from, to);
+    const pts = await series(deps.db, def, scope, AGGREGATE_SCOPES.has(scope) ? null : ids, window, from, to);
     const byId = new Map<string, ServedPoint[]>();
     for (const p of pts) (byId.get(p.scopeId) ?? byId.set(p.scopeId, []).get(p.scopeId)!).push(serve(p));
     return {
       family: f, metric: def.metric, zh: def.zh, unit: def.unit, scope, window,
       from: new Date(from).toISOString(), to: new Date(to).toISOString(),
-      series: [...byId.entries()].map(([scopeId, points]) => ({ scopeId, points })),
+      series: viewEntities(req, scope, [...byId.entries()].map(([scopeId, points]) => ({ scopeId, points })), ids),
     };
   });
 
-  app.get('/v1/days-of-stock', async (req: FastifyRequest<{ Querystring: Q }>, reply: FastifyReply) => {
+  app.get('/v1/days-of-stock', { config: { product: 'indicator.days_of_stock' }, schema: SCHEMAS.daysOfStock }, async (req: FastifyRequest<{ Querystring: Q }>, reply: FastifyReply) => {
     const user = req.query.user;
     if (!user) bad('缺少 user 参数 / user is required');
+    if (!visible(req.accessScope, 'user', user)) refuseEntity('user', user);
     const entries = (await readLatest(deps.redis, prefix, 'days_of_stock', 'user', user)).filter((e) => e.window === 'day');
     let pick = (metric: string) => entries.find((e) => e.metric === metric) ?? null;
     if (!entries.length) {
@@ -134,6 +158,7 @@ export async function indicatorRoutes(app: FastifyInstance, opts: { deps: Deps }
     const days = pick('days');
     if (!days) return reply.code(404).send({ error: { code: 'NOT_FOUND', message: `未找到用煤企业 ${user} 的可用天数 / no days-of-stock for user ${user}` } });
     const change = pick('days_change_7d')?.value ?? null;
+    req.accessCells = { returned: 1, suppressed: 0 };
     return {
       user,
       asOf: days.windowStart,
@@ -145,35 +170,47 @@ export async function indicatorRoutes(app: FastifyInstance, opts: { deps: Deps }
     };
   });
 
-  app.get('/v1/live/:family', async (req: FastifyRequest<{ Params: { family: string } }>, reply: FastifyReply) => {
+  const hub = createLiveHub(deps.redis);
+  app.addHook('onClose', async () => { await hub.close(); });
+
+  app.get('/v1/live/:family', { config: { product: 'live' }, schema: SCHEMAS.live }, async (req: FastifyRequest<{ Params: { family: string } }>, reply: FastifyReply) => {
     const f = family(req.params.family);
     const channel = redisKeys(prefix).live(f);
-    const sub = deps.redis.duplicate();
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
     res.write(`: ${f} 实时指标 / live indicators\n\n`);
     const heartbeat = setInterval(() => res.write(': ping\n\n'), 15_000);
     heartbeat.unref();
+    let unsubscribe: (() => void) | null = null;
     let closed = false;
     const close = () => {
       if (closed) return;
       closed = true;
       clearInterval(heartbeat);
-      sub.quit().catch(() => sub.disconnect());
+      unsubscribe?.();
     };
     req.raw.on('close', close);
-    sub.on('error', (err) => req.log.warn({ err: err.message }, 'live subscription error'));
     res.on('error', close);
-    sub.on('message', (_ch: string, message: string) => {
+    let sent = 0;
+    const send = (m: LiveMessage) => {
       try {
-        const body = JSON.parse(message) as { family: Family; version: number; points: (LatestEntry & { windowStart: string })[] };
-        const points = body.points.map((p) => ({ scope: p.scope, scopeId: p.scopeId, ...serve(p) }));
-        res.write(`event: indicators\ndata: ${JSON.stringify({ family: body.family, version: body.version, points })}\n\n`);
+        const body = JSON.parse(m.body) as { family: Family; version: number; points: (LatestEntry & { windowStart: string })[] };
+        const points = livePoints(req.accessScope, body.points);
+        if (!points.length) return;
+        sent += points.length;
+        req.accessCells = { returned: sent, suppressed: 0 };
+        res.write(`id: ${m.id}\nevent: indicators\ndata: ${JSON.stringify({ family: body.family, version: body.version, points })}\n\n`);
       } catch { /* a malformed message is skipped */ }
-    });
+    };
     try {
-      await sub.subscribe(channel);
+      unsubscribe = await hub.subscribe(channel, (m) => { if (!closed) send(m); });
+      const last = req.headers['last-event-id'];
+      if (typeof last === 'string' && last) {
+        const missed = hub.since(channel, last);
+        if (missed) for (const m of missed) send(m);
+        else res.write('event: reset\ndata: {}\n\n');
+      }
       res.write('event: ready\ndata: {}\n\n');
     } catch (err) {
       res.write(`event: error\ndata: ${JSON.stringify({ message: '订阅失败 / subscribe failed' })}\n\n`);

@@ -17,6 +17,7 @@ const TOO_DEEP = {
     message: `请求体 JSON 嵌套超过 ${MAX_RECORD_DEPTH} 层（每条记录）/ body nested deeper than ${MAX_RECORD_DEPTH} levels per record`,
   },
 };
+import { SCHEMAS } from './schemas.ts';
 
 function unknownFeed(feed: string) {
   return {
@@ -36,7 +37,7 @@ export async function ingestRoutes(app: FastifyInstance, opts: { deps: Deps }): 
   const { deps } = opts;
   app.addContentTypeParser(['application/x-ndjson', 'application/ndjson', 'text/plain'], { parseAs: 'string' }, (_req, body, done) => done(null, body));
 
-  app.post<{ Params: { feed: string } }>('/v1/ingest/:feed', async (req, reply) => {
+  app.post<{ Params: { feed: string } }>('/v1/ingest/:feed', { config: { operator: true }, schema: SCHEMAS.ingest }, async (req, reply) => {
     const { feed } = req.params;
     if (!isFeed(feed)) return reply.status(404).send(unknownFeed(feed));
     const body = req.body as unknown;
@@ -53,7 +54,7 @@ export async function ingestRoutes(app: FastifyInstance, opts: { deps: Deps }): 
     return reply.send({ feed, runId: out.runId, summary: out.summary, results: out.results });
   });
 
-  app.get<{ Querystring: { feed?: string; reason?: string; status?: string; limit?: string; before?: string } }>('/v1/rejects', async (req, reply) => {
+  app.get<{ Querystring: { feed?: string; reason?: string; status?: string; limit?: string; before?: string } }>('/v1/rejects', { config: { operator: true }, schema: SCHEMAS.rejects }, async (req, reply) => {
     const q = req.query;
     if (q.feed && !isFeed(q.feed)) return reply.status(404).send(unknownFeed(q.feed));
     if (q.reason && !(q.reason in REASONS)) {
@@ -67,13 +68,13 @@ export async function ingestRoutes(app: FastifyInstance, opts: { deps: Deps }): 
     return reply.send({ rejects });
   });
 
-  app.get<{ Params: { id: string } }>('/v1/rejects/:id', async (req, reply) => {
+  app.get<{ Params: { id: string } }>('/v1/rejects/:id', { config: { operator: true }, schema: SCHEMAS.reject }, async (req, reply) => {
     const r = await getReject(deps, req.params.id);
     if (!r) return reply.status(404).send({ error: { code: 'NOT_FOUND', message: `拒收记录 ${req.params.id} 不存在 / reject ${req.params.id} not found` } });
     return reply.send(r);
   });
 
-  app.post<{ Params: { id: string } }>('/v1/rejects/:id/replay', async (req, reply) => {
+  app.post<{ Params: { id: string } }>('/v1/rejects/:id/replay', { config: { operator: true }, schema: SCHEMAS.replay }, async (req, reply) => {
     const body = req.body as unknown;
     if (tooDeep(body)) return reply.status(400).send(TOO_DEEP);
     // The body is a patch on the original record held in the domain (a JSON object; a one-element array is accepted).

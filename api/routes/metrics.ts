@@ -6,6 +6,7 @@
 import type { FastifyInstance } from 'fastify';
 import { refreshConsumerLag, type Deps } from '../../infra/core/index.ts';
 import { FEEDS, topicOf, INDICATOR_GROUP } from '../../pipelines/index.ts';
+import { SCHEMAS } from './schemas.ts';
 
 export interface LagTarget { groupId: string; topics: string[] }
 
@@ -20,7 +21,7 @@ export interface MetricsRouteOptions {
 export async function metricsRoutes(app: FastifyInstance, opts: MetricsRouteOptions): Promise<void> {
   const { deps } = opts;
   const targets = opts.lagTargets ?? [{ groupId: INDICATOR_GROUP, topics: FEEDS.map((f) => topicOf.canonical(f)) }];
-  app.get('/metrics', async (_req, reply) => {
+  app.get('/metrics', { config: { operator: true, loopback: true }, schema: SCHEMAS.metrics }, async (_req, reply) => {
     await Promise.race([
       Promise.all(targets.map((t) => refreshConsumerLag(deps, deps.topic(t.groupId), t.topics.map((name) => deps.topic(name))))),
       new Promise((r) => setTimeout(r, opts.lagTimeoutMs ?? 2000).unref()),

@@ -44,7 +44,7 @@ export interface Config {
   simBadShare: number;
   /** Share of duplicate records from the simulator, 0..1. Env COALFLOW_SIM_DUP_SHARE. Default 0.01. */
   simDupShare: number;
-  /** Days of daily history the simulator seeds before its first start (so forecasts have series at once), 0 = none. Env COALFLOW_SIM_HISTORY_DAYS. Default 460. */
+  /** Days of daily history the simulator seeds before its first start (so forecasts have series at once), 0 = none. Env COALFLOW_SIM_HISTORY_DAYS. Default 460 on the embedded default, else 0 (a real database gets no made-up history). */
   simHistoryDays: number;
   /** Allowed lateness for event-time windows, ms. Env COALFLOW_ALLOWED_LATENESS_MS. Default 48 h. */
   allowedLatenessMs: number;
@@ -54,6 +54,14 @@ export interface Config {
   policyFile: string;
   /** Time between forecast retrain runs of the worker, ms; 0 = never (on demand only). Env COALFLOW_FORECAST_INTERVAL_MS. Default 6 h. */
   forecastIntervalMs: number;
+  /** API requests per key per second (429 beyond). Env COALFLOW_RATE_PER_SECOND. Default 100. */
+  ratePerSecond: number;
+  /** `/metrics` open without a key from loopback (else an operator key). Env COALFLOW_METRICS_LOOPBACK_OPEN. Default true. */
+  metricsLoopbackOpen: boolean;
+  /** Audit trail retention, days; at least 183 (6 months). Env COALFLOW_AUDIT_RETENTION_DAYS. Default 1095 (3 years). */
+  auditRetentionDays: number;
+  /** Create one demo key per subscriber kind at start and write .coalflow/demo-keys.json. Env COALFLOW_DEMO_KEYS. Default true on the embedded default. */
+  demoKeys: boolean;
   /** Pino level. Env LOG_LEVEL. Default info. */
   logLevel: string;
   /** True when no external service is configured (embedded default). */
@@ -65,6 +73,7 @@ const KNOWN_COALFLOW_KEYS = new Set([
   'COALFLOW_SIMULATOR', 'COALFLOW_SIM_SPEED', 'COALFLOW_SIM_SEED', 'COALFLOW_SIM_BAD_SHARE', 'COALFLOW_SIM_DUP_SHARE',
   'COALFLOW_ALLOWED_LATENESS_MS', 'COALFLOW_TOKEN_SECRET', 'COALFLOW_POLICY_FILE', 'COALFLOW_FORECAST_INTERVAL_MS',
   'COALFLOW_SIM_HISTORY_DAYS',
+  'COALFLOW_RATE_PER_SECOND', 'COALFLOW_METRICS_LOOPBACK_OPEN', 'COALFLOW_AUDIT_RETENTION_DAYS', 'COALFLOW_DEMO_KEYS',
 ]);
 
 /** Development-only secret for the embedded default; never used when a real service is configured. */
@@ -163,11 +172,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     simSeed: int(env, 'COALFLOW_SIM_SEED', 42, 0, 2 ** 31),
     simBadShare: int(env, 'COALFLOW_SIM_BAD_SHARE', 0.01, 0, 1),
     simDupShare: int(env, 'COALFLOW_SIM_DUP_SHARE', 0.01, 0, 1),
-    simHistoryDays: int(env, 'COALFLOW_SIM_HISTORY_DAYS', 460, 0, 3650),
+    simHistoryDays: int(env, 'COALFLOW_SIM_HISTORY_DAYS', embedded ? 460 : 0, 0, 3650),
     allowedLatenessMs: int(env, 'COALFLOW_ALLOWED_LATENESS_MS', 48 * 3600_000, 0, 365 * 86400_000),
     tokenSecret,
     policyFile: env.COALFLOW_POLICY_FILE || 'pipelines/desensitize/policy.json',
     forecastIntervalMs: int(env, 'COALFLOW_FORECAST_INTERVAL_MS', 6 * 3600_000, 0, 2 ** 31 - 1),
+    ratePerSecond: int(env, 'COALFLOW_RATE_PER_SECOND', 100, 1, 1e6),
+    metricsLoopbackOpen: bool(env, 'COALFLOW_METRICS_LOOPBACK_OPEN', true),
+    auditRetentionDays: int(env, 'COALFLOW_AUDIT_RETENTION_DAYS', 1095, 183, 36_500),
+    demoKeys: bool(env, 'COALFLOW_DEMO_KEYS', embedded),
     logLevel: env.LOG_LEVEL || 'info',
     embedded,
     ...overrides,

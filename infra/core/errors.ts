@@ -88,3 +88,15 @@ export class PolicyError extends CoalflowError {
 export function isProgrammingError(err: unknown): boolean {
   return err instanceof TypeError || err instanceof RangeError || err instanceof SyntaxError || err instanceof ReferenceError;
 }
+
+/**
+ * Refused by the access layer, with the HTTP status it is served with: UNAUTHORIZED (401), FORBIDDEN (403),
+ * PRODUCT_NOT_REGISTERED (403), RATE_LIMITED (429), QUOTA_EXHAUSTED (429).
+ */
+export class AccessError extends CoalflowError {
+  readonly status: number;
+  constructor(code: 'UNAUTHORIZED' | 'FORBIDDEN' | 'PRODUCT_NOT_REGISTERED' | 'RATE_LIMITED' | 'QUOTA_EXHAUSTED', status: number, message: string, opts: CoalflowErrorOptions = {}) {
+    super(code, message, { ...opts, retriable: code === 'RATE_LIMITED' || code === 'QUOTA_EXHAUSTED' });
+    this.status = status;
+  }
+}

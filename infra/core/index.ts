@@ -10,3 +10,4 @@ export { type Logger, createLogger } from './log.ts';
 export { createMetrics, refreshConsumerLag } from './metrics.ts';
 export { mulberry32 } from './random.ts';
 export { retry } from './retry.ts';
+export { AccessError } from './errors.ts';

@@ -32,7 +32,7 @@ export interface HistoryOptions {
   /** History ends at the start (CST) of the day of this time, ms: the simulator's first day. */
   beforeMs: number;
   days: number;
-  /** Rows per INSERT: small enough that the single embedded session keeps answering the API between them. Default 2000. */
+  /** Rows per INSERT: small enough that the single embedded session keeps answering the API between them. Default 1000. */
   chunkRows?: number;
   /** Stops between chunks when set (the system is stopping). */
   signal?: { aborted: boolean };
@@ -102,7 +102,7 @@ export async function seedHistory(deps: Pick<Deps, 'db' | 'config' | 'log'>, opt
   const tpl = templates(deps, opts.seed, ref);
   const rng = new Rng((opts.seed ^ 0x48157) >>> 0);
   const entityNoise = tpl.map(() => 1);
-  const chunk = opts.chunkRows ?? 2000;
+  const chunk = opts.chunkRows ?? 1000;
   const buffers = new Map<FeedName, unknown[][]>();
   const flush = async (feed: FeedName) => {
     const rows = buffers.get(feed);
@@ -142,13 +142,15 @@ export async function seedHistory(deps: Pick<Deps, 'db' | 'config' | 'log'>, opt
   // The aggregates the forecasts read, over the seeded range (a refresh policy only covers recent months), a quarter at a time.
   for (const agg of AGGREGATES) {
     const start = agg === 'sales_yearly' ? Date.UTC(new Date(from).getUTCFullYear(), 0, 1) - CST : agg === 'sales_monthly' ? from - 31 * DAY : from - 7 * DAY;
-    // Equal slices of at most ~3 months (each at least two buckets wide); months and years at once.
-    const n = agg === 'sales_yearly' || agg === 'sales_monthly' ? 1 : Math.max(1, Math.ceil((end - start) / (92 * DAY)));
+    // Equal slices of at most ~6 weeks (each at least two buckets wide; short statements keep /healthz answering); months and years at once.
+    const n = agg === 'sales_yearly' || agg === 'sales_monthly' ? 1 : Math.max(1, Math.ceil((end - start) / (46 * DAY)));
     const width = (end - start) / n;
     for (let i = 0; i < n; i++) {
       if (opts.signal?.aborted) return { ...result, ms: Math.round(performance.now() - t0) };
-      const a = new Date(start + i * width).toISOString();
-      const b = new Date(i === n - 1 ? end : start + (i + 1) * width).toISOString();
+      // Overlapping by 8 days: a refresh only fills the buckets wholly inside its window, so day and week
+      // buckets across a slice boundary would otherwise be in neither.
+      const a = new Date(Math.max(start, start + i * width - 8 * DAY)).toISOString();
+      const b = new Date(i === n - 1 ? end : Math.min(end, start + (i + 1) * width + 8 * DAY)).toISOString();
       await deps.db.query(`CALL refresh_continuous_aggregate('${agg}', '${a}', '${b}')`);
     }
   }

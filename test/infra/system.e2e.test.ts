@@ -11,6 +11,7 @@ import { startSystem, type System } from '../../infra/system.ts';
 import { KafkaBroker } from '../../infra/broker/kafka.ts';
 import { createLogger } from '../../infra/core/log.ts';
 import { eventually, TEST_KAFKA, testRuntime } from '../helpers/runtime.ts';
+import { operatorHeaders } from '../helpers/access.ts';
 
 const s = suite<{ rt: Runtime & { prefix: string }; sys: System }>('system: start on real services', { rt: null as never, sys: null as never });
 
@@ -40,15 +41,16 @@ s('/healthz names each component and its state', async ({ sys }) => {
 });
 
 s('simulated traffic becomes city indicators served from Redis and the store', async ({ sys }) => {
+  const H = await operatorHeaders(sys.app!);
   const latest = await eventually(async () => {
-    const res = await sys.app!.inject({ method: 'GET', url: '/v1/indicators/latest?family=sales&scope=city' });
+    const res = await sys.app!.inject({ method: 'GET', url: '/v1/indicators/latest?family=sales&scope=city', headers: H });
     const body = res.statusCode === 200 ? res.json() : null;
     const points = body?.entities?.[0]?.points ?? [];
     return points.find((p: { metric: string; window: string; value: number | null }) => p.metric === 'volume_t' && p.window === 'day' && (p.value ?? 0) > 0);
   }, { timeoutMs: 60_000, what: 'city sales volume' });
   assert.ok(latest.value > 30, 'at least one truck load');
   assert.ok(latest.contributors >= 3, 'a city cell has many contributors');
-  const res = await sys.app!.inject({ method: 'GET', url: `/v1/indicators/series?family=sales&metric=volume_t&scope=city&window=day&from=${encodeURIComponent(new Date(Date.now() - 30 * 86_400_000).toISOString())}` });
+  const res = await sys.app!.inject({ method: 'GET', url: `/v1/indicators/series?family=sales&metric=volume_t&scope=city&window=day&from=${encodeURIComponent(new Date(Date.now() - 30 * 86_400_000).toISOString())}`, headers: H });
   assert.is(res.statusCode, 200);
   const total = (res.json().series[0].points as { value: number | null }[]).reduce((a, p) => a + (p.value ?? 0), 0);
   assert.ok(total >= latest.value);

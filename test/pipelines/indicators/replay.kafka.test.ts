@@ -24,6 +24,7 @@ import { readLatest } from '../../../pipelines/indicators/snapshots.ts';
 import { indicatorRoutes, MIN_CONTRIBUTORS } from '../../../api/routes/indicators.ts';
 import { metricsRoutes } from '../../../api/routes/metrics.ts';
 import { buildApp } from '../../../api/server.ts';
+import { operatorHeaders } from '../../helpers/access.ts';
 import { buildFixture, DAYS, T0, type Produced } from './fixture.ts';
 import { day, Oracle } from './oracle.ts';
 
@@ -354,7 +355,8 @@ test('two workers in one group with forced rebalances give the same values as on
 
 test('API: latest, series with disclosure control, days of stock, live, /metrics', async () => {
   const app = await buildApp(base, { plugins: [indicatorRoutes, metricsRoutes] });
-  const get = async (url: string) => { const r = await app.inject({ method: 'GET', url }); return { status: r.statusCode, body: r.json() as any, text: r.body }; };
+  const H = await operatorHeaders(app);
+  const get = async (url: string) => { const r = await app.inject({ method: 'GET', url, headers: H }); return { status: r.statusCode, body: r.json() as any, text: r.body }; };
 
   const latest = await get('/v1/indicators/latest?family=sales&scope=mine&id=M1');
   assert.is(latest.status, 200);
@@ -379,7 +381,7 @@ test('API: latest, series with disclosure control, days of stock, live, /metrics
   await app.listen({ port: 0, host: '127.0.0.1' });
   const port = (app.server.address() as AddressInfo).port;
   const got = new Promise<string>((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path: '/v1/live/sales' }, (res) => {
+    const req = http.get({ host: '127.0.0.1', port, path: `/v1/live/sales?key=${encodeURIComponent(H.authorization.slice(7))}` }, (res) => {
       let buf = '';
       res.on('data', (c) => {
         buf += c;

@@ -1,0 +1,63 @@
+/**
+ * One Redis subscription per live channel for all SSE clients of this process, and the last messages of each
+ * channel kept in memory with an id (`<boot>.<seq>`), so a client that reconnects with `Last-Event-ID` gets what
+ * it missed. An id from another process start, or older than what is kept, is answered with a `reset` event
+ * (the client reloads the latest snapshot).
+ */
+import type { Redis } from 'ioredis';
+
+export interface LiveMessage { id: string; seq: number; body: string }
+
+export interface LiveHub {
+  /** Subscribes to a channel; resolves once the subscription is active. Returns the unsubscribe function. */
+  subscribe(channel: string, listener: (m: LiveMessage) => void): Promise<() => void>;
+  /** Messages after `lastEventId` still kept, or null when they cannot be given (unknown boot, too old). */
+  since(channel: string, lastEventId: string): LiveMessage[] | null;
+  close(): Promise<void>;
+}
+
+export function createLiveHub(redis: Redis, opts: { keep?: number } = {}): LiveHub {
+  const keep = opts.keep ?? 1000;
+  const boot = Date.now().toString(36);
+  let seq = 0;
+  let sub: Redis | null = null;
+  const listeners = new Map<string, Set<(m: LiveMessage) => void>>();
+  const buffers = new Map<string, LiveMessage[]>();
+  const connection = () => {
+    if (sub) return sub;
+    sub = redis.duplicate();
+    sub.on('message', (channel: string, body: string) => {
+      const m = { id: `${boot}.${++seq}`, seq, body };
+      const buf = buffers.get(channel) ?? buffers.set(channel, []).get(channel)!;
+      buf.push(m);
+      if (buf.length > keep) buf.splice(0, buf.length - keep);
+      for (const l of listeners.get(channel) ?? []) l(m);
+    });
+    return sub;
+  };
+  return {
+    async subscribe(channel, listener) {
+      let set = listeners.get(channel);
+      if (!set) {
+        listeners.set(channel, set = new Set());
+        await connection().subscribe(channel);
+      }
+      set.add(listener);
+      return () => { set!.delete(listener); };
+    },
+    since(channel, lastEventId) {
+      const [b, n] = lastEventId.split('.');
+      const after = Number(n);
+      if (b !== boot || !Number.isInteger(after)) return null;
+      const buf = buffers.get(channel) ?? [];
+      if (after < seq && buf.length && buf[0]!.seq > after + 1) return null;
+      return buf.filter((m) => m.seq > after);
+    },
+    async close() {
+      const s = sub;
+      sub = null;
+      listeners.clear();
+      if (s) await s.quit().catch(() => s.disconnect());
+    },
+  };
+}

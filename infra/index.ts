@@ -1,2 +1,0 @@
-/** What other folders use of this one. */
-export { type Runtime, buildRuntime } from './compose.ts';
