@@ -97,9 +97,18 @@ s.before(async (ctx) => {
     },
     { timeoutMs: 120_000, intervalMs: 500, what: '/healthz' },
   );
-  // The demo keys this process printed (one per subscriber kind), when the access layer is in front.
-  for (const m of ctx.stderr.matchAll(/^\s{2}(operator|enterprise|coal_user|government)\s+(\S+)\s*$/gm))
-    ctx.keys[m[1]!] = m[2]!;
+  // The demo keys this process prints (one per subscriber kind) once it listens, when the access layer is in front.
+  const guarded = (await fetch(`${ctx.base}/v1/me`)).status === 401;
+  if (guarded) {
+    await eventually(
+      () => {
+        for (const m of ctx.stderr.matchAll(/^\s{2}(operator|enterprise|coal_user|government)\s+(\S+)\s*$/gm))
+          ctx.keys[m[1]!] = m[2]!;
+        return ctx.keys.government && ctx.keys.operator && ctx.keys.enterprise;
+      },
+      { timeoutMs: 60_000, intervalMs: 250, what: 'demo keys printed by start' },
+    );
+  }
 
   const { chromium } = await import('playwright-core');
   ctx.browser = await chromium.launchPersistentContext(join(ctx.dir, 'chromium'), {
