@@ -63,7 +63,7 @@ function shell(): void {
       <nav aria-label="${t('title')}"><ul role="tablist">${ORDER.map((v) => `<li><a role="tab" href="#${v}" id="tab-${v}" aria-selected="${v === id}" aria-controls="main" ${v === id ? 'aria-current="page"' : 'tabindex="-1"'}>${t(v)}</a></li>`).join('')}</ul></nav>
       <div class="tools">
         <span id="live-status" class="live off" role="status" aria-live="polite" data-events="${liveEvents}">${t('live')}</span>
-        <span class="who" id="who">${s.key ? `${t('signedInAs')}: ${esc(s.name ?? '—')}${s.demo ? ` (${t('demo')})` : ''}` : ''}</span>
+        <span class="who" id="who">${s.key ? `${t('signedInAs')}: ${esc(s.name ?? '—')}${s.demo && !/演示|demo/i.test(s.name ?? '') ? ` (${t('demo')})` : ''}` : ''}</span>
         ${s.key ? `<button type="button" id="sign-out">${t('signOut')}</button>` : ''}
         <button type="button" id="lang" lang="${getLang() === 'zh' ? 'en' : 'zh'}" aria-label="${t('langName')}">${t('lang')}</button>
       </div>
