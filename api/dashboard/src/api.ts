@@ -37,7 +37,13 @@ export function signIn(key: string, name: string | null, demo = false): void {
   sessionStorage.setItem('coalflow.demo', demo ? '1' : '0');
 }
 
+/** The signed-in subscriber's kind (`operator`, `government`, …); null without an access layer. */
+export function kind(): string | null {
+  return sessionStorage.getItem('coalflow.kind');
+}
+
 export function signOut(): void {
+  sessionStorage.removeItem('coalflow.kind');
   sessionStorage.removeItem(KEY);
   sessionStorage.removeItem(NAME);
   sessionStorage.setItem('coalflow.demo', '0');

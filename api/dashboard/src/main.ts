@@ -175,9 +175,14 @@ function signInForm(message = ''): void {
 /** The signed-in subscriber's name (`/v1/me` of the access layer); without an access layer, no name. */
 async function whoAmI(): Promise<string | null> {
   try {
-    const me = await get<{ subscriberName?: string; name?: string; subscriber?: { name?: string } }>(
-      '/v1/me',
-    );
+    const me = await get<{
+      subscriberName?: string;
+      name?: string;
+      kind?: string;
+      subscriber?: { name?: string };
+    }>('/v1/me');
+    // What the page offers (operator forms) follows the kind; the API still decides every call.
+    if (me.kind) sessionStorage.setItem('coalflow.kind', me.kind);
     return me.subscriberName ?? me.subscriber?.name ?? me.name ?? null;
   } catch (err) {
     if (err instanceof ApiError && err.status === 404) return null;

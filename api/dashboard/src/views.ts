@@ -1,5 +1,5 @@
 /** The dashboard's views. Each loads its panels independently: a panel the key is not granted says so, the rest still show. */
-import { ApiError, download, get, post, text, type LiveMessage } from './api.ts';
+import { ApiError, download, get, kind, post, text, type LiveMessage } from './api.ts';
 import { barChart, lineChart, type Band, type SeriesLine } from './charts.ts';
 import {
   DAY_MS,
@@ -767,17 +767,23 @@ export function reportsView(): View {
     async render(r) {
       root = r;
       const today = new Date(Date.now() + 8 * 3600_000 - DAY_MS).toISOString().slice(0, 10);
-      r.innerHTML = `${panel(
-        'p-generate',
-        'generate',
-        `<form id="generate-form" class="row">
+      // Generating is for operators (the API refuses others); without an access layer everyone is one.
+      const operator = kind() === null || kind() === 'operator';
+      r.innerHTML = `${
+        operator
+          ? panel(
+              'p-generate',
+              'generate',
+              `<form id="generate-form" class="row">
           <label>${t('kind')} <select name="period"><option value="day">day</option><option value="week">week</option><option value="month" selected>month</option><option value="year">year</option></select></label>
           <label>${t('period')} <input name="date" type="date" value="${today}" required></label>
           <button type="submit">${t('submit')}</button><span class="result" role="status"></span></form>
           <p class="hint">${t('operatorOnly')}</p>`,
-      )}
+            )
+          : ''
+      }
         ${panel('p-reports', 'reportList')}`;
-      r.querySelector<HTMLFormElement>('#generate-form')!.addEventListener('submit', async (ev) => {
+      r.querySelector<HTMLFormElement>('#generate-form')?.addEventListener('submit', async (ev) => {
         ev.preventDefault();
         const f = new FormData(ev.target as HTMLFormElement);
         const out = r.querySelector<HTMLElement>('#generate-form .result')!;
