@@ -1,4 +1,5 @@
 /** What other folders use of this one. */
+export { alertRoutes, alertRoutesWith, operatorAudience, principalAudience, type AudienceResolver } from './routes/alerts.ts';
 export { forecastRoutes } from './routes/forecasts.ts';
 export { indicatorRoutes } from './routes/indicators.ts';
 export { ingestRoutes } from './routes/ingest.ts';
@@ -9,3 +10,4 @@ export { accessRoutes } from './access/index.ts';
 export { SCHEMAS } from './routes/schemas.ts';
 export { ensureDemoKeys, DEMO_KEYS_FILE, type DemoKey, type DemoWorld } from './access/demo.ts';
 export { keysCli, billCli } from './access/cli.ts';
+export { createReportScheduler, reportCli, reportRoutes } from './reports/index.ts';

@@ -53,12 +53,12 @@ async function runRoles(roles: Role[], overrides: Partial<Config> = {}): Promise
   if (pending) { stopNow(pending); return; }
   // After the signal handlers: a stop asked for meanwhile still finishes cleanly.
   if (roles.includes('api') && config.demoKeys && sys.app) {
-    const [{ ensureDemoKeys, DEMO_KEYS_FILE }, { createWorld }] = await Promise.all([import('../api/index.ts'), import('./simulator/world.ts')]);
+    const [{ ensureDemoKeys }, { createWorld }] = await Promise.all([import('../api/index.ts'), import('./simulator/world.ts')]);
     const base = `http://127.0.0.1:${config.port}`;
-    const keys = await ensureDemoKeys(rt.db, sys.app.access.store, createWorld(config.simSeed)).catch((err: Error) => { rt.log.warn({ err: err.message }, 'demo keys not created'); return []; });
+    const keys = await ensureDemoKeys(rt.db, sys.app.access.store, createWorld(config.simSeed), config.demoKeysFile).catch((err: Error) => { rt.log.warn({ err: err.message }, 'demo keys not created'); return []; });
     // The dashboard opens as the demo energy bureau; the route that hands it out exists only on the embedded default.
     if (config.embedded) (await import('../api/index.ts')).offerDemoSession(keys);
-    if (keys.length) process.stderr.write(['', `演示密钥 / demo keys (${DEMO_KEYS_FILE}):`, ...keys.map((k) => `  ${k.kind.padEnd(11)} ${k.key}`), `  curl -H "Authorization: Bearer <key>" ${base}/v1/me`, `  ${base}/docs`, ''].join('\n') + '\n');
+    if (keys.length) process.stderr.write(['', `演示密钥 / demo keys (${config.demoKeysFile}):`, ...keys.map((k) => `  ${k.kind.padEnd(11)} ${k.key}`), `  curl -H "Authorization: Bearer <key>" ${base}/v1/me`, `  ${base}/docs`, ''].join('\n') + '\n');
   }
 }
 
@@ -154,6 +154,9 @@ forward('keys', '订户、授权与 API 密钥（新建、列出、轮换、吊�
 
 forward('bill', '按月出账单（表格或 --json）/ monthly statements per subscriber (table or --json): bill --month 2026-10',
   async (args) => (await import('../api/index.ts')).billCli(args, io, withDb));
+
+forward('report', '生成日报/周报/月报/年报（HTML、PDF、XLSX、JSON）/ build a daily, weekly, monthly or annual report: report --period month --date 2026-10 [--format pdf,xlsx,html,json] [--out DIR]',
+  async (args) => (await import('../api/index.ts')).reportCli(args, { ...io, openRuntime: async () => (await import('./compose.ts')).buildRuntime(loadConfig()) }));
 
 program.command('simulate')
   .description('只运行模拟器，向 coal.raw.* 主题写入 / run only the feed simulator, producing to coal.raw.*')

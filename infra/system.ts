@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
-import { buildApp, dashboardRoutes, forecastRoutes, indicatorRoutes, ingestRoutes, metricsRoutes, accessRoutes, SCHEMAS } from '../api/index.ts';
+import { alertRoutes, buildApp, dashboardRoutes, forecastRoutes, indicatorRoutes, ingestRoutes, metricsRoutes, accessRoutes, SCHEMAS, createReportScheduler, reportRoutes } from '../api/index.ts';
 import { catalogSources, startSchedule, FORECAST_CATALOG, type Schedule, type SkippedSeries } from '../models/index.ts';
-import { createIngestService, indicatorTopics, listSeriesKeys, loadSeries, startIndicatorWorkers, createOutboxMark, INDICATOR_GROUP, rebuildLatest, saveLatest } from '../pipelines/index.ts';
+import { createIngestService, indicatorTopics, listSeriesKeys, loadSeries, startIndicatorWorkers, startAlertWorker, createOutboxMark, INDICATOR_GROUP, rebuildLatest, saveLatest } from '../pipelines/index.ts';
 import type { Runtime } from './compose.ts';
 import { startSimulator } from './simulator/index.ts';
 
@@ -72,10 +72,12 @@ export async function startSystem(rt: Runtime, roles: Role[], opts: { listen?: b
       await run(startIndicatorWorkers(rt));
       // In-process broker: records how far the outbox is consumed, so the next start replays only the rest.
       if (rt.kinds.broker === 'in-process') await run(createOutboxMark(rt, { groupId: rt.topic(INDICATOR_GROUP) }));
+      await run(startAlertWorker(rt));
       const f = forecastSchedule(rt);
       await run(f);
       forecasts = f.schedule;
       skippedSeries = () => f.skipped;
+      await run(createReportScheduler({ db: rt.db, log: rt.log.child({ component: 'reports' }), schedule: rt.config.reportCron }));
     }
     if (roles.includes('api')) {
       const schedule = forecasts;
@@ -90,7 +92,7 @@ export async function startSystem(rt: Runtime, roles: Role[], opts: { listen?: b
           return { trained: summary.ok.length, failed: summary.failed, ms: Math.round(summary.ms), series: summary.ok, skipped: skippedSeries() };
         });
       };
-      app = await buildApp(rt, { plugins: [ingestRoutes, indicatorRoutes, forecastRoutes, metricsRoutes, retrainRoute, accessRoutes, dashboardRoutes] });
+      app = await buildApp(rt, { plugins: [ingestRoutes, indicatorRoutes, forecastRoutes, metricsRoutes, retrainRoute, accessRoutes, alertRoutes, reportRoutes, dashboardRoutes] });
       if (opts.listen !== false) {
         await app.listen({ port: rt.config.port, host: rt.config.host });
         rt.log.info({ port: rt.config.port }, 'API listening');

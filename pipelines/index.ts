@@ -34,8 +34,16 @@ export { AGGREGATE_SCOPES, DAY_MS, FAMILIES, type Family, type IndicatorPoint, M
 export { DAYS_OF_STOCK_FLAT, series } from './indicators/queries.ts';
 export { INDICATOR_GROUP } from './indicators/runner.ts';
 export { type LatestEntry, readLatest, redisKeys } from './indicators/snapshots.ts';
+export { CITY_ID, cstDate, monthStart, nextMonthStart, TZ_OFFSET_MS, weekStart, yearStart } from './indicators/model.ts';
 export { createOutboxMark, readOutboxMark, type OutboxMark } from './ingest/outbox-mark.ts';
 export { eventMsOf } from './indicators/core.ts';
 export { FACTS, type FactColumn } from './indicators/facts.ts';
 export { rebuildLatest, saveLatest } from './indicators/index.ts';
 export { processRaw } from './ingest/core.ts';
+
+// ---- market-risk alerts
+export {
+  ackAlert, ALERT_GROUP, ALERT_SCHEMA, ALERT_TOPIC, alertChannel, alertTopics, audienceSees, deleteWebhook, deliveryLog, getAlert, listAlerts,
+  listNotices, listWebhooks, parseAudience, registerWebhook, ruleDef, RULES, RULE_IDS, setWebhookEnabled, startAlertWorker, verifySignature,
+  type AlertMessage, type AlertRow, type AlertWorker, type AlertWorkerOptions, type Audience, type RuleId, type RuleParams, type Webhook,
+} from './alerts/index.ts';

@@ -62,8 +62,24 @@ export interface Config {
   auditRetentionDays: number;
   /** Create one demo key per subscriber kind at start and write .coalflow/demo-keys.json. Env COALFLOW_DEMO_KEYS. Default true on the embedded default. */
   demoKeys: boolean;
+  /** Where the demo keys are written (git-ignored). Env COALFLOW_DEMO_KEYS_FILE. Default `.coalflow/demo-keys.json`. */
+  demoKeysFile: string;
+  /**
+   * Alert rule thresholds overriding the defaults, JSON `{"<rule>": {"warning": n, "critical": n, "days": n, "hysteresis": n}}`,
+   * and `"disabled": ["<rule>", …]`. Env COALFLOW_ALERT_RULES. Default '' (the defaults of pipelines/alerts/rules.ts).
+   */
+  alertRules: string;
+  /** How often the stale-feed alert rule looks at the clock, ms; 0 = never. Env COALFLOW_ALERT_STALE_CHECK_MS. Default 60000. */
+  alertStaleCheckMs: number;
+  /** Failed webhook attempts in a row before a webhook is disabled. Env COALFLOW_ALERT_WEBHOOK_MAX_FAILURES. Default 50. */
+  alertWebhookMaxFailures: number;
   /** Pino level. Env LOG_LEVEL. Default info. */
   logLevel: string;
+  /**
+   * Report schedule, cron (minute hour day month weekday) in Asia/Shanghai. Env COALFLOW_REPORT_CRON_DAY, _WEEK, _MONTH,
+   * _YEAR. Defaults: daily 0 7 * * * (previous day), weekly 30 7 * * 1, monthly 0 8 1 * *, annual 0 9 1 1 *.
+   */
+  reportCron: { day: string; week: string; month: string; year: string };
   /** True when no external service is configured (embedded default). */
   embedded: boolean;
 }
@@ -72,9 +88,21 @@ const KNOWN_COALFLOW_KEYS = new Set([
   'COALFLOW_DATA_DIR', 'COALFLOW_EMBEDDED_DB', 'COALFLOW_EMBEDDED_MAINTENANCE_MS', 'COALFLOW_TOPIC_PARTITIONS', 'COALFLOW_TOPIC_REPLICATION', 'COALFLOW_TOPIC_PREFIX',
   'COALFLOW_SIMULATOR', 'COALFLOW_SIM_SPEED', 'COALFLOW_SIM_SEED', 'COALFLOW_SIM_BAD_SHARE', 'COALFLOW_SIM_DUP_SHARE',
   'COALFLOW_ALLOWED_LATENESS_MS', 'COALFLOW_TOKEN_SECRET', 'COALFLOW_POLICY_FILE', 'COALFLOW_FORECAST_INTERVAL_MS',
+  'COALFLOW_REPORT_CRON_DAY', 'COALFLOW_REPORT_CRON_WEEK', 'COALFLOW_REPORT_CRON_MONTH', 'COALFLOW_REPORT_CRON_YEAR',
   'COALFLOW_SIM_HISTORY_DAYS',
-  'COALFLOW_RATE_PER_SECOND', 'COALFLOW_METRICS_LOOPBACK_OPEN', 'COALFLOW_AUDIT_RETENTION_DAYS', 'COALFLOW_DEMO_KEYS',
+  'COALFLOW_RATE_PER_SECOND', 'COALFLOW_METRICS_LOOPBACK_OPEN', 'COALFLOW_AUDIT_RETENTION_DAYS', 'COALFLOW_DEMO_KEYS', 'COALFLOW_DEMO_KEYS_FILE',
+  'COALFLOW_ALERT_RULES', 'COALFLOW_ALERT_STALE_CHECK_MS', 'COALFLOW_ALERT_WEBHOOK_MAX_FAILURES',
 ]);
+
+/** Five cron fields (minute hour day month weekday); the scheduler checks the values themselves at start. */
+function cron(env: Record<string, string | undefined>, key: string, def: string): string {
+  const raw = env[key];
+  if (raw === undefined || raw === '') return def;
+  if (!/^\s*[\d*,/-]+(\s+[\d*,/A-Za-z-]+){4}\s*$/.test(raw)) {
+    throw new ConfigError(`配置项 ${key}="${raw}" 应为 5 段 cron 表达式（分 时 日 月 周）/ ${key}="${raw}" must be a 5-field cron expression (minute hour day month weekday)`);
+  }
+  return raw.trim();
+}
 
 /** Development-only secret for the embedded default; never used when a real service is configured. */
 export const EMBEDDED_DEV_SECRET = 'coalflow-embedded-dev-secret-not-for-production';
@@ -181,7 +209,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     metricsLoopbackOpen: bool(env, 'COALFLOW_METRICS_LOOPBACK_OPEN', true),
     auditRetentionDays: int(env, 'COALFLOW_AUDIT_RETENTION_DAYS', 1095, 183, 36_500),
     demoKeys: bool(env, 'COALFLOW_DEMO_KEYS', embedded),
+    demoKeysFile: env.COALFLOW_DEMO_KEYS_FILE || '.coalflow/demo-keys.json',
+    alertRules: env.COALFLOW_ALERT_RULES ?? '',
+    alertStaleCheckMs: int(env, 'COALFLOW_ALERT_STALE_CHECK_MS', 60_000, 0, 86_400_000),
+    alertWebhookMaxFailures: int(env, 'COALFLOW_ALERT_WEBHOOK_MAX_FAILURES', 50, 1, 1_000_000),
     logLevel: env.LOG_LEVEL || 'info',
+    reportCron: {
+      day: cron(env, 'COALFLOW_REPORT_CRON_DAY', '0 7 * * *'),
+      week: cron(env, 'COALFLOW_REPORT_CRON_WEEK', '30 7 * * 1'),
+      month: cron(env, 'COALFLOW_REPORT_CRON_MONTH', '0 8 1 * *'),
+      year: cron(env, 'COALFLOW_REPORT_CRON_YEAR', '0 9 1 1 *'),
+    },
     embedded,
     ...overrides,
   };

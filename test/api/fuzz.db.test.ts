@@ -14,6 +14,7 @@ import type { Runtime } from '../../infra/compose.ts';
 import type { ProduceRecord } from '../../infra/core/index.ts';
 import { FEEDS } from '../../pipelines/contracts/types.ts';
 import { testRuntime } from '../helpers/runtime.ts';
+import { operatorHeaders } from '../helpers/access.ts';
 import { SAMPLES } from '../pipelines/ingest/samples.ts';
 
 const test = suite('api: fuzzing every write route');
@@ -90,12 +91,13 @@ function body(feed: (typeof FEEDS)[number]): { payload: string | Buffer; content
 
 test('hostile bodies to every write route leave the system healthy and personal data in the domain', async () => {
   const app = sys.app!;
+  const operator = await operatorHeaders(app);
   const responses: string[] = [];
   const failures: string[] = [];
   const rejectIds = new Set<string>();
   const ring: unknown[] = [];
   const send = async (method: 'POST' | 'GET', url: string, payload?: string | Buffer, contentType?: string) => {
-    const res = await app.inject({ method, url, payload, headers: contentType ? { 'content-type': contentType } : {} });
+    const res = await app.inject({ method, url, payload, headers: { ...operator, ...(contentType ? { 'content-type': contentType } : {}) } });
     responses.push(res.body);
     // The requests before a first server error, to reproduce it (a dead database fails every later request).
     if (res.statusCode >= 500 && !failures.length) failures.push(`first server error after: ${JSON.stringify(ring)}`);

@@ -37,7 +37,7 @@ s('start with no environment: /healthz answers within 60 s with the embedded com
   const port = await freePort();
   const t0 = Date.now();
   const child = spawn(process.execPath, ['--import', 'tsx', 'infra/cli.ts', 'start'], {
-    cwd: root, env: cleanEnv({ PORT: String(port), COALFLOW_DATA_DIR: join(ctx.dir, 'pglite') }), stdio: ['ignore', 'ignore', 'pipe'],
+    cwd: root, env: cleanEnv({ PORT: String(port), COALFLOW_DATA_DIR: join(ctx.dir, 'pglite'), COALFLOW_DEMO_KEYS_FILE: join(ctx.dir, 'demo-keys.json') }), stdio: ['ignore', 'ignore', 'pipe'],
   });
   ctx.child = child;
   let stderr = '';

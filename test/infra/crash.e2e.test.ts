@@ -8,7 +8,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -46,7 +46,9 @@ function sale(id: string, net: number) {
 
 s('batches re-sent after a SIGKILL of the process tree are all stored, once', async (ctx) => {
   ctx.dir = mkdtempSync(join(tmpdir(), 'coalflow-crash-'));
-  const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_LEVEL: 'warn', COALFLOW_DATA_DIR: join(ctx.dir, 'pglite'), COALFLOW_SIMULATOR: 'false' };
+  const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_LEVEL: 'warn', COALFLOW_DATA_DIR: join(ctx.dir, 'pglite'), COALFLOW_SIMULATOR: 'false', COALFLOW_DEMO_KEYS_FILE: join(ctx.dir, 'demo-keys.json') };
+  /** The operator's demo key of the running start (each start writes fresh ones). */
+  let operatorKey = '';
   const run = uniq('K');
   const batches = Array.from({ length: 12 }, (_, b) => Array.from({ length: 100 }, (_, i) => sale(`${run}-${b}-${i}`, 20 + ((b * 100 + i) * 7 % 2000) / 100)));
   const expected = batches.flat().reduce((a, r) => a + Math.round(Number(r['净重']) * 100), 0);
@@ -54,6 +56,7 @@ s('batches re-sent after a SIGKILL of the process tree are all stored, once', as
   let port = 0;
   const start = async () => {
     port = await freePort();
+    rmSync(env.COALFLOW_DEMO_KEYS_FILE, { force: true });
     const child = spawn(process.execPath, ['--import', 'tsx', 'infra/cli.ts', 'start'], {
       cwd: root, env: { ...env, PORT: String(port) }, stdio: ['ignore', 'ignore', 'pipe'], detached: true,
     });
@@ -64,6 +67,10 @@ s('batches re-sent after a SIGKILL of the process tree are all stored, once', as
       if (child.exitCode !== null) throw new Error(`start exited ${child.exitCode}: ${stderr.slice(-500)}`);
       return (await fetch(`http://127.0.0.1:${port}/healthz`)).status === 200;
     }, { timeoutMs: 120_000, intervalMs: 250, what: '/healthz' });
+    operatorKey = await eventually(() => {
+      const keys = JSON.parse(readFileSync(env.COALFLOW_DEMO_KEYS_FILE, 'utf8')) as { keys: { kind: string; key: string }[] };
+      return keys.keys.find((k) => k.kind === 'operator')?.key;
+    }, { timeoutMs: 60_000, intervalMs: 200, what: 'the demo operator key' }) ?? '';
     return child;
   };
   const killTree = async (child: ChildProcess) => {
@@ -74,7 +81,7 @@ s('batches re-sent after a SIGKILL of the process tree are all stored, once', as
     await new Promise((r) => setTimeout(r, 500));
   };
   const send = (b: number) => fetch(`http://127.0.0.1:${port}/v1/ingest/sales`, {
-    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(batches[b]),
+    method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${operatorKey}` }, body: JSON.stringify(batches[b]),
   }).then(async (res) => res.status === 200 && (await res.json() as { summary: { accepted: number; duplicates: number } }).summary);
 
   const acked = new Set<number>();

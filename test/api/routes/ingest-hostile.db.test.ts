@@ -1,7 +1,8 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, InjectOptions } from 'fastify';
 import { buildApp } from '../../../api/server.ts';
+import { operatorHeaders } from '../../helpers/access.ts';
 import { ingestRoutes } from '../../../api/routes/ingest.ts';
 import type { Runtime } from '../../../infra/compose.ts';
 import { BrokerError, type ProduceRecord } from '../../../infra/core/index.ts';
@@ -27,6 +28,10 @@ test.before(async () => {
     for (const r of records) produced.push({ topic, value: Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value) });
   };
   app = await buildApp(rt, { plugins: [ingestRoutes] });
+  // Every request of this file as an operator (the ingest and reject routes are operators'); a test's own headers win.
+  const H = await operatorHeaders(app);
+  const inject = app.inject.bind(app);
+  app.inject = ((o: InjectOptions) => inject({ ...o, headers: { ...H, ...(o.headers ?? {}) } })) as unknown as typeof app.inject;
 });
 test.after(async () => { await app?.close(); await rt?.close(); });
 
