@@ -1,9 +1,33 @@
 /**
- * The API's error shape for what fastify itself refuses (bad JSON, a body over
- * the limit, an unknown route): `{"error": {"code", "message"}}` with the
- * documented codes and Chinese first, English after " / ".
+ * The API's one error shape, `application/problem+json` (RFC 9457) with the stable code:
+ * `{"type", "title", "status", "code", "message", "error": {"code", "message", …}}`, Chinese first, English after
+ * " / ". Routes throw a `CoalflowError`; the error handler (server.ts) renders it here. What fastify itself refuses
+ * (bad JSON, a body over the limit, an unknown route) is mapped onto the documented codes.
  */
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
+import { CoalflowError, type ErrorCode } from '../infra/core/index.ts';
+
+/** Sends one error in the documented shape. */
+export function sendProblem(reply: FastifyReply, status: number, code: ErrorCode, message: string, extra: Record<string, unknown> = {}): FastifyReply {
+  return reply.status(status).type('application/problem+json').send({
+    type: `urn:coalflow:error:${code}`, title: message, status, code, message, error: { code, message, ...extra },
+  });
+}
+
+/** Renders any error a route or hook threw. */
+export function sendError(reply: FastifyReply, err: unknown, log: { error(o: object, msg: string): void }): FastifyReply {
+  if (err instanceof CoalflowError) {
+    const retryAfterS = (err as CoalflowError & { retryAfterS?: number }).retryAfterS;
+    if (retryAfterS) reply.header('retry-after', String(retryAfterS));
+    if (err.status >= 500) log.error({ code: err.code, err: err.message }, 'request failed');
+    const { code: _c, message: _m, ...extra } = err.toJSON();
+    return sendProblem(reply, err.status, err.code, err.message, extra);
+  }
+  const known = fastifyErrorReply(err as FastifyError);
+  if (known) return sendProblem(reply, known.status, known.code, known.message);
+  log.error({ err: (err as Error)?.message }, 'request failed');
+  return sendProblem(reply, 500, 'INTERNAL', '内部错误 / internal error');
+}
 
 /** Largest request body accepted (the documented limit). */
 export const BODY_LIMIT_BYTES = 32 * 1024 * 1024;
@@ -78,10 +102,6 @@ function lineColumn(text: string, offset: number): { line: number; column: numbe
   return { line, column: offset - before.lastIndexOf('\n') };
 }
 
-function errorBody(code: string, message: string) {
-  return { error: { code, message } };
-}
-
 /**
  * Installs the JSON body parser (fastify's own, with its prototype-poisoning
  * guard) that explains where a body stops being JSON, the not-found handler,
@@ -109,23 +129,23 @@ export function installHttpErrors(app: FastifyInstance): void {
     });
   });
   app.setNotFoundHandler((req, reply) => {
-    reply.status(404).send(errorBody('NOT_FOUND', `没有这个接口：${req.method} ${req.url.split('?')[0]} / no such route: ${req.method} ${req.url.split('?')[0]}`));
+    sendProblem(reply, 404, 'NOT_FOUND', `没有这个接口：${req.method} ${req.url.split('?')[0]} / no such route: ${req.method} ${req.url.split('?')[0]}`);
   });
 }
 
 /** The documented code and message for an error fastify raised itself (status below 500), or null. */
-export function fastifyErrorReply(err: FastifyError): { status: number; body: ReturnType<typeof errorBody> } | null {
+export function fastifyErrorReply(err: FastifyError): { status: number; code: ErrorCode; message: string } | null {
   const status = err.statusCode ?? 500;
   if (status >= 500) return null;
-  if (err.code === 'INPUT_INVALID') return { status, body: errorBody('INPUT_INVALID', err.message) };
+  if (err.code === 'INPUT_INVALID') return { status, code: 'INPUT_INVALID', message: err.message };
   switch (err.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return { status: 413, body: errorBody('PAYLOAD_TOO_LARGE', `请求体超过上限 ${BODY_LIMIT_BYTES / 1024 / 1024} MB，请分批发送 / body larger than ${BODY_LIMIT_BYTES / 1024 / 1024} MB; send it in smaller batches`) };
+      return { status: 413, code: 'PAYLOAD_TOO_LARGE', message: `请求体超过上限 ${BODY_LIMIT_BYTES / 1024 / 1024} MB，请分批发送 / body larger than ${BODY_LIMIT_BYTES / 1024 / 1024} MB; send it in smaller batches` };
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return { status: 415, body: errorBody('INPUT_INVALID', `不支持的 content-type，请用 application/json、application/x-ndjson 或 text/plain / unsupported content-type; use application/json, application/x-ndjson or text/plain`) };
+      return { status: 415, code: 'INPUT_INVALID', message: `不支持的 content-type，请用 application/json、application/x-ndjson 或 text/plain / unsupported content-type; use application/json, application/x-ndjson or text/plain` };
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return { status: 400, body: errorBody('INPUT_INVALID', '请求体为空，但 content-type 为 application/json / empty body with content-type application/json') };
+      return { status: 400, code: 'INPUT_INVALID', message: '请求体为空，但 content-type 为 application/json / empty body with content-type application/json' };
     default:
-      return { status, body: errorBody(status === 404 ? 'NOT_FOUND' : 'INPUT_INVALID', `请求无效：${err.message} / invalid request: ${err.message}`) };
+      return { status, code: status === 404 ? 'NOT_FOUND' : 'INPUT_INVALID', message: `请求无效：${err.message} / invalid request: ${err.message}` };
   }
 }

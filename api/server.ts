@@ -1,6 +1,6 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyError } from 'fastify';
-import { CoalflowError, AccessError, type Deps } from '../infra/core/index.ts';
-import { BODY_LIMIT_BYTES, fastifyErrorReply, installHttpErrors } from './errors.ts';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Deps } from '../infra/core/index.ts';
+import { BODY_LIMIT_BYTES, installHttpErrors, sendError } from './errors.ts';
 import { createAccess, type AccessLayer } from './access/index.ts';
 import { SCHEMAS } from './routes/schemas.ts';
 
@@ -29,27 +29,8 @@ export async function buildApp(deps: Deps, opts: AppOptions = {}): Promise<Fasti
   });
   installHttpErrors(app);
 
-  app.setErrorHandler((err: FastifyError | CoalflowError, req, reply) => {
-    if (err instanceof AccessError) {
-      const retryAfterS = (err as AccessError & { retryAfterS?: number }).retryAfterS;
-      if (retryAfterS) reply.header('retry-after', String(retryAfterS));
-      return reply.status(err.status).type('application/problem+json').send({
-        type: `urn:coalflow:error:${err.code}`, title: err.message, status: err.status, code: err.code, message: err.message, error: { code: err.code, message: err.message },
-      });
-    }
-    if (err instanceof CoalflowError) {
-      const status = err.code === 'UNAUTHORIZED' ? 401 : err.code === 'FORBIDDEN' || err.code === 'POLICY_FIELD_NOT_ALLOWED' ? 403
-        : err.code === 'RECORD_INVALID' || err.code === 'INPUT_INVALID' ? 400 : err.retriable ? 503 : 500;
-      return reply.status(status).send({ error: err.toJSON() });
-    }
-    const known = fastifyErrorReply(err as FastifyError);
-    if (known) return reply.status(known.status).send(known.body);
-    const status = (err as FastifyError).statusCode ?? 500;
-    if (status >= 500) req.log.error({ err: err.message }, 'request failed');
-    return reply.status(status).send({
-      error: { code: (err as FastifyError).code ?? 'INTERNAL', message: status >= 500 ? '内部错误 / internal error' : err.message },
-    });
-  });
+  // One renderer for every error (api/errors.ts): routes and hooks throw, nothing builds an error body by hand.
+  app.setErrorHandler((err, req, reply) => sendError(reply, err, req.log));
 
   app.addHook('onResponse', async (req, reply) => {
     deps.metrics.httpRequests.inc({ route: req.routeOptions.url ?? 'unknown', status: String(reply.statusCode) });

@@ -4,6 +4,7 @@ import { catalogSources, startSchedule, FORECAST_CATALOG, type Schedule, type Sk
 import { createIngestService, indicatorTopics, listSeriesKeys, loadSeries, startIndicatorWorkers, startAlertWorker, createOutboxMark, INDICATOR_GROUP, rebuildLatest, saveLatest } from '../pipelines/index.ts';
 import type { Runtime } from './compose.ts';
 import { startSimulator } from './simulator/index.ts';
+import { CoalflowError } from './core/index.ts';
 
 export type Role = 'worker' | 'api' | 'simulator';
 
@@ -83,12 +84,12 @@ export async function startSystem(rt: Runtime, roles: Role[], opts: { listen?: b
       const schedule = forecasts;
       // On-demand retraining needs a worker in this process (`start`); a lone API answers 503.
       const retrainRoute = async (a: FastifyInstance) => {
-        a.post('/v1/forecasts/retrain', { config: { operator: true }, schema: SCHEMAS.retrain }, async (_req, reply) => {
+        a.post('/v1/forecasts/retrain', { config: { operator: true }, schema: SCHEMAS.retrain }, async (_req, _reply) => {
           if (!schedule) {
-            return reply.status(503).send({ error: { code: 'SERVICE_UNAVAILABLE', message: '本进程未运行 worker，无法重新训练 / no worker in this process to retrain' } });
+            throw new CoalflowError('SERVICE_UNAVAILABLE', '本进程未运行 worker，无法重新训练 / no worker in this process to retrain');
           }
           const summary = await schedule.runNow();
-          if (!summary) return reply.status(500).send({ error: { code: 'INTERNAL', message: '重新训练失败，见日志 / retrain failed, see the logs' } });
+          if (!summary) throw new CoalflowError('INTERNAL', '重新训练失败，见日志 / retrain failed, see the logs');
           return { trained: summary.ok.length, failed: summary.failed, ms: Math.round(summary.ms), series: summary.ok, skipped: skippedSeries() };
         });
       };

@@ -101,7 +101,7 @@ export const etsSpec: ModelSpec = {
           sd = f.sd;
           return f.point;
         } catch (err) {
-          throw new Error(`AutoETS: ${message(err)}`);
+          throw new Error(`AutoETS: ${message(err)}`, { cause: err });
         }
       },
       sd: () => sd,
@@ -122,7 +122,7 @@ export const mstlSpec: ModelSpec = {
           sd = f.sd;
           return f.point;
         } catch (err) {
-          throw new Error(`MSTL: ${message(err)}`);
+          throw new Error(`MSTL: ${message(err)}`, { cause: err });
         }
       },
       sd: () => sd,

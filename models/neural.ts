@@ -80,7 +80,7 @@ export function planNeural(budgetMs: number, fits: number, availableWindows: num
   return { windows, firstIterations: it, warmIterations: Math.max(1, Math.ceil(it * WARM_FRACTION)), estimatedMs: Math.round(cost(windows, it)) };
 }
 
-function createNeural(name: 'lstm' | 'gru', ctx: SeriesContext, n: number): ModelRunner | { skip: string } {
+function createNeural(name: 'lstm' | 'gru', ctx: SeriesContext, _n: number): ModelRunner | { skip: string } {
   const lag = Math.max(1, ctx.period);
   const available = ctx.firstOrigin - lag - WINDOW;
   if (available < MIN_WINDOWS) return { skip: `skipped: series too short for ${WINDOW}-step windows (需要更长的序列)` };

@@ -3,7 +3,7 @@
  * Each has JSON schemas for the request and the response (served as OpenAPI at /docs).
  */
 import type { FastifyInstance } from 'fastify';
-import type { Deps } from '../../infra/core/index.ts';
+import { CoalflowError, type Deps } from '../../infra/core/index.ts';
 import { bill, monthRange } from './bill.ts';
 import { queryAudit } from './audit.ts';
 import { KINDS, type NewGrant, type Product } from './store.ts';
@@ -29,7 +29,7 @@ export async function accessRoutes(app: FastifyInstance, opts: { deps: Deps }): 
   const { deps } = opts;
   const access = app.access;
   const op = { operator: true };
-  const notFound = (what: string) => ({ code: 'NOT_FOUND', message: `${what} 不存在 / ${what} not found`, error: { code: 'NOT_FOUND', message: `${what} 不存在 / ${what} not found` } });
+  const notFound = (what: string) => new CoalflowError('NOT_FOUND', `${what} 不存在 / ${what} not found`);
 
   app.get('/v1/me', {
     config: { authenticated: true },
@@ -85,23 +85,26 @@ export async function accessRoutes(app: FastifyInstance, opts: { deps: Deps }): 
   }, async (req, reply) => {
     const fresh = await access.store.rotateKey(req.params.keyId, req.body?.graceSeconds ?? 0);
     access.invalidate();
-    return fresh ? reply.status(201).send({ ...fresh, notice: NOTICE }) : reply.status(404).send(notFound(`密钥 ${req.params.keyId} / key ${req.params.keyId}`));
+    if (!fresh) throw notFound(`密钥 ${req.params.keyId} / key ${req.params.keyId}`);
+    return reply.status(201).send({ ...fresh, notice: NOTICE });
   });
 
   app.post<{ Params: { keyId: string } }>('/v1/access/keys/:keyId/revoke', {
     config: op, schema: { summary: '吊销密钥 / revoke a key', params: keyParams, response: { 200: { type: 'object', properties: { keyId: str, revoked: { type: 'boolean' } } }, ...errors } },
-  }, async (req, reply) => {
+  }, async (req, _reply) => {
     const ok = await access.store.revokeKey(req.params.keyId);
     access.invalidate();
-    return ok ? { keyId: req.params.keyId, revoked: true } : reply.status(404).send(notFound(`密钥 ${req.params.keyId} / key ${req.params.keyId}`));
+    if (!ok) throw notFound(`密钥 ${req.params.keyId} / key ${req.params.keyId}`);
+    return { keyId: req.params.keyId, revoked: true };
   });
 
   app.post<{ Params: { keyId: string }; Body: { at?: string } | undefined }>('/v1/access/keys/:keyId/expire', {
     config: op, schema: { summary: '设定密钥到期（默认立即）/ expire a key (now by default)', params: keyParams, body: { type: ['object', 'null'], properties: { at: str } }, response: { 200: { type: 'object', properties: { keyId: str, expired: { type: 'boolean' } } }, ...errors } },
-  }, async (req, reply) => {
+  }, async (req, _reply) => {
     const ok = await access.store.expireKey(req.params.keyId, req.body?.at);
     access.invalidate();
-    return ok ? { keyId: req.params.keyId, expired: true } : reply.status(404).send(notFound(`密钥 ${req.params.keyId} / key ${req.params.keyId}`));
+    if (!ok) throw notFound(`密钥 ${req.params.keyId} / key ${req.params.keyId}`);
+    return { keyId: req.params.keyId, expired: true };
   });
 
   const productSchema = { type: 'object', required: ['code', 'name'], properties: { code: str, name: str, fields: strs, fee: anyObj } } as const;

@@ -181,6 +181,7 @@ export function createAccessStore(db: pg.Pool) {
 }
 export type AccessStore = ReturnType<typeof createAccessStore>;
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a database row, typed by the Grant it becomes
 function grantOf(x: Record<string, any>): Grant {
   return {
     id: String(x.id), products: x.products, regions: (x.regions as string[]).includes('*') ? '*' : x.regions, mines: x.mines, users: x.users,

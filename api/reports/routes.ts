@@ -5,8 +5,8 @@
  * GET  /v1/reports/:id             one report's metadata, what changed since the previous version, and its JSON
  * GET  /v1/reports/:id/:format     the file (json, html, pdf, xlsx); `?lang=en` for English
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { InputError, type Deps } from '../../infra/core/index.ts';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { CoalflowError, InputError, type Deps } from '../../infra/core/index.ts';
 import { allowedScope as accessScope, type Principal } from '../access/index.ts';
 import { localize, type AlertsSource, type Audience, type Lang } from './content.ts';
 import { parsePeriod, PERIOD_KINDS, type PeriodKind } from './period.ts';
@@ -102,13 +102,7 @@ function id(v: string): number {
   return Number(v);
 }
 
-const notFound = (reply: FastifyReply, what: string) =>
-  reply.code(404).send({
-    error: {
-      code: 'NOT_FOUND',
-      message: `未找到${what} / ${what === '报告' ? 'report' : 'job'} not found`,
-    },
-  });
+const notFound = (what: string) => new CoalflowError('NOT_FOUND', `未找到${what} / ${what === '报告' ? 'report' : 'job'} not found`);
 
 export async function reportRoutes(app: FastifyInstance, opts: ReportRoutesOptions): Promise<void> {
   const { deps } = opts;
@@ -175,9 +169,10 @@ export async function reportRoutes(app: FastifyInstance, opts: ReportRoutesOptio
   app.get(
     '/v1/reports/jobs/:id',
     { config: { operator: true } },
-    async (req: FastifyRequest<{ Params: { id: string } }>, reply) => {
+    async (req: FastifyRequest<{ Params: { id: string } }>, _reply) => {
       const j = await getJob(deps.db, id(req.params.id));
-      return j ?? notFound(reply, '任务');
+      if (!j) throw notFound('任务');
+      return j;
     },
   );
 
@@ -208,10 +203,10 @@ export async function reportRoutes(app: FastifyInstance, opts: ReportRoutesOptio
     { config: { product: 'report' } },
     async (
       req: FastifyRequest<{ Params: { id: string }; Querystring: Record<string, string | undefined> }>,
-      reply,
+      _reply,
     ) => {
       const r = await getReport(deps.db, id(req.params.id));
-      if (!r || !canSee(req, r.audienceKey)) return notFound(reply, '报告');
+      if (!r || !canSee(req, r.audienceKey)) throw notFound('报告');
       const { content, ...meta } = r;
       return { ...meta, report: localize(content, lang(req.query.lang)) };
     },
@@ -231,9 +226,9 @@ export async function reportRoutes(app: FastifyInstance, opts: ReportRoutesOptio
       const format = formatsOf(req.params.format)[0]!;
       const l = lang(req.query.lang);
       const r = await getReport(deps.db, n);
-      if (!r || !canSee(req, r.audienceKey)) return notFound(reply, '报告');
+      if (!r || !canSee(req, r.audienceKey)) throw notFound('报告');
       const bytes = await reportFile(deps.db, n, format, l);
-      if (!bytes) return notFound(reply, '报告');
+      if (!bytes) throw notFound('报告');
       const name = `coalflow-${r.period}-${r.periodKey}-v${r.version}${l === 'en' ? '-en' : ''}.${format}`;
       return reply
         .header('content-type', CONTENT_TYPES[format])

@@ -5,7 +5,7 @@
  * caller's `Audience`; webhook routes are operator-only (`config.operator`).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { InputError, PolicyError, type Deps } from '../../infra/core/index.ts';
+import { CoalflowError, InputError, PolicyError, type Deps } from '../../infra/core/index.ts';
 import { audienceOf } from '../access/index.ts';
 import {
   ackAlert, alertChannel, audienceSees, cstDayMs, deleteWebhook, deliveryLog, getAlert, listAlerts, listNotices, listWebhooks,
@@ -86,19 +86,19 @@ export function alertRoutesWith(audienceOf: AudienceResolver) {
       rules: RULES.map((r) => ({ id: r.id, zh: r.zh, en: r.en, measure: r.measure, direction: r.direction, series: r.series, defaults: r.defaults })),
     }));
 
-    app.get('/v1/alerts/:id', { config: product }, async (req: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply) => {
+    app.get('/v1/alerts/:id', { config: product }, async (req: FastifyRequest<{ Params: { id: string } }>, _reply: FastifyReply) => {
       const a = need(req);
       const row = await getAlert(deps.db, req.params.id);
-      if (!row || !audienceSees(a, row)) return reply.code(404).send({ error: { code: 'NOT_FOUND', message: `未找到预警 ${req.params.id} / no alert ${req.params.id}` } });
+      if (!row || !audienceSees(a, row)) throw new CoalflowError('NOT_FOUND', `未找到预警 ${req.params.id} / no alert ${req.params.id}`);
       const states = await deps.db.query(
         `SELECT seq, kind, severity, at, title, evidence FROM alert_states WHERE alert_id = $1 ORDER BY seq`, [row.id]);
       return { ...row, states: states.rows };
     });
 
-    app.post('/v1/alerts/:id/ack', { config: product }, async (req: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply) => {
+    app.post('/v1/alerts/:id/ack', { config: product }, async (req: FastifyRequest<{ Params: { id: string } }>, _reply: FastifyReply) => {
       const a = need(req);
       const row = await getAlert(deps.db, req.params.id);
-      if (!row || !audienceSees(a, row)) return reply.code(404).send({ error: { code: 'NOT_FOUND', message: `未找到预警 ${req.params.id} / no alert ${req.params.id}` } });
+      if (!row || !audienceSees(a, row)) throw new CoalflowError('NOT_FOUND', `未找到预警 ${req.params.id} / no alert ${req.params.id}`);
       const r = await ackAlert(deps.db, row.id, a.subscriberId);
       return { id: row.id, subscriberId: a.subscriberId, ackedAt: r.ackedAt };
     });
@@ -191,14 +191,14 @@ export function alertRoutesWith(audienceOf: AudienceResolver) {
     }));
 
     for (const [action, enabled] of [['enable', true], ['disable', false]] as const) {
-      app.post(`/v1/alert-webhooks/:id/${action}`, { config: operator }, async (req: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply) => {
-        if (!(await setWebhookEnabled(deps.db, req.params.id, enabled))) return reply.code(404).send({ error: { code: 'NOT_FOUND', message: `未找到 webhook ${req.params.id} / no webhook ${req.params.id}` } });
+      app.post(`/v1/alert-webhooks/:id/${action}`, { config: operator }, async (req: FastifyRequest<{ Params: { id: string } }>, _reply: FastifyReply) => {
+        if (!(await setWebhookEnabled(deps.db, req.params.id, enabled))) throw new CoalflowError('NOT_FOUND', `未找到 webhook ${req.params.id} / no webhook ${req.params.id}`);
         return { id: req.params.id, enabled };
       });
     }
 
-    app.delete('/v1/alert-webhooks/:id', { config: operator }, async (req: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply) => {
-      if (!(await deleteWebhook(deps.db, req.params.id))) return reply.code(404).send({ error: { code: 'NOT_FOUND', message: `未找到 webhook ${req.params.id} / no webhook ${req.params.id}` } });
+    app.delete('/v1/alert-webhooks/:id', { config: operator }, async (req: FastifyRequest<{ Params: { id: string } }>, _reply: FastifyReply) => {
+      if (!(await deleteWebhook(deps.db, req.params.id))) throw new CoalflowError('NOT_FOUND', `未找到 webhook ${req.params.id} / no webhook ${req.params.id}`);
       return { id: req.params.id, deleted: true };
     });
 

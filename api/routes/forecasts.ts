@@ -9,6 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import type pg from 'pg';
 import { SCHEMAS } from './schemas.ts';
 import { latestForecast, listLatestForecasts } from '../../models/index.ts';
+import { CoalflowError } from '../../infra/core/index.ts';
 
 export interface ForecastRoutesOptions {
   /** The database pool; alternatively pass the composition root's `deps`. */
@@ -25,21 +26,14 @@ export async function forecastRoutes(app: FastifyInstance, opts: ForecastRoutesO
 
   app.get('/v1/forecasts', { config: { product: 'forecast' }, schema: SCHEMAS.forecasts }, async () => ({ items: await listLatestForecasts(db) }));
 
-  app.get<{ Params: { seriesKey: string } }>('/v1/forecasts/:seriesKey', { config: { product: 'forecast' }, schema: SCHEMAS.forecast }, async (req, reply) => {
+  app.get<{ Params: { seriesKey: string } }>('/v1/forecasts/:seriesKey', { config: { product: 'forecast' }, schema: SCHEMAS.forecast }, async (req, _reply) => {
     const key = req.params.seriesKey;
     if (key.length === 0 || key.length > MAX_KEY_LENGTH || /[\u0000-\u001f]/.test(key)) {
-      return reply.status(400).send({
-        error: {
-          code: 'INPUT_INVALID',
-          message: `序列键无效（1–${MAX_KEY_LENGTH} 个字符，无控制字符） / invalid series key (1–${MAX_KEY_LENGTH} characters, no control characters)`,
-        },
-      });
+      throw new CoalflowError('INPUT_INVALID', `序列键无效（1–${MAX_KEY_LENGTH} 个字符，无控制字符） / invalid series key (1–${MAX_KEY_LENGTH} characters, no control characters)`);
     }
     const found = await latestForecast(db, key);
     if (!found) {
-      return reply.status(404).send({
-        error: { code: 'FORECAST_NOT_FOUND', message: `序列 "${key}" 暂无预测 / no forecast for series "${key}"`, seriesKey: key },
-      });
+      throw new CoalflowError('FORECAST_NOT_FOUND', `序列 "${key}" 暂无预测 / no forecast for series "${key}"`, { context: { seriesKey: key } });
     }
     return found;
   });

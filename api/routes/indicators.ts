@@ -6,7 +6,7 @@
  * contributor count so a fuller control layer can be added in front.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { InputError, type Deps } from '../../infra/core/index.ts';
+import { InputError, CoalflowError, type Deps } from '../../infra/core/index.ts';
 import { AGGREGATE_SCOPES, cstDayMs, DAY_MS, FAMILIES, METRICS, metricDef, WINDOWS, DAYS_OF_STOCK_FLAT, series, readLatest, redisKeys, type Family, type IndicatorPoint, type MetricDef, type Scope, type Window, type LatestEntry } from '../../pipelines/index.ts';
 import { refuseEntity, viewEntities, visible } from '../access/view.ts';
 import { secondarySuppress } from '../access/disclosure.ts';
@@ -141,7 +141,7 @@ export async function indicatorRoutes(app: FastifyInstance, opts: { deps: Deps }
     };
   });
 
-  app.get('/v1/days-of-stock', { config: { product: 'indicator.days_of_stock' }, schema: SCHEMAS.daysOfStock }, async (req: FastifyRequest<{ Querystring: Q }>, reply: FastifyReply) => {
+  app.get('/v1/days-of-stock', { config: { product: 'indicator.days_of_stock' }, schema: SCHEMAS.daysOfStock }, async (req: FastifyRequest<{ Querystring: Q }>, _reply: FastifyReply) => {
     const user = req.query.user;
     if (!user) bad('缺少 user 参数 / user is required');
     if (!visible(req.accessScope, 'user', user)) refuseEntity('user', user);
@@ -156,7 +156,7 @@ export async function indicatorRoutes(app: FastifyInstance, opts: { deps: Deps }
       pick = (metric: string) => { const p = last(metric); return p ? { ...p, windowStart: new Date(p.windowStart).toISOString(), version: 0 } as LatestEntry : null; };
     }
     const days = pick('days');
-    if (!days) return reply.code(404).send({ error: { code: 'NOT_FOUND', message: `未找到用煤企业 ${user} 的可用天数 / no days-of-stock for user ${user}` } });
+    if (!days) throw new CoalflowError('NOT_FOUND', `未找到用煤企业 ${user} 的可用天数 / no days-of-stock for user ${user}`);
     const change = pick('days_change_7d')?.value ?? null;
     req.accessCells = { returned: 1, suppressed: 0 };
     return {

@@ -3,22 +3,59 @@
  * (listed in the README), whether retrying can help, and an optional cause.
  * Messages shown to operators are Chinese first, English after a " / ".
  */
+
+/**
+ * Every error code of the system and the HTTP status it is answered with (null: never an HTTP answer — the
+ * process exits with it, or it only appears in summaries). The README's "Error codes" table lists exactly these,
+ * with the same statuses (test/architecture/error-codes.test.ts checks both ways).
+ */
+export const ERROR_CODES = {
+  CONFIG_INVALID: null,
+  SERVICE_UNAVAILABLE: 503,
+  DB_NO_TIMESCALEDB: null,
+  MIGRATION_FAILED: null,
+  BROKER_ERROR: 503,
+  SINK_WRITE_FAILED: 503,
+  RECORD_INVALID: 400,
+  INPUT_INVALID: 400,
+  PAYLOAD_TOO_LARGE: 413,
+  POLICY_FIELD_NOT_ALLOWED: 403,
+  NOT_FOUND: 404,
+  FORECAST_NOT_FOUND: 404,
+  CONFLICT: 409,
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
+  PRODUCT_NOT_REGISTERED: 403,
+  RATE_LIMITED: 429,
+  QUOTA_EXHAUSTED: 429,
+  WORKER_CRASHED: null,
+  ABORTED: null,
+  INTERNAL: 500,
+} as const satisfies Record<string, number | null>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
 export interface CoalflowErrorOptions {
   cause?: unknown;
   retriable?: boolean;
   context?: Record<string, unknown>;
+  /** HTTP status when it differs from the code's (e.g. 415 for an unsupported content type, an INPUT_INVALID). */
+  status?: number;
 }
 
 export class CoalflowError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly retriable: boolean;
   readonly context: Record<string, unknown>;
-  constructor(code: string, message: string, opts: CoalflowErrorOptions = {}) {
+  /** The HTTP status this error is answered with. */
+  readonly status: number;
+  constructor(code: ErrorCode, message: string, opts: CoalflowErrorOptions = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = new.target.name;
     this.code = code;
     this.retriable = opts.retriable ?? false;
     this.context = opts.context ?? {};
+    this.status = opts.status ?? ERROR_CODES[code] ?? (this.retriable ? 503 : 500);
   }
   toJSON() {
     return { code: this.code, message: this.message, retriable: this.retriable, ...this.context };
@@ -94,9 +131,7 @@ export function isProgrammingError(err: unknown): boolean {
  * PRODUCT_NOT_REGISTERED (403), RATE_LIMITED (429), QUOTA_EXHAUSTED (429).
  */
 export class AccessError extends CoalflowError {
-  readonly status: number;
   constructor(code: 'UNAUTHORIZED' | 'FORBIDDEN' | 'PRODUCT_NOT_REGISTERED' | 'RATE_LIMITED' | 'QUOTA_EXHAUSTED', status: number, message: string, opts: CoalflowErrorOptions = {}) {
-    super(code, message, { ...opts, retriable: code === 'RATE_LIMITED' || code === 'QUOTA_EXHAUSTED' });
-    this.status = status;
+    super(code, message, { ...opts, status, retriable: code === 'RATE_LIMITED' || code === 'QUOTA_EXHAUSTED' });
   }
 }

@@ -5,7 +5,7 @@
 export { type Assignment, type Batch, type BatchHandler, type Broker, type ConsumedRecord, type Consumer, type ConsumerOptions, type ProduceRecord, type TopicSpec } from './broker.ts';
 export { type Config, loadConfig } from './config.ts';
 export { type Deps, type Kinds } from './deps.ts';
-export { BrokerError, CoalflowError, ConfigError, InputError, MigrationError, PolicyError, ServiceError, SinkError, ValidationError, isProgrammingError } from './errors.ts';
+export { BrokerError, CoalflowError, ConfigError, InputError, MigrationError, PolicyError, ServiceError, SinkError, ValidationError, isProgrammingError, ERROR_CODES, type ErrorCode } from './errors.ts';
 export { type Logger, createLogger } from './log.ts';
 export { createMetrics, refreshConsumerLag } from './metrics.ts';
 export { mulberry32 } from './random.ts';

@@ -5,7 +5,6 @@
  * ports and platforms, and power plants and other coal users.
  */
 import { ORDOS_REGIONS } from '../../pipelines/index.ts';
-import { mulberry32 } from '../core/index.ts';
 
 /** Seeded (mulberry32) draws for the simulation; deterministic per seed. */
 export class Rng {

@@ -57,7 +57,6 @@ const TOKENS: FieldSpec[] = [
   { name: 'customerToken', kind: 'string', io: 'out', doc: '客户名称的keyed HMAC令牌 / keyed HMAC token of the customer' },
 ];
 
-const EXT_DOC = '未识别的源字段（已按策略脱敏）/ unknown source fields, desensitized by policy';
 
 const MINE_NAME_ALIASES = ['mineName', 'enterprise', 'enterpriseName', 'companyName', 'site', '企业名称', '所属机构', '提供企业名称', '煤矿名称', '煤场名称', '单位名称', '企业(机构)名称'];
 const CREDIT_ALIASES = ['creditCode', 'uscc', '统一社会信用代码', '社会信用代码', '信用代码'];

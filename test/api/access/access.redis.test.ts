@@ -25,7 +25,7 @@ let op: TestKey;
 let ent: TestKey;
 let plant: TestKey;
 let bureau: TestKey;
-let outsider: TestKey;
+let _outsider: TestKey;
 
 const MINE_A = '91150602MA0000001A';
 const MINE_B = '91150602MA0000002B';
@@ -49,7 +49,7 @@ test.before(async () => {
   ent = await testKey(app, 'enterprise', { products: ['indicator.sales', 'indicator.price', 'live'], mines: [MINE_A, MINE_B], purpose: '经营分析 / operations', tier: 'industry' });
   plant = await testKey(app, 'coal_user', { products: ['indicator.days_of_stock'], users: [PLANT], purpose: '保供 / supply', tier: 'industry', quotaPerDay: 3 });
   bureau = await testKey(app, 'government', { products: ['indicator.sales', 'indicator.days_of_stock', 'forecast'], mines: ['*'], users: ['*'], purpose: '公共治理 / governance', tier: 'public' });
-  outsider = await testKey(app, 'enterprise', { products: ['indicator.transport'], purpose: '物流 / logistics', tier: 'industry' }, '91150621MA0000009C');
+  _outsider = await testKey(app, 'enterprise', { products: ['indicator.transport'], purpose: '物流 / logistics', tier: 'industry' }, '91150621MA0000009C');
   const sink = createRedisSink(rt);
   await sink.write([
     pt('sales', 'volume_t', 'mine', MINE_A, 1000, null),

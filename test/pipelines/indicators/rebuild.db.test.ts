@@ -14,6 +14,7 @@ import { rebuildLatest, saveLatest } from '../../../pipelines/indicators/rebuild
 import { startIndicatorWorkers } from '../../../pipelines/indicators/runner.ts';
 import { createRedisSink } from '../../../pipelines/indicators/snapshots.ts';
 import { testRuntime } from '../../helpers/runtime.ts';
+import { testKey } from '../../helpers/access.ts';
 import { buildFixture } from './fixture.ts';
 
 const test = suite('pipelines/indicators rebuild (db)');
@@ -68,7 +69,8 @@ test('an emptied cache gets back every snapshot the publications had made, befor
   const sys = await startSystem(rt, ['worker', 'api'], { listen: false });
   try {
     // No wait: the system is started, so the API answers with the rebuilt snapshots at once.
-    const res = await sys.app!.inject({ method: 'GET', url: '/v1/indicators/latest?family=sales&scope=city' });
+    const bureau = await testKey(sys.app!, 'government', { products: ['indicator.sales'], purpose: '测试 / test', tier: 'public' });
+    const res = await sys.app!.inject({ method: 'GET', url: '/v1/indicators/latest?family=sales&scope=city', headers: bureau.headers });
     assert.is(res.statusCode, 200);
     assert.ok(JSON.stringify(res.json()).includes('"value"'), res.body.slice(0, 300));
     const rebuilt = await snapshots();

@@ -26,7 +26,7 @@ import { metricsRoutes } from '../../../api/routes/metrics.ts';
 import { buildApp } from '../../../api/server.ts';
 import { operatorHeaders } from '../../helpers/access.ts';
 import { buildFixture, DAYS, T0, type Produced } from './fixture.ts';
-import { day, Oracle } from './oracle.ts';
+import { Oracle } from './oracle.ts';
 
 type RT = Runtime & { prefix: string };
 const test = suite('pipelines/indicators/replay (kafka)');
