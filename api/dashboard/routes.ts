@@ -13,7 +13,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import fastifyStatic from '@fastify/static';
-import type { Deps } from '../../infra/core/index.ts';
+import { CoalflowError, type Deps } from '../../infra/core/index.ts';
 
 /** Where `vite build` writes the page. */
 export const DASHBOARD_DIST = new URL('./dist/', import.meta.url).pathname;
@@ -62,8 +62,7 @@ export async function dashboardRoutes(app: FastifyInstance, opts: DashboardRoute
 
   if (embedded) {
     app.get('/dashboard/session', page, async (req, reply) => {
-      if (!LOOPBACK.has(req.ip))
-        return reply.status(404).send({ error: { code: 'NOT_FOUND', message: '未找到 / not found' } });
+      if (!LOOPBACK.has(req.ip)) throw new CoalflowError('NOT_FOUND', '未找到 / not found');
       reply.header('cache-control', 'no-store');
       return { embedded: true, demo };
     });
@@ -92,8 +91,7 @@ export async function dashboardRoutes(app: FastifyInstance, opts: DashboardRoute
   app.get('/', page, async (_req, reply) => reply.sendFile('index.html'));
   app.get<{ Params: { '*': string } }>('/assets/*', page, async (req, reply) => {
     const name = req.params['*'];
-    if (!/^[\w.-]+$/.test(name))
-      return reply.status(404).send({ error: { code: 'NOT_FOUND', message: '未找到 / not found' } });
+    if (!/^[\w.-]+$/.test(name)) throw new CoalflowError('NOT_FOUND', '未找到 / not found');
     return reply.sendFile(`assets/${name}`);
   });
 }
