@@ -5,6 +5,7 @@ export { indicatorRoutes } from './routes/indicators.ts';
 export { ingestRoutes } from './routes/ingest.ts';
 export { metricsRoutes } from './routes/metrics.ts';
 export { buildApp } from './server.ts';
+export { dashboardRoutes, offerDemoSession } from './dashboard/routes.ts';
 export { accessRoutes } from './access/index.ts';
 export { SCHEMAS } from './routes/schemas.ts';
 export { ensureDemoKeys, DEMO_KEYS_FILE, type DemoKey, type DemoWorld } from './access/demo.ts';

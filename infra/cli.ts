@@ -33,6 +33,7 @@ async function runRoles(roles: Role[], overrides: Partial<Config> = {}): Promise
     process.stderr.write([
       '',
       `coalflow 已启动 / started (${rt.kinds.broker}, ${rt.kinds.db}, ${rt.kinds.cache}, registry ${rt.kinds.registry}${roles.includes('simulator') ? `, simulator ×${config.simSpeed}` : ''})`,
+      `  ${base}/   仪表盘 / dashboard`,
       `  ${base}/healthz`,
       `  ${base}/v1/indicators/latest?family=sales&scope=city`,
       `  ${base}/v1/indicators/latest?family=price&scope=city`,
@@ -55,6 +56,8 @@ async function runRoles(roles: Role[], overrides: Partial<Config> = {}): Promise
     const [{ ensureDemoKeys }, { createWorld }] = await Promise.all([import('../api/index.ts'), import('./simulator/world.ts')]);
     const base = `http://127.0.0.1:${config.port}`;
     const keys = await ensureDemoKeys(rt.db, sys.app.access.store, createWorld(config.simSeed), config.demoKeysFile).catch((err: Error) => { rt.log.warn({ err: err.message }, 'demo keys not created'); return []; });
+    // The dashboard opens as the demo energy bureau; the route that hands it out exists only on the embedded default.
+    if (config.embedded) (await import('../api/index.ts')).offerDemoSession(keys);
     if (keys.length) process.stderr.write(['', `演示密钥 / demo keys (${config.demoKeysFile}):`, ...keys.map((k) => `  ${k.kind.padEnd(11)} ${k.key}`), `  curl -H "Authorization: Bearer <key>" ${base}/v1/me`, `  ${base}/docs`, ''].join('\n') + '\n');
   }
 }

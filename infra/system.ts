@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { alertRoutes, buildApp, forecastRoutes, indicatorRoutes, ingestRoutes, metricsRoutes, accessRoutes, SCHEMAS, createReportScheduler, reportRoutes } from '../api/index.ts';
+import { alertRoutes, buildApp, dashboardRoutes, forecastRoutes, indicatorRoutes, ingestRoutes, metricsRoutes, accessRoutes, SCHEMAS, createReportScheduler, reportRoutes } from '../api/index.ts';
 import { catalogSources, startSchedule, FORECAST_CATALOG, type Schedule, type SkippedSeries } from '../models/index.ts';
 import { createIngestService, indicatorTopics, listSeriesKeys, loadSeries, startIndicatorWorkers, startAlertWorker, createOutboxMark, INDICATOR_GROUP, rebuildLatest, saveLatest } from '../pipelines/index.ts';
 import type { Runtime } from './compose.ts';
@@ -93,7 +93,7 @@ export async function startSystem(rt: Runtime, roles: Role[], opts: { listen?: b
           return { trained: summary.ok.length, failed: summary.failed, ms: Math.round(summary.ms), series: summary.ok, skipped: skippedSeries() };
         });
       };
-      app = await buildApp(rt, { plugins: [ingestRoutes, indicatorRoutes, forecastRoutes, metricsRoutes, retrainRoute, accessRoutes, alertRoutes, reportRoutes] });
+      app = await buildApp(rt, { plugins: [ingestRoutes, indicatorRoutes, forecastRoutes, metricsRoutes, retrainRoute, accessRoutes, alertRoutes, reportRoutes, dashboardRoutes] });
       if (opts.listen !== false) {
         await app.listen({ port: rt.config.port, host: rt.config.host });
         rt.log.info({ port: rt.config.port }, 'API listening');
