@@ -8,14 +8,32 @@ import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import { CoalflowError, type ErrorCode } from '../infra/core/index.ts';
 
 /** Sends one error in the documented shape. */
-export function sendProblem(reply: FastifyReply, status: number, code: ErrorCode, message: string, extra: Record<string, unknown> = {}): FastifyReply {
-  return reply.status(status).type('application/problem+json').send({
-    type: `urn:coalflow:error:${code}`, title: message, status, code, message, error: { code, message, ...extra },
-  });
+export function sendProblem(
+  reply: FastifyReply,
+  status: number,
+  code: ErrorCode,
+  message: string,
+  extra: Record<string, unknown> = {},
+): FastifyReply {
+  return reply
+    .status(status)
+    .type('application/problem+json')
+    .send({
+      type: `urn:coalflow:error:${code}`,
+      title: message,
+      status,
+      code,
+      message,
+      error: { code, message, ...extra },
+    });
 }
 
 /** Renders any error a route or hook threw. */
-export function sendError(reply: FastifyReply, err: unknown, log: { error(o: object, msg: string): void }): FastifyReply {
+export function sendError(
+  reply: FastifyReply,
+  err: unknown,
+  log: { error(o: object, msg: string): void },
+): FastifyReply {
   if (err instanceof CoalflowError) {
     const retryAfterS = (err as CoalflowError & { retryAfterS?: number }).retryAfterS;
     if (retryAfterS) reply.header('retry-after', String(retryAfterS));
@@ -40,7 +58,9 @@ export const BODY_LIMIT_BYTES = 32 * 1024 * 1024;
 export function jsonErrorOffset(text: string): number {
   let i = 0;
   const n = text.length;
-  const ws = () => { while (i < n && (text[i] === ' ' || text[i] === '\t' || text[i] === '\n' || text[i] === '\r')) i++; };
+  const ws = () => {
+    while (i < n && (text[i] === ' ' || text[i] === '\t' || text[i] === '\n' || text[i] === '\r')) i++;
+  };
   // Containers are tracked on an explicit stack: no recursion, whatever the depth.
   const stack: ('{' | '[')[] = [];
   const str = (): boolean => {
@@ -48,13 +68,27 @@ export function jsonErrorOffset(text: string): number {
     i++;
     while (i < n) {
       const c = text.charCodeAt(i);
-      if (c === 0x22) { i++; return true; }
+      if (c === 0x22) {
+        i++;
+        return true;
+      }
       if (c < 0x20) return false;
       if (c === 0x5c) {
         const e = text[i + 1];
-        if (e === 'u') { if (!/^[0-9a-fA-F]{4}$/.test(text.slice(i + 2, i + 6))) { i++; return false; } i += 6; continue; }
-        if (e === undefined || !'"\\/bfnrt'.includes(e)) { i++; return false; }
-        i += 2; continue;
+        if (e === 'u') {
+          if (!/^[0-9a-fA-F]{4}$/.test(text.slice(i + 2, i + 6))) {
+            i++;
+            return false;
+          }
+          i += 6;
+          continue;
+        }
+        if (e === undefined || !'"\\/bfnrt'.includes(e)) {
+          i++;
+          return false;
+        }
+        i += 2;
+        continue;
       }
       i++;
     }
@@ -72,24 +106,47 @@ export function jsonErrorOffset(text: string): number {
     ws();
     if (text[i] === '{' || text[i] === '[') {
       const open = text[i] as '{' | '[';
-      i++; ws();
-      if (text[i] === (open === '{' ? '}' : ']')) { i++; } else {
+      i++;
+      ws();
+      if (text[i] === (open === '{' ? '}' : ']')) {
+        i++;
+      } else {
         stack.push(open);
-        if (open === '{') { if (!str()) return i; ws(); if (text[i] !== ':') return i; i++; }
+        if (open === '{') {
+          if (!str()) return i;
+          ws();
+          if (text[i] !== ':') return i;
+          i++;
+        }
         continue;
       }
-    } else if (text[i] === '"') { if (!str()) return i; } else if (!scalar()) return i;
+    } else if (text[i] === '"') {
+      if (!str()) return i;
+    } else if (!scalar()) return i;
     // After a value: close containers or take the next member.
     for (;;) {
       ws();
       const top = stack[stack.length - 1];
-      if (!top) { ws(); return i === n ? -1 : i; }
+      if (!top) {
+        ws();
+        return i === n ? -1 : i;
+      }
       if (text[i] === ',') {
-        i++; ws();
-        if (top === '{') { if (!str()) return i; ws(); if (text[i] !== ':') return i; i++; }
+        i++;
+        ws();
+        if (top === '{') {
+          if (!str()) return i;
+          ws();
+          if (text[i] !== ':') return i;
+          i++;
+        }
         break;
       }
-      if (text[i] === (top === '{' ? '}' : ']')) { stack.pop(); i++; continue; }
+      if (text[i] === (top === '{' ? '}' : ']')) {
+        stack.pop();
+        i++;
+        continue;
+      }
       return i;
     }
   }
@@ -112,7 +169,12 @@ export function installHttpErrors(app: FastifyInstance): void {
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
     const text = body as string;
     if (text.trim() === '') {
-      const err = Object.assign(new Error('请求体为空，但 content-type 为 application/json / empty body with content-type application/json'), { statusCode: 400, code: 'INPUT_INVALID' });
+      const err = Object.assign(
+        new Error(
+          '请求体为空，但 content-type 为 application/json / empty body with content-type application/json',
+        ),
+        { statusCode: 400, code: 'INPUT_INVALID' },
+      );
       return done(err, undefined);
     }
     parse(req, text, (err, value) => {
@@ -122,30 +184,59 @@ export function installHttpErrors(app: FastifyInstance): void {
       const pos = where ? `（第 ${where.line} 行第 ${where.column} 列，字符 ${at}）` : '';
       const posEn = where ? ` (line ${where.line}, column ${where.column}, offset ${at})` : '';
       const poisoned = at < 0;
-      const e = Object.assign(new Error(poisoned
-        ? '请求体含不允许的键（__proto__ / constructor.prototype）/ body holds a forbidden key (__proto__ or constructor.prototype)'
-        : `请求体不是有效的 JSON${pos} / body is not valid JSON${posEn}`), { statusCode: 400, code: 'INPUT_INVALID' });
+      const e = Object.assign(
+        new Error(
+          poisoned
+            ? '请求体含不允许的键（__proto__ / constructor.prototype）/ body holds a forbidden key (__proto__ or constructor.prototype)'
+            : `请求体不是有效的 JSON${pos} / body is not valid JSON${posEn}`,
+        ),
+        { statusCode: 400, code: 'INPUT_INVALID' },
+      );
       done(e, undefined);
     });
   });
   app.setNotFoundHandler((req, reply) => {
-    sendProblem(reply, 404, 'NOT_FOUND', `没有这个接口：${req.method} ${req.url.split('?')[0]} / no such route: ${req.method} ${req.url.split('?')[0]}`);
+    sendProblem(
+      reply,
+      404,
+      'NOT_FOUND',
+      `没有这个接口：${req.method} ${req.url.split('?')[0]} / no such route: ${req.method} ${req.url.split('?')[0]}`,
+    );
   });
 }
 
 /** The documented code and message for an error fastify raised itself (status below 500), or null. */
-export function fastifyErrorReply(err: FastifyError): { status: number; code: ErrorCode; message: string } | null {
+export function fastifyErrorReply(
+  err: FastifyError,
+): { status: number; code: ErrorCode; message: string } | null {
   const status = err.statusCode ?? 500;
   if (status >= 500) return null;
   if (err.code === 'INPUT_INVALID') return { status, code: 'INPUT_INVALID', message: err.message };
   switch (err.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return { status: 413, code: 'PAYLOAD_TOO_LARGE', message: `请求体超过上限 ${BODY_LIMIT_BYTES / 1024 / 1024} MB，请分批发送 / body larger than ${BODY_LIMIT_BYTES / 1024 / 1024} MB; send it in smaller batches` };
+      return {
+        status: 413,
+        code: 'PAYLOAD_TOO_LARGE',
+        message: `请求体超过上限 ${BODY_LIMIT_BYTES / 1024 / 1024} MB，请分批发送 / body larger than ${BODY_LIMIT_BYTES / 1024 / 1024} MB; send it in smaller batches`,
+      };
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return { status: 415, code: 'INPUT_INVALID', message: `不支持的 content-type，请用 application/json、application/x-ndjson 或 text/plain / unsupported content-type; use application/json, application/x-ndjson or text/plain` };
+      return {
+        status: 415,
+        code: 'INPUT_INVALID',
+        message: `不支持的 content-type，请用 application/json、application/x-ndjson 或 text/plain / unsupported content-type; use application/json, application/x-ndjson or text/plain`,
+      };
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return { status: 400, code: 'INPUT_INVALID', message: '请求体为空，但 content-type 为 application/json / empty body with content-type application/json' };
+      return {
+        status: 400,
+        code: 'INPUT_INVALID',
+        message:
+          '请求体为空，但 content-type 为 application/json / empty body with content-type application/json',
+      };
     default:
-      return { status, code: status === 404 ? 'NOT_FOUND' : 'INPUT_INVALID', message: `请求无效：${err.message} / invalid request: ${err.message}` };
+      return {
+        status,
+        code: status === 404 ? 'NOT_FOUND' : 'INPUT_INVALID',
+        message: `请求无效：${err.message} / invalid request: ${err.message}`,
+      };
   }
 }

@@ -1,5 +1,11 @@
 /** What other folders use of this one. */
-export { alertRoutes, alertRoutesWith, operatorAudience, principalAudience, type AudienceResolver } from './routes/alerts.ts';
+export {
+  alertRoutes,
+  alertRoutesWith,
+  operatorAudience,
+  principalAudience,
+  type AudienceResolver,
+} from './routes/alerts.ts';
 export { forecastRoutes } from './routes/forecasts.ts';
 export { indicatorRoutes } from './routes/indicators.ts';
 export { ingestRoutes } from './routes/ingest.ts';

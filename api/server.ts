@@ -11,9 +11,15 @@ export interface AppOptions {
   access?: AccessLayer | false;
 }
 
-async function componentState(name: string, check: () => Promise<unknown>): Promise<{ state: 'up' | 'down'; error?: string }> {
+async function componentState(
+  name: string,
+  check: () => Promise<unknown>,
+): Promise<{ state: 'up' | 'down'; error?: string }> {
   try {
-    await Promise.race([check(), new Promise((_, rej) => setTimeout(() => rej(new Error('timeout')), 2000).unref())]);
+    await Promise.race([
+      check(),
+      new Promise((_, rej) => setTimeout(() => rej(new Error('timeout')), 2000).unref()),
+    ]);
     return { state: 'up' };
   } catch (err) {
     return { state: 'down', error: `${name}: ${(err as Error).message}` };
@@ -33,13 +39,26 @@ export async function buildApp(deps: Deps, opts: AppOptions = {}): Promise<Fasti
   app.setErrorHandler((err, req, reply) => sendError(reply, err, req.log));
 
   app.addHook('onResponse', async (req, reply) => {
-    deps.metrics.httpRequests.inc({ route: req.routeOptions.url ?? 'unknown', status: String(reply.statusCode) });
+    deps.metrics.httpRequests.inc({
+      route: req.routeOptions.url ?? 'unknown',
+      status: String(reply.statusCode),
+    });
   });
 
-  const access = opts.access === false ? null : opts.access ?? createAccess(deps, { ratePerSecond: deps.config.ratePerSecond, metricsLoopbackOpen: deps.config.metricsLoopbackOpen, auditRetentionDays: deps.config.auditRetentionDays });
+  const access =
+    opts.access === false
+      ? null
+      : (opts.access ??
+        createAccess(deps, {
+          ratePerSecond: deps.config.ratePerSecond,
+          metricsLoopbackOpen: deps.config.metricsLoopbackOpen,
+          auditRetentionDays: deps.config.auditRetentionDays,
+        }));
   if (access) {
     await access.install(app);
-    app.addHook('onClose', async () => { await access.close(); });
+    app.addHook('onClose', async () => {
+      await access.close();
+    });
   }
 
   app.get('/healthz', { config: { public: true }, schema: SCHEMAS.healthz }, async (_req, reply) => {

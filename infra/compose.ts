@@ -3,7 +3,17 @@ import { Redis } from 'ioredis';
 import type { Client as RegistryClient } from '@confluentinc/schemaregistry';
 import { InProcessBroker } from './broker/in-process.ts';
 import { KafkaBroker } from './broker/kafka.ts';
-import { ServiceError, createLogger, createMetrics, retry, type Broker, type Config, type Deps, type Kinds, type Logger } from './core/index.ts';
+import {
+  ServiceError,
+  createLogger,
+  createMetrics,
+  retry,
+  type Broker,
+  type Config,
+  type Deps,
+  type Kinds,
+  type Logger,
+} from './core/index.ts';
 import { startEmbeddedMaintenance } from './db/maintenance.ts';
 import { startEmbeddedDb, startEmbeddedDbProcess, type EmbeddedDb } from './db/embedded.ts';
 import { ensureTimescale, migrate } from './db/migrate.ts';
@@ -18,7 +28,10 @@ export interface Runtime extends Deps {
 async function createRegistry(url: string): Promise<RegistryClient> {
   const sr = await import('@confluentinc/schemaregistry');
   if (!url) return new sr.MockClient({ baseURLs: ['mock://'] } as never) as unknown as RegistryClient;
-  return new sr.SchemaRegistryClient({ baseURLs: [url], cacheCapacity: 1000 } as never) as unknown as RegistryClient;
+  return new sr.SchemaRegistryClient({
+    baseURLs: [url],
+    cacheCapacity: 1000,
+  } as never) as unknown as RegistryClient;
 }
 
 async function createRedis(url: string, log: Logger): Promise<{ redis: Redis; kind: Kinds['cache'] }> {
@@ -33,7 +46,9 @@ async function createRedis(url: string, log: Logger): Promise<{ redis: Redis; ki
     await redis.ping();
   } catch (err) {
     redis.disconnect();
-    throw new ServiceError('SERVICE_UNAVAILABLE', `无法连接 Redis ${url} / cannot connect to Redis`, { cause: err });
+    throw new ServiceError('SERVICE_UNAVAILABLE', `无法连接 Redis ${url} / cannot connect to Redis`, {
+      cause: err,
+    });
   }
   return { redis, kind: 'redis' };
 }
@@ -43,12 +58,19 @@ async function createRedis(url: string, log: Logger): Promise<{ redis: Redis; ki
  * database and hands everything to the rest as `deps`. Nothing else
  * constructs a client.
  */
-export async function buildRuntime(config: Readonly<Config>, opts: { log?: Logger; migrate?: boolean } = {}): Promise<Runtime> {
+export async function buildRuntime(
+  config: Readonly<Config>,
+  opts: { log?: Logger; migrate?: boolean } = {},
+): Promise<Runtime> {
   const log = opts.log ?? createLogger({ level: config.logLevel });
   const cleanups: (() => Promise<unknown> | unknown)[] = [];
   const closeAll = async () => {
     for (const step of cleanups.reverse()) {
-      try { await step(); } catch (err) { log.warn({ err: (err as Error).message }, 'cleanup step failed'); }
+      try {
+        await step();
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, 'cleanup step failed');
+      }
     }
   };
   try {
@@ -57,9 +79,10 @@ export async function buildRuntime(config: Readonly<Config>, opts: { log?: Logge
     let dbProcess: Runtime['dbProcess'] = null;
     let dbUrl = config.databaseUrl;
     if (!dbUrl) {
-      embedded = config.embeddedDb === 'inline'
-        ? await startEmbeddedDb({ dataDir: config.dataDir })
-        : (dbProcess = await startEmbeddedDbProcess({ dataDir: config.dataDir }));
+      embedded =
+        config.embeddedDb === 'inline'
+          ? await startEmbeddedDb({ dataDir: config.dataDir })
+          : (dbProcess = await startEmbeddedDbProcess({ dataDir: config.dataDir }));
       cleanups.push(() => embedded!.close());
       dbUrl = embedded.url;
     }
@@ -67,11 +90,16 @@ export async function buildRuntime(config: Readonly<Config>, opts: { log?: Logge
     const db = new pg.Pool({ connectionString: dbUrl, max: embedded ? 1 : 10, idleTimeoutMillis: 30_000 });
     db.on('error', (err) => log.warn({ err: err.message }, 'pg pool error'));
     // A connection that fails while checked out (e.g. in a transaction) emits 'error' on the client, not the pool.
-    db.on('connect', (client) => { client.on('error', (err) => log.warn({ err: err.message }, 'pg client error')); });
+    db.on('connect', (client) => {
+      client.on('error', (err) => log.warn({ err: err.message }, 'pg client error'));
+    });
     // The embedded server is ONE session behind every connection: prepared statements outlive the connection
     // that made them, so a new connection (after the idle timeout, or one the server dropped after an error)
     // would fail with "prepared statement … already exists". Start each connection with none.
-    if (embedded) db.on('connect', (client) => { client.query('DEALLOCATE ALL').catch(() => undefined); });
+    if (embedded)
+      db.on('connect', (client) => {
+        client.query('DEALLOCATE ALL').catch(() => undefined);
+      });
     cleanups.push(() => db.end());
     const tsVersion = await retry(() => ensureTimescale(db), { attempts: embedded ? 1 : 5 });
     if (opts.migrate !== false) {
@@ -91,7 +119,13 @@ export async function buildRuntime(config: Readonly<Config>, opts: { log?: Logge
     const registry = await createRegistry(config.schemaRegistryUrl);
 
     const broker: Broker = config.kafkaBrokers.length
-      ? new KafkaBroker({ brokers: config.kafkaBrokers, clientId: config.kafkaClientId, log, partitions: config.topicPartitions, replicationFactor: config.topicReplicationFactor })
+      ? new KafkaBroker({
+          brokers: config.kafkaBrokers,
+          clientId: config.kafkaClientId,
+          log,
+          partitions: config.topicPartitions,
+          replicationFactor: config.topicReplicationFactor,
+        })
       : new InProcessBroker({ partitions: config.topicPartitions });
     cleanups.push(() => broker.close());
 
@@ -103,7 +137,15 @@ export async function buildRuntime(config: Readonly<Config>, opts: { log?: Logge
     };
     let closing: Promise<void> | null = null;
     return {
-      config, log, broker, db, redis, registry, metrics: createMetrics(), kinds, dbProcess,
+      config,
+      log,
+      broker,
+      db,
+      redis,
+      registry,
+      metrics: createMetrics(),
+      kinds,
+      dbProcess,
       topic: (name: string) => config.topicPrefix + name,
       close: () => (closing ??= closeAll()),
     };

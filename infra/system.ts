@@ -1,14 +1,46 @@
 import type { FastifyInstance } from 'fastify';
-import { alertRoutes, buildApp, dashboardRoutes, forecastRoutes, indicatorRoutes, ingestRoutes, metricsRoutes, accessRoutes, SCHEMAS, createReportScheduler, reportRoutes } from '../api/index.ts';
-import { catalogSources, startSchedule, FORECAST_CATALOG, type Schedule, type SkippedSeries } from '../models/index.ts';
-import { createIngestService, indicatorTopics, listSeriesKeys, loadSeries, startIndicatorWorkers, startAlertWorker, createOutboxMark, INDICATOR_GROUP, rebuildLatest, saveLatest } from '../pipelines/index.ts';
+import {
+  alertRoutes,
+  buildApp,
+  dashboardRoutes,
+  forecastRoutes,
+  indicatorRoutes,
+  ingestRoutes,
+  metricsRoutes,
+  accessRoutes,
+  SCHEMAS,
+  createReportScheduler,
+  reportRoutes,
+} from '../api/index.ts';
+import {
+  catalogSources,
+  startSchedule,
+  FORECAST_CATALOG,
+  type Schedule,
+  type SkippedSeries,
+} from '../models/index.ts';
+import {
+  createIngestService,
+  indicatorTopics,
+  listSeriesKeys,
+  loadSeries,
+  startIndicatorWorkers,
+  startAlertWorker,
+  createOutboxMark,
+  INDICATOR_GROUP,
+  rebuildLatest,
+  saveLatest,
+} from '../pipelines/index.ts';
 import type { Runtime } from './compose.ts';
 import { startSimulator } from './simulator/index.ts';
 import { CoalflowError } from './core/index.ts';
 
 export type Role = 'worker' | 'api' | 'simulator';
 
-export interface Startable { start(): Promise<void>; stop(): Promise<void> }
+export interface Startable {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
 
 export interface System {
   app: FastifyInstance | null;
@@ -32,13 +64,20 @@ function forecastSchedule(rt: Runtime): Startable & { schedule: Schedule | null;
         runOnStart: rt.config.forecastIntervalMs > 0,
         sources: async () => {
           const skipped: SkippedSeries[] = [];
-          const out = await catalogSources(() => listSeriesKeys(rt.db), (key, f) => loadSeries(rt.db, key, f), FORECAST_CATALOG, (x) => skipped.push(x));
+          const out = await catalogSources(
+            () => listSeriesKeys(rt.db),
+            (key, f) => loadSeries(rt.db, key, f),
+            FORECAST_CATALOG,
+            (x) => skipped.push(x),
+          );
           self.skipped = skipped;
           return out;
         },
       });
     },
-    async stop() { await self.schedule?.stop(); },
+    async stop() {
+      await self.schedule?.stop();
+    },
   };
   return self;
 }
@@ -47,20 +86,38 @@ function forecastSchedule(rt: Runtime): Startable & { schedule: Schedule | null;
  * Starts the requested roles on a runtime. `start` runs them all in one
  * process; `worker` and `api` run them apart so a deployment scales out.
  */
-export async function startSystem(rt: Runtime, roles: Role[], opts: { listen?: boolean } = {}): Promise<System> {
+export async function startSystem(
+  rt: Runtime,
+  roles: Role[],
+  opts: { listen?: boolean } = {},
+): Promise<System> {
   const started: Startable[] = [];
   let app: FastifyInstance | null = null;
   let forecasts: Schedule | null = null;
   let skippedSeries: () => SkippedSeries[] = () => [];
   let stopping: Promise<void> | null = null;
-  const stop = () => (stopping ??= (async () => {
-    for (const s of [...started].reverse()) {
-      try { await s.stop(); } catch (err) { rt.log.warn({ err: (err as Error).message }, 'stop step failed'); }
-    }
-    if (app) { try { await app.close(); } catch { /* continue */ } }
-    await rt.close();
-  })());
-  const run = async (s: Startable) => { await s.start(); started.push(s); };
+  const stop = () =>
+    (stopping ??= (async () => {
+      for (const s of [...started].reverse()) {
+        try {
+          await s.stop();
+        } catch (err) {
+          rt.log.warn({ err: (err as Error).message }, 'stop step failed');
+        }
+      }
+      if (app) {
+        try {
+          await app.close();
+        } catch {
+          /* continue */
+        }
+      }
+      await rt.close();
+    })());
+  const run = async (s: Startable) => {
+    await s.start();
+    started.push(s);
+  };
   try {
     await rt.broker.createTopics(indicatorTopics().map((t) => ({ ...t, topic: rt.topic(t.topic) })));
     if (roles.includes('worker')) {
@@ -69,31 +126,70 @@ export async function startSystem(rt: Runtime, roles: Role[], opts: { listen?: b
       // An emptied cache (ioredis-mock after a restart) gets "latest" back before the publishers start and the API
       // answers; a cache that does not persist itself has its snapshots saved at stop (after the publishers drained).
       await rebuildLatest(rt);
-      if (rt.kinds.cache === 'ioredis-mock') await run({ start: async () => undefined, stop: async () => { await saveLatest(rt); } });
+      if (rt.kinds.cache === 'ioredis-mock')
+        await run({
+          start: async () => undefined,
+          stop: async () => {
+            await saveLatest(rt);
+          },
+        });
       await run(startIndicatorWorkers(rt));
       // In-process broker: records how far the outbox is consumed, so the next start replays only the rest.
-      if (rt.kinds.broker === 'in-process') await run(createOutboxMark(rt, { groupId: rt.topic(INDICATOR_GROUP) }));
+      if (rt.kinds.broker === 'in-process')
+        await run(createOutboxMark(rt, { groupId: rt.topic(INDICATOR_GROUP) }));
       await run(startAlertWorker(rt));
       const f = forecastSchedule(rt);
       await run(f);
       forecasts = f.schedule;
       skippedSeries = () => f.skipped;
-      await run(createReportScheduler({ db: rt.db, log: rt.log.child({ component: 'reports' }), schedule: rt.config.reportCron }));
+      await run(
+        createReportScheduler({
+          db: rt.db,
+          log: rt.log.child({ component: 'reports' }),
+          schedule: rt.config.reportCron,
+        }),
+      );
     }
     if (roles.includes('api')) {
       const schedule = forecasts;
       // On-demand retraining needs a worker in this process (`start`); a lone API answers 503.
       const retrainRoute = async (a: FastifyInstance) => {
-        a.post('/v1/forecasts/retrain', { config: { operator: true }, schema: SCHEMAS.retrain }, async (_req, _reply) => {
-          if (!schedule) {
-            throw new CoalflowError('SERVICE_UNAVAILABLE', '本进程未运行 worker，无法重新训练 / no worker in this process to retrain');
-          }
-          const summary = await schedule.runNow();
-          if (!summary) throw new CoalflowError('INTERNAL', '重新训练失败，见日志 / retrain failed, see the logs');
-          return { trained: summary.ok.length, failed: summary.failed, ms: Math.round(summary.ms), series: summary.ok, skipped: skippedSeries() };
-        });
+        a.post(
+          '/v1/forecasts/retrain',
+          { config: { operator: true }, schema: SCHEMAS.retrain },
+          async (_req, _reply) => {
+            if (!schedule) {
+              throw new CoalflowError(
+                'SERVICE_UNAVAILABLE',
+                '本进程未运行 worker，无法重新训练 / no worker in this process to retrain',
+              );
+            }
+            const summary = await schedule.runNow();
+            if (!summary)
+              throw new CoalflowError('INTERNAL', '重新训练失败，见日志 / retrain failed, see the logs');
+            return {
+              trained: summary.ok.length,
+              failed: summary.failed,
+              ms: Math.round(summary.ms),
+              series: summary.ok,
+              skipped: skippedSeries(),
+            };
+          },
+        );
       };
-      app = await buildApp(rt, { plugins: [ingestRoutes, indicatorRoutes, forecastRoutes, metricsRoutes, retrainRoute, accessRoutes, alertRoutes, reportRoutes, dashboardRoutes] });
+      app = await buildApp(rt, {
+        plugins: [
+          ingestRoutes,
+          indicatorRoutes,
+          forecastRoutes,
+          metricsRoutes,
+          retrainRoute,
+          accessRoutes,
+          alertRoutes,
+          reportRoutes,
+          dashboardRoutes,
+        ],
+      });
       if (opts.listen !== false) {
         await app.listen({ port: rt.config.port, host: rt.config.host });
         rt.log.info({ port: rt.config.port }, 'API listening');
@@ -104,7 +200,9 @@ export async function startSystem(rt: Runtime, roles: Role[], opts: { listen?: b
       await run(sim);
       // Seeded history (first start only) makes every forecast family trainable: retrain once it is in.
       const schedule = forecasts;
-      void sim.history().then((h) => (h && !h.skipped && schedule ? schedule.runNow() : null))
+      void sim
+        .history()
+        .then((h) => (h && !h.skipped && schedule ? schedule.runNow() : null))
         .catch((err) => rt.log.warn({ err: (err as Error).message }, 'retrain after seeding history failed'));
     }
     return { app, forecasts, stop };

@@ -53,7 +53,10 @@ function scaleOf(y: readonly number[]): number {
   return s > 0 ? s : 1;
 }
 
-function readForecast(f: { point: number[]; intervals?: { lower: number[]; upper: number[] } | undefined }, scale: number): Fitted {
+function readForecast(
+  f: { point: number[]; intervals?: { lower: number[]; upper: number[] } | undefined },
+  scale: number,
+): Fitted {
   const point = Array.from(f.point, (v) => v * scale);
   const iv = f.intervals;
   const sd = iv ? Array.from(iv.upper, (u, i) => ((u - iv.lower[i]!) * scale) / (2 * Z80)) : undefined;
@@ -113,7 +116,8 @@ export const mstlSpec: ModelSpec = {
   name: 'mstl',
   create: (ctx, n) => {
     if (ctx.period <= 1) return { skip: 'skipped: no seasonal period (无季节周期)' };
-    if (n < 3 * ctx.period) return { skip: `skipped: needs 3 seasons of ${ctx.period} (需要至少 3 个季节周期)` };
+    if (n < 3 * ctx.period)
+      return { skip: `skipped: needs 3 seasons of ${ctx.period} (需要至少 3 个季节周期)` };
     let sd: number[] | undefined;
     return {
       forecast: (w) => {

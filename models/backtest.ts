@@ -47,7 +47,12 @@ export function minimumLength(horizon: number): number {
  * Chooses origins; falls back to no seasonality when two full seasons before the first origin do not
  * fit. Throws InputError when even that is impossible.
  */
-export function planOrigins(n: number, horizon: number, basePeriod: number, maxOrigins = MAX_ORIGINS): OriginPlan {
+export function planOrigins(
+  n: number,
+  horizon: number,
+  basePeriod: number,
+  maxOrigins = MAX_ORIGINS,
+): OriginPlan {
   const candidates = basePeriod > 1 ? [basePeriod, 1] : [1];
   const k = Math.max(MIN_ORIGINS, maxOrigins);
   const last = n - horizon;
@@ -78,7 +83,11 @@ export interface StepQuantiles {
 }
 
 /** Per-step quantiles of standardised |residuals| z[origin][step], pooling neighbouring steps. */
-export function stepQuantiles(z: readonly (readonly number[])[], horizon: number, minPool = MIN_POOL): StepQuantiles[] {
+export function stepQuantiles(
+  z: readonly (readonly number[])[],
+  horizon: number,
+  minPool = MIN_POOL,
+): StepQuantiles[] {
   const out: StepQuantiles[] = [];
   for (let s = 1; s <= horizon; s++) {
     let pool: number[] = [];
@@ -131,7 +140,11 @@ export function applyIntervals(
  * Spread per step: the model's sd where it has one (and it is positive), else the naive
  * one-step MAE of the training window times √step.
  */
-export function spreadOf(train: readonly number[], horizon: number, sd: readonly number[] | undefined): number[] {
+export function spreadOf(
+  train: readonly number[],
+  horizon: number,
+  sd: readonly number[] | undefined,
+): number[] {
   if (sd && sd.length === horizon && sd.every((v) => Number.isFinite(v) && v > 0)) return [...sd];
   let s = 0;
   for (let t = 1; t < train.length; t++) s += Math.abs(train[t]! - train[t - 1]!);

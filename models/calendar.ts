@@ -7,10 +7,26 @@ import type { Frequency } from './types.ts';
 
 /** Chinese New Year (正月初一) by Gregorian year. */
 export const CHINESE_NEW_YEAR: Readonly<Record<number, string>> = {
-  2015: '2015-02-19', 2016: '2016-02-08', 2017: '2017-01-28', 2018: '2018-02-16', 2019: '2019-02-05',
-  2020: '2020-01-25', 2021: '2021-02-12', 2022: '2022-02-01', 2023: '2023-01-22', 2024: '2024-02-10',
-  2025: '2025-01-29', 2026: '2026-02-17', 2027: '2027-02-06', 2028: '2028-01-26', 2029: '2029-02-13',
-  2030: '2030-02-03', 2031: '2031-01-23', 2032: '2032-02-11', 2033: '2033-01-31', 2034: '2034-02-19',
+  2015: '2015-02-19',
+  2016: '2016-02-08',
+  2017: '2017-01-28',
+  2018: '2018-02-16',
+  2019: '2019-02-05',
+  2020: '2020-01-25',
+  2021: '2021-02-12',
+  2022: '2022-02-01',
+  2023: '2023-01-22',
+  2024: '2024-02-10',
+  2025: '2025-01-29',
+  2026: '2026-02-17',
+  2027: '2027-02-06',
+  2028: '2028-01-26',
+  2029: '2029-02-13',
+  2030: '2030-02-03',
+  2031: '2031-01-23',
+  2032: '2032-02-11',
+  2033: '2033-01-31',
+  2034: '2034-02-19',
   2035: '2035-02-08',
 };
 
@@ -36,7 +52,9 @@ export function inSpringFestival(dayNum: number): boolean | null {
   // The earliest New Year (21 Jan) minus 7 days and the latest (20 Feb) plus 15 stay in the same year.
   const cny = cnyDay.get(year);
   if (cny === undefined) return null;
-  return dayNum >= cny - SPRING_FESTIVAL_WINDOW.daysBefore && dayNum <= cny + SPRING_FESTIVAL_WINDOW.daysAfter;
+  return (
+    dayNum >= cny - SPRING_FESTIVAL_WINDOW.daysBefore && dayNum <= cny + SPRING_FESTIVAL_WINDOW.daysAfter
+  );
 }
 
 /** Heating season in Inner Mongolia: 15 October to 15 April inclusive. */
@@ -62,7 +80,10 @@ export function periodDays(dayNum: number, frequency: Frequency): { start: numbe
 }
 
 /** Fractions (0–1) of the observation's period inside the Spring Festival window and the heating season. */
-export function calendarFractions(dayNum: number, frequency: Frequency): { springFestival: number; heating: number } {
+export function calendarFractions(
+  dayNum: number,
+  frequency: Frequency,
+): { springFestival: number; heating: number } {
   const { start, end } = periodDays(dayNum, frequency);
   let sf = 0;
   let heat = 0;

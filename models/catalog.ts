@@ -21,14 +21,56 @@ export interface CatalogEntry {
 }
 
 export const FORECAST_CATALOG: CatalogEntry[] = [
-  { kind: 'sales_volume', scopes: ['city', 'region', 'coal_type'], frequency: 'day', horizons: [28, 7], label: '日交易量 t' },
-  { kind: 'sales_value', scopes: ['city', 'region', 'coal_type'], frequency: 'day', horizons: [28, 7], label: '日交易额 元' },
-  { kind: 'price_vwap', scopes: ['city', 'coal_type', 'band'], frequency: 'day', horizons: [28, 7], label: '日成交均价 元/t' },
-  { kind: 'price_vwap', scopes: ['city', 'coal_type', 'band'], frequency: 'week', horizons: [13, 4], label: '周成交均价 元/t' },
-  { kind: 'sales_volume', scopes: ['city', 'region'], frequency: 'month', horizons: [12, 3], label: '月产量（地磅销量口径）t' },
-  { kind: 'rail_shipped', scopes: ['city', 'route'], frequency: 'day', horizons: [28, 7], label: '铁路日发运量 t' },
+  {
+    kind: 'sales_volume',
+    scopes: ['city', 'region', 'coal_type'],
+    frequency: 'day',
+    horizons: [28, 7],
+    label: '日交易量 t',
+  },
+  {
+    kind: 'sales_value',
+    scopes: ['city', 'region', 'coal_type'],
+    frequency: 'day',
+    horizons: [28, 7],
+    label: '日交易额 元',
+  },
+  {
+    kind: 'price_vwap',
+    scopes: ['city', 'coal_type', 'band'],
+    frequency: 'day',
+    horizons: [28, 7],
+    label: '日成交均价 元/t',
+  },
+  {
+    kind: 'price_vwap',
+    scopes: ['city', 'coal_type', 'band'],
+    frequency: 'week',
+    horizons: [13, 4],
+    label: '周成交均价 元/t',
+  },
+  {
+    kind: 'sales_volume',
+    scopes: ['city', 'region'],
+    frequency: 'month',
+    horizons: [12, 3],
+    label: '月产量（地磅销量口径）t',
+  },
+  {
+    kind: 'rail_shipped',
+    scopes: ['city', 'route'],
+    frequency: 'day',
+    horizons: [28, 7],
+    label: '铁路日发运量 t',
+  },
   { kind: 'port_stock', scopes: ['port'], frequency: 'day', horizons: [28, 7], label: '港口场存 t' },
-  { kind: 'user_consumption', scopes: ['city', 'sector'], frequency: 'day', horizons: [28, 7], label: '用煤企业日耗 t' },
+  {
+    kind: 'user_consumption',
+    scopes: ['city', 'sector'],
+    frequency: 'day',
+    horizons: [28, 7],
+    label: '用煤企业日耗 t',
+  },
 ];
 
 const PERIOD_ZH: Record<Frequency, string> = { day: '日', week: '周', month: '月' };
@@ -69,7 +111,10 @@ export async function catalogSources(
       const horizon = entry.horizons.find((h) => points.length >= minimumLength(h));
       if (horizon === undefined) {
         onSkip?.({
-          key: forecastKey(key, entry.frequency), reason: 'too_short', points: points.length, needed,
+          key: forecastKey(key, entry.frequency),
+          reason: 'too_short',
+          points: points.length,
+          needed,
           message: `历史不足：${points.length} 个${PERIOD_ZH[entry.frequency]}，至少需要 ${needed} 个 / history too short: ${points.length} ${entry.frequency}s, needs ${needed}`,
         });
         continue;
@@ -85,7 +130,10 @@ export async function catalogSources(
     for (const scope of entry.scopes) {
       if (seen.has(scope)) continue;
       onSkip?.({
-        key: forecastKey(`${entry.kind}:${scope}`, entry.frequency), reason: 'no_data', points: 0, needed,
+        key: forecastKey(`${entry.kind}:${scope}`, entry.frequency),
+        reason: 'no_data',
+        points: 0,
+        needed,
         message: `尚无数据 / no data yet`,
       });
     }

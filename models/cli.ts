@@ -23,7 +23,9 @@ export const FORECAST_USAGE = `用法 / usage: coalflow forecast --input FILE.cs
 
 function positiveInt(name: string, text: string, max: number): number {
   if (!/^\d+$/.test(text.trim()) || Number(text) < 1 || Number(text) > max) {
-    throw new InputError(`参数 --${name} 无效 "${text}"（应为 1–${max} 的整数） / invalid --${name} "${text}" (integer 1–${max})`);
+    throw new InputError(
+      `参数 --${name} 无效 "${text}"（应为 1–${max} 的整数） / invalid --${name} "${text}" (integer 1–${max})`,
+    );
   }
   return Number(text);
 }
@@ -58,7 +60,9 @@ export async function forecastCli(argv: readonly string[], io: CliIo): Promise<n
     let frequency: Frequency | undefined;
     if (v.frequency !== undefined) {
       if (v.frequency !== 'day' && v.frequency !== 'week' && v.frequency !== 'month') {
-        throw new InputError(`参数 --frequency 无效 "${v.frequency}"（day、week 或 month） / invalid --frequency "${v.frequency}" (day, week or month)`);
+        throw new InputError(
+          `参数 --frequency 无效 "${v.frequency}"（day、week 或 month） / invalid --frequency "${v.frequency}" (day, week or month)`,
+        );
       }
       frequency = v.frequency;
     }
@@ -75,7 +79,12 @@ export async function forecastCli(argv: readonly string[], io: CliIo): Promise<n
       io.stderr.write(`错误 / error: ${err.message}\n`);
       return 2;
     }
-    const msg = err instanceof CoalflowError ? `${err.code}: ${err.message}` : err instanceof Error ? (err.stack ?? err.message) : String(err);
+    const msg =
+      err instanceof CoalflowError
+        ? `${err.code}: ${err.message}`
+        : err instanceof Error
+          ? (err.stack ?? err.message)
+          : String(err);
     io.stderr.write(`内部错误 / internal error: ${msg}\n`);
     return 1;
   }

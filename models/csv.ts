@@ -21,7 +21,22 @@ export interface CsvSeries {
   valueColumn: string;
 }
 
-const DATE_NAMES = ['date', 'day', 'month', 'week', 'period', 'time', 'timestamp', 'datetime', 'ds', '日期', '月份', '时间', '周', '期间'];
+const DATE_NAMES = [
+  'date',
+  'day',
+  'month',
+  'week',
+  'period',
+  'time',
+  'timestamp',
+  'datetime',
+  'ds',
+  '日期',
+  '月份',
+  '时间',
+  '周',
+  '期间',
+];
 const VALUE_NAMES = ['value', 'values', 'y', 'val', '值', '数值'];
 
 function lineError(line: number, zh: string, en: string, extra: Record<string, unknown> = {}): InputError {
@@ -66,9 +81,17 @@ function layoutFromHeader(header: string[]): Layout {
   const weekIdx = names.findIndex((n) => n === 'week' || n === 'week_number' || n === 'weeknum');
   let valueIdx = names.findIndex((n) => VALUE_NAMES.includes(n));
   if (yearIdx >= 0 && weekIdx >= 0) {
-    if (valueIdx < 0) valueIdx = names.findIndex((_, i) => i !== yearIdx && i !== weekIdx && i === names.length - 1);
+    if (valueIdx < 0)
+      valueIdx = names.findIndex((_, i) => i !== yearIdx && i !== weekIdx && i === names.length - 1);
     if (valueIdx < 0) throw lineError(1, '找不到数值列', 'no value column found');
-    return { kind: 'yearWeek', dateIdx: yearIdx, weekIdx, valueIdx, dateColumn: `${header[yearIdx]}+${header[weekIdx]}`, valueColumn: header[valueIdx]! };
+    return {
+      kind: 'yearWeek',
+      dateIdx: yearIdx,
+      weekIdx,
+      valueIdx,
+      dateColumn: `${header[yearIdx]}+${header[weekIdx]}`,
+      valueColumn: header[valueIdx]!,
+    };
   }
   let dateIdx = names.findIndex((n) => DATE_NAMES.includes(n));
   if (dateIdx < 0) dateIdx = names.findIndex((n) => n.includes('date') || n.includes('日期'));
@@ -77,7 +100,14 @@ function layoutFromHeader(header: string[]): Layout {
     valueIdx = names.length - 1;
     if (valueIdx === dateIdx) throw lineError(1, '只有一列，缺少数值列', 'only one column, no value column');
   }
-  return { kind: 'date', dateIdx, weekIdx: -1, valueIdx, dateColumn: header[dateIdx]!, valueColumn: header[valueIdx]! };
+  return {
+    kind: 'date',
+    dateIdx,
+    weekIdx: -1,
+    valueIdx,
+    dateColumn: header[dateIdx]!,
+    valueColumn: header[valueIdx]!,
+  };
 }
 
 /** A first row is a header when none of its cells is a date and it is not all numbers. */
@@ -98,8 +128,12 @@ export function parseSeriesCsv(input: string | Buffer): CsvSeries {
       info: true,
     }) as unknown as { record: string[]; info: { lines: number } }[];
   } catch (err) {
-    const line = typeof (err as { lines?: unknown }).lines === 'number' ? (err as { lines: number }).lines : 0;
-    throw new InputError(`第 ${line} 行: CSV 格式错误 / line ${line}: malformed CSV (${(err as Error).message})`, { line, cause: err });
+    const line =
+      typeof (err as { lines?: unknown }).lines === 'number' ? (err as { lines: number }).lines : 0;
+    throw new InputError(
+      `第 ${line} 行: CSV 格式错误 / line ${line}: malformed CSV (${(err as Error).message})`,
+      { line, cause: err },
+    );
   }
   if (records.length === 0) throw new InputError('文件为空 / the file is empty');
 
@@ -111,7 +145,14 @@ export function parseSeriesCsv(input: string | Buffer): CsvSeries {
   } else {
     const width = records[0]!.record.length;
     if (width < 2) throw lineError(records[0]!.info.lines, '缺少数值列', 'missing value column');
-    layout = { kind: 'date', dateIdx: 0, weekIdx: -1, valueIdx: width - 1, dateColumn: 'column 1', valueColumn: `column ${width}` };
+    layout = {
+      kind: 'date',
+      dateIdx: 0,
+      weekIdx: -1,
+      valueIdx: width - 1,
+      dateColumn: 'column 1',
+      valueColumn: `column ${width}`,
+    };
   }
 
   const points: Observation[] = [];
@@ -129,7 +170,12 @@ export function parseSeriesCsv(input: string | Buffer): CsvSeries {
       const y = parseNumber(dateText);
       const w = parseNumber(weekText);
       day = y === null || w === null ? null : dayFromYearWeek(y, w);
-      if (day === null) throw lineError(line, `年/周无效 "${dateText},${weekText}"`, `invalid year/week "${dateText},${weekText}"`);
+      if (day === null)
+        throw lineError(
+          line,
+          `年/周无效 "${dateText},${weekText}"`,
+          `invalid year/week "${dateText},${weekText}"`,
+        );
     } else {
       day = parseDateText(dateText);
       if (day === null) throw lineError(line, `日期无效 "${dateText}"`, `invalid date "${dateText}"`);
@@ -139,7 +185,11 @@ export function parseSeriesCsv(input: string | Buffer): CsvSeries {
     if (value === null) throw lineError(line, `数值无效 "${valueText}"`, `invalid value "${valueText}"`);
     const dup = seen.get(day);
     if (dup !== undefined) {
-      throw lineError(line, `日期重复 ${formatDay(day)}（与第 ${dup} 行相同）`, `duplicate date ${formatDay(day)} (same as line ${dup})`);
+      throw lineError(
+        line,
+        `日期重复 ${formatDay(day)}（与第 ${dup} 行相同）`,
+        `duplicate date ${formatDay(day)} (same as line ${dup})`,
+      );
     }
     if (prev !== null && day < prev.day) {
       throw lineError(
@@ -162,9 +212,12 @@ export async function readSeriesCsv(path: string): Promise<CsvSeries> {
     buf = await readFile(path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new InputError(`文件不存在: ${path} / file not found: ${path}`, { cause: err });
+    if (code === 'ENOENT')
+      throw new InputError(`文件不存在: ${path} / file not found: ${path}`, { cause: err });
     if (code === 'EISDIR') throw new InputError(`不是文件: ${path} / not a file: ${path}`, { cause: err });
-    throw new InputError(`无法读取文件: ${path} (${code ?? 'error'}) / cannot read file: ${path}`, { cause: err });
+    throw new InputError(`无法读取文件: ${path} (${code ?? 'error'}) / cannot read file: ${path}`, {
+      cause: err,
+    });
   }
   return parseSeriesCsv(buf);
 }

@@ -31,7 +31,8 @@ export function formatDay(dayNum: number): string {
 }
 
 function validYmd(y: number, m: number, d: number): number | null {
-  if (!Number.isInteger(y) || y < 1800 || y > 2200 || m < 1 || m > 12 || d < 1 || d > daysInMonth(y, m)) return null;
+  if (!Number.isInteger(y) || y < 1800 || y > 2200 || m < 1 || m > 12 || d < 1 || d > daysInMonth(y, m))
+    return null;
   return dayFromYmd(y, m, d);
 }
 
@@ -76,7 +77,15 @@ export function dayOfInstant(ms: number): number {
  * (week 53) ends on 31 December, so consecutive years never produce the same date.
  */
 export function dayFromYearWeek(year: number, week: number): number | null {
-  if (!Number.isInteger(year) || !Number.isInteger(week) || week < 1 || week > 53 || year < 1800 || year > 2200) return null;
+  if (
+    !Number.isInteger(year) ||
+    !Number.isInteger(week) ||
+    week < 1 ||
+    week > 53 ||
+    year < 1800 ||
+    year > 2200
+  )
+    return null;
   const jan1 = dayFromYmd(year, 1, 1);
   const firstSaturday = jan1 + ((6 - weekday(jan1) + 7) % 7);
   const end = firstSaturday + 7 * (week - 1);
@@ -86,7 +95,10 @@ export function dayFromYearWeek(year: number, week: number): number | null {
 }
 
 /** Frequency from the median spacing between consecutive dates, or null when it fits none. */
-export function detectFrequency(days: readonly number[]): { frequency: Frequency | null; medianSpacingDays: number } {
+export function detectFrequency(days: readonly number[]): {
+  frequency: Frequency | null;
+  medianSpacingDays: number;
+} {
   if (days.length < 2) return { frequency: null, medianSpacingDays: NaN };
   const gaps: number[] = [];
   for (let i = 1; i < days.length; i++) gaps.push(days[i]! - days[i - 1]!);
@@ -128,7 +140,12 @@ export const DEFAULT_HORIZON: Record<Frequency, number> = { day: 28, week: 13, m
  * The next `count` dates after `lastDay`. Monthly steps keep the day of month (clamped to the
  * month's length), or stay on month ends when the last date is a month end; trading days skip weekends.
  */
-export function futureDays(lastDay: number, frequency: Frequency, count: number, tradingDays = false): number[] {
+export function futureDays(
+  lastDay: number,
+  frequency: Frequency,
+  count: number,
+  tradingDays = false,
+): number[] {
   const out: number[] = [];
   if (frequency === 'month') {
     const { year, month, day } = ymdFromDay(lastDay);

@@ -18,7 +18,8 @@ export function weekExposure(days: readonly number[], values: readonly number[])
   for (let i = 1; i < n; i++) {
     if (share[i]! >= 1) continue;
     const neighbours: number[] = [];
-    for (let j = Math.max(0, i - 3); j <= Math.min(n - 1, i + 3); j++) if (j !== i && share[j]! >= 1) neighbours.push(values[j]!);
+    for (let j = Math.max(0, i - 3); j <= Math.min(n - 1, i + 3); j++)
+      if (j !== i && share[j]! >= 1) neighbours.push(values[j]!);
     if (neighbours.length < 2) continue;
     const ref = median(neighbours);
     if (!(ref > 0)) continue;

@@ -36,7 +36,8 @@ export function fillMonthGaps(days: readonly number[], values: readonly number[]
   for (let i = 1; i < values.length; i++) {
     if (spans[i] === 1) continue;
     const near: number[] = [];
-    for (let j = Math.max(0, i - 3); j <= Math.min(values.length - 1, i + 3); j++) if (j !== i && spans[j] === 1) near.push(values[j]!);
+    for (let j = Math.max(0, i - 3); j <= Math.min(values.length - 1, i + 3); j++)
+      if (j !== i && spans[j] === 1) near.push(values[j]!);
     if (near.length < 2) continue;
     const ref = median(near);
     if (ref > 0) {
@@ -44,7 +45,10 @@ export function fillMonthGaps(days: readonly number[], values: readonly number[]
       covered.push(spans[i]!);
     }
   }
-  const split = ratios.length > 0 && values.every((v) => v >= 0) && Math.abs(median(ratios) - median(covered)) < Math.abs(median(ratios) - 1);
+  const split =
+    ratios.length > 0 &&
+    values.every((v) => v >= 0) &&
+    Math.abs(median(ratios) - median(covered)) < Math.abs(median(ratios) - 1);
   const outDays: number[] = [days[0]!];
   const outValues: number[] = [values[0]!];
   let added = 0;

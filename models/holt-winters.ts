@@ -105,7 +105,12 @@ export function fitHoltWinters(y: readonly number[], period: number): HoltWinter
         const [lo, hi] = bounds[key];
         const v = Math.min(hi, Math.max(lo, cur[key] + dir * steps[key]));
         if (v === cur[key]) continue;
-        const f = run(y, m, { alpha: cur.alpha, beta: cur.beta, gamma: cur.gamma, phi: cur.phi, [key]: v }, init);
+        const f = run(
+          y,
+          m,
+          { alpha: cur.alpha, beta: cur.beta, gamma: cur.gamma, phi: cur.phi, [key]: v },
+          init,
+        );
         if (f.sse < cur.sse) cur = f;
       }
       steps[key] /= 2;

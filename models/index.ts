@@ -20,7 +20,13 @@ export { mae, mase, smape } from './metrics.ts';
 export { parseSeriesCsv, readSeriesCsv, type CsvSeries } from './csv.ts';
 export { forecastCli, FORECAST_USAGE, type CliIo } from './cli.ts';
 export { runForecastJobs, type ForecastJob, type ForecastJobResult, type PoolOptions } from './pool.ts';
-export { latestForecast, listLatestForecasts, saveForecast, type ForecastSummary, type StoredForecast } from './store.ts';
+export {
+  latestForecast,
+  listLatestForecasts,
+  saveForecast,
+  type ForecastSummary,
+  type StoredForecast,
+} from './store.ts';
 export {
   BATCH_NEURAL_BUDGET_MS,
   retrainAll,
@@ -33,4 +39,10 @@ export {
   type SchedulerDeps,
   type SeriesSource,
 } from './scheduler.ts';
-export { FORECAST_CATALOG, catalogSources, forecastKey, type CatalogEntry, type SkippedSeries } from './catalog.ts';
+export {
+  FORECAST_CATALOG,
+  catalogSources,
+  forecastKey,
+  type CatalogEntry,
+  type SkippedSeries,
+} from './catalog.ts';

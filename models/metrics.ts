@@ -41,7 +41,12 @@ export function seasonalNaiveScale(train: readonly number[], period: number): nu
  * scale then falls back to 1e-9·(1 + mean |y|) so a perfect forecast still scores 0 and any error
  * scores very badly, rather than dividing by zero.
  */
-export function mase(actual: readonly number[], forecast: readonly number[], train: readonly number[], period: number): number {
+export function mase(
+  actual: readonly number[],
+  forecast: readonly number[],
+  train: readonly number[],
+  period: number,
+): number {
   let scale = seasonalNaiveScale(train, period);
   if (!(scale > 0)) scale = 1e-9 * (1 + mean(train.map(Math.abs)));
   return mae(actual, forecast) / scale;
@@ -54,5 +59,8 @@ export function empiricalQuantile(values: readonly number[], p: number): number 
 }
 
 function checkLengths(a: readonly number[], f: readonly number[]): void {
-  if (a.length !== f.length || a.length === 0) throw new RangeError(`actual (${a.length}) and forecast (${f.length}) must have the same non-zero length`);
+  if (a.length !== f.length || a.length === 0)
+    throw new RangeError(
+      `actual (${a.length}) and forecast (${f.length}) must have the same non-zero length`,
+    );
 }

@@ -68,7 +68,8 @@ export interface NeuralPlan {
 export function planNeural(budgetMs: number, fits: number, availableWindows: number): NeuralPlan | null {
   const seqLen = WINDOW + 1;
   const perIterPerWindow = seqLen * STEP_COST_MS;
-  const cost = (w: number, it: number) => w * perIterPerWindow * (it + (fits - 1) * Math.ceil(it * WARM_FRACTION));
+  const cost = (w: number, it: number) =>
+    w * perIterPerWindow * (it + (fits - 1) * Math.ceil(it * WARM_FRACTION));
   let windows = Math.min(MAX_WINDOWS, availableWindows);
   if (windows < MIN_WINDOWS) return null;
   let it = MAX_ITER;
@@ -77,15 +78,24 @@ export function planNeural(budgetMs: number, fits: number, availableWindows: num
   if (cost(windows, it) > budgetMs) return null;
   // Spend what is left of the budget on iterations again.
   while (it < MAX_ITER && cost(windows, it + 1) <= budgetMs) it++;
-  return { windows, firstIterations: it, warmIterations: Math.max(1, Math.ceil(it * WARM_FRACTION)), estimatedMs: Math.round(cost(windows, it)) };
+  return {
+    windows,
+    firstIterations: it,
+    warmIterations: Math.max(1, Math.ceil(it * WARM_FRACTION)),
+    estimatedMs: Math.round(cost(windows, it)),
+  };
 }
 
 function createNeural(name: 'lstm' | 'gru', ctx: SeriesContext, _n: number): ModelRunner | { skip: string } {
   const lag = Math.max(1, ctx.period);
   const available = ctx.firstOrigin - lag - WINDOW;
-  if (available < MIN_WINDOWS) return { skip: `skipped: series too short for ${WINDOW}-step windows (需要更长的序列)` };
+  if (available < MIN_WINDOWS)
+    return { skip: `skipped: series too short for ${WINDOW}-step windows (需要更长的序列)` };
   const plan = planNeural(ctx.neuralBudgetMs, ctx.fits, available);
-  if (plan === null) return { skip: `skipped: estimated training time exceeds budget ${ctx.neuralBudgetMs} ms (超出训练时间预算)` };
+  if (plan === null)
+    return {
+      skip: `skipped: estimated training time exceeds budget ${ctx.neuralBudgetMs} ms (超出训练时间预算)`,
+    };
   const rng = mulberry32((ctx.seed ^ (name === 'lstm' ? 0x1f2e3d : 0x4c5b6a)) >>> 0);
   const { recurrent } = loadBrain();
   const Ctor = name === 'lstm' ? recurrent.LSTMTimeStep : recurrent.GRUTimeStep;

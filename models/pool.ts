@@ -33,8 +33,15 @@ export function runJob(job: ForecastJob): ForecastJobResult {
     const result = selectAndForecast(job.points, job.opts);
     return { key: job.key, ok: true, result, ms: performance.now() - t0 };
   } catch (err) {
-    const code = typeof (err as { code?: unknown }).code === 'string' ? (err as { code: string }).code : 'INTERNAL';
-    return { key: job.key, ok: false, code, message: err instanceof Error ? err.message : String(err), ms: performance.now() - t0 };
+    const code =
+      typeof (err as { code?: unknown }).code === 'string' ? (err as { code: string }).code : 'INTERNAL';
+    return {
+      key: job.key,
+      ok: false,
+      code,
+      message: err instanceof Error ? err.message : String(err),
+      ms: performance.now() - t0,
+    };
   }
 }
 
@@ -48,7 +55,10 @@ const WORKER_SOURCE = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'
   .then((m) => { m.register(); return import(${JSON.stringify(new URL('./forecast-worker.ts', import.meta.url).href)}); })`;
 
 /** Results in job order. */
-export async function runForecastJobs(jobs: readonly ForecastJob[], opts: PoolOptions = {}): Promise<ForecastJobResult[]> {
+export async function runForecastJobs(
+  jobs: readonly ForecastJob[],
+  opts: PoolOptions = {},
+): Promise<ForecastJobResult[]> {
   const results = new Array<ForecastJobResult>(jobs.length);
   const workers = Math.min(jobs.length, Math.max(0, opts.workers ?? os.availableParallelism()));
   if (workers === 0) {
@@ -85,7 +95,13 @@ export async function runForecastJobs(jobs: readonly ForecastJob[], opts: PoolOp
         // that keeps crashing (e.g. cannot load) ends its lane.
         w.on('error', (err) => {
           if (current >= 0 && results[current] === undefined) {
-            finish(current, { key: jobs[current]!.key, ok: false, code: 'WORKER_CRASHED', message: err.message, ms: performance.now() - started });
+            finish(current, {
+              key: jobs[current]!.key,
+              ok: false,
+              code: 'WORKER_CRASHED',
+              message: err.message,
+              ms: performance.now() - started,
+            });
           }
           if (++crashes >= 3) return resolve();
           spawn();
@@ -109,7 +125,18 @@ export async function runForecastJobs(jobs: readonly ForecastJob[], opts: PoolOp
   await Promise.all(Array.from({ length: workers }, lane));
   for (const [i, job] of jobs.entries()) {
     if (results[i] !== undefined) continue;
-    finish(i, opts.signal?.aborted ? aborted(job) : { key: job.key, ok: false, code: 'WORKER_CRASHED', message: 'no worker left to run the job', ms: 0 });
+    finish(
+      i,
+      opts.signal?.aborted
+        ? aborted(job)
+        : {
+            key: job.key,
+            ok: false,
+            code: 'WORKER_CRASHED',
+            message: 'no worker left to run the job',
+            ms: 0,
+          },
+    );
   }
   await pendingCallbacks;
   return results;

@@ -30,7 +30,13 @@ function chooseDesign(frequency: Frequency, spanDays: number): Design {
     return { weekday: true, monthDummies: spanDays >= 365, fourier: 0, springFestival: true, heating: true };
   }
   if (frequency === 'week') {
-    return { weekday: false, monthDummies: false, fourier: spanDays >= 730 ? 3 : spanDays >= 365 ? 1 : 0, springFestival: true, heating: true };
+    return {
+      weekday: false,
+      monthDummies: false,
+      fourier: spanDays >= 730 ? 3 : spanDays >= 365 ? 1 : 0,
+      springFestival: true,
+      heating: true,
+    };
   }
   const monthDummies = spanDays >= 730;
   // Month dummies already absorb the heating season (a fixed share of each month), so use one or the other.
@@ -71,7 +77,11 @@ export interface RegressionFit {
   n: number;
 }
 
-export function fitRegression(values: readonly number[], days: readonly number[], frequency: Frequency): RegressionFit {
+export function fitRegression(
+  values: readonly number[],
+  days: readonly number[],
+  frequency: Frequency,
+): RegressionFit {
   const start = Math.max(0, values.length - MAX_WINDOW[frequency]);
   const y = values.slice(start);
   const ds = days.slice(start);
@@ -92,7 +102,11 @@ export function fitRegression(values: readonly number[], days: readonly number[]
   return { beta, rho, lastResidual: resid[n - 1]!, design, n };
 }
 
-export function regressionForecast(fit: RegressionFit, futureDays: readonly number[], frequency: Frequency): number[] {
+export function regressionForecast(
+  fit: RegressionFit,
+  futureDays: readonly number[],
+  frequency: Frequency,
+): number[] {
   let carry = fit.lastResidual;
   return futureDays.map((d, k) => {
     carry *= fit.rho;
@@ -103,6 +117,7 @@ export function regressionForecast(fit: RegressionFit, futureDays: readonly numb
 export const regressionSpec: ModelSpec = {
   name: 'regression',
   create: (ctx) => ({
-    forecast: (w) => regressionForecast(fitRegression(w.values, w.days, ctx.frequency), w.futureDays, ctx.frequency),
+    forecast: (w) =>
+      regressionForecast(fitRegression(w.values, w.days, ctx.frequency), w.futureDays, ctx.frequency),
   }),
 };

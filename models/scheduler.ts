@@ -65,12 +65,17 @@ export function seriesSourcesFrom(
  * as it arrives. A series that fails to load, forecast or save is logged and reported; the others
  * carry on.
  */
-export async function retrainAll(deps: SchedulerDeps, sources: readonly SeriesSource[], opts: RetrainOptions = {}): Promise<RetrainSummary> {
+export async function retrainAll(
+  deps: SchedulerDeps,
+  sources: readonly SeriesSource[],
+  opts: RetrainOptions = {},
+): Promise<RetrainSummary> {
   const log = deps.log.child({ component: 'forecast-scheduler' });
   const started = performance.now();
   const summary: RetrainSummary = { ok: [], failed: [], ms: 0 };
   const fail = (key: string, err: unknown) => {
-    const code = typeof (err as { code?: unknown }).code === 'string' ? (err as { code: string }).code : 'INTERNAL';
+    const code =
+      typeof (err as { code?: unknown }).code === 'string' ? (err as { code: string }).code : 'INTERNAL';
     const message = err instanceof Error ? err.message : String(err);
     summary.failed.push({ key, code, message });
     log.warn({ seriesKey: key, code, err: message }, 'forecast retrain failed');
@@ -110,14 +115,27 @@ export async function retrainAll(deps: SchedulerDeps, sources: readonly SeriesSo
         const mase = result.backtest.find((b) => b.model === result.model)?.mase ?? null;
         const ms = Math.round(r.ms);
         summary.ok.push({ key: r.key, model: result.model, mase, version: saved.version, ms });
-        log.info({ seriesKey: r.key, model: result.model, mase, version: saved.version, coverage: result.coverage, ms }, 'forecast retrained');
+        log.info(
+          {
+            seriesKey: r.key,
+            model: result.model,
+            mase,
+            version: saved.version,
+            coverage: result.coverage,
+            ms,
+          },
+          'forecast retrained',
+        );
       } catch (err) {
         fail(r.key, err);
       }
     },
   });
   summary.ms = Math.round(performance.now() - started);
-  log.info({ ok: summary.ok.length, failed: summary.failed.length, ms: summary.ms }, 'forecast retrain run finished');
+  log.info(
+    { ok: summary.ok.length, failed: summary.failed.length, ms: summary.ms },
+    'forecast retrain run finished',
+  );
   return summary;
 }
 
@@ -152,7 +170,10 @@ export function startSchedule(opts: ScheduleOptions): Schedule {
       const sources = typeof opts.sources === 'function' ? await opts.sources() : opts.sources;
       return await retrainAll(opts.deps, sources, { ...opts, signal: abort.signal });
     } catch (err) {
-      opts.deps.log.error({ component: 'forecast-scheduler', err: (err as Error).message }, 'forecast run failed');
+      opts.deps.log.error(
+        { component: 'forecast-scheduler', err: (err as Error).message },
+        'forecast run failed',
+      );
       return null;
     }
   };

@@ -8,7 +8,16 @@ import { InputError } from '../infra/core/index.ts';
 import { etsSpec, mstlSpec } from './augurs.ts';
 import { applyIntervals, outOfWindowCoverage, planOrigins, spreadOf, stepQuantiles } from './backtest.ts';
 import { naiveSpec, seasonalNaiveSpec } from './baselines.ts';
-import { dayOfInstant, DEFAULT_HORIZON, detectFrequency, formatDay, futureDays, isTradingDaySeries, parseDateText, seasonalPeriodFor } from './dates.ts';
+import {
+  dayOfInstant,
+  DEFAULT_HORIZON,
+  detectFrequency,
+  formatDay,
+  futureDays,
+  isTradingDaySeries,
+  parseDateText,
+  seasonalPeriodFor,
+} from './dates.ts';
 import { parseNumber } from './csv.ts';
 import { holtWintersSpec } from './holt-winters.ts';
 import { mase, smape } from './metrics.ts';
@@ -68,7 +77,9 @@ export function resolveModels(names: readonly string[] | undefined): ModelName[]
   for (const raw of names) {
     const name = raw.trim().toLowerCase();
     if (!(MODEL_NAMES as readonly string[]).includes(name)) {
-      throw new InputError(`未知模型 "${raw}"，可选: ${MODEL_NAMES.join(', ')} / unknown model "${raw}", choose from: ${MODEL_NAMES.join(', ')}`);
+      throw new InputError(
+        `未知模型 "${raw}"，可选: ${MODEL_NAMES.join(', ')} / unknown model "${raw}", choose from: ${MODEL_NAMES.join(', ')}`,
+      );
     }
     if (!out.includes(name as ModelName)) out.push(name as ModelName);
   }
@@ -82,17 +93,31 @@ function prepare(series: readonly SeriesPoint[]): { days: number[]; values: numb
   const days: number[] = [];
   const values: number[] = [];
   series.forEach((p, i) => {
-    const d = p.date instanceof Date ? (Number.isFinite(p.date.getTime()) ? dayOfInstant(p.date.getTime()) : null) : typeof p.date === 'string' ? parseDateText(p.date) : null;
-    if (d === null) throw new InputError(`第 ${i + 1} 个点: 日期无效 "${String(p.date)}" / point ${i + 1}: invalid date "${String(p.date)}"`);
+    const d =
+      p.date instanceof Date
+        ? Number.isFinite(p.date.getTime())
+          ? dayOfInstant(p.date.getTime())
+          : null
+        : typeof p.date === 'string'
+          ? parseDateText(p.date)
+          : null;
+    if (d === null)
+      throw new InputError(
+        `第 ${i + 1} 个点: 日期无效 "${String(p.date)}" / point ${i + 1}: invalid date "${String(p.date)}"`,
+      );
     const v = typeof p.value === 'string' ? parseNumber(p.value) : p.value;
     if (typeof v !== 'number' || !Number.isFinite(v)) {
-      throw new InputError(`第 ${i + 1} 个点: 数值无效 "${String(p.value)}" / point ${i + 1}: invalid value "${String(p.value)}"`);
+      throw new InputError(
+        `第 ${i + 1} 个点: 数值无效 "${String(p.value)}" / point ${i + 1}: invalid value "${String(p.value)}"`,
+      );
     }
     if (days.length > 0 && d <= days[days.length - 1]!) {
       const date = formatDay(d);
       throw d === days[days.length - 1]!
         ? new InputError(`第 ${i + 1} 个点: 日期重复 ${date} / point ${i + 1}: duplicate date ${date}`)
-        : new InputError(`第 ${i + 1} 个点: 日期未按升序排列 ${date} / point ${i + 1}: dates not in ascending order (${date})`);
+        : new InputError(
+            `第 ${i + 1} 个点: 日期未按升序排列 ${date} / point ${i + 1}: dates not in ascending order (${date})`,
+          );
     }
     days.push(d);
     values.push(v);
@@ -180,10 +205,15 @@ function ranked(candidates: readonly ModelRun[], upto: number): ModelRun[] {
  * Backtests the candidate models on one series, selects one and forecasts `horizon` steps.
  * Throws InputError for unusable input (bad points, too few points, unknown model names).
  */
-export function selectAndForecast(series: readonly SeriesPoint[], opts: ForecastOptions = {}): ForecastResult {
+export function selectAndForecast(
+  series: readonly SeriesPoint[],
+  opts: ForecastOptions = {},
+): ForecastResult {
   let { days, values } = prepare(series);
   if (days.length < 3) {
-    throw new InputError(`数据点太少：至少需要 3 个，实际 ${days.length} 个 / too few points: need at least 3, got ${days.length}`);
+    throw new InputError(
+      `数据点太少：至少需要 3 个，实际 ${days.length} 个 / too few points: need at least 3, got ${days.length}`,
+    );
   }
   const frequency = resolveFrequency(days, opts.frequency);
   // Missing months (e.g. January published with February) would shift every later seasonal position (gaps.ts).
@@ -192,7 +222,9 @@ export function selectAndForecast(series: readonly SeriesPoint[], opts: Forecast
   const tradingDays = frequency === 'day' && isTradingDaySeries(days);
   const horizon = opts.horizon ?? DEFAULT_HORIZON[frequency];
   if (!Number.isInteger(horizon) || horizon < 1 || horizon > MAX_HORIZON) {
-    throw new InputError(`预测步数无效 "${horizon}"（1–${MAX_HORIZON}） / invalid horizon "${horizon}" (1–${MAX_HORIZON})`);
+    throw new InputError(
+      `预测步数无效 "${horizon}"（1–${MAX_HORIZON}） / invalid horizon "${horizon}" (1–${MAX_HORIZON})`,
+    );
   }
   const n = values.length;
   // Candidates see full-week equivalents of partial weeks (exposure.ts); the benchmarks keep their textbook definition on the raw values.
@@ -241,8 +273,13 @@ export function selectAndForecast(series: readonly SeriesPoint[], opts: Forecast
       try {
         for (const [i, o] of plan.origins.entries()) {
           const train = values.slice(0, o);
-          const raw = created.forecast({ values: input.slice(0, o), days: days.slice(0, o), futureDays: days.slice(o, o + horizon) });
-          if (raw.length !== horizon || raw.some((v) => !Number.isFinite(v))) throw new Error('invalid forecast output');
+          const raw = created.forecast({
+            values: input.slice(0, o),
+            days: days.slice(0, o),
+            futureDays: days.slice(o, o + horizon),
+          });
+          if (raw.length !== horizon || raw.some((v) => !Number.isFinite(v)))
+            throw new Error('invalid forecast output');
           const f = exp ? raw.map((v, j) => v * exp[o + j]!) : raw;
           const fc = floorAtZero ? f.map((v) => Math.max(0, v)) : f;
           forecasts.push(fc);
@@ -254,7 +291,14 @@ export function selectAndForecast(series: readonly SeriesPoint[], opts: Forecast
       } catch (err) {
         return failed(name, `failed: ${err instanceof Error ? err.message : String(err)}`);
       }
-      const run: ModelRun = { name, runner: created, forecasts, spreads, mases, score: score(name, mases, smapes) };
+      const run: ModelRun = {
+        name,
+        runner: created,
+        forecasts,
+        spreads,
+        mases,
+        score: score(name, mases, smapes),
+      };
       const note = created.note?.();
       if (note !== undefined) run.score.note = note;
       return run;
@@ -280,7 +324,15 @@ export function selectAndForecast(series: readonly SeriesPoint[], opts: Forecast
       });
       const members = ranked(pool, plan.origins.length).slice(0, COMBO_SIZE);
       const spreads = plan.origins.map((o) => spreadOf(values.slice(0, o), horizon, undefined));
-      const run: ModelRun = { name: 'combo', runner: null, forecasts, spreads, mases, score: score('combo', mases, smapes), members: members.map((m) => m.name) };
+      const run: ModelRun = {
+        name: 'combo',
+        runner: null,
+        forecasts,
+        spreads,
+        mases,
+        score: score('combo', mases, smapes),
+        members: members.map((m) => m.name),
+      };
       run.score.note = `mean of the ${COMBO_SIZE} best so far by MASE; final: ${run.members!.join(', ')}`;
       runs.push(run);
     }
@@ -292,11 +344,15 @@ export function selectAndForecast(series: readonly SeriesPoint[], opts: Forecast
   const span = plan.origins[plan.origins.length - 1]! - plan.origins[0]! + horizon;
   const independentWindows = Math.max(2, Math.min(plan.origins.length, span / horizon));
   // Seasonal naive is served over naive when it has the lower MASE by the same clear margin.
-  const benchmark = snaive !== naive && clearEdge(snaive.mases, naive.mases, independentWindows) < 0 ? snaive : naive;
+  const benchmark =
+    snaive !== naive && clearEdge(snaive.mases, naive.mases, independentWindows) < 0 ? snaive : naive;
   let chosen = benchmark;
   for (const r of runs) {
     if (!isCandidate(r)) continue;
-    const edge = Math.max(clearEdge(r.mases, naive.mases, independentWindows), clearEdge(r.mases, snaive.mases, independentWindows));
+    const edge = Math.max(
+      clearEdge(r.mases, naive.mases, independentWindows),
+      clearEdge(r.mases, snaive.mases, independentWindows),
+    );
     if (edge >= 0) {
       r.score.note = `${r.score.note ? `${r.score.note}; ` : ''}not clearly better than the benchmarks (未显著优于基准)`;
       continue;
@@ -309,12 +365,16 @@ export function selectAndForecast(series: readonly SeriesPoint[], opts: Forecast
   const finalFit = (r: ModelRun): { mean: number[]; spread: number[] } => {
     if (r.name === 'combo') {
       const parts = r.members!.map((m) => finalFit(runs.find((x) => x.name === m)!).mean);
-      return { mean: Array.from({ length: horizon }, (_, j) => meanOf(parts.map((p) => p[j]!))), spread: spreadOf(values, horizon, undefined) };
+      return {
+        mean: Array.from({ length: horizon }, (_, j) => meanOf(parts.map((p) => p[j]!))),
+        spread: spreadOf(values, horizon, undefined),
+      };
     }
     // Future weeks are full weeks, so full-week equivalents need no scaling back.
     const input = exposure && !BENCHMARKS.includes(r.name) ? adjusted : values;
     const f = r.runner!.forecast({ values: input, days, futureDays: future });
-    if (f.length !== horizon || f.some((v) => !Number.isFinite(v))) throw new Error('invalid forecast output');
+    if (f.length !== horizon || f.some((v) => !Number.isFinite(v)))
+      throw new Error('invalid forecast output');
     return { mean: f, spread: spreadOf(input, horizon, r.runner!.sd?.()) };
   };
   let final: { mean: number[]; spread: number[] };

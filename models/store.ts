@@ -3,7 +3,14 @@
  * model version; nothing is overwritten, so past forecasts stay comparable with what happened.
  */
 import pg from 'pg';
-import type { BacktestScore, Coverage, ForecastPoint, ForecastResult, Frequency, ModelName } from './types.ts';
+import type {
+  BacktestScore,
+  Coverage,
+  ForecastPoint,
+  ForecastResult,
+  Frequency,
+  ModelName,
+} from './types.ts';
 
 /** A pool or a single connected client. */
 export type Db = pg.Pool | pg.Client | pg.PoolClient;

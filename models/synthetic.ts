@@ -39,7 +39,8 @@ export function dailyVolume(o: DailyVolumeOptions): Observation[] {
   const out: Observation[] = [];
   for (let t = 0; t < o.days; t++) {
     const day = start + t;
-    let v = level + (o.trendPerDay ?? 5) * t + (o.weekly ?? 1500) * WEEKDAY_PROFILE[(((day + 4) % 7) + 7) % 7]!;
+    let v =
+      level + (o.trendPerDay ?? 5) * t + (o.weekly ?? 1500) * WEEKDAY_PROFILE[(((day + 4) % 7) + 7) % 7]!;
     if (o.calendar) {
       if (inSpringFestival(day) === true) v *= 0.55;
       if (inHeatingSeason(day)) v *= 1.1;
@@ -51,7 +52,12 @@ export function dailyVolume(o: DailyVolumeOptions): Observation[] {
 }
 
 /** Weekly price (元/吨): mean-reverting AR(1) around a level with an annual winter premium. */
-export function weeklyPrice(o: { seed: number; weeks: number; start?: string; level?: number }): Observation[] {
+export function weeklyPrice(o: {
+  seed: number;
+  weeks: number;
+  start?: string;
+  level?: number;
+}): Observation[] {
   const rng = mulberry32(o.seed);
   const [y, m, d] = (o.start ?? '2020-01-04').split('-').map(Number) as [number, number, number];
   const days = [dayFromYmd(y, m, d), ...futureDays(dayFromYmd(y, m, d), 'week', o.weeks - 1)];
@@ -65,7 +71,12 @@ export function weeklyPrice(o: { seed: number; weeks: number; start?: string; le
 }
 
 /** Monthly production (万吨): trend + heating-season peak + Spring Festival dip + noise. */
-export function monthlyProduction(o: { seed: number; months: number; start?: string; level?: number }): Observation[] {
+export function monthlyProduction(o: {
+  seed: number;
+  months: number;
+  start?: string;
+  level?: number;
+}): Observation[] {
   const rng = mulberry32(o.seed);
   const [y, m] = (o.start ?? '2015-01').split('-').map(Number) as [number, number];
   const level = o.level ?? 5000;
@@ -82,7 +93,12 @@ export function monthlyProduction(o: { seed: number; months: number; start?: str
 }
 
 /** Gaussian random walk: nothing to learn beyond the last value. */
-export function randomWalk(o: { seed: number; n: number; start?: string; step?: 'day' | 'month' }): Observation[] {
+export function randomWalk(o: {
+  seed: number;
+  n: number;
+  start?: string;
+  step?: 'day' | 'month';
+}): Observation[] {
   const rng = mulberry32(o.seed);
   const [y, m, d] = (o.start ?? '2015-01-01').split('-').map(Number) as [number, number, number];
   const first = dayFromYmd(y, m, d);

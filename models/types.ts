@@ -2,10 +2,30 @@
 
 export type Frequency = 'day' | 'week' | 'month';
 
-export const MODEL_NAMES = ['naive', 'snaive', 'theta', 'ets', 'mstl', 'holt_winters', 'regression', 'combo', 'lstm', 'gru'] as const;
+export const MODEL_NAMES = [
+  'naive',
+  'snaive',
+  'theta',
+  'ets',
+  'mstl',
+  'holt_winters',
+  'regression',
+  'combo',
+  'lstm',
+  'gru',
+] as const;
 export type ModelName = (typeof MODEL_NAMES)[number];
 /** Candidates run when none are named: the networks are opt-in (they lost to the others on every real series). */
-export const DEFAULT_MODELS: readonly ModelName[] = ['naive', 'snaive', 'theta', 'ets', 'mstl', 'holt_winters', 'regression', 'combo'];
+export const DEFAULT_MODELS: readonly ModelName[] = [
+  'naive',
+  'snaive',
+  'theta',
+  'ets',
+  'mstl',
+  'holt_winters',
+  'regression',
+  'combo',
+];
 /** The benchmarks every other candidate has to beat; both always run. */
 export const BENCHMARKS: readonly ModelName[] = ['naive', 'snaive'];
 

@@ -14,13 +14,25 @@ export { LIMITS } from './contracts/validate.ts';
 export { jsonDepth, MAX_RECORD_DEPTH } from './contracts/screen.ts';
 
 // ---- desensitization and the minimum-necessary-use list
-export { loadPolicy, assertProductFields, productFields, projectForProduct, type Policy, type Rule } from './desensitize/policy.ts';
+export {
+  loadPolicy,
+  assertProductFields,
+  productFields,
+  projectForProduct,
+  type Policy,
+  type Rule,
+} from './desensitize/policy.ts';
 export { createDesensitizer, type Desensitizer } from './desensitize/desensitize.ts';
 
 // ---- ingest
 export { feedTopics, ensureFeedTopics } from './ingest/topics.ts';
 export { ingestRecords, isFeed, type IngestOptions, type IngestResult } from './ingest/ingest.ts';
-export { createIngestWorkers, startIngestWorkers, type IngestWorkers, type IngestWorkerOptions } from './ingest/worker.ts';
+export {
+  createIngestWorkers,
+  startIngestWorkers,
+  type IngestWorkers,
+  type IngestWorkerOptions,
+} from './ingest/worker.ts';
 export { createIngestService, type IngestService } from './ingest/service.ts';
 export { replayOutbox } from './ingest/outbox.ts';
 export { listRejects, getReject, replayReject, type RejectView } from './ingest/rejects.ts';
@@ -30,11 +42,32 @@ export type { Source } from './ingest/core.ts';
 // ---- file import
 export { importCli, importFile, type ImportIo, type ImportSummary } from './import/cli.ts';
 export { indicatorTopics, listSeriesKeys, loadSeries, startIndicatorWorkers } from './indicators/index.ts';
-export { AGGREGATE_SCOPES, DAY_MS, FAMILIES, type Family, type IndicatorPoint, METRICS, type MetricDef, type Scope, WINDOWS, type Window, cstDayMs, metricDef } from './indicators/model.ts';
+export {
+  AGGREGATE_SCOPES,
+  DAY_MS,
+  FAMILIES,
+  type Family,
+  type IndicatorPoint,
+  METRICS,
+  type MetricDef,
+  type Scope,
+  WINDOWS,
+  type Window,
+  cstDayMs,
+  metricDef,
+} from './indicators/model.ts';
 export { DAYS_OF_STOCK_FLAT, series } from './indicators/queries.ts';
 export { INDICATOR_GROUP } from './indicators/runner.ts';
 export { type LatestEntry, readLatest, redisKeys } from './indicators/snapshots.ts';
-export { CITY_ID, cstDate, monthStart, nextMonthStart, TZ_OFFSET_MS, weekStart, yearStart } from './indicators/model.ts';
+export {
+  CITY_ID,
+  cstDate,
+  monthStart,
+  nextMonthStart,
+  TZ_OFFSET_MS,
+  weekStart,
+  yearStart,
+} from './indicators/model.ts';
 export { createOutboxMark, readOutboxMark, type OutboxMark } from './ingest/outbox-mark.ts';
 export { eventMsOf } from './indicators/core.ts';
 export { FACTS, type FactColumn } from './indicators/facts.ts';
@@ -43,7 +76,33 @@ export { processRaw } from './ingest/core.ts';
 
 // ---- market-risk alerts
 export {
-  ackAlert, ALERT_GROUP, ALERT_SCHEMA, ALERT_TOPIC, alertChannel, alertTopics, audienceSees, deleteWebhook, deliveryLog, getAlert, listAlerts,
-  listNotices, listWebhooks, parseAudience, registerWebhook, ruleDef, RULES, RULE_IDS, setWebhookEnabled, startAlertWorker, verifySignature,
-  type AlertMessage, type AlertRow, type AlertWorker, type AlertWorkerOptions, type Audience, type RuleId, type RuleParams, type Webhook,
+  ackAlert,
+  ALERT_GROUP,
+  ALERT_SCHEMA,
+  ALERT_TOPIC,
+  alertChannel,
+  alertTopics,
+  audienceSees,
+  deleteWebhook,
+  deliveryLog,
+  getAlert,
+  listAlerts,
+  listNotices,
+  listWebhooks,
+  parseAudience,
+  registerWebhook,
+  ruleDef,
+  RULES,
+  RULE_IDS,
+  setWebhookEnabled,
+  startAlertWorker,
+  verifySignature,
+  type AlertMessage,
+  type AlertRow,
+  type AlertWorker,
+  type AlertWorkerOptions,
+  type Audience,
+  type RuleId,
+  type RuleParams,
+  type Webhook,
 } from './alerts/index.ts';

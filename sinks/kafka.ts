@@ -29,7 +29,10 @@ export interface KafkaTopicSink<T extends object> {
   close(): Promise<void>;
 }
 
-export function createKafkaTopicSink<T extends object>(deps: Pick<Deps, 'broker' | 'registry' | 'topic' | 'metrics'>, opts: KafkaTopicSinkOptions): KafkaTopicSink<T> {
+export function createKafkaTopicSink<T extends object>(
+  deps: Pick<Deps, 'broker' | 'registry' | 'topic' | 'metrics'>,
+  opts: KafkaTopicSinkOptions,
+): KafkaTopicSink<T> {
   const topic = deps.topic(opts.topic);
   const codec = opts.codec ?? createWireCodec(deps);
   let registered: Promise<number> | null = null;
@@ -40,22 +43,35 @@ export function createKafkaTopicSink<T extends object>(deps: Pick<Deps, 'broker'
       if (closed) throw new SinkError('kafka', `sink ${topic} is closed`, { retriable: false });
       if (!batch.length) return;
       registered ??= codec.register(topic, opts.schema);
-      registered.catch(() => { registered = null; });
+      registered.catch(() => {
+        registered = null;
+      });
       await registered;
       const end = deps.metrics.sinkLatency.startTimer({ sink: `kafka:${opts.topic}` });
       try {
-        const messages = await Promise.all(batch.map(async (r) => ({
-          key: r.key, value: await codec.encode(topic, r.value), timestamp: r.timestamp, headers: r.headers,
-        })));
+        const messages = await Promise.all(
+          batch.map(async (r) => ({
+            key: r.key,
+            value: await codec.encode(topic, r.value),
+            timestamp: r.timestamp,
+            headers: r.headers,
+          })),
+        );
         await deps.broker.produce(topic, messages);
         deps.metrics.eventsOut.inc({ topic }, batch.length);
       } catch (err) {
         deps.metrics.sinkErrors.inc({ sink: `kafka:${opts.topic}` });
-        throw new SinkError('kafka', `写入 ${topic} 失败 / writing to ${topic} failed: ${(err as Error).message}`, { cause: err });
+        throw new SinkError(
+          'kafka',
+          `写入 ${topic} 失败 / writing to ${topic} failed: ${(err as Error).message}`,
+          { cause: err },
+        );
       } finally {
         end();
       }
     },
-    async close() { closed = true; },
+    async close() {
+      closed = true;
+    },
   };
 }

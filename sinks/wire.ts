@@ -23,9 +23,18 @@ export interface WireCodec {
   decode(topic: string, value: Buffer): Promise<Record<string, unknown>>;
 }
 
-interface AvroType { toBuffer(v: unknown): Buffer; isValid(v: unknown, opts?: { errorHook?: (path: string[], val: unknown) => void }): boolean }
-interface Writer { id: number; header: Buffer; type: AvroType }
-interface Deserializer { deserialize(topic: string, payload: Buffer): Promise<unknown> }
+interface AvroType {
+  toBuffer(v: unknown): Buffer;
+  isValid(v: unknown, opts?: { errorHook?: (path: string[], val: unknown) => void }): boolean;
+}
+interface Writer {
+  id: number;
+  header: Buffer;
+  type: AvroType;
+}
+interface Deserializer {
+  deserialize(topic: string, payload: Buffer): Promise<unknown>;
+}
 
 /** Avro decoding yields nulls for absent optionals and class instances: give plain objects without nulls back. */
 function plain(v: unknown): Record<string, unknown> {
@@ -53,7 +62,10 @@ export function createWireCodec(deps: Pick<Deps, 'registry'>): WireCodec {
       const info = { schemaType: 'AVRO', schema: JSON.stringify(schema) };
       const id = await deps.registry.register(subject, info, false);
       await deps.registry.updateCompatibility(subject, sr.Compatibility.BACKWARD);
-      const ser = new sr.AvroSerializer(deps.registry, sr.SerdeType.VALUE, { useSchemaId: id, autoRegisterSchemas: false });
+      const ser = new sr.AvroSerializer(deps.registry, sr.SerdeType.VALUE, {
+        useSchemaId: id,
+        autoRegisterSchemas: false,
+      });
       const [type] = await ser.toType(info);
       const header = Buffer.alloc(5);
       header.writeUInt8(0, 0);
@@ -79,9 +91,10 @@ export function createWireCodec(deps: Pick<Deps, 'registry'>): WireCodec {
       }
     },
     async decode(topic, value) {
-      deserializer ??= loadSchemaRegistry().then((sr) => new sr.AvroDeserializer(deps.registry, sr.SerdeType.VALUE, {}) as Deserializer);
+      deserializer ??= loadSchemaRegistry().then(
+        (sr) => new sr.AvroDeserializer(deps.registry, sr.SerdeType.VALUE, {}) as Deserializer,
+      );
       return plain(await (await deserializer).deserialize(topic, value));
     },
   };
 }
-

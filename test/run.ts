@@ -35,7 +35,10 @@ function walk(dir: string): string[] {
 function portOpen(host: string, port: number, timeoutMs = 1000): Promise<boolean> {
   return new Promise((resolve) => {
     const s = new Socket();
-    const done = (ok: boolean) => { s.destroy(); resolve(ok); };
+    const done = (ok: boolean) => {
+      s.destroy();
+      resolve(ok);
+    };
     s.setTimeout(timeoutMs, () => done(false));
     s.once('error', () => done(false));
     s.connect(port, host, () => done(true));
@@ -51,23 +54,36 @@ function hostPort(s: string, defPort: number): [string, number] {
 function serviceSpecs(): ServiceSpec[] {
   const kafka = (process.env.KAFKA_BROKERS || '127.0.0.1:9092').split(',')[0]!;
   const [kh, kp] = hostPort(kafka, 9092);
-  const specs: ServiceSpec[] = [{
-    name: `Kafka on ${kafka}`,
-    isUp: () => portOpen(kh, kp),
-    start: () => {
-      if (kh !== '127.0.0.1' && kh !== 'localhost') throw new Error(`Kafka at ${kafka} is not reachable (KAFKA_BROKERS)`);
-      try {
-        execFileSync('bash', [join(root, 'infra/scripts/kafka-up.sh')], { stdio: 'inherit' });
-      } catch {
-        throw new Error('Could not start Kafka (see the output above). It needs Java 17+ (apt-get install openjdk-17-jre-headless) and Maven (apt-get install maven) to resolve org.apache.kafka:kafka_2.13.');
-      }
+  const specs: ServiceSpec[] = [
+    {
+      name: `Kafka on ${kafka}`,
+      isUp: () => portOpen(kh, kp),
+      start: () => {
+        if (kh !== '127.0.0.1' && kh !== 'localhost')
+          throw new Error(`Kafka at ${kafka} is not reachable (KAFKA_BROKERS)`);
+        try {
+          execFileSync('bash', [join(root, 'infra/scripts/kafka-up.sh')], { stdio: 'inherit' });
+        } catch {
+          throw new Error(
+            'Could not start Kafka (see the output above). It needs Java 17+ (apt-get install openjdk-17-jre-headless) and Maven (apt-get install maven) to resolve org.apache.kafka:kafka_2.13.',
+          );
+        }
+      },
+      stop: () => {
+        execFileSync('bash', [join(root, 'infra/scripts/kafka-down.sh')], { stdio: 'inherit' });
+      },
     },
-    stop: () => { execFileSync('bash', [join(root, 'infra/scripts/kafka-down.sh')], { stdio: 'inherit' }); },
-  }];
+  ];
   // Schema registry: the real one (Apicurio's Confluent API) when it can run; else the client's mock.
   if (!process.env.SCHEMA_REGISTRY_URL) {
     const url = 'http://127.0.0.1:8081/apis/ccompat/v7';
-    const up = async () => { try { return (await fetch(`${url}/subjects`)).ok; } catch { return false; } };
+    const up = async () => {
+      try {
+        return (await fetch(`${url}/subjects`)).ok;
+      } catch {
+        return false;
+      }
+    };
     specs.push({
       name: 'Schema registry',
       optional: true,
@@ -76,7 +92,9 @@ function serviceSpecs(): ServiceSpec[] {
         execFileSync('bash', [join(root, 'infra/scripts/registry-up.sh')], { stdio: 'inherit' });
         if (!(await up())) throw new Error('not answering');
       },
-      stop: () => { execFileSync('bash', [join(root, 'infra/scripts/registry-down.sh')], { stdio: 'inherit' }); },
+      stop: () => {
+        execFileSync('bash', [join(root, 'infra/scripts/registry-down.sh')], { stdio: 'inherit' });
+      },
     });
   }
   const redis = process.env.TEST_REDIS_URL || process.env.REDIS_URL || 'redis://127.0.0.1:6379';
@@ -86,13 +104,32 @@ function serviceSpecs(): ServiceSpec[] {
     isUp: () => portOpen(rh, rp),
     start: async () => {
       try {
-        execFileSync('redis-server', ['--daemonize', 'yes', '--port', String(rp), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'inherit' });
+        execFileSync(
+          'redis-server',
+          [
+            '--daemonize',
+            'yes',
+            '--port',
+            String(rp),
+            '--bind',
+            '127.0.0.1',
+            '--save',
+            '',
+            '--appendonly',
+            'no',
+          ],
+          { stdio: 'inherit' },
+        );
       } catch {
-        throw new Error('Redis is not running and redis-server is not installed: apt-get install redis-server');
+        throw new Error(
+          'Redis is not running and redis-server is not installed: apt-get install redis-server',
+        );
       }
       for (let i = 0; i < 50 && !(await portOpen(rh, rp)); i++) await new Promise((r) => setTimeout(r, 100));
     },
-    stop: () => { execFileSync('redis-cli', ['-h', rh, '-p', String(rp), 'shutdown', 'nosave'], { stdio: 'ignore' }); },
+    stop: () => {
+      execFileSync('redis-cli', ['-h', rh, '-p', String(rp), 'shutdown', 'nosave'], { stdio: 'ignore' });
+    },
   });
   return specs;
 }
@@ -109,11 +146,19 @@ if (!shardFiles && !unitOnly && files.some((f) => SERVICE_MARK.test(f))) {
     // The registry, if up (already or started now), is the real one for the tests.
     if (!process.env.SCHEMA_REGISTRY_URL) {
       const url = 'http://127.0.0.1:8081/apis/ccompat/v7';
-      if (await fetch(`${url}/subjects`).then((r) => r.ok, () => false)) process.env.SCHEMA_REGISTRY_URL = url;
-      else console.log('! No schema registry could run: tests use the client\'s mock registry (see README).');
+      if (
+        await fetch(`${url}/subjects`).then(
+          (r) => r.ok,
+          () => false,
+        )
+      )
+        process.env.SCHEMA_REGISTRY_URL = url;
+      else console.log("! No schema registry could run: tests use the client's mock registry (see README).");
     }
     for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-      process.once(sig, () => { void services!.stop().finally(() => process.exit(130)); });
+      process.once(sig, () => {
+        void services!.stop().finally(() => process.exit(130));
+      });
     }
   } catch (err) {
     console.error(`\n✘ ${(err as Error).message}\n`);
@@ -121,7 +166,11 @@ if (!shardFiles && !unitOnly && files.some((f) => SERVICE_MARK.test(f))) {
   }
 }
 
-interface Totals { total: number; passed: number; skipped: number }
+interface Totals {
+  total: number;
+  passed: number;
+  skipped: number;
+}
 const TOTALS_MARK = '@@coalflow-test-totals ';
 
 /** Runs the files' suites in this process with uvu; returns uvu's totals. */
@@ -166,31 +215,67 @@ async function runShards(list: string[], n: number): Promise<Totals> {
     lightest.load += weight(f);
   }
   const sum: Totals = { total: 0, passed: 0, skipped: 0 };
-  await Promise.all(shards.filter((sh) => sh.files.length).map((sh, i) => new Promise<void>((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'test/run.ts'), ...(unitOnly ? ['--unit'] : []), '--files', ...sh.files.sort()], {
-      cwd: root, env: process.env, stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout.on('data', (d) => { out += d; });
-    child.stderr.on('data', (d) => { out += d; });
-    child.on('close', (code, signal) => {
-      const line = out.split('\n').find((l) => l.startsWith(TOTALS_MARK));
-      const t = line ? (JSON.parse(line.slice(TOTALS_MARK.length)) as Totals) : null;
-      const shown = out.split('\n').filter((l) => !l.startsWith(TOTALS_MARK)).join('\n');
-      process.stdout.write(`\n──── shard ${i + 1}/${n}: ${sh.files.length} files ────\n${shown}\n`);
-      if (t) { sum.total += t.total; sum.passed += t.passed; sum.skipped += t.skipped; }
-      // A shard that died before reporting counts as one failure, so the run cannot pass by losing suites.
-      if (!t || code !== 0) {
-        if (!t) { sum.total += 1; console.log(`✘ shard ${i + 1} ended (${signal ?? code}) without its totals`); }
-        process.exitCode = 1;
-      }
-      resolve();
-    });
-  })));
+  await Promise.all(
+    shards
+      .filter((sh) => sh.files.length)
+      .map(
+        (sh, i) =>
+          new Promise<void>((resolve) => {
+            const child = spawn(
+              process.execPath,
+              [
+                '--import',
+                'tsx',
+                join(root, 'test/run.ts'),
+                ...(unitOnly ? ['--unit'] : []),
+                '--files',
+                ...sh.files.sort(),
+              ],
+              {
+                cwd: root,
+                env: process.env,
+                stdio: ['ignore', 'pipe', 'pipe'],
+              },
+            );
+            let out = '';
+            child.stdout.on('data', (d) => {
+              out += d;
+            });
+            child.stderr.on('data', (d) => {
+              out += d;
+            });
+            child.on('close', (code, signal) => {
+              const line = out.split('\n').find((l) => l.startsWith(TOTALS_MARK));
+              const t = line ? (JSON.parse(line.slice(TOTALS_MARK.length)) as Totals) : null;
+              const shown = out
+                .split('\n')
+                .filter((l) => !l.startsWith(TOTALS_MARK))
+                .join('\n');
+              process.stdout.write(`\n──── shard ${i + 1}/${n}: ${sh.files.length} files ────\n${shown}\n`);
+              if (t) {
+                sum.total += t.total;
+                sum.passed += t.passed;
+                sum.skipped += t.skipped;
+              }
+              // A shard that died before reporting counts as one failure, so the run cannot pass by losing suites.
+              if (!t || code !== 0) {
+                if (!t) {
+                  sum.total += 1;
+                  console.log(`✘ shard ${i + 1} ended (${signal ?? code}) without its totals`);
+                }
+                process.exitCode = 1;
+              }
+              resolve();
+            });
+          }),
+      ),
+  );
   return sum;
 }
 
-const shardCount = shardFiles ? 1 : Math.min(files.length, Math.max(1, Number(process.env.TEST_SHARDS || 3) || 1));
+const shardCount = shardFiles
+  ? 1
+  : Math.min(files.length, Math.max(1, Number(process.env.TEST_SHARDS || 3) || 1));
 const t0 = Date.now();
 const totals = shardCount > 1 ? await runShards(files, shardCount) : await runHere(files);
 const failed = totals.total - totals.passed - totals.skipped;
@@ -198,7 +283,9 @@ if (shardFiles) {
   // A shard reports to the parent, which prints the one closing line.
   console.log(`${TOTALS_MARK}${JSON.stringify(totals)}`);
 } else {
-  console.log(`\n${files.length} suites in ${shardCount} shard${shardCount > 1 ? 's' : ''}, ${Math.round((Date.now() - t0) / 1000)} s`);
+  console.log(
+    `\n${files.length} suites in ${shardCount} shard${shardCount > 1 ? 's' : ''}, ${Math.round((Date.now() - t0) / 1000)} s`,
+  );
   console.log(`\n${totals.passed} passed, ${failed} failed, ${totals.skipped} skipped`);
 }
 const code = failed > 0 || totals.total === 0 || process.exitCode ? 1 : 0;

@@ -50,16 +50,24 @@ export function createAuditWriter(db: pg.Pool, log: Logger, opts: AuditWriterOpt
   /** One statement (atomic by itself, one round trip): the audit rows, and the usage they add. */
   async function write(rows: AuditRow[]): Promise<void> {
     // Metering counts served calls (status < 400) of subscribers, per product and CST day.
-    const usage = new Map<string, { s: string; p: string; d: string; calls: number; rows: number; bytes: number }>();
+    const usage = new Map<
+      string,
+      { s: string; p: string; d: string; calls: number; rows: number; bytes: number }
+    >();
     for (const r of rows) {
       if (!r.subscriberId || !r.product || r.status >= 400) continue;
       const d = cstDay(r.at);
       const k = `${r.subscriberId}\u0001${r.product}\u0001${d}`;
-      const u = usage.get(k) ?? usage.set(k, { s: r.subscriberId, p: r.product, d, calls: 0, rows: 0, bytes: 0 }).get(k)!;
-      u.calls++; u.rows += r.cellsReturned; u.bytes += r.bytes;
+      const u =
+        usage.get(k) ??
+        usage.set(k, { s: r.subscriberId, p: r.product, d, calls: 0, rows: 0, bytes: 0 }).get(k)!;
+      u.calls++;
+      u.rows += r.cellsReturned;
+      u.bytes += r.bytes;
     }
     const us = [...usage.values()];
-    await db.query(`WITH audit AS (
+    await db.query(
+      `WITH audit AS (
         INSERT INTO access_audit (seq, at, key_id, subscriber_id, method, route, product, params, purpose, status, cells_returned, cells_suppressed, bytes, duration_ms)
         SELECT nextval('access_audit_seq'), to_timestamp(t.at / 1000.0), t.key_id, t.subscriber_id, t.method, t.route, t.product, t.params::jsonb, t.purpose, t.status, t.cr, t.cs, t.bytes, t.ms
         FROM unnest($1::float8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int[], $10::int[], $11::int[], $12::bigint[], $13::real[])
@@ -70,14 +78,35 @@ export function createAuditWriter(db: pg.Pool, log: Logger, opts: AuditWriterOpt
         SELECT * FROM unnest($14::text[], $15::text[], $16::date[], $17::bigint[], $18::bigint[], $19::bigint[])
         ON CONFLICT (subscriber_id, product, day) DO UPDATE SET calls = access_usage_daily.calls + EXCLUDED.calls,
           rows = access_usage_daily.rows + EXCLUDED.rows, bytes = access_usage_daily.bytes + EXCLUDED.bytes`,
-    [rows.map((r) => r.at), rows.map((r) => r.keyId), rows.map((r) => r.subscriberId), rows.map((r) => r.method), rows.map((r) => r.route),
-      rows.map((r) => r.product), rows.map((r) => JSON.stringify(r.params)), rows.map((r) => r.purpose), rows.map((r) => r.status),
-      rows.map((r) => r.cellsReturned), rows.map((r) => r.cellsSuppressed), rows.map((r) => r.bytes), rows.map((r) => r.durationMs),
-      us.map((u) => u.s), us.map((u) => u.p), us.map((u) => u.d), us.map((u) => u.calls), us.map((u) => u.rows), us.map((u) => u.bytes)]);
+      [
+        rows.map((r) => r.at),
+        rows.map((r) => r.keyId),
+        rows.map((r) => r.subscriberId),
+        rows.map((r) => r.method),
+        rows.map((r) => r.route),
+        rows.map((r) => r.product),
+        rows.map((r) => JSON.stringify(r.params)),
+        rows.map((r) => r.purpose),
+        rows.map((r) => r.status),
+        rows.map((r) => r.cellsReturned),
+        rows.map((r) => r.cellsSuppressed),
+        rows.map((r) => r.bytes),
+        rows.map((r) => r.durationMs),
+        us.map((u) => u.s),
+        us.map((u) => u.p),
+        us.map((u) => u.d),
+        us.map((u) => u.calls),
+        us.map((u) => u.rows),
+        us.map((u) => u.bytes),
+      ],
+    );
   }
 
   function drain(): Promise<void> {
-    if (timer) { clearTimeout(timer); timer = null; }
+    if (timer) {
+      clearTimeout(timer);
+      timer = null;
+    }
     running = running.then(async () => {
       while (queue.length) {
         const rows = queue.slice(0, maxBatch);
@@ -87,7 +116,10 @@ export function createAuditWriter(db: pg.Pool, log: Logger, opts: AuditWriterOpt
         } catch (err) {
           // Kept in the queue and retried on the next flush: an audit row is never dropped silently.
           log.error({ err: (err as Error).message, rows: rows.length }, 'audit write failed');
-          if (!closed) { timer ??= setTimeout(drain, 1000); timer.unref(); }
+          if (!closed) {
+            timer ??= setTimeout(drain, 1000);
+            timer.unref();
+          }
           return;
         }
       }
@@ -99,7 +131,10 @@ export function createAuditWriter(db: pg.Pool, log: Logger, opts: AuditWriterOpt
     record(row: AuditRow): void {
       queue.push(row);
       if (queue.length >= maxBatch) void drain();
-      else if (!timer) { timer = setTimeout(drain, flushMs); timer.unref(); }
+      else if (!timer) {
+        timer = setTimeout(drain, flushMs);
+        timer.unref();
+      }
     },
     /** Writes every queued row; resolves when they are stored. */
     flush: drain,
@@ -112,26 +147,50 @@ export function createAuditWriter(db: pg.Pool, log: Logger, opts: AuditWriterOpt
 }
 export type AuditWriter = ReturnType<typeof createAuditWriter>;
 
-export interface AuditQuery { subscriberId?: string; from?: string; to?: string; limit?: number; afterSeq?: string }
+export interface AuditQuery {
+  subscriberId?: string;
+  from?: string;
+  to?: string;
+  limit?: number;
+  afterSeq?: string;
+}
 
 export async function queryAudit(db: pg.Pool, q: AuditQuery) {
   const from = q.from ? Date.parse(q.from) : Date.now() - 30 * 86_400_000;
   const to = q.to ? Date.parse(q.to) : Date.now() + 60_000;
-  if (!Number.isFinite(from) || !Number.isFinite(to)) throw new InputError('from/to 应为日期或 ISO-8601 时间 / from and to must be dates or ISO-8601 times');
+  if (!Number.isFinite(from) || !Number.isFinite(to))
+    throw new InputError('from/to 应为日期或 ISO-8601 时间 / from and to must be dates or ISO-8601 times');
   const limit = Math.min(Math.max(q.limit ?? 1000, 1), 10_000);
-  const r = await db.query(`SELECT seq, at, key_id, subscriber_id, method, route, product, params, purpose, status, cells_returned, cells_suppressed, bytes, duration_ms
+  const r = await db.query(
+    `SELECT seq, at, key_id, subscriber_id, method, route, product, params, purpose, status, cells_returned, cells_suppressed, bytes, duration_ms
     FROM access_audit WHERE at >= to_timestamp($1 / 1000.0) AND at < to_timestamp($2 / 1000.0) AND ($3::text IS NULL OR subscriber_id = $3)
-      AND ($5::bigint IS NULL OR seq > $5) ORDER BY seq LIMIT $4`, [from, to, q.subscriberId ?? null, limit, q.afterSeq ?? null]);
+      AND ($5::bigint IS NULL OR seq > $5) ORDER BY seq LIMIT $4`,
+    [from, to, q.subscriberId ?? null, limit, q.afterSeq ?? null],
+  );
   return r.rows.map((x) => ({
-    seq: String(x.seq), at: new Date(x.at).toISOString(), keyId: x.key_id, subscriberId: x.subscriber_id, method: x.method, route: x.route, product: x.product,
-    params: x.params, purpose: x.purpose, status: x.status, cellsReturned: x.cells_returned, cellsSuppressed: x.cells_suppressed, bytes: Number(x.bytes), durationMs: x.duration_ms,
+    seq: String(x.seq),
+    at: new Date(x.at).toISOString(),
+    keyId: x.key_id,
+    subscriberId: x.subscriber_id,
+    method: x.method,
+    route: x.route,
+    product: x.product,
+    params: x.params,
+    purpose: x.purpose,
+    status: x.status,
+    cellsReturned: x.cells_returned,
+    cellsSuppressed: x.cells_suppressed,
+    bytes: Number(x.bytes),
+    durationMs: x.duration_ms,
   }));
 }
 
 /** Sets the audit retention; refuses less than 6 months. */
 export async function setAuditRetention(db: pg.Pool, days: number): Promise<void> {
   if (!(Number.isInteger(days) && days >= MIN_AUDIT_RETENTION_DAYS)) {
-    throw new InputError(`审计保留期不得少于 ${MIN_AUDIT_RETENTION_DAYS} 天（6 个月）/ audit retention must be at least ${MIN_AUDIT_RETENTION_DAYS} days (6 months)`);
+    throw new InputError(
+      `审计保留期不得少于 ${MIN_AUDIT_RETENTION_DAYS} 天（6 个月）/ audit retention must be at least ${MIN_AUDIT_RETENTION_DAYS} days (6 months)`,
+    );
   }
   await db.query(`SELECT remove_retention_policy('access_audit', if_exists => TRUE)`);
   await db.query(`SELECT add_retention_policy('access_audit', make_interval(days => $1))`, [days]);

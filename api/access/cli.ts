@@ -9,7 +9,10 @@ import { bill, formatBill } from './bill.ts';
 import { createAccessStore, KINDS } from './store.ts';
 import type { SubscriberKind, Tier } from './principal.ts';
 
-export interface CliIo { stdout: { write(chunk: string): unknown }; stderr: { write(chunk: string): unknown } }
+export interface CliIo {
+  stdout: { write(chunk: string): unknown };
+  stderr: { write(chunk: string): unknown };
+}
 /** Runs `fn` with a database connection (the composition root's), closing it after. */
 export type WithDb = <T>(fn: (db: pg.Pool) => Promise<T>) => Promise<T>;
 
@@ -28,14 +31,26 @@ export const KEYS_USAGE = `用法 / usage:
 `;
 export const BILL_USAGE = '用法 / usage: coalflow bill --month YYYY-MM [--subscriber ID] [--json]\n';
 
-const list = (v: string | undefined) => (v === undefined ? undefined : v.split(',').map((s) => s.trim()).filter(Boolean));
+const list = (v: string | undefined) =>
+  v === undefined
+    ? undefined
+    : v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
 
 function table(rows: Record<string, unknown>[]): string {
   if (!rows.length) return '（无 / none）\n';
   const cols = Object.keys(rows[0]!);
-  const cell = (v: unknown) => (v === null || v === undefined ? '' : Array.isArray(v) ? v.join(',') : String(v));
+  const cell = (v: unknown) =>
+    v === null || v === undefined ? '' : Array.isArray(v) ? v.join(',') : String(v);
   const w = cols.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
-  return [cols.map((c, i) => c.padEnd(w[i]!)).join('  '), ...rows.map((r) => cols.map((c, i) => cell(r[c]).padEnd(w[i]!)).join('  '))].join('\n') + '\n';
+  return (
+    [
+      cols.map((c, i) => c.padEnd(w[i]!)).join('  '),
+      ...rows.map((r) => cols.map((c, i) => cell(r[c]).padEnd(w[i]!)).join('  ')),
+    ].join('\n') + '\n'
+  );
 }
 
 async function guarded(io: CliIo, usage: string, run: () => Promise<void>): Promise<number> {
@@ -43,8 +58,14 @@ async function guarded(io: CliIo, usage: string, run: () => Promise<void>): Prom
     await run();
     return 0;
   } catch (err) {
-    if (err instanceof CoalflowError && err.code === 'INPUT_INVALID') { io.stderr.write(`✘ ${err.message}\n${usage}`); return 2; }
-    if ((err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) { io.stderr.write(`✘ ${(err as Error).message}\n${usage}`); return 2; }
+    if (err instanceof CoalflowError && err.code === 'INPUT_INVALID') {
+      io.stderr.write(`✘ ${err.message}\n${usage}`);
+      return 2;
+    }
+    if ((err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      io.stderr.write(`✘ ${(err as Error).message}\n${usage}`);
+      return 2;
+    }
     io.stderr.write(`✘ ${err instanceof CoalflowError ? `[${err.code}] ` : ''}${(err as Error).message}\n`);
     return 1;
   }
@@ -54,25 +75,58 @@ export async function keysCli(argv: readonly string[], io: CliIo, withDb: WithDb
   const args = argv[0] === 'keys' ? argv.slice(1) : [...argv];
   return guarded(io, KEYS_USAGE, async () => {
     const { values: o, positionals } = parseArgs({
-      args, allowPositionals: true,
+      args,
+      allowPositionals: true,
       options: {
-        subscriber: { type: 'string' }, name: { type: 'string' }, kind: { type: 'string' }, id: { type: 'string' }, 'credit-code': { type: 'string' },
-        products: { type: 'string' }, purpose: { type: 'string' }, tier: { type: 'string' }, regions: { type: 'string' }, mines: { type: 'string' }, users: { type: 'string' },
-        quota: { type: 'string' }, 'valid-from': { type: 'string' }, 'valid-to': { type: 'string' }, label: { type: 'string' }, expires: { type: 'string' }, 'grace-seconds': { type: 'string' }, at: { type: 'string' },
-        json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+        subscriber: { type: 'string' },
+        name: { type: 'string' },
+        kind: { type: 'string' },
+        id: { type: 'string' },
+        'credit-code': { type: 'string' },
+        products: { type: 'string' },
+        purpose: { type: 'string' },
+        tier: { type: 'string' },
+        regions: { type: 'string' },
+        mines: { type: 'string' },
+        users: { type: 'string' },
+        quota: { type: 'string' },
+        'valid-from': { type: 'string' },
+        'valid-to': { type: 'string' },
+        label: { type: 'string' },
+        expires: { type: 'string' },
+        'grace-seconds': { type: 'string' },
+        at: { type: 'string' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
       },
     });
     const [cmd, arg] = positionals;
-    if (o.help || !cmd) { io.stdout.write(KEYS_USAGE); return; }
-    const need = (v: string | undefined, flag: string) => { if (!v) throw new InputError(`缺少 ${flag} / ${flag} is required`); return v; };
-    const out = (v: unknown, text: () => string) => io.stdout.write(o.json ? JSON.stringify(v, null, 2) + '\n' : text());
+    if (o.help || !cmd) {
+      io.stdout.write(KEYS_USAGE);
+      return;
+    }
+    const need = (v: string | undefined, flag: string) => {
+      if (!v) throw new InputError(`缺少 ${flag} / ${flag} is required`);
+      return v;
+    };
+    const out = (v: unknown, text: () => string) =>
+      io.stdout.write(o.json ? JSON.stringify(v, null, 2) + '\n' : text());
     await withDb(async (db) => {
       const store = createAccessStore(db);
       await store.ensureProducts();
       switch (cmd) {
-        case 'subscribers': { const s = await store.subscribers(); out(s, () => table(s)); break; }
+        case 'subscribers': {
+          const s = await store.subscribers();
+          out(s, () => table(s));
+          break;
+        }
         case 'subscriber': {
-          const s = await store.createSubscriber({ id: o.id, name: need(o.name, '--name'), kind: need(o.kind, '--kind') as SubscriberKind, creditCode: o['credit-code'] ?? null });
+          const s = await store.createSubscriber({
+            id: o.id,
+            name: need(o.name, '--name'),
+            kind: need(o.kind, '--kind') as SubscriberKind,
+            creditCode: o['credit-code'] ?? null,
+          });
           out(s, () => `✔ 订户 / subscriber ${s.id} (${s.kind})\n`);
           break;
         }
@@ -80,38 +134,70 @@ export async function keysCli(argv: readonly string[], io: CliIo, withDb: WithDb
           const quota = o.quota === undefined ? null : Number(o.quota);
           const regions = list(o.regions);
           const g = await store.addGrant(need(o.subscriber, '--subscriber'), {
-            products: list(need(o.products, '--products'))!, purpose: need(o.purpose, '--purpose'), tier: need(o.tier, '--tier') as Tier,
-            regions: regions?.includes('*') ? '*' : regions, mines: list(o.mines), users: list(o.users), quotaPerDay: quota, validFrom: o['valid-from'], validTo: o['valid-to'] ?? null,
+            products: list(need(o.products, '--products'))!,
+            purpose: need(o.purpose, '--purpose'),
+            tier: need(o.tier, '--tier') as Tier,
+            regions: regions?.includes('*') ? '*' : regions,
+            mines: list(o.mines),
+            users: list(o.users),
+            quotaPerDay: quota,
+            validFrom: o['valid-from'],
+            validTo: o['valid-to'] ?? null,
           });
           out(g, () => `✔ 授权 / grant ${g.id}: ${g.products.join(',')}\n`);
           break;
         }
         case 'create': {
-          const k = await store.createKey(need(o.subscriber, '--subscriber'), { label: o.label, expiresAt: o.expires ?? null });
+          const k = await store.createKey(need(o.subscriber, '--subscriber'), {
+            label: o.label,
+            expiresAt: o.expires ?? null,
+          });
           out(k, () => `✔ 密钥 / key ${k.keyId}（仅显示这一次 / shown only this once）\n${k.key}\n`);
           break;
         }
-        case 'list': { const k = await store.keys(o.subscriber); out(k, () => table(k as never)); break; }
+        case 'list': {
+          const k = await store.keys(o.subscriber);
+          out(k, () => table(k as never));
+          break;
+        }
         case 'rotate': {
           const grace = o['grace-seconds'] === undefined ? 0 : Number(o['grace-seconds']);
-          if (!(Number.isInteger(grace) && grace >= 0)) throw new InputError('--grace-seconds 应为非负整数 / --grace-seconds must be a non-negative integer');
+          if (!(Number.isInteger(grace) && grace >= 0))
+            throw new InputError(
+              '--grace-seconds 应为非负整数 / --grace-seconds must be a non-negative integer',
+            );
           const k = await store.rotateKey(need(arg, 'KEY_ID'), grace);
           if (!k) throw new InputError(`密钥 ${arg} 不存在或已吊销 / key ${arg} not found or revoked`);
-          out(k, () => `✔ 新密钥 / new key ${k.keyId}（旧密钥 ${arg} ${grace ? `${grace} 秒后` : '立即'}失效 / old key stops ${grace ? `in ${grace} s` : 'now'}）\n${k.key}\n`);
+          out(
+            k,
+            () =>
+              `✔ 新密钥 / new key ${k.keyId}（旧密钥 ${arg} ${grace ? `${grace} 秒后` : '立即'}失效 / old key stops ${grace ? `in ${grace} s` : 'now'}）\n${k.key}\n`,
+          );
           break;
         }
         case 'revoke': {
-          if (!(await store.revokeKey(need(arg, 'KEY_ID')))) throw new InputError(`密钥 ${arg} 不存在 / key ${arg} not found`);
+          if (!(await store.revokeKey(need(arg, 'KEY_ID'))))
+            throw new InputError(`密钥 ${arg} 不存在 / key ${arg} not found`);
           out({ keyId: arg, revoked: true }, () => `✔ 已吊销 / revoked ${arg}\n`);
           break;
         }
         case 'expire': {
-          if (!(await store.expireKey(need(arg, 'KEY_ID'), o.at))) throw new InputError(`密钥 ${arg} 不存在 / key ${arg} not found`);
+          if (!(await store.expireKey(need(arg, 'KEY_ID'), o.at)))
+            throw new InputError(`密钥 ${arg} 不存在 / key ${arg} not found`);
           out({ keyId: arg, expired: true }, () => `✔ 已设到期 / expiry set ${arg}\n`);
           break;
         }
-        case 'products': { const p = await store.products(); out(p, () => table(p.map((x) => ({ code: x.code, name: x.name, fields: x.fields, fee: JSON.stringify(x.fee) })))); break; }
-        default: throw new InputError(`未知子命令 ${cmd} / unknown subcommand ${cmd}`);
+        case 'products': {
+          const p = await store.products();
+          out(p, () =>
+            table(
+              p.map((x) => ({ code: x.code, name: x.name, fields: x.fields, fee: JSON.stringify(x.fee) })),
+            ),
+          );
+          break;
+        }
+        default:
+          throw new InputError(`未知子命令 ${cmd} / unknown subcommand ${cmd}`);
       }
     });
   });
@@ -120,8 +206,19 @@ export async function keysCli(argv: readonly string[], io: CliIo, withDb: WithDb
 export async function billCli(argv: readonly string[], io: CliIo, withDb: WithDb): Promise<number> {
   const args = argv[0] === 'bill' ? argv.slice(1) : [...argv];
   return guarded(io, BILL_USAGE, async () => {
-    const { values: o } = parseArgs({ args, options: { month: { type: 'string' }, subscriber: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
-    if (o.help) { io.stdout.write(BILL_USAGE); return; }
+    const { values: o } = parseArgs({
+      args,
+      options: {
+        month: { type: 'string' },
+        subscriber: { type: 'string' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+    if (o.help) {
+      io.stdout.write(BILL_USAGE);
+      return;
+    }
     if (!o.month) throw new InputError('缺少 --month / --month is required');
     const statements = await withDb((db) => bill(db, o.month!, o.subscriber));
     io.stdout.write(o.json ? JSON.stringify(statements, null, 2) + '\n' : formatBill(statements));

@@ -8,16 +8,21 @@
  */
 import type { ServedPoint } from '../routes/indicators.ts';
 
-export interface EntityPoints { scopeId: string; points: ServedPoint[] }
+export interface EntityPoints {
+  scopeId: string;
+  points: ServedPoint[];
+}
 
 /** Suppresses complementary cells in place; returns how many it suppressed. */
 export function secondarySuppress(entities: EntityPoints[]): number {
   const groups = new Map<string, { e: number; i: number }[]>();
-  entities.forEach((ent, e) => ent.points.forEach((p, i) => {
-    if (p.contributors === null || p.contributors === undefined) return; // not company data
-    const k = `${p.metric}\u0001${p.window}\u0001${p.windowStart}`;
-    (groups.get(k) ?? groups.set(k, []).get(k)!).push({ e, i });
-  }));
+  entities.forEach((ent, e) =>
+    ent.points.forEach((p, i) => {
+      if (p.contributors === null || p.contributors === undefined) return; // not company data
+      const k = `${p.metric}\u0001${p.window}\u0001${p.windowStart}`;
+      (groups.get(k) ?? groups.set(k, []).get(k)!).push({ e, i });
+    }),
+  );
   let added = 0;
   for (const members of groups.values()) {
     if (members.length < 2) continue;
@@ -32,7 +37,16 @@ export function secondarySuppress(entities: EntityPoints[]): number {
     }
     if (!pick) continue;
     const p = at(pick);
-    entities[pick.e]!.points[pick.i] = { metric: p.metric, window: p.window, windowStart: p.windowStart, value: null, unit: p.unit, n: null, contributors: p.contributors, suppressed: true };
+    entities[pick.e]!.points[pick.i] = {
+      metric: p.metric,
+      window: p.window,
+      windowStart: p.windowStart,
+      value: null,
+      unit: p.unit,
+      n: null,
+      contributors: p.contributors,
+      suppressed: true,
+    };
     added++;
   }
   return added;
@@ -42,6 +56,10 @@ export function secondarySuppress(entities: EntityPoints[]): number {
 export function countCells(entities: EntityPoints[]): { returned: number; suppressed: number } {
   let returned = 0;
   let suppressed = 0;
-  for (const e of entities) for (const p of e.points) { if (p.suppressed) suppressed++; else returned++; }
+  for (const e of entities)
+    for (const p of e.points) {
+      if (p.suppressed) suppressed++;
+      else returned++;
+    }
   return { returned, suppressed };
 }

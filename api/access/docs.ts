@@ -12,8 +12,9 @@ export async function registerDocs(app: FastifyInstance, prefix: string): Promis
       openapi: '3.0.3',
       info: {
         title: 'coalflow API',
-        description: '鄂尔多斯煤炭产业场景公共数据授权运营接口：指标、预测、实时推送与运营管理。认证：Authorization: Bearer <key> 或 X-API-Key。错误为 application/problem+json，含稳定 code。 / '
-          + 'Ordos coal-industry public-data API: indicators, forecasts, live stream and operations. Authenticate with Authorization: Bearer <key> or X-API-Key. Errors are application/problem+json with a stable code.',
+        description:
+          '鄂尔多斯煤炭产业场景公共数据授权运营接口：指标、预测、实时推送与运营管理。认证：Authorization: Bearer <key> 或 X-API-Key。错误为 application/problem+json，含稳定 code。 / ' +
+          'Ordos coal-industry public-data API: indicators, forecasts, live stream and operations. Authenticate with Authorization: Bearer <key> or X-API-Key. Errors are application/problem+json with a stable code.',
         version: '1.0.0',
       },
       components: {

@@ -1,8 +1,33 @@
 /** The access layer: what other folders use. */
-export { allowedScope, audienceOf, ownEntities, seesEntity, seesRegion, type Audience, type Grant, type Principal, type Scope, type SubscriberKind, type Tier } from './principal.ts';
+export {
+  allowedScope,
+  audienceOf,
+  ownEntities,
+  seesEntity,
+  seesRegion,
+  type Audience,
+  type Grant,
+  type Principal,
+  type Scope,
+  type SubscriberKind,
+  type Tier,
+} from './principal.ts';
 export { createAccess, type AccessLayer, type AccessOptions } from './plugin.ts';
-export { createAccessStore, DEFAULT_PRODUCTS, parseKey, type AccessStore, type FeeRule, type Product } from './store.ts';
-export { queryAudit, setAuditRetention, MIN_AUDIT_RETENTION_DAYS, DEFAULT_AUDIT_RETENTION_DAYS, type AuditRow } from './audit.ts';
+export {
+  createAccessStore,
+  DEFAULT_PRODUCTS,
+  parseKey,
+  type AccessStore,
+  type FeeRule,
+  type Product,
+} from './store.ts';
+export {
+  queryAudit,
+  setAuditRetention,
+  MIN_AUDIT_RETENTION_DAYS,
+  DEFAULT_AUDIT_RETENTION_DAYS,
+  type AuditRow,
+} from './audit.ts';
 export { secondarySuppress, countCells } from './disclosure.ts';
 export { accessRoutes } from './routes.ts';
 export { bill, formatBill, type Statement } from './bill.ts';

@@ -10,7 +10,13 @@ import rateLimit from '@fastify/rate-limit';
 import { AccessError, ConfigError, type Deps } from '../../infra/core/index.ts';
 import { FAMILIES } from '../../pipelines/index.ts';
 import { registerDocs } from './docs.ts';
-import { cstDay, createAuditWriter, DEFAULT_AUDIT_RETENTION_DAYS, setAuditRetention, type AuditWriter } from './audit.ts';
+import {
+  cstDay,
+  createAuditWriter,
+  DEFAULT_AUDIT_RETENTION_DAYS,
+  setAuditRetention,
+  type AuditWriter,
+} from './audit.ts';
 import { allowedScope, type Principal, type Scope } from './principal.ts';
 import { createAccessStore, type AccessStore } from './store.ts';
 
@@ -34,7 +40,13 @@ declare module 'fastify' {
     accessScope: Scope | null;
     /** Cells the handler returned and suppressed, for the audit row and metering. */
     accessCells: { returned: number; suppressed: number } | null;
-    accessState: { product: string | null; bytes: number; audited: boolean; quota: number | null; purpose: string | null } | null;
+    accessState: {
+      product: string | null;
+      bytes: number;
+      audited: boolean;
+      quota: number | null;
+      purpose: string | null;
+    } | null;
   }
   interface FastifyInstance {
     access: AccessLayer;
@@ -87,12 +99,21 @@ function presentedKey(req: FastifyRequest, allowQuery: boolean): string | null {
 
 function productOf(req: FastifyRequest, declared: string): string | null {
   if (!declared.endsWith('.*')) return declared;
-  const f = (req.params as Record<string, unknown> | undefined)?.family ?? (req.query as Record<string, unknown> | undefined)?.family;
+  const f =
+    (req.params as Record<string, unknown> | undefined)?.family ??
+    (req.query as Record<string, unknown> | undefined)?.family;
   // An invalid family is the route's 400 to give; nothing is served either way.
-  return typeof f === 'string' && (FAMILIES as readonly string[]).includes(f) ? `${declared.slice(0, -2)}.${f}` : null;
+  return typeof f === 'string' && (FAMILIES as readonly string[]).includes(f)
+    ? `${declared.slice(0, -2)}.${f}`
+    : null;
 }
 
-const unauthorized = () => new AccessError('UNAUTHORIZED', 401, '缺少或无效的 API 密钥（未知、已吊销或已过期）/ missing or invalid API key (unknown, revoked or expired)');
+const unauthorized = () =>
+  new AccessError(
+    'UNAUTHORIZED',
+    401,
+    '缺少或无效的 API 密钥（未知、已吊销或已过期）/ missing or invalid API key (unknown, revoked or expired)',
+  );
 
 function auditParams(req: FastifyRequest): Record<string, unknown> {
   const q = { ...(req.query as Record<string, unknown> | undefined) };
@@ -106,7 +127,10 @@ function nextCstMidnightSeconds(now = Date.now()): number {
   return Math.max(1, Math.ceil((Math.floor(cst / day) * day + day - cst) / 1000));
 }
 
-export function createAccess(deps: Pick<Deps, 'db' | 'redis' | 'log' | 'config' | 'kinds'>, opts: AccessOptions = {}): AccessLayer {
+export function createAccess(
+  deps: Pick<Deps, 'db' | 'redis' | 'log' | 'config' | 'kinds'>,
+  opts: AccessOptions = {},
+): AccessLayer {
   const options: Required<AccessOptions> = {
     metricsLoopbackOpen: opts.metricsLoopbackOpen ?? true,
     ratePerSecond: opts.ratePerSecond ?? 100,
@@ -126,7 +150,10 @@ export function createAccess(deps: Pick<Deps, 'db' | 'redis' | 'log' | 'config' 
   const pendingQuota = new Map<string, number>();
   let quotaTimer: NodeJS.Timeout | null = null;
   async function flushQuota(): Promise<void> {
-    if (quotaTimer) { clearTimeout(quotaTimer); quotaTimer = null; }
+    if (quotaTimer) {
+      clearTimeout(quotaTimer);
+      quotaTimer = null;
+    }
     if (!pendingQuota.size) return;
     const batch = [...pendingQuota];
     pendingQuota.clear();
@@ -134,7 +161,10 @@ export function createAccess(deps: Pick<Deps, 'db' | 'redis' | 'log' | 'config' 
     for (const [k, n] of batch) pipe.incrby(k, n).expire(k, 2 * 86_400);
     try {
       const res = (await pipe.exec()) ?? [];
-      batch.forEach(([k], i) => { const n = Number(res[2 * i]?.[1]); if (Number.isFinite(n)) used.set(k, Math.max(used.get(k) ?? 0, n)); });
+      batch.forEach(([k], i) => {
+        const n = Number(res[2 * i]?.[1]);
+        if (Number.isFinite(n)) used.set(k, Math.max(used.get(k) ?? 0, n));
+      });
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'quota count failed');
       for (const [k, n] of batch) pendingQuota.set(k, (pendingQuota.get(k) ?? 0) + n);
@@ -158,7 +188,11 @@ export function createAccess(deps: Pick<Deps, 'db' | 'redis' | 'log' | 'config' 
 
   async function registered(code: string): Promise<boolean> {
     const now = Date.now();
-    if (!products || products.until <= now) products = { codes: new Set((await store.products()).map((p) => p.code)), until: now + options.keyCacheMs };
+    if (!products || products.until <= now)
+      products = {
+        codes: new Set((await store.products()).map((p) => p.code)),
+        until: now + options.keyCacheMs,
+      };
     return products.codes.has(code);
   }
 
@@ -169,22 +203,40 @@ export function createAccess(deps: Pick<Deps, 'db' | 'redis' | 'log' | 'config' 
     const p = req.principal;
     const status = reply.raw.headersSent || reply.sent ? reply.statusCode : reply.raw.statusCode;
     audit.record({
-      at: Date.now(), keyId: p?.keyId ?? null, subscriberId: p?.subscriberId ?? null, method: req.method,
-      route: req.routeOptions.url ?? req.url.split('?')[0]!, product: st.product, params: auditParams(req), purpose: st.purpose,
-      status, cellsReturned: req.accessCells?.returned ?? 0, cellsSuppressed: req.accessCells?.suppressed ?? 0,
-      bytes: st.bytes, durationMs: reply.elapsedTime,
+      at: Date.now(),
+      keyId: p?.keyId ?? null,
+      subscriberId: p?.subscriberId ?? null,
+      method: req.method,
+      route: req.routeOptions.url ?? req.url.split('?')[0]!,
+      product: st.product,
+      params: auditParams(req),
+      purpose: st.purpose,
+      status,
+      cellsReturned: req.accessCells?.returned ?? 0,
+      cellsSuppressed: req.accessCells?.suppressed ?? 0,
+      bytes: st.bytes,
+      durationMs: reply.elapsedTime,
     });
     if (st.quota !== null && p && status < 400) {
       const k = quotaKey(p.keyId, cstDay(Date.now()));
       used.set(k, (used.get(k) ?? 0) + 1);
       pendingQuota.set(k, (pendingQuota.get(k) ?? 0) + 1);
-      if (!quotaTimer) { quotaTimer = setTimeout(() => void flushQuota(), options.auditFlushMs); quotaTimer.unref(); }
+      if (!quotaTimer) {
+        quotaTimer = setTimeout(() => void flushQuota(), options.auditFlushMs);
+        quotaTimer.unref();
+      }
     }
   }
 
   async function authorize(req: FastifyRequest): Promise<void> {
     const cfg = req.routeOptions.config ?? {};
-    const st = { product: null as string | null, bytes: 0, audited: false, quota: null as number | null, purpose: null as string | null };
+    const st = {
+      product: null as string | null,
+      bytes: 0,
+      audited: false,
+      quota: null as number | null,
+      purpose: null as string | null,
+    };
     req.accessState = st;
     const key = presentedKey(req, cfg.product === 'live');
     if (cfg.public) {
@@ -193,7 +245,13 @@ export function createAccess(deps: Pick<Deps, 'db' | 'redis' | 'log' | 'config' 
       return;
     }
     if (!key) {
-      if (cfg.operator && cfg.loopback && options.metricsLoopbackOpen && LOOPBACK.has(req.socket?.remoteAddress ?? '')) return;
+      if (
+        cfg.operator &&
+        cfg.loopback &&
+        options.metricsLoopbackOpen &&
+        LOOPBACK.has(req.socket?.remoteAddress ?? '')
+      )
+        return;
       throw unauthorized();
     }
     const p = await lookup(key);
@@ -204,20 +262,36 @@ export function createAccess(deps: Pick<Deps, 'db' | 'redis' | 'log' | 'config' 
       return;
     }
     if (cfg.authenticated || !cfg.product) return;
-    const needed = cfg.product === 'live' ? ['live', productOf(req, 'indicator.*')] : [productOf(req, cfg.product)];
+    const needed =
+      cfg.product === 'live' ? ['live', productOf(req, 'indicator.*')] : [productOf(req, cfg.product)];
     let scope: Scope | null = null;
     for (const product of needed) {
       if (product === null) continue;
       st.product ??= product;
-      if (!(await registered(product))) throw new AccessError('PRODUCT_NOT_REGISTERED', 403, `数据产品 ${product} 未登记，不对任何人提供 / data product ${product} is not registered and is served to no one`);
+      if (!(await registered(product)))
+        throw new AccessError(
+          'PRODUCT_NOT_REGISTERED',
+          403,
+          `数据产品 ${product} 未登记，不对任何人提供 / data product ${product} is not registered and is served to no one`,
+        );
       const s = allowedScope(p, product);
-      if (!s) throw new AccessError('FORBIDDEN', 403, `未获授权使用数据产品 ${product} / no grant for data product ${product}`);
+      if (!s)
+        throw new AccessError(
+          'FORBIDDEN',
+          403,
+          `未获授权使用数据产品 ${product} / no grant for data product ${product}`,
+        );
       scope ??= s;
     }
     if (p.kind === 'operator') return;
     req.accessScope = scope;
     const now = Date.now();
-    const grants = p.grants.filter((g) => g.products.includes(st.product ?? '') && Date.parse(g.validFrom) <= now && (g.validTo === null || Date.parse(g.validTo) > now));
+    const grants = p.grants.filter(
+      (g) =>
+        g.products.includes(st.product ?? '') &&
+        Date.parse(g.validFrom) <= now &&
+        (g.validTo === null || Date.parse(g.validTo) > now),
+    );
     st.purpose = grants.map((g) => g.purpose).join('; ') || null;
     const quotas = grants.map((g) => g.quotaPerDay).filter((q): q is number => q !== null);
     if (quotas.length && quotas.length === grants.length) {
@@ -227,25 +301,40 @@ export function createAccess(deps: Pick<Deps, 'db' | 'redis' | 'log' | 'config' 
       const k = quotaKey(p.keyId, cstDay(now));
       let n = used.get(k);
       if (n === undefined) {
-        n = Number(await deps.redis.get(k) ?? 0);
+        n = Number((await deps.redis.get(k)) ?? 0);
         if (used.size > 10_000) used.clear();
         used.set(k, n);
       }
       if (n >= st.quota) {
-        throw Object.assign(new AccessError('QUOTA_EXHAUSTED', 429, `今日调用配额（${st.quota} 次）已用完 / today's quota of ${st.quota} calls is used up`), { retryAfterS: nextCstMidnightSeconds(now) });
+        throw Object.assign(
+          new AccessError(
+            'QUOTA_EXHAUSTED',
+            429,
+            `今日调用配额（${st.quota} 次）已用完 / today's quota of ${st.quota} calls is used up`,
+          ),
+          { retryAfterS: nextCstMidnightSeconds(now) },
+        );
       }
     }
   }
 
   const layer: AccessLayer = {
-    store, audit, options,
-    invalidate() { keyCache.clear(); products = null; },
+    store,
+    audit,
+    options,
+    invalidate() {
+      keyCache.clear();
+      products = null;
+    },
     async install(app) {
       ready ??= (async () => {
         await store.ensureProducts();
         if (options.auditRetentionDays !== DEFAULT_AUDIT_RETENTION_DAYS) {
-          const r = await deps.db.query(`SELECT config->>'drop_after' AS d FROM timescaledb_information.jobs WHERE proc_name = 'policy_retention' AND hypertable_name = 'access_audit'`);
-          if (r.rows[0]?.d !== `${options.auditRetentionDays} days`) await setAuditRetention(deps.db, options.auditRetentionDays);
+          const r = await deps.db.query(
+            `SELECT config->>'drop_after' AS d FROM timescaledb_information.jobs WHERE proc_name = 'policy_retention' AND hypertable_name = 'access_audit'`,
+          );
+          if (r.rows[0]?.d !== `${options.auditRetentionDays} days`)
+            await setAuditRetention(deps.db, options.auditRetentionDays);
         }
       })();
       await ready;
@@ -256,11 +345,16 @@ export function createAccess(deps: Pick<Deps, 'db' | 'redis' | 'log' | 'config' 
       app.decorateRequest('accessState', null);
       app.addHook('onRoute', (route) => {
         const cfg = (route.config ?? {}) as Record<string, unknown>;
-        if (route.url === options.docsPrefix || route.url.startsWith(`${options.docsPrefix}/`)) { route.config = { ...cfg, public: true } as never; return; }
+        if (route.url === options.docsPrefix || route.url.startsWith(`${options.docsPrefix}/`)) {
+          route.config = { ...cfg, public: true } as never;
+          return;
+        }
         const declared = ['public', 'operator', 'authenticated', 'product'].filter((k) => cfg[k]);
         if (declared.length !== 1) {
-          throw new ConfigError(`路由 ${route.method} ${route.url} 须在 config 中声明且仅声明一个 product / operator / public / authenticated（当前：${declared.join(',') || '无'}）/ `
-            + `route ${route.method} ${route.url} must declare exactly one of config.product, operator, public or authenticated (has: ${declared.join(',') || 'none'})`);
+          throw new ConfigError(
+            `路由 ${route.method} ${route.url} 须在 config 中声明且仅声明一个 product / operator / public / authenticated（当前：${declared.join(',') || '无'}）/ ` +
+              `route ${route.method} ${route.url} must declare exactly one of config.product, operator, public or authenticated (has: ${declared.join(',') || 'none'})`,
+          );
         }
       });
       app.addHook('onRequest', async (req, reply) => {
@@ -272,23 +366,42 @@ export function createAccess(deps: Pick<Deps, 'db' | 'redis' | 'log' | 'config' 
         global: true,
         hook: 'preHandler',
         timeWindow: 1000,
-        ...(deps.kinds.cache === 'redis' ? { redis: deps.redis, nameSpace: `coalflow:${deps.config.topicPrefix}rl:` } : {}),
+        ...(deps.kinds.cache === 'redis'
+          ? { redis: deps.redis, nameSpace: `coalflow:${deps.config.topicPrefix}rl:` }
+          : {}),
         keyGenerator: (req) => req.principal?.keyId ?? `ip:${req.ip}`,
-        max: (req) => (req.principal?.kind === 'operator' ? options.operatorRatePerSecond : options.ratePerSecond),
+        max: (req) =>
+          req.principal?.kind === 'operator' ? options.operatorRatePerSecond : options.ratePerSecond,
         allowList: (req) => req.is404 === true,
-        errorResponseBuilder: (_req, ctx) => new AccessError('RATE_LIMITED', 429, `请求过于频繁，请 ${Math.ceil(ctx.ttl / 1000)} 秒后重试 / too many requests, retry in ${Math.ceil(ctx.ttl / 1000)} s`),
+        errorResponseBuilder: (_req, ctx) =>
+          new AccessError(
+            'RATE_LIMITED',
+            429,
+            `请求过于频繁，请 ${Math.ceil(ctx.ttl / 1000)} 秒后重试 / too many requests, retry in ${Math.ceil(ctx.ttl / 1000)} s`,
+          ),
       });
       await registerDocs(app, options.docsPrefix);
       app.addHook('onSend', async (req, _reply, payload) => {
         if (req.accessState) {
-          req.accessState.bytes = typeof payload === 'string' ? Buffer.byteLength(payload) : Buffer.isBuffer(payload) ? payload.length : 0;
+          req.accessState.bytes =
+            typeof payload === 'string'
+              ? Buffer.byteLength(payload)
+              : Buffer.isBuffer(payload)
+                ? payload.length
+                : 0;
         }
         return payload;
       });
-      app.addHook('onResponse', async (req, reply) => { record(req, reply); });
+      app.addHook('onResponse', async (req, reply) => {
+        record(req, reply);
+      });
     },
-    flush: async () => { await Promise.all([audit.flush(), flushQuota()]); },
-    close: async () => { await Promise.all([audit.close(), flushQuota()]); },
+    flush: async () => {
+      await Promise.all([audit.flush(), flushQuota()]);
+    },
+    close: async () => {
+      await Promise.all([audit.close(), flushQuota()]);
+    },
   };
   return layer;
 }

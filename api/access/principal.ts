@@ -31,10 +31,19 @@ export interface Principal {
   grants: Grant[];
 }
 
-export interface Scope { regions: string[] | '*'; mines: string[]; users: string[] }
+export interface Scope {
+  regions: string[] | '*';
+  mines: string[];
+  users: string[];
+}
 
 /** Per-subscriber filter for code that runs outside a request (reports, alert delivery). */
-export interface Audience { subscriberId: string; regions: string[] | '*'; mines: string[]; users: string[] }
+export interface Audience {
+  subscriberId: string;
+  regions: string[] | '*';
+  mines: string[];
+  users: string[];
+}
 
 function validNow(g: Grant, now: number): boolean {
   return Date.parse(g.validFrom) <= now && (g.validTo === null || Date.parse(g.validTo) > now);
@@ -51,7 +60,10 @@ export function allowedScope(p: Principal, product: string, now = Date.now()): S
   let out: Scope | null = null;
   for (const g of p.grants) {
     if (!g.products.includes(product) || !validNow(g, now)) continue;
-    if (!out) { out = { regions: g.regions, mines: [...g.mines], users: [...g.users] }; continue; }
+    if (!out) {
+      out = { regions: g.regions, mines: [...g.mines], users: [...g.users] };
+      continue;
+    }
     out = {
       regions: out.regions === '*' || g.regions === '*' ? '*' : [...new Set([...out.regions, ...g.regions])],
       mines: union(out.mines, g.mines),

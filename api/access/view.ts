@@ -19,14 +19,23 @@ export function visible(s: Scope | null, scope: IndicatorScope, id: string): boo
 }
 
 export function refuseEntity(scope: string, id: string): never {
-  throw new AccessError('FORBIDDEN', 403, `无权查看 ${scope}=${id} 的单体数据（仅限本单位或明确授权）/ no grant for the per-entity figures of ${scope}=${id} (own entities or an explicit grant only)`);
+  throw new AccessError(
+    'FORBIDDEN',
+    403,
+    `无权查看 ${scope}=${id} 的单体数据（仅限本单位或明确授权）/ no grant for the per-entity figures of ${scope}=${id} (own entities or an explicit grant only)`,
+  );
 }
 
 /**
  * Applies the caller's view to every sibling entity of one scope; `ids` (optional) narrows the answer after
  * secondary suppression, refusing ids the caller may not see.
  */
-export function viewEntities<T extends EntityPoints>(req: FastifyRequest, scope: IndicatorScope, entities: T[], ids: string[] | null): T[] {
+export function viewEntities<T extends EntityPoints>(
+  req: FastifyRequest,
+  scope: IndicatorScope,
+  entities: T[],
+  ids: string[] | null,
+): T[] {
   const s = req.accessScope ?? null;
   if (ids) for (const id of ids) if (!visible(s, scope, id)) refuseEntity(scope, id);
   if (AGGREGATE_SCOPES.has(scope)) secondarySuppress(entities);

@@ -9,7 +9,16 @@
  */
 import type pg from 'pg';
 import { listLatestForecasts, latestForecast } from '../../models/index.ts';
-import { audienceSees, CITY_ID, listAlerts, metricDef, regionName, series, type Scope, type Window } from '../../pipelines/index.ts';
+import {
+  audienceSees,
+  CITY_ID,
+  listAlerts,
+  metricDef,
+  regionName,
+  series,
+  type Scope,
+  type Window,
+} from '../../pipelines/index.ts';
 import { serve } from '../routes/indicators.ts';
 import { previousPeriod, sameLastYear, type Period } from './period.ts';
 
@@ -74,8 +83,17 @@ export function storedAlerts(db: pg.Pool): AlertsSource {
   return async (period, audience) => {
     const rows = await listAlerts(db, { fromMs: period.from, toMs: period.to, limit: 500 });
     return rows
-      .filter((r) => !audience || audienceSees(audience, { scope: r.scope, scopeId: r.scopeId, region: r.region }))
-      .map((r) => ({ at: r.startedAt, severity: r.severity, kind: r.rule, scope: r.scope, scopeId: r.scopeId, message: r.title }));
+      .filter(
+        (r) => !audience || audienceSees(audience, { scope: r.scope, scopeId: r.scopeId, region: r.region }),
+      )
+      .map((r) => ({
+        at: r.startedAt,
+        severity: r.severity,
+        kind: r.rule,
+        scope: r.scope,
+        scopeId: r.scopeId,
+        message: r.title,
+      }));
   };
 }
 

@@ -102,7 +102,8 @@ function id(v: string): number {
   return Number(v);
 }
 
-const notFound = (what: string) => new CoalflowError('NOT_FOUND', `未找到${what} / ${what === '报告' ? 'report' : 'job'} not found`);
+const notFound = (what: string) =>
+  new CoalflowError('NOT_FOUND', `未找到${what} / ${what === '报告' ? 'report' : 'job'} not found`);
 
 export async function reportRoutes(app: FastifyInstance, opts: ReportRoutesOptions): Promise<void> {
   const { deps } = opts;

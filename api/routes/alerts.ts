@@ -8,8 +8,23 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { CoalflowError, InputError, PolicyError, type Deps } from '../../infra/core/index.ts';
 import { audienceOf } from '../access/index.ts';
 import {
-  ackAlert, alertChannel, audienceSees, deleteWebhook, deliveryLog, getAlert, listAlerts, listNotices, listWebhooks,
-  parseAudience, registerWebhook, ruleDef, RULES, setWebhookEnabled, type AlertMessage, type Audience, type RuleParams,
+  ackAlert,
+  alertChannel,
+  audienceSees,
+  deleteWebhook,
+  deliveryLog,
+  getAlert,
+  listAlerts,
+  listNotices,
+  listWebhooks,
+  parseAudience,
+  registerWebhook,
+  ruleDef,
+  RULES,
+  setWebhookEnabled,
+  type AlertMessage,
+  type Audience,
+  type RuleParams,
 } from '../../pipelines/index.ts';
 import { timeParam } from './params.ts';
 
@@ -17,10 +32,16 @@ import { timeParam } from './params.ts';
 export type AudienceResolver = (req: FastifyRequest) => Audience | null;
 
 /** Without an access layer in front, the caller is the operator and sees everything. */
-export const operatorAudience: AudienceResolver = () => ({ subscriberId: 'operator', regions: '*', mines: [], users: [] });
+export const operatorAudience: AudienceResolver = () => ({
+  subscriberId: 'operator',
+  regions: '*',
+  mines: [],
+  users: [],
+});
 
 /** The caller's grant for the `alert` product, from the access layer's principal (operator view when the layer is off). */
-export const principalAudience: AudienceResolver = (req) => (req.principal ? audienceOf(req.principal, 'alert') : operatorAudience(req));
+export const principalAudience: AudienceResolver = (req) =>
+  req.principal ? audienceOf(req.principal, 'alert') : operatorAudience(req);
 
 function bad(msg: string): never {
   throw new InputError(msg);
@@ -36,13 +57,19 @@ function boolParam(v: unknown, name: string): boolean | null {
 const PARAM_KEYS = ['warning', 'critical', 'days', 'hysteresis', 'minValue'] as const;
 
 function paramsOf(body: unknown): Partial<RuleParams> {
-  if (!body || typeof body !== 'object' || Array.isArray(body)) bad('请求体应为阈值对象 / body must be an object of thresholds');
+  if (!body || typeof body !== 'object' || Array.isArray(body))
+    bad('请求体应为阈值对象 / body must be an object of thresholds');
   const out: Partial<RuleParams> = {};
   for (const [k, v] of Object.entries(body as Record<string, unknown>)) {
-    if (!(PARAM_KEYS as readonly string[]).includes(k)) bad(`未知阈值 ${k}（可选 ${PARAM_KEYS.join('|')}）/ unknown threshold ${k}`);
-    if (k === 'critical' && v === null) { out.critical = null; continue; }
+    if (!(PARAM_KEYS as readonly string[]).includes(k))
+      bad(`未知阈值 ${k}（可选 ${PARAM_KEYS.join('|')}）/ unknown threshold ${k}`);
+    if (k === 'critical' && v === null) {
+      out.critical = null;
+      continue;
+    }
     if (typeof v !== 'number' || !Number.isFinite(v)) bad(`${k} 应为数值 / ${k} must be a number`);
-    if ((k === 'days' && (!Number.isInteger(v) || v < 1 || v > 30)) || (k === 'hysteresis' && v < 0)) bad(`${k} 超出范围 / ${k} out of range`);
+    if ((k === 'days' && (!Number.isInteger(v) || v < 1 || v > 30)) || (k === 'hysteresis' && v < 0))
+      bad(`${k} 超出范围 / ${k} out of range`);
     (out as Record<string, number>)[k] = v;
   }
   if (!Object.keys(out).length) bad('至少给出一个阈值 / give at least one threshold');
@@ -65,68 +92,122 @@ export function alertRoutesWith(audienceOf: AudienceResolver) {
       return a;
     };
 
-    app.get('/v1/alerts', { config: product }, async (req: FastifyRequest<{ Querystring: Record<string, string | undefined> }>) => {
-      const a = need(req);
-      const active = boolParam(req.query.active, 'active');
-      const from = timeParam(req.query.from, 'from');
-      const to = timeParam(req.query.to, 'to');
-      if (from !== null && to !== null && from > to) bad('from 晚于 to / from is after to');
-      const rows = await listAlerts(deps.db, { active, fromMs: from, toMs: to, subscriberId: a.subscriberId });
-      return { alerts: rows.filter((r) => audienceSees(a, r)) };
-    });
+    app.get(
+      '/v1/alerts',
+      { config: product },
+      async (req: FastifyRequest<{ Querystring: Record<string, string | undefined> }>) => {
+        const a = need(req);
+        const active = boolParam(req.query.active, 'active');
+        const from = timeParam(req.query.from, 'from');
+        const to = timeParam(req.query.to, 'to');
+        if (from !== null && to !== null && from > to) bad('from 晚于 to / from is after to');
+        const rows = await listAlerts(deps.db, {
+          active,
+          fromMs: from,
+          toMs: to,
+          subscriberId: a.subscriberId,
+        });
+        return { alerts: rows.filter((r) => audienceSees(a, r)) };
+      },
+    );
 
     app.get('/v1/alerts/rules', { config: product }, async () => ({
-      rules: RULES.map((r) => ({ id: r.id, zh: r.zh, en: r.en, measure: r.measure, direction: r.direction, series: r.series, defaults: r.defaults })),
+      rules: RULES.map((r) => ({
+        id: r.id,
+        zh: r.zh,
+        en: r.en,
+        measure: r.measure,
+        direction: r.direction,
+        series: r.series,
+        defaults: r.defaults,
+      })),
     }));
 
-    app.get('/v1/alerts/:id', { config: product }, async (req: FastifyRequest<{ Params: { id: string } }>, _reply: FastifyReply) => {
-      const a = need(req);
-      const row = await getAlert(deps.db, req.params.id);
-      if (!row || !audienceSees(a, row)) throw new CoalflowError('NOT_FOUND', `未找到预警 ${req.params.id} / no alert ${req.params.id}`);
-      const states = await deps.db.query(
-        `SELECT seq, kind, severity, at, title, evidence FROM alert_states WHERE alert_id = $1 ORDER BY seq`, [row.id]);
-      return { ...row, states: states.rows };
-    });
+    app.get(
+      '/v1/alerts/:id',
+      { config: product },
+      async (req: FastifyRequest<{ Params: { id: string } }>, _reply: FastifyReply) => {
+        const a = need(req);
+        const row = await getAlert(deps.db, req.params.id);
+        if (!row || !audienceSees(a, row))
+          throw new CoalflowError('NOT_FOUND', `未找到预警 ${req.params.id} / no alert ${req.params.id}`);
+        const states = await deps.db.query(
+          `SELECT seq, kind, severity, at, title, evidence FROM alert_states WHERE alert_id = $1 ORDER BY seq`,
+          [row.id],
+        );
+        return { ...row, states: states.rows };
+      },
+    );
 
-    app.post('/v1/alerts/:id/ack', { config: product }, async (req: FastifyRequest<{ Params: { id: string } }>, _reply: FastifyReply) => {
-      const a = need(req);
-      const row = await getAlert(deps.db, req.params.id);
-      if (!row || !audienceSees(a, row)) throw new CoalflowError('NOT_FOUND', `未找到预警 ${req.params.id} / no alert ${req.params.id}`);
-      const r = await ackAlert(deps.db, row.id, a.subscriberId);
-      return { id: row.id, subscriberId: a.subscriberId, ackedAt: r.ackedAt };
-    });
+    app.post(
+      '/v1/alerts/:id/ack',
+      { config: product },
+      async (req: FastifyRequest<{ Params: { id: string } }>, _reply: FastifyReply) => {
+        const a = need(req);
+        const row = await getAlert(deps.db, req.params.id);
+        if (!row || !audienceSees(a, row))
+          throw new CoalflowError('NOT_FOUND', `未找到预警 ${req.params.id} / no alert ${req.params.id}`);
+        const r = await ackAlert(deps.db, row.id, a.subscriberId);
+        return { id: row.id, subscriberId: a.subscriberId, ackedAt: r.ackedAt };
+      },
+    );
 
     // A subscriber's own thresholds for its entities (per-plant days of stock and the like).
     app.get('/v1/alerts/thresholds', { config: product }, async (req) => {
       const a = need(req);
-      const r = await deps.db.query(`SELECT rule, scope, scope_id AS "scopeId", params, updated_at AS "updatedAt" FROM alert_thresholds
-        WHERE $1::boolean OR subscriber_id = $2 ORDER BY rule, scope, scope_id`, [a.regions === '*', a.subscriberId]);
+      const r = await deps.db.query(
+        `SELECT rule, scope, scope_id AS "scopeId", params, updated_at AS "updatedAt" FROM alert_thresholds
+        WHERE $1::boolean OR subscriber_id = $2 ORDER BY rule, scope, scope_id`,
+        [a.regions === '*', a.subscriberId],
+      );
       return { thresholds: r.rows };
     });
 
-    app.put('/v1/alerts/thresholds/:rule/:scope/:scopeId', { config: product },
-      async (req: FastifyRequest<{ Params: { rule: string; scope: string; scopeId: string }; Body: unknown }>) => {
+    app.put(
+      '/v1/alerts/thresholds/:rule/:scope/:scopeId',
+      { config: product },
+      async (
+        req: FastifyRequest<{ Params: { rule: string; scope: string; scopeId: string }; Body: unknown }>,
+      ) => {
         const a = need(req);
         const { rule, scope, scopeId } = req.params;
         const def = ruleDef(rule);
         if (!def) bad(`未知规则 ${rule}（见 /v1/alerts/rules）/ unknown rule ${rule} (see /v1/alerts/rules)`);
-        if (!def.series.some((s) => s.scopes.includes(scope))) bad(`规则 ${rule} 不适用于 scope=${scope} / rule ${rule} does not apply to scope ${scope}`);
-        if (!ownsEntity(a, scope, scopeId)) throw new PolicyError('FORBIDDEN', `只能为本单位的主体设置阈值 / thresholds may be set only for your own entities`);
+        if (!def.series.some((s) => s.scopes.includes(scope)))
+          bad(`规则 ${rule} 不适用于 scope=${scope} / rule ${rule} does not apply to scope ${scope}`);
+        if (!ownsEntity(a, scope, scopeId))
+          throw new PolicyError(
+            'FORBIDDEN',
+            `只能为本单位的主体设置阈值 / thresholds may be set only for your own entities`,
+          );
         const params = paramsOf(req.body);
-        await deps.db.query(`INSERT INTO alert_thresholds (rule, scope, scope_id, subscriber_id, params) VALUES ($1, $2, $3, $4, $5)
+        await deps.db.query(
+          `INSERT INTO alert_thresholds (rule, scope, scope_id, subscriber_id, params) VALUES ($1, $2, $3, $4, $5)
           ON CONFLICT (rule, scope, scope_id) DO UPDATE SET params = EXCLUDED.params, subscriber_id = EXCLUDED.subscriber_id, updated_at = now()`,
-        [rule, scope, scopeId, a.subscriberId, JSON.stringify(params)]);
+          [rule, scope, scopeId, a.subscriberId, JSON.stringify(params)],
+        );
         return { rule, scope, scopeId, params };
-      });
+      },
+    );
 
-    app.delete('/v1/alerts/thresholds/:rule/:scope/:scopeId', { config: product },
+    app.delete(
+      '/v1/alerts/thresholds/:rule/:scope/:scopeId',
+      { config: product },
       async (req: FastifyRequest<{ Params: { rule: string; scope: string; scopeId: string } }>) => {
         const a = need(req);
         const { rule, scope, scopeId } = req.params;
-        if (!ownsEntity(a, scope, scopeId)) throw new PolicyError('FORBIDDEN', `只能为本单位的主体设置阈值 / thresholds may be set only for your own entities`);
-        const r = await deps.db.query('DELETE FROM alert_thresholds WHERE rule = $1 AND scope = $2 AND scope_id = $3', [rule, scope, scopeId]);
+        if (!ownsEntity(a, scope, scopeId))
+          throw new PolicyError(
+            'FORBIDDEN',
+            `只能为本单位的主体设置阈值 / thresholds may be set only for your own entities`,
+          );
+        const r = await deps.db.query(
+          'DELETE FROM alert_thresholds WHERE rule = $1 AND scope = $2 AND scope_id = $3',
+          [rule, scope, scopeId],
+        );
         return { deleted: r.rowCount ?? 0 };
-      });
+      },
+    );
 
     // Live alert states over SSE, filtered by the caller's audience.
     app.get('/v1/alerts/live', { config: product }, async (req: FastifyRequest, reply: FastifyReply) => {
@@ -134,7 +215,12 @@ export function alertRoutesWith(audienceOf: AudienceResolver) {
       const sub = deps.redis.duplicate();
       reply.hijack();
       const res = reply.raw;
-      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+      res.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache',
+        connection: 'keep-alive',
+        'x-accel-buffering': 'no',
+      });
       res.write(': 实时预警 / live alerts\n\n');
       const heartbeat = setInterval(() => res.write(': ping\n\n'), 15_000);
       heartbeat.unref();
@@ -151,7 +237,9 @@ export function alertRoutesWith(audienceOf: AudienceResolver) {
           const m = JSON.parse(message) as AlertMessage;
           if (!audienceSees(a, m)) return;
           res.write(`id: ${m.alertId}:${m.seq}\nevent: alert\ndata: ${message}\n\n`);
-        } catch { /* a malformed message is skipped */ }
+        } catch {
+          /* a malformed message is skipped */
+        }
       });
       try {
         await sub.subscribe(alertChannel(deps.config.topicPrefix));
@@ -165,39 +253,83 @@ export function alertRoutesWith(audienceOf: AudienceResolver) {
     });
 
     // Operators: webhooks per subscriber id, their delivery log, notices.
-    app.post('/v1/alert-webhooks', { config: operator }, async (req: FastifyRequest<{ Body: unknown }>, reply: FastifyReply) => {
-      const b = (req.body ?? {}) as Record<string, unknown>;
-      if (typeof b.subscriberId !== 'string' || !b.subscriberId.trim()) bad('缺少 subscriberId / subscriberId is required');
-      if (typeof b.url !== 'string') bad('缺少 url / url is required');
-      let url: URL;
-      try { url = new URL(b.url); } catch { return bad(`url 无效 / url is not a URL: ${b.url}`); }
-      if (url.protocol !== 'https:' && url.protocol !== 'http:') bad('url 须为 http(s) / url must be http or https');
-      let audience: Audience;
-      try { audience = parseAudience(b.audience, b.subscriberId); } catch (err) { return bad(`audience.${(err as Error).message} 应为字符串数组 / audience.${(err as Error).message} must be an array of strings`); }
-      const { subscriberId: _s, ...aud } = audience;
-      const hook = await registerWebhook(deps.db, b.subscriberId, url.toString(), aud);
-      return reply.code(201).send(hook);
-    });
+    app.post(
+      '/v1/alert-webhooks',
+      { config: operator },
+      async (req: FastifyRequest<{ Body: unknown }>, reply: FastifyReply) => {
+        const b = (req.body ?? {}) as Record<string, unknown>;
+        if (typeof b.subscriberId !== 'string' || !b.subscriberId.trim())
+          bad('缺少 subscriberId / subscriberId is required');
+        if (typeof b.url !== 'string') bad('缺少 url / url is required');
+        let url: URL;
+        try {
+          url = new URL(b.url);
+        } catch {
+          return bad(`url 无效 / url is not a URL: ${b.url}`);
+        }
+        if (url.protocol !== 'https:' && url.protocol !== 'http:')
+          bad('url 须为 http(s) / url must be http or https');
+        let audience: Audience;
+        try {
+          audience = parseAudience(b.audience, b.subscriberId);
+        } catch (err) {
+          return bad(
+            `audience.${(err as Error).message} 应为字符串数组 / audience.${(err as Error).message} must be an array of strings`,
+          );
+        }
+        const { subscriberId: _s, ...aud } = audience;
+        const hook = await registerWebhook(deps.db, b.subscriberId, url.toString(), aud);
+        return reply.code(201).send(hook);
+      },
+    );
 
-    app.get('/v1/alert-webhooks', { config: operator }, async (req: FastifyRequest<{ Querystring: { subscriber?: string } }>) => ({
-      webhooks: await listWebhooks(deps.db, req.query.subscriber || null),
-    }));
+    app.get(
+      '/v1/alert-webhooks',
+      { config: operator },
+      async (req: FastifyRequest<{ Querystring: { subscriber?: string } }>) => ({
+        webhooks: await listWebhooks(deps.db, req.query.subscriber || null),
+      }),
+    );
 
-    for (const [action, enabled] of [['enable', true], ['disable', false]] as const) {
-      app.post(`/v1/alert-webhooks/:id/${action}`, { config: operator }, async (req: FastifyRequest<{ Params: { id: string } }>, _reply: FastifyReply) => {
-        if (!(await setWebhookEnabled(deps.db, req.params.id, enabled))) throw new CoalflowError('NOT_FOUND', `未找到 webhook ${req.params.id} / no webhook ${req.params.id}`);
-        return { id: req.params.id, enabled };
-      });
+    for (const [action, enabled] of [
+      ['enable', true],
+      ['disable', false],
+    ] as const) {
+      app.post(
+        `/v1/alert-webhooks/:id/${action}`,
+        { config: operator },
+        async (req: FastifyRequest<{ Params: { id: string } }>, _reply: FastifyReply) => {
+          if (!(await setWebhookEnabled(deps.db, req.params.id, enabled)))
+            throw new CoalflowError(
+              'NOT_FOUND',
+              `未找到 webhook ${req.params.id} / no webhook ${req.params.id}`,
+            );
+          return { id: req.params.id, enabled };
+        },
+      );
     }
 
-    app.delete('/v1/alert-webhooks/:id', { config: operator }, async (req: FastifyRequest<{ Params: { id: string } }>, _reply: FastifyReply) => {
-      if (!(await deleteWebhook(deps.db, req.params.id))) throw new CoalflowError('NOT_FOUND', `未找到 webhook ${req.params.id} / no webhook ${req.params.id}`);
-      return { id: req.params.id, deleted: true };
-    });
+    app.delete(
+      '/v1/alert-webhooks/:id',
+      { config: operator },
+      async (req: FastifyRequest<{ Params: { id: string } }>, _reply: FastifyReply) => {
+        if (!(await deleteWebhook(deps.db, req.params.id)))
+          throw new CoalflowError(
+            'NOT_FOUND',
+            `未找到 webhook ${req.params.id} / no webhook ${req.params.id}`,
+          );
+        return { id: req.params.id, deleted: true };
+      },
+    );
 
-    app.get('/v1/alert-webhooks/:id/deliveries', { config: operator }, async (req: FastifyRequest<{ Params: { id: string } }>) => ({
-      webhookId: req.params.id, log: await deliveryLog(deps.db, req.params.id),
-    }));
+    app.get(
+      '/v1/alert-webhooks/:id/deliveries',
+      { config: operator },
+      async (req: FastifyRequest<{ Params: { id: string } }>) => ({
+        webhookId: req.params.id,
+        log: await deliveryLog(deps.db, req.params.id),
+      }),
+    );
 
     app.get('/v1/alert-notices', { config: operator }, async () => ({ notices: await listNotices(deps.db) }));
   };

@@ -24,17 +24,30 @@ export async function forecastRoutes(app: FastifyInstance, opts: ForecastRoutesO
   const db = opts.db ?? opts.deps?.db;
   if (!db) throw new TypeError('forecastRoutes needs { db } or { deps: { db } }');
 
-  app.get('/v1/forecasts', { config: { product: 'forecast' }, schema: SCHEMAS.forecasts }, async () => ({ items: await listLatestForecasts(db) }));
+  app.get('/v1/forecasts', { config: { product: 'forecast' }, schema: SCHEMAS.forecasts }, async () => ({
+    items: await listLatestForecasts(db),
+  }));
 
-  app.get<{ Params: { seriesKey: string } }>('/v1/forecasts/:seriesKey', { config: { product: 'forecast' }, schema: SCHEMAS.forecast }, async (req, _reply) => {
-    const key = req.params.seriesKey;
-    if (key.length === 0 || key.length > MAX_KEY_LENGTH || /[\u0000-\u001f]/.test(key)) {
-      throw new CoalflowError('INPUT_INVALID', `序列键无效（1–${MAX_KEY_LENGTH} 个字符，无控制字符） / invalid series key (1–${MAX_KEY_LENGTH} characters, no control characters)`);
-    }
-    const found = await latestForecast(db, key);
-    if (!found) {
-      throw new CoalflowError('FORECAST_NOT_FOUND', `序列 "${key}" 暂无预测 / no forecast for series "${key}"`, { context: { seriesKey: key } });
-    }
-    return found;
-  });
+  app.get<{ Params: { seriesKey: string } }>(
+    '/v1/forecasts/:seriesKey',
+    { config: { product: 'forecast' }, schema: SCHEMAS.forecast },
+    async (req, _reply) => {
+      const key = req.params.seriesKey;
+      if (key.length === 0 || key.length > MAX_KEY_LENGTH || /[\u0000-\u001f]/.test(key)) {
+        throw new CoalflowError(
+          'INPUT_INVALID',
+          `序列键无效（1–${MAX_KEY_LENGTH} 个字符，无控制字符） / invalid series key (1–${MAX_KEY_LENGTH} characters, no control characters)`,
+        );
+      }
+      const found = await latestForecast(db, key);
+      if (!found) {
+        throw new CoalflowError(
+          'FORECAST_NOT_FOUND',
+          `序列 "${key}" 暂无预测 / no forecast for series "${key}"`,
+          { context: { seriesKey: key } },
+        );
+      }
+      return found;
+    },
+  );
 }

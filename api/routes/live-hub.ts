@@ -6,7 +6,11 @@
  */
 import type { Redis } from 'ioredis';
 
-export interface LiveMessage { id: string; seq: number; body: string }
+export interface LiveMessage {
+  id: string;
+  seq: number;
+  body: string;
+}
 
 export interface LiveHub {
   /** Subscribes to a channel; resolves once the subscription is active. Returns the unsubscribe function. */
@@ -39,11 +43,13 @@ export function createLiveHub(redis: Redis, opts: { keep?: number } = {}): LiveH
     async subscribe(channel, listener) {
       let set = listeners.get(channel);
       if (!set) {
-        listeners.set(channel, set = new Set());
+        listeners.set(channel, (set = new Set()));
         await connection().subscribe(channel);
       }
       set.add(listener);
-      return () => { set!.delete(listener); };
+      return () => {
+        set!.delete(listener);
+      };
     },
     since(channel, lastEventId) {
       const [b, n] = lastEventId.split('.');

@@ -7,6 +7,9 @@ export function timeParam(v: unknown, name: string): number | null {
   if (v === undefined || v === '') return null;
   if (typeof v !== 'string') throw new InputError(`${name} 格式无效 / ${name} must be a date`);
   const ms = /^\d{4}-\d{2}-\d{2}$/.test(v) ? cstDayMs(v) : Date.parse(v);
-  if (!Number.isFinite(ms)) throw new InputError(`${name} 格式无效（YYYY-MM-DD 或 ISO-8601）/ ${name} must be YYYY-MM-DD or ISO-8601`);
+  if (!Number.isFinite(ms))
+    throw new InputError(
+      `${name} 格式无效（YYYY-MM-DD 或 ISO-8601）/ ${name} must be YYYY-MM-DD or ISO-8601`,
+    );
   return ms;
 }

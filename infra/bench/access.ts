@@ -21,22 +21,69 @@ const root = new URL('../..', import.meta.url).pathname;
 const rt = await benchRuntime({ prefix: 'benchaccess' });
 const day = Date.parse('2026-10-14T16:00:00Z');
 const pts: IndicatorPoint[] = [];
-const pt = (family: IndicatorPoint['family'], metric: string, scope: IndicatorPoint['scope'], scopeId: string, value: number, contributors: number | null, topShare: number | null, unit: string): IndicatorPoint =>
-  ({ family, metric, scope, scopeId, window: 'day', windowStart: day, value, unit, n: 100, contributors, topShare });
-for (const [i, r] of REGIONS.entries()) for (const m of ['volume_t', 'value_yuan', 'count']) pts.push(pt('sales', m, 'region', r, 1000 * (i + 1), i === 2 ? 2 : 3 + i, 0.4, 't'));
+const pt = (
+  family: IndicatorPoint['family'],
+  metric: string,
+  scope: IndicatorPoint['scope'],
+  scopeId: string,
+  value: number,
+  contributors: number | null,
+  topShare: number | null,
+  unit: string,
+): IndicatorPoint => ({
+  family,
+  metric,
+  scope,
+  scopeId,
+  window: 'day',
+  windowStart: day,
+  value,
+  unit,
+  n: 100,
+  contributors,
+  topShare,
+});
+for (const [i, r] of REGIONS.entries())
+  for (const m of ['volume_t', 'value_yuan', 'count'])
+    pts.push(pt('sales', m, 'region', r, 1000 * (i + 1), i === 2 ? 2 : 3 + i, 0.4, 't'));
 pts.push(pt('sales', 'volume_t', 'city', CITY_ID, 50_000, 40, 0.1, 't'));
-for (let u = 0; u < 30; u++) for (const m of ['days', 'avg_daily_consumption_t', 'days_change_7d']) pts.push(pt('days_of_stock', m, 'user', `U${u}`, 10 + u, null, null, 'days'));
+for (let u = 0; u < 30; u++)
+  for (const m of ['days', 'avg_daily_consumption_t', 'days_change_7d'])
+    pts.push(pt('days_of_stock', m, 'user', `U${u}`, 10 + u, null, null, 'days'));
 await createRedisSink(rt).write(pts, { version: 1, live: false });
 
-const on = await buildApp(rt, { plugins: [indicatorRoutes], access: createAccess(rt, { ratePerSecond: 1_000_000, auditFlushMs: Number(process.env.BENCH_AUDIT_FLUSH_MS || 500) }) });
+const on = await buildApp(rt, {
+  plugins: [indicatorRoutes],
+  access: createAccess(rt, {
+    ratePerSecond: 1_000_000,
+    auditFlushMs: Number(process.env.BENCH_AUDIT_FLUSH_MS || 500),
+  }),
+});
 const off = await buildApp(rt, { plugins: [indicatorRoutes], access: false });
 await on.listen({ port: 0, host: '127.0.0.1' });
 await off.listen({ port: 0, host: '127.0.0.1' });
 const store = on.access.store;
-await store.createSubscriber({ id: 'bench-ent', name: '基准企业', kind: 'enterprise', creditCode: '91150602MA0000001A' });
-await store.addGrant('bench-ent', { products: ['indicator.sales'], mines: ['M1'], purpose: 'bench', tier: 'industry', quotaPerDay: 100_000_000 });
+await store.createSubscriber({
+  id: 'bench-ent',
+  name: '基准企业',
+  kind: 'enterprise',
+  creditCode: '91150602MA0000001A',
+});
+await store.addGrant('bench-ent', {
+  products: ['indicator.sales'],
+  mines: ['M1'],
+  purpose: 'bench',
+  tier: 'industry',
+  quotaPerDay: 100_000_000,
+});
 await store.createSubscriber({ id: 'bench-plant', name: '基准电厂', kind: 'coal_user' });
-await store.addGrant('bench-plant', { products: ['indicator.days_of_stock'], users: ['U7'], purpose: 'bench', tier: 'industry', quotaPerDay: 100_000_000 });
+await store.addGrant('bench-plant', {
+  products: ['indicator.days_of_stock'],
+  users: ['U7'],
+  purpose: 'bench',
+  tier: 'industry',
+  quotaPerDay: 100_000_000,
+});
 const entKey = (await store.createKey('bench-ent')).key;
 const plantKey = (await store.createKey('bench-plant')).key;
 
@@ -44,14 +91,34 @@ const paths = ['/v1/indicators/latest?family=sales&scope=region', '/v1/days-of-s
 const headers = [{ authorization: `Bearer ${entKey}` }, { authorization: `Bearer ${plantKey}` }];
 const port = (app: typeof on) => (app.server.address() as AddressInfo).port;
 
-interface Run { requests: number; reqPerS: number; p50Ms: number; p99Ms: number; maxMs: number; statuses: Record<string, number> }
+interface Run {
+  requests: number;
+  reqPerS: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  statuses: Record<string, number>;
+}
 function load(app: typeof on, seconds: number): Promise<Run> {
-  const args = JSON.stringify({ urls: paths.map((p) => `http://127.0.0.1:${port(app)}${p}`), headers, concurrency: CONCURRENCY, seconds });
+  const args = JSON.stringify({
+    urls: paths.map((p) => `http://127.0.0.1:${port(app)}${p}`),
+    headers,
+    concurrency: CONCURRENCY,
+    seconds,
+  });
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', `${root}infra/bench/access-client.ts`, args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', `${root}infra/bench/access-client.ts`, args], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
-    child.stdout.on('data', (d) => { out += d; });
-    child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').at(-1)!)) : reject(new Error(`client exit ${code}`))));
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    child.on('close', (code) =>
+      code === 0
+        ? resolve(JSON.parse(out.trim().split('\n').at(-1)!))
+        : reject(new Error(`client exit ${code}`)),
+    );
   });
 }
 
@@ -65,16 +132,30 @@ for (let i = 0; i < 2; i++) {
 }
 const cpuUse = cpu();
 await on.access.flush();
-const audited = Number((await rt.db.query(`SELECT count(*) AS n FROM access_audit WHERE subscriber_id IN ('bench-ent', 'bench-plant')`)).rows[0].n);
+const audited = Number(
+  (
+    await rt.db.query(
+      `SELECT count(*) AS n FROM access_audit WHERE subscriber_id IN ('bench-ent', 'bench-plant')`,
+    )
+  ).rows[0].n,
+);
 const sum = (rs: Run[]) => {
   const req = rs.reduce((a, r) => a + r.requests, 0);
-  return { requests: req, reqPerS: Math.round(rs.reduce((a, r) => a + r.reqPerS, 0) / rs.length), p50Ms: Math.max(...rs.map((r) => r.p50Ms)), p99Ms: Math.max(...rs.map((r) => r.p99Ms)), statuses: rs.map((r) => r.statuses) };
+  return {
+    requests: req,
+    reqPerS: Math.round(rs.reduce((a, r) => a + r.reqPerS, 0) / rs.length),
+    p50Ms: Math.max(...rs.map((r) => r.p50Ms)),
+    p99Ms: Math.max(...rs.map((r) => r.p99Ms)),
+    statuses: rs.map((r) => r.statuses),
+  };
 };
 const a = sum(runs.off);
 const b = sum(runs.on);
 const summary = {
   bench: 'access',
-  seconds: SECONDS, concurrency: CONCURRENCY, routes: paths,
+  seconds: SECONDS,
+  concurrency: CONCURRENCY,
+  routes: paths,
   withoutAccess: a,
   withAccess: { ...b, auditRows: audited },
   overheadRatio: Math.round((a.reqPerS / b.reqPerS) * 100) / 100,

@@ -30,7 +30,9 @@ export interface AccuracyRow {
 export function accuracyTable(rows: readonly AccuracyRow[]): string {
   const models = [...new Set(rows.flatMap((r) => r.result.backtest.map((b) => b.model)))];
   const lines: string[] = [];
-  lines.push(`| series | n, h, period, origins | ${models.join(' | ')} | chosen | chosen / naive MASE | coverage p80 / p95 (points) |`);
+  lines.push(
+    `| series | n, h, period, origins | ${models.join(' | ')} | chosen | chosen / naive MASE | coverage p80 / p95 (points) |`,
+  );
   lines.push(`|---|---|${models.map(() => '---').join('|')}|---|---|---|`);
   for (const { series, points, result: r } of rows) {
     const cell = (m: string) => {
@@ -42,7 +44,12 @@ export function accuracyTable(rows: readonly AccuracyRow[]): string {
     const naive = r.backtest.find((b) => b.model === 'naive')!.mase!;
     const chosen = r.backtest.find((b) => b.model === r.model)!.mase!;
     const origins = r.backtest.find((b) => b.model === 'naive')!.origins;
-    const label = r.selection === 'benchmark' ? `${r.model} (benchmark)` : r.members ? `combo (${r.members.join(', ')})` : r.model;
+    const label =
+      r.selection === 'benchmark'
+        ? `${r.model} (benchmark)`
+        : r.members
+          ? `combo (${r.members.join(', ')})`
+          : r.model;
     lines.push(
       `| ${series} | ${points}, ${r.horizon}, ${r.seasonalPeriod}, ${origins} | ${models.map(cell).join(' | ')} | ${label} | ${fmt(chosen / naive)} | ${fmt(r.coverage.p80, 2)} / ${fmt(r.coverage.p95, 2)} (${r.coverage.points}) |`,
     );
@@ -59,14 +66,24 @@ async function main(): Promise<void> {
   }
   const models = args.models?.split(',');
   const rows: AccuracyRow[] = [];
-  for (const f of readdirSync(REAL_DIR).filter((x) => x.endsWith('.csv')).sort()) {
+  for (const f of readdirSync(REAL_DIR)
+    .filter((x) => x.endsWith('.csv'))
+    .sort()) {
     const csv = await readSeriesCsv(join(REAL_DIR, f));
     const t0 = performance.now();
     const result = selectAndForecast(csv.points, { models });
-    rows.push({ series: f.replace(/\.csv$/, ''), points: csv.points.length, result, ms: Math.round(performance.now() - t0) });
+    rows.push({
+      series: f.replace(/\.csv$/, ''),
+      points: csv.points.length,
+      result,
+      ms: Math.round(performance.now() - t0),
+    });
   }
   console.error(accuracyTable(rows));
-  const ratios = rows.map(({ result: r }) => r.backtest.find((b) => b.model === r.model)!.mase! / r.backtest.find((b) => b.model === 'naive')!.mase!);
+  const ratios = rows.map(
+    ({ result: r }) =>
+      r.backtest.find((b) => b.model === r.model)!.mase! / r.backtest.find((b) => b.model === 'naive')!.mase!,
+  );
   const summary = {
     bench: 'forecast-accuracy',
     series: rows.map((r) => ({
@@ -74,7 +91,12 @@ async function main(): Promise<void> {
       chosen: r.result.model,
       selection: r.result.selection,
       members: r.result.members,
-      ratioToNaive: Number((r.result.backtest.find((b) => b.model === r.result.model)!.mase! / r.result.backtest.find((b) => b.model === 'naive')!.mase!).toFixed(4)),
+      ratioToNaive: Number(
+        (
+          r.result.backtest.find((b) => b.model === r.result.model)!.mase! /
+          r.result.backtest.find((b) => b.model === 'naive')!.mase!
+        ).toFixed(4),
+      ),
       coverage: r.result.coverage,
       ms: r.ms,
     })),

@@ -16,10 +16,18 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { quantile } from 'simple-statistics';
-import { BATCH_NEURAL_BUDGET_MS, forecastCli, readSeriesCsv, runForecastJobs, type ForecastJob } from '../../models/index.ts';
+import {
+  BATCH_NEURAL_BUDGET_MS,
+  forecastCli,
+  readSeriesCsv,
+  runForecastJobs,
+  type ForecastJob,
+} from '../../models/index.ts';
 import { dailyVolume, monthlyProduction, weeklyPrice } from '../../models/synthetic.ts';
 
-const REAL_DIR = process.env.COALFLOW_REAL_SERIES_DIR ?? new URL('../../../shared/data/real-series', import.meta.url).pathname;
+const REAL_DIR =
+  process.env.COALFLOW_REAL_SERIES_DIR ??
+  new URL('../../../shared/data/real-series', import.meta.url).pathname;
 const ROOT = new URL('../../', import.meta.url).pathname;
 
 async function syntheticJobs(): Promise<ForecastJob[]> {
@@ -27,11 +35,26 @@ async function syntheticJobs(): Promise<ForecastJob[]> {
   for (let i = 0; i < 80; i++) {
     jobs.push({
       key: `synthetic.daily.${i}`,
-      points: dailyVolume({ seed: 1000 + i, days: 730, start: '2023-06-01', level: 8000 + 100 * i, trendPerDay: (i % 5) - 1, calendar: true }),
+      points: dailyVolume({
+        seed: 1000 + i,
+        days: 730,
+        start: '2023-06-01',
+        level: 8000 + 100 * i,
+        trendPerDay: (i % 5) - 1,
+        calendar: true,
+      }),
     });
   }
-  for (let i = 0; i < 60; i++) jobs.push({ key: `synthetic.weekly.${i}`, points: weeklyPrice({ seed: 2000 + i, weeks: 260, level: 600 + 5 * i }) });
-  for (let i = 0; i < 60; i++) jobs.push({ key: `synthetic.monthly.${i}`, points: monthlyProduction({ seed: 3000 + i, months: 120, level: 3000 + 50 * i }) });
+  for (let i = 0; i < 60; i++)
+    jobs.push({
+      key: `synthetic.weekly.${i}`,
+      points: weeklyPrice({ seed: 2000 + i, weeks: 260, level: 600 + 5 * i }),
+    });
+  for (let i = 0; i < 60; i++)
+    jobs.push({
+      key: `synthetic.monthly.${i}`,
+      points: monthlyProduction({ seed: 3000 + i, months: 120, level: 3000 + 50 * i }),
+    });
   return jobs;
 }
 
@@ -46,24 +69,52 @@ function catalogueYearJobs(): ForecastJob[] {
   for (let i = 0; i < 52; i++) {
     jobs.push({
       key: `catalogue.daily.${i}`,
-      points: dailyVolume({ seed: 5000 + i, days: 365, start: '2025-01-01', level: 5000 + 300 * i, trendPerDay: (i % 3) - 1, calendar: true }),
+      points: dailyVolume({
+        seed: 5000 + i,
+        days: 365,
+        start: '2025-01-01',
+        level: 5000 + 300 * i,
+        trendPerDay: (i % 3) - 1,
+        calendar: true,
+      }),
       opts: { frequency: 'day', horizon: 28 },
     });
   }
-  for (let i = 0; i < 7; i++) jobs.push({ key: `catalogue.weekly.${i}`, points: weeklyPrice({ seed: 6000 + i, weeks: 52, level: 600 + 10 * i }), opts: { frequency: 'week', horizon: 13 } });
-  for (let i = 0; i < 10; i++) jobs.push({ key: `catalogue.monthly.${i}`, points: monthlyProduction({ seed: 7000 + i, months: 12, level: 3000 + 100 * i }), opts: { frequency: 'month', horizon: 3 } });
+  for (let i = 0; i < 7; i++)
+    jobs.push({
+      key: `catalogue.weekly.${i}`,
+      points: weeklyPrice({ seed: 6000 + i, weeks: 52, level: 600 + 10 * i }),
+      opts: { frequency: 'week', horizon: 13 },
+    });
+  for (let i = 0; i < 10; i++)
+    jobs.push({
+      key: `catalogue.monthly.${i}`,
+      points: monthlyProduction({ seed: 7000 + i, months: 12, level: 3000 + 100 * i }),
+      opts: { frequency: 'month', horizon: 3 },
+    });
   return jobs;
 }
 
 async function realJobs(): Promise<ForecastJob[]> {
   if (!existsSync(REAL_DIR)) return [];
-  const files = readdirSync(REAL_DIR).filter((f) => f.endsWith('.csv')).sort();
-  return Promise.all(files.map(async (f) => ({ key: `real.${f.replace(/\.csv$/, '')}`, points: (await readSeriesCsv(join(REAL_DIR, f))).points })));
+  const files = readdirSync(REAL_DIR)
+    .filter((f) => f.endsWith('.csv'))
+    .sort();
+  return Promise.all(
+    files.map(async (f) => ({
+      key: `real.${f.replace(/\.csv$/, '')}`,
+      points: (await readSeriesCsv(join(REAL_DIR, f))).points,
+    })),
+  );
 }
 
 async function main(): Promise<void> {
   const { values: args } = parseArgs({
-    options: { workers: { type: 'string' }, 'neural-budget-ms': { type: 'string' }, models: { type: 'string' } },
+    options: {
+      workers: { type: 'string' },
+      'neural-budget-ms': { type: 'string' },
+      models: { type: 'string' },
+    },
   });
   const cores = os.cpus().length;
   const workers = Number(args.workers ?? cores);
@@ -80,13 +131,17 @@ async function main(): Promise<void> {
   const chosen: Record<string, number> = {};
   for (const r of okResults) chosen[r.model] = (chosen[r.model] ?? 0) + 1;
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
-  const neuralRows = okResults.flatMap((r) => r.backtest.filter((b) => b.model === 'lstm' || b.model === 'gru'));
+  const neuralRows = okResults.flatMap((r) =>
+    r.backtest.filter((b) => b.model === 'lstm' || b.model === 'gru'),
+  );
 
   const catalogue = catalogueYearJobs();
   const k0 = performance.now();
   const catalogueResults = await runForecastJobs(catalogue, { workers });
   const catalogueSeconds = Number(((performance.now() - k0) / 1000).toFixed(2));
-  const catalogueFailed = catalogueResults.filter((r) => !r.ok).map((r) => (r.ok ? '' : `${r.key}: ${r.message}`));
+  const catalogueFailed = catalogueResults
+    .filter((r) => !r.ok)
+    .map((r) => (r.ok ? '' : `${r.key}: ${r.message}`));
 
   // One CLI forecast with the CLI defaults on a 300-point monthly series (the last 300 Newcastle prices).
   const realMonthly = join(REAL_DIR, 'worldbank_coal_australia_newcastle_monthly.csv');
@@ -95,7 +150,10 @@ async function main(): Promise<void> {
   const monthlyPoints = existsSync(realMonthly)
     ? (await readSeriesCsv(realMonthly)).points.slice(-300)
     : monthlyProduction({ seed: 1, months: 300 });
-  writeFileSync(cliFile, ['date,value', ...monthlyPoints.map((p) => `${String(p.date).slice(0, 7)},${p.value}`)].join('\n'));
+  writeFileSync(
+    cliFile,
+    ['date,value', ...monthlyPoints.map((p) => `${String(p.date).slice(0, 7)},${p.value}`)].join('\n'),
+  );
   const sink = { write: () => true };
   const c0 = performance.now();
   const code = await forecastCli(['forecast', '--input', cliFile], { stdout: sink, stderr: sink });
@@ -105,14 +163,29 @@ async function main(): Promise<void> {
   const cliProcess: { wallMs: number; cpuMs: number }[] = [];
   for (let i = 0; i < 3; i++) {
     const p0 = performance.now();
-    const run = spawnSync('/usr/bin/time', ['-f', 'cpu %U %S', process.execPath, join(ROOT, 'infra/bin/coalflow.mjs'), 'forecast', '--input', cliFile], {
-      cwd: ROOT,
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    const run = spawnSync(
+      '/usr/bin/time',
+      [
+        '-f',
+        'cpu %U %S',
+        process.execPath,
+        join(ROOT, 'infra/bin/coalflow.mjs'),
+        'forecast',
+        '--input',
+        cliFile,
+      ],
+      {
+        cwd: ROOT,
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
     if (run.status !== 0) throw new Error(`coalflow forecast exited ${run.status}: ${run.stderr}`);
     const out = run.stderr.toString();
     const m = /cpu ([\d.]+) ([\d.]+)/.exec(out);
-    cliProcess.push({ wallMs: Math.round(performance.now() - p0), cpuMs: m ? Math.round(1000 * (Number(m[1]) + Number(m[2]))) : -1 });
+    cliProcess.push({
+      wallMs: Math.round(performance.now() - p0),
+      cpuMs: m ? Math.round(1000 * (Number(m[1]) + Number(m[2]))) : -1,
+    });
   }
   rmSync(tmp, { recursive: true, force: true });
   const cliProcessMs = Math.min(...cliProcess.map((c) => c.wallMs));
@@ -126,13 +199,20 @@ async function main(): Promise<void> {
     failed: results.flatMap((r) => (r.ok ? [] : [{ key: r.key, code: r.code, message: r.message }])),
     models: models ?? 'all',
     neuralBudgetMsPerModel: neuralBudgetMs,
-    neuralRows: { scored: neuralRows.filter((b) => b.mase !== null).length, skipped: neuralRows.filter((b) => b.mase === null).length },
+    neuralRows: {
+      scored: neuralRows.filter((b) => b.mase !== null).length,
+      skipped: neuralRows.filter((b) => b.mase === null).length,
+    },
     neuralPlanExample: neuralRows.find((b) => b.mase !== null)?.note ?? null,
     workers,
     totalSeconds: Number(totalSeconds.toFixed(2)),
     // Sum of per-series times inside the workers: roughly the single-core cost.
     seriesSecondsSum: Number((ms.reduce((a, b) => a + b, 0) / 1000).toFixed(2)),
-    perSeriesMs: { p50: Math.round(quantile(ms, 0.5)), p95: Math.round(quantile(ms, 0.95)), max: Math.round(Math.max(...ms)) },
+    perSeriesMs: {
+      p50: Math.round(quantile(ms, 0.5)),
+      p95: Math.round(quantile(ms, 0.95)),
+      max: Math.round(Math.max(...ms)),
+    },
     chosenModels: chosen,
     meanCoverage: {
       p80: Number(mean(okResults.map((r) => r.coverage.p80)).toFixed(3)),

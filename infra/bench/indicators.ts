@@ -18,7 +18,11 @@ import { parseArgs } from 'node:util';
 import type { Runtime } from '../compose.ts';
 import { createFeedSerde } from '../../pipelines/contracts/serde.ts';
 import { topicOf, type SaleRecord } from '../../pipelines/contracts/types.ts';
-import { ACCEPTED_HEADER, startIndicatorWorkers, type IndicatorWorkers } from '../../pipelines/indicators/runner.ts';
+import {
+  ACCEPTED_HEADER,
+  startIndicatorWorkers,
+  type IndicatorWorkers,
+} from '../../pipelines/indicators/runner.ts';
 import { classify } from '../../pipelines/indicators/core.ts';
 import { createTimescaleSink, premerge } from '../../pipelines/indicators/store.ts';
 import { mulberry32 } from '../core/random.ts';
@@ -59,16 +63,32 @@ async function main() {
     bench: 'indicators',
     date: new Date().toISOString(),
     machine: `${os.cpus()[0]?.model ?? 'unknown'} × ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
-    setup: { broker: rt.kinds.broker, db: `${rt.kinds.db}${rt.dbProcess ? ' in its own process' : ' in the worker process'}`, cache: rt.kinds.cache, partitions: 6, mines: MINES },
+    setup: {
+      broker: rt.kinds.broker,
+      db: `${rt.kinds.db}${rt.dbProcess ? ' in its own process' : ' in the worker process'}`,
+      cache: rt.kinds.cache,
+      partitions: 6,
+      mines: MINES,
+    },
   };
-  const produce = async (records: Iterable<SaleRecord>, headers: (r: SaleRecord) => Record<string, string> = () => ({})) => {
+  const produce = async (
+    records: Iterable<SaleRecord>,
+    headers: (r: SaleRecord) => Record<string, string> = () => ({}),
+  ) => {
     let batch: { key: string; value: Buffer; headers: Record<string, string> }[] = [];
     let n = 0;
     for (const r of records) {
       batch.push({ key: r.mineId, value: await serde.encode('sales', r), headers: headers(r) });
-      if (batch.length === 5000) { await rt.broker.produce(topic, batch); n += batch.length; batch = []; }
+      if (batch.length === 5000) {
+        await rt.broker.produce(topic, batch);
+        n += batch.length;
+        batch = [];
+      }
     }
-    if (batch.length) { await rt.broker.produce(topic, batch); n += batch.length; }
+    if (batch.length) {
+      await rt.broker.produce(topic, batch);
+      n += batch.length;
+    }
     return n;
   };
   let worker: IndicatorWorkers | null = null;
@@ -81,7 +101,12 @@ async function main() {
       const tEnc = performance.now();
       const produced = await produce(sales(1, start, N, Math.floor(day / (MINES * 30)) || 1, 'r', MINES));
       const encodeProduceS = (performance.now() - tEnc) / 1000;
-      worker = startIndicatorWorkers(rt, { lagIntervalMs: 0, publishLive: true, workerId: 'bench', publish: process.env.BENCH_NO_PUBLISH ? false : undefined });
+      worker = startIndicatorWorkers(rt, {
+        lagIntervalMs: 0,
+        publishLive: true,
+        workerId: 'bench',
+        publish: process.env.BENCH_NO_PUBLISH ? false : undefined,
+      });
       const t0 = performance.now();
       const cpu = cpuMeter(rt);
       await worker.start();
@@ -102,13 +127,23 @@ async function main() {
         recordsPerS: Math.round(produced / ((done - t0) / 1000)),
         storedRecordsPerS: Math.round(produced / ((consumed - t0) / 1000)),
         publishTailS: Math.round((done - consumed) / 100) / 10,
-        batches: s.batches, transactions: s.transactions, publishRounds: s.rounds, keysPublished: s.published, points: s.points, failures: s.failures + s.publishFailures, stageMs: Object.fromEntries(Object.entries(s.stageMs).map(([k, v]) => [k, Math.round(v)])),
-        rssMb: mb(process.memoryUsage().rss), dbProcessRssMb: await dbRss(),
+        batches: s.batches,
+        transactions: s.transactions,
+        publishRounds: s.rounds,
+        keysPublished: s.published,
+        points: s.points,
+        failures: s.failures + s.publishFailures,
+        stageMs: Object.fromEntries(Object.entries(s.stageMs).map(([k, v]) => [k, Math.round(v)])),
+        rssMb: mb(process.memoryUsage().rss),
+        dbProcessRssMb: await dbRss(),
         // CPU per process over the replay: which one is the bottleneck (coreShare 1 = one core busy all along).
         cpu: cpu(),
       };
       console.error('replay', summary.replay);
-      if (profile) { (summary.replay as Record<string, unknown>).queries = profile.top(); profile.reset(); }
+      if (profile) {
+        (summary.replay as Record<string, unknown>).queries = profile.top();
+        profile.reset();
+      }
     }
     // 2. Live: LIVE_RATE records/s, e2e latency.
     if (!skip.has('live')) {
@@ -118,7 +153,10 @@ async function main() {
         publishGapMs: args.gap ? Number(args.gap) : undefined,
         publishDerivedMaxKeys: args['derived-keys'] ? Number(args['derived-keys']) : undefined,
       };
-      if (worker && Object.values(tuned).some((v) => v !== undefined)) { await worker.stop(); worker = null; }
+      if (worker && Object.values(tuned).some((v) => v !== undefined)) {
+        await worker.stop();
+        worker = null;
+      }
       worker ??= startIndicatorWorkers(rt, { lagIntervalMs: 0, workerId: 'bench', ...tuned });
       await worker.start();
       const liveStart = Date.now() - 60_000;
@@ -136,7 +174,10 @@ async function main() {
         const wait = due - Date.now();
         if (wait > 0) await sleep(wait);
         const recs: SaleRecord[] = [];
-        for (let i = 0; i < perTick; i++) { const x = gen.next(); if (!x.done) recs.push(x.value); }
+        for (let i = 0; i < perTick; i++) {
+          const x = gen.next();
+          if (!x.done) recs.push(x.value);
+        }
         if (!recs.length) break;
         total += await produce(recs, () => ({ [ACCEPTED_HEADER]: String(Date.now()) }));
         sent.push(Date.now());
@@ -151,14 +192,27 @@ async function main() {
       };
       const ls = worker.stats();
       summary.live = {
-        ratePerS: LIVE_RATE, seconds: LIVE_SECONDS, records: total,
+        ratePerS: LIVE_RATE,
+        seconds: LIVE_SECONDS,
+        records: total,
         // direct: the indicators the record feeds (its mine's, region's, … hour/day/month/year cells); derived: trailing windows and derived metrics, republished every publishDerivedIntervalMs.
-        direct: pct(latencies.direct!), derived: pct(latencies.derived!), transactions: ls.transactions - liveBefore.transactions,
-        batches: ls.batches - liveBefore.batches, publishRounds: ls.rounds - liveBefore.rounds,
-        stageMs: Object.fromEntries(Object.entries(ls.stageMs).map(([k, v]) => [k, Math.round(v - liveBefore.stageMs[k as keyof typeof ls.stageMs])])),
+        direct: pct(latencies.direct!),
+        derived: pct(latencies.derived!),
+        transactions: ls.transactions - liveBefore.transactions,
+        batches: ls.batches - liveBefore.batches,
+        publishRounds: ls.rounds - liveBefore.rounds,
+        stageMs: Object.fromEntries(
+          Object.entries(ls.stageMs).map(([k, v]) => [
+            k,
+            Math.round(v - liveBefore.stageMs[k as keyof typeof ls.stageMs]),
+          ]),
+        ),
       };
       console.error('live', summary.live);
-      if (profile) { (summary.live as Record<string, unknown>).queries = profile.top(); profile.reset(); }
+      if (profile) {
+        (summary.live as Record<string, unknown>).queries = profile.top();
+        profile.reset();
+      }
     }
     await worker?.stop();
     worker = null;
@@ -177,7 +231,10 @@ async function main() {
       let atPeak: NodeJS.MemoryUsage = process.memoryUsage();
       const sampler = setInterval(() => {
         const m = process.memoryUsage();
-        if (m.rss > yearPeak) { yearPeak = m.rss; atPeak = m; }
+        if (m.rss > yearPeak) {
+          yearPeak = m.rss;
+          atPeak = m;
+        }
         if (!publishing) storePeak = Math.max(storePeak, m.rss);
       }, 100);
       const store = createTimescaleSink(rt);
@@ -190,7 +247,12 @@ async function main() {
           const evs = recs.map((x) => Date.parse(x.grossTime));
           const { classes, state } = classify(evs, prev, rt.config.allowedLatenessMs);
           // As the consumer plans a batch (runner.ts planOf): deltas merged a record at a time.
-          const items = recs.map((x, j) => ({ record: x, eventMs: evs[j]!, lateness: classes[j]!, watermarkMs: 0 }));
+          const items = recs.map((x, j) => ({
+            record: x,
+            eventMs: evs[j]!,
+            lateness: classes[j]!,
+            watermarkMs: 0,
+          }));
           return { items, next: state, merged: premerge('sales', items) };
         });
       };
@@ -199,30 +261,56 @@ async function main() {
           for (let k = 0; k < perDay; k++) {
             const t = yearStart + d * day + Math.floor(r() * day);
             const g = sales(1000 + i, t, 1, 1, `y${i}-`, MINES).next().value as SaleRecord;
-            g.mineId = `M${m}`; g.regionCode = REGIONS[m % REGIONS.length]!;
+            g.mineId = `M${m}`;
+            g.regionCode = REGIONS[m % REGIONS.length]!;
             batch.push(g);
             i++;
-            if (batch.length === 5000) { await write(batch); batch = []; }
+            if (batch.length === 5000) {
+              await write(batch);
+              batch = [];
+            }
           }
         }
       }
       if (batch.length) await write(batch);
       const stored = performance.now();
       publishing = true;
-      const yw = startIndicatorWorkers(rt, { lagIntervalMs: 0, workerId: 'bench-year', publishLive: false, publish: false });
+      const yw = startIndicatorWorkers(rt, {
+        lagIntervalMs: 0,
+        workerId: 'bench-year',
+        publishLive: false,
+        publish: false,
+      });
       await yw.flush();
       global.gc?.();
       await sleep(500);
       clearInterval(sampler);
-      const cells = await rt.db.query(`SELECT count(*) AS n FROM ind_cell WHERE scope = 'mine' AND win = 'day'`);
+      const cells = await rt.db.query(
+        `SELECT count(*) AS n FROM ind_cell WHERE scope = 'mine' AND win = 'day'`,
+      );
       summary.memory = {
         how: 'a year of sales (one per mine per day) written through the store sink in 5000-record transactions (not via Kafka), then the whole outbox published by one worker (flush); RSS after that',
-        records: count, seconds: Math.round((performance.now() - t0) / 100) / 10, storeSeconds: Math.round((stored - t0) / 100) / 10, mineDayCells: Number(cells.rows[0].n),
-        rssMb: mb(process.memoryUsage().rss), peakRssMb: mb(yearPeak), peakRssWhileStoringMb: mb(storePeak),
-        atPeakMb: { heapTotal: mb(atPeak.heapTotal), heapUsed: mb(atPeak.heapUsed), external: mb(atPeak.external), arrayBuffers: mb(atPeak.arrayBuffers) }, heapUsedMb: mb(process.memoryUsage().heapUsed), dbProcessRssMb: await dbRss(),
+        records: count,
+        seconds: Math.round((performance.now() - t0) / 100) / 10,
+        storeSeconds: Math.round((stored - t0) / 100) / 10,
+        mineDayCells: Number(cells.rows[0].n),
+        rssMb: mb(process.memoryUsage().rss),
+        peakRssMb: mb(yearPeak),
+        peakRssWhileStoringMb: mb(storePeak),
+        atPeakMb: {
+          heapTotal: mb(atPeak.heapTotal),
+          heapUsed: mb(atPeak.heapUsed),
+          external: mb(atPeak.external),
+          arrayBuffers: mb(atPeak.arrayBuffers),
+        },
+        heapUsedMb: mb(process.memoryUsage().heapUsed),
+        dbProcessRssMb: await dbRss(),
       };
       console.error('memory', summary.memory);
-      if (profile) { (summary.memory as Record<string, unknown>).queries = profile.top(); profile.reset(); }
+      if (profile) {
+        (summary.memory as Record<string, unknown>).queries = profile.top();
+        profile.reset();
+      }
     }
   } finally {
     await worker?.stop();
@@ -249,13 +337,22 @@ function profileQueries(rt: Runtime) {
       const t = performance.now();
       const note = (r: { rows?: unknown[] } | undefined) => {
         const e = acc.get(k) ?? { ms: 0, calls: 0, rows: 0 };
-        e.ms += performance.now() - t; e.calls++; e.rows += r?.rows?.length ?? 0;
+        e.ms += performance.now() - t;
+        e.calls++;
+        e.rows += r?.rows?.length ?? 0;
         acc.set(k, e);
       };
       // pool.query calls the client with a callback.
       const cb = a.at(-1);
-      if (typeof cb === 'function') return orig(...a.slice(0, -1), (err: unknown, r: { rows?: unknown[] }) => { note(r); (cb as (e: unknown, r: unknown) => void)(err, r); });
-      return orig(...a).then((r) => { note(r); return r; });
+      if (typeof cb === 'function')
+        return orig(...a.slice(0, -1), (err: unknown, r: { rows?: unknown[] }) => {
+          note(r);
+          (cb as (e: unknown, r: unknown) => void)(err, r);
+        });
+      return orig(...a).then((r) => {
+        note(r);
+        return r;
+      });
     };
   };
   (rt.db as unknown as { on(ev: 'connect', fn: (c: never) => void): void }).on('connect', wrap);
@@ -264,10 +361,19 @@ function profileQueries(rt: Runtime) {
   return {
     top: () => {
       const busy = [...acc.values()].reduce((x, e) => x + e.ms, 0);
-      const list = [...acc].sort((x, y) => y[1].ms - x[1].ms).slice(0, 20).map(([sql, e]) => ({ sql, ms: Math.round(e.ms), calls: e.calls, rows: e.rows }));
-      return { connectionBusyShare: Math.round((busy / (performance.now() - since)) * 100) / 100, statements: list };
+      const list = [...acc]
+        .sort((x, y) => y[1].ms - x[1].ms)
+        .slice(0, 20)
+        .map(([sql, e]) => ({ sql, ms: Math.round(e.ms), calls: e.calls, rows: e.rows }));
+      return {
+        connectionBusyShare: Math.round((busy / (performance.now() - since)) * 100) / 100,
+        statements: list,
+      };
     },
-    reset: () => { acc.clear(); since = performance.now(); },
+    reset: () => {
+      acc.clear();
+      since = performance.now();
+    },
   };
 }
 
@@ -275,8 +381,15 @@ function profileQueries(rt: Runtime) {
 function latencyProbe(rt: Runtime, out: Record<string, number[]>) {
   const h = rt.metrics.e2eLatency;
   const orig = h.observe.bind(h);
-  (h as unknown as { observe: typeof h.observe }).observe = ((labels: { lane?: string }, v: number) => { (out[labels.lane ?? 'direct'] ??= []).push(Math.round(v * 1000)); return orig(labels, v); }) as typeof h.observe;
-  return { stop: () => { (h as unknown as { observe: typeof h.observe }).observe = orig; } };
+  (h as unknown as { observe: typeof h.observe }).observe = ((labels: { lane?: string }, v: number) => {
+    (out[labels.lane ?? 'direct'] ??= []).push(Math.round(v * 1000));
+    return orig(labels, v);
+  }) as typeof h.observe;
+  return {
+    stop: () => {
+      (h as unknown as { observe: typeof h.observe }).observe = orig;
+    },
+  };
 }
 
 await main();

@@ -36,7 +36,8 @@ function sales(n: number): string[] {
   const g = new Generator({ seed: 2025, startTime: start });
   const out: string[] = [];
   for (let t = start + 3_600_000; out.length < n; t += 3_600_000) {
-    for (const e of g.advance(t)) if (e.feed === 'sales' && e.kind === 'good') out.push(JSON.stringify(e.raw));
+    for (const e of g.advance(t))
+      if (e.feed === 'sales' && e.kind === 'good') out.push(JSON.stringify(e.raw));
   }
   return out.slice(0, n);
 }
@@ -45,12 +46,20 @@ const log = createLogger({ level: process.env.LOG_LEVEL || 'warn', to: 'stderr' 
 const raw = sales(Math.max(CORE_N, KAFKA_N));
 
 // 1. The pure core plus wire-format encoding.
-const config = loadConfig({
-  KAFKA_BROKERS: brokers, COALFLOW_TOKEN_SECRET: 'bench-secret', COALFLOW_DATA_DIR: 'memory', LOG_LEVEL: 'warn',
-  COALFLOW_TOPIC_PREFIX: `bench${Date.now().toString(36)}.`, COALFLOW_SIMULATOR: 'false', COALFLOW_TOPIC_PARTITIONS: process.env.COALFLOW_TOPIC_PARTITIONS ?? '6',
-  ...(process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL } : {}),
-  ...(process.env.SCHEMA_REGISTRY_URL ? { SCHEMA_REGISTRY_URL: process.env.SCHEMA_REGISTRY_URL } : {}),
-}, { dataDir: 'memory' });
+const config = loadConfig(
+  {
+    KAFKA_BROKERS: brokers,
+    COALFLOW_TOKEN_SECRET: 'bench-secret',
+    COALFLOW_DATA_DIR: 'memory',
+    LOG_LEVEL: 'warn',
+    COALFLOW_TOPIC_PREFIX: `bench${Date.now().toString(36)}.`,
+    COALFLOW_SIMULATOR: 'false',
+    COALFLOW_TOPIC_PARTITIONS: process.env.COALFLOW_TOPIC_PARTITIONS ?? '6',
+    ...(process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL } : {}),
+    ...(process.env.SCHEMA_REGISTRY_URL ? { SCHEMA_REGISTRY_URL: process.env.SCHEMA_REGISTRY_URL } : {}),
+  },
+  { dataDir: 'memory' },
+);
 const rt = await buildRuntime(config, { log });
 let result: Record<string, unknown>;
 try {
@@ -58,8 +67,13 @@ try {
   const serde = createFeedSerde(rt);
   await serde.registerAll();
   const nowMs = Date.now();
-  for (let i = 0; i < 3000; i++) { // JIT warm-up, not timed
-    const o = processRaw('sales', Buffer.from(raw[i % raw.length]!), { desensitizer, nowMs, receivedAtMs: nowMs });
+  for (let i = 0; i < 3000; i++) {
+    // JIT warm-up, not timed
+    const o = processRaw('sales', Buffer.from(raw[i % raw.length]!), {
+      desensitizer,
+      nowMs,
+      receivedAtMs: nowMs,
+    });
     if (o.status === 'ok') await serde.encode('sales', o.record);
   }
   let bytes = 0;
@@ -91,15 +105,28 @@ try {
   result = {
     bench: 'ingest',
     date: new Date().toISOString(),
-    machine: { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, memGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version },
+    machine: {
+      cpu: os.cpus()[0]?.model ?? 'unknown',
+      cores: os.cpus().length,
+      memGiB: Math.round(os.totalmem() / 2 ** 30),
+      node: process.version,
+    },
     core: {
       what: 'sales: decode -> aliases -> validate -> desensitize -> Avro wire-format encode (one process, no I/O)',
-      records: CORE_N, seconds: +coreSec.toFixed(2), recordsPerSec: Math.round(CORE_N / coreSec), avgEncodedBytes: Math.round(bytes / CORE_N),
+      records: CORE_N,
+      seconds: +coreSec.toFixed(2),
+      recordsPerSec: Math.round(CORE_N / coreSec),
+      avgEncodedBytes: Math.round(bytes / CORE_N),
     },
     kafka: {
       what: 'raw topic -> ingest workers (core + dedupe claims + produce canonical + commit) -> coal.sales.v1, real broker',
-      brokers, partitions: config.topicPartitions, records: KAFKA_N, seconds: +kafkaSec.toFixed(2), recordsPerSec: Math.round(KAFKA_N / kafkaSec),
-      dedupeStore: rt.kinds.db, registry: rt.kinds.registry,
+      brokers,
+      partitions: config.topicPartitions,
+      records: KAFKA_N,
+      seconds: +kafkaSec.toFixed(2),
+      recordsPerSec: Math.round(KAFKA_N / kafkaSec),
+      dedupeStore: rt.kinds.db,
+      registry: rt.kinds.registry,
     },
   };
 } finally {

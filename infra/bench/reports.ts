@@ -149,7 +149,10 @@ async function main(): Promise<void> {
       join(dir, 'monthly-2026-10-page'),
     ]);
     rmSync(tmp);
-    png = ['api/reports/samples/monthly-2026-10-page-1.png', 'api/reports/samples/monthly-2026-10-page-2.png'];
+    png = [
+      'api/reports/samples/monthly-2026-10-page-1.png',
+      'api/reports/samples/monthly-2026-10-page-2.png',
+    ];
   } catch (err) {
     console.error(`no PNG (pdftoppm missing?): ${(err as Error).message}`);
   }

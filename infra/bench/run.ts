@@ -23,7 +23,11 @@ const names = (wanted.length ? wanted : ALL).filter((n) => existsSync(join(root,
 function lastJson(text: string): unknown {
   // The summary is the last top-level JSON object printed.
   for (let i = text.lastIndexOf('\n{'); i >= -1; i = text.lastIndexOf('\n{', i - 1)) {
-    try { return JSON.parse(text.slice(i + 1)); } catch { if (i <= 0) break; }
+    try {
+      return JSON.parse(text.slice(i + 1));
+    } catch {
+      if (i <= 0) break;
+    }
   }
   return null;
 }
@@ -37,7 +41,12 @@ function medianOf(runs: unknown[]): unknown {
     return xs.length % 2 ? xs[mid]! : (xs[mid - 1]! + xs[mid]!) / 2;
   }
   if (first && typeof first === 'object' && !Array.isArray(first)) {
-    return Object.fromEntries(Object.keys(first).map((k) => [k, medianOf(runs.map((r) => (r as Record<string, unknown> | null)?.[k]))]));
+    return Object.fromEntries(
+      Object.keys(first).map((k) => [
+        k,
+        medianOf(runs.map((r) => (r as Record<string, unknown> | null)?.[k])),
+      ]),
+    );
   }
   return first;
 }
@@ -53,9 +62,16 @@ for (const name of names) {
 async function runOne(name: string, i: number): Promise<unknown> {
   console.error(`\n▶ bench ${name}${repeat > 1 ? ` (run ${i + 1}/${repeat})` : ''}`);
   const out = await new Promise<{ code: number; stdout: string }>((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(root, `infra/bench/${name}.ts`)], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: process.env });
+    const child = spawn(process.execPath, ['--import', 'tsx', join(root, `infra/bench/${name}.ts`)], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: process.env,
+    });
     let stdout = '';
-    child.stdout.on('data', (d) => { stdout += d; process.stdout.write(d); });
+    child.stdout.on('data', (d) => {
+      stdout += d;
+      process.stdout.write(d);
+    });
     child.on('close', (code) => resolve({ code: code ?? 1, stdout }));
   });
   return out.code === 0 ? lastJson(out.stdout) : { failed: true, exitCode: out.code };
@@ -78,7 +94,11 @@ function calibrate(): number {
 // Benches not run this time keep their last results (each carries its own date and machine).
 const file = join(root, 'bench-results.json');
 let previous: Record<string, unknown> = {};
-try { previous = (JSON.parse(readFileSync(file, 'utf8')) as { results?: Record<string, unknown> }).results ?? {}; } catch { /* first run */ }
+try {
+  previous = (JSON.parse(readFileSync(file, 'utf8')) as { results?: Record<string, unknown> }).results ?? {};
+} catch {
+  /* first run */
+}
 const summary = {
   date: new Date().toISOString(),
   ran: names,

@@ -1,9 +1,25 @@
 import { EventEmitter } from 'node:events';
 import kafkajs from 'kafkajs';
-import { BrokerError, type Assignment, type Batch, type BatchHandler, type Broker, type ConsumedRecord, type Consumer, type ConsumerOptions, type ProduceRecord, type TopicSpec } from '../core/index.ts';
+import {
+  BrokerError,
+  type Assignment,
+  type Batch,
+  type BatchHandler,
+  type Broker,
+  type ConsumedRecord,
+  type Consumer,
+  type ConsumerOptions,
+  type ProduceRecord,
+  type TopicSpec,
+} from '../core/index.ts';
 
-interface Partition { records: ConsumedRecord[] }
-interface Topic { partitions: Partition[]; config: Record<string, string> }
+interface Partition {
+  records: ConsumedRecord[];
+}
+interface Topic {
+  partitions: Partition[];
+  config: Record<string, string>;
+}
 
 interface Member {
   id: string;
@@ -49,7 +65,10 @@ export class InProcessBroker implements Broker {
     for (const s of specs) {
       if (this.topics.has(s.topic)) continue;
       const n = s.partitions ?? this.defaults.partitions;
-      this.topics.set(s.topic, { partitions: Array.from({ length: n }, () => ({ records: [] })), config: s.config ?? {} });
+      this.topics.set(s.topic, {
+        partitions: Array.from({ length: n }, () => ({ records: [] })),
+        config: s.config ?? {},
+      });
     }
   }
 
@@ -70,14 +89,26 @@ export class InProcessBroker implements Broker {
   async produce(topic: string, records: ProduceRecord[]): Promise<void> {
     if (this.closed) throw new BrokerError('broker closed', { topic });
     const t = this.topic(topic);
-    const partitionMetadata = t.partitions.map((_, i) => ({ partitionId: i, leader: 0, replicas: [0], isr: [0] }));
+    const partitionMetadata = t.partitions.map((_, i) => ({
+      partitionId: i,
+      leader: 0,
+      replicas: [0],
+      isr: [0],
+    }));
     const touched = new Set<number>();
     for (const r of records) {
       const key = r.key ?? null;
-      const partition = this.partitioner({ topic, partitionMetadata, message: { key: key ?? undefined, value: null } } as never);
+      const partition = this.partitioner({
+        topic,
+        partitionMetadata,
+        message: { key: key ?? undefined, value: null },
+      } as never);
       const p = t.partitions[partition]!;
       p.records.push({
-        topic, partition, offset: String(p.records.length), key,
+        topic,
+        partition,
+        offset: String(p.records.length),
+        key,
         value: Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value),
         headers: { ...(r.headers ?? {}) },
         timestamp: r.timestamp ?? Date.now(),
@@ -134,7 +165,12 @@ export class InProcessBroker implements Broker {
   }
 
   /** @internal */
-  read(topic: string, partition: number, from: number, max: number): { records: ConsumedRecord[]; end: number } {
+  read(
+    topic: string,
+    partition: number,
+    from: number,
+    max: number,
+  ): { records: ConsumedRecord[]; end: number } {
     const p = this.topics.get(topic)?.partitions[partition];
     if (!p) return { records: [], end: 0 };
     return { records: p.records.slice(from, from + max), end: p.records.length };
@@ -176,7 +212,11 @@ class InProcessConsumer implements Consumer {
   private wakeResolve: (() => void) | null = null;
   private unsubscribe: (() => void) | null = null;
 
-  constructor(private broker: InProcessBroker, private opts: ConsumerOptions, id: string) {
+  constructor(
+    private broker: InProcessBroker,
+    private opts: ConsumerOptions,
+    id: string,
+  ) {
     this.member = { id, opts, assignment: {}, inFlight: null, wake: () => this.wakeResolve?.() };
   }
 
@@ -209,7 +249,9 @@ class InProcessConsumer implements Consumer {
       let didWork = false;
       if (!g.paused) {
         // Up to `concurrency` partitions' batches in the handler at once, like kafkajs's partitionsConsumedConcurrently.
-        const owned: [string, number][] = Object.entries(this.member.assignment).flatMap(([topic, parts]) => parts.map((p) => [topic, p] as [string, number]));
+        const owned: [string, number][] = Object.entries(this.member.assignment).flatMap(([topic, parts]) =>
+          parts.map((p) => [topic, p] as [string, number]),
+        );
         const width = Math.max(1, this.opts.concurrency ?? 1);
         for (let i = 0; i < owned.length && this.running && !g.paused; i += width) {
           const works: Promise<void>[] = [];
@@ -220,7 +262,11 @@ class InProcessConsumer implements Consumer {
             if (!records.length) continue;
             didWork = true;
             const batch: Batch = { topic, partition, records, highWatermark: String(end) };
-            works.push(handler(batch).then(() => { g.committed.set(key, from + records.length); }));
+            works.push(
+              handler(batch).then(() => {
+                g.committed.set(key, from + records.length);
+              }),
+            );
           }
           if (!works.length) continue;
           const all = Promise.allSettled(works);

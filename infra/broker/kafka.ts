@@ -1,5 +1,22 @@
-import kafkajs, { type Admin, type Kafka, type Producer, type Consumer as KConsumer, logLevel } from 'kafkajs';
-import { BrokerError, type Logger, type Assignment, type BatchHandler, type Broker, type ConsumedRecord, type Consumer, type ConsumerOptions, type ProduceRecord, type TopicSpec } from '../core/index.ts';
+import kafkajs, {
+  type Admin,
+  type Kafka,
+  type Producer,
+  type Consumer as KConsumer,
+  logLevel,
+} from 'kafkajs';
+import {
+  BrokerError,
+  type Logger,
+  type Assignment,
+  type BatchHandler,
+  type Broker,
+  type ConsumedRecord,
+  type Consumer,
+  type ConsumerOptions,
+  type ProduceRecord,
+  type TopicSpec,
+} from '../core/index.ts';
 
 export interface KafkaBrokerOptions {
   brokers: string[];
@@ -14,10 +31,15 @@ function toPinoLevel(level: logLevel): 'error' | 'warn' | 'info' | 'debug' {
   switch (level) {
     // kafkajs logs retriable protocol errors (rebalancing, leader moves) at ERROR;
     // it retries them itself, so they are warnings here. Failures surface as thrown errors.
-    case logLevel.ERROR: case logLevel.NOTHING: return 'warn';
-    case logLevel.WARN: return 'info';
-    case logLevel.INFO: return 'info';
-    default: return 'debug';
+    case logLevel.ERROR:
+    case logLevel.NOTHING:
+      return 'warn';
+    case logLevel.WARN:
+      return 'info';
+    case logLevel.INFO:
+      return 'info';
+    default:
+      return 'debug';
   }
 }
 
@@ -41,15 +63,19 @@ export class KafkaBroker implements Broker {
       brokers: opts.brokers,
       logLevel: logLevel.WARN,
       retry: { retries: 8, initialRetryTime: 100 },
-      logCreator: () => ({ namespace, level, log: entry }) => {
-        const { message, ...rest } = entry;
-        log[toPinoLevel(level)]({ namespace, ...rest }, message);
-      },
+      logCreator:
+        () =>
+        ({ namespace, level, log: entry }) => {
+          const { message, ...rest } = entry;
+          log[toPinoLevel(level)]({ namespace, ...rest }, message);
+        },
     });
   }
 
   /** @internal exposed to the consumer class */
-  get client(): Kafka { return this.kafka; }
+  get client(): Kafka {
+    return this.kafka;
+  }
 
   private async connect(): Promise<void> {
     this.connecting ??= (async () => {
@@ -66,7 +92,9 @@ export class KafkaBroker implements Broker {
         await Promise.all([this.admin.connect(), this.producer.connect()]);
       } catch (err) {
         this.connecting = null;
-        throw new BrokerError(`无法连接 Kafka ${this.opts.brokers.join(',')} / cannot connect to Kafka`, { cause: err });
+        throw new BrokerError(`无法连接 Kafka ${this.opts.brokers.join(',')} / cannot connect to Kafka`, {
+          cause: err,
+        });
       }
     })();
     return this.connecting;
@@ -94,9 +122,21 @@ export class KafkaBroker implements Broker {
     for (;;) {
       try {
         const meta = await this.admin!.fetchTopicMetadata({ topics: todo.map((s) => s.topic) });
-        if (meta.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0 && p.partitionErrorCode === 0))) return;
-      } catch { /* metadata not there yet */ }
-      if (Date.now() > deadline) throw new BrokerError(`主题分区未选出 leader / topic partitions have no leader: ${todo.map((s) => s.topic).join(',')}`);
+        if (
+          meta.topics.every(
+            (t) =>
+              t.partitions.length > 0 &&
+              t.partitions.every((p) => p.leader >= 0 && p.partitionErrorCode === 0),
+          )
+        )
+          return;
+      } catch {
+        /* metadata not there yet */
+      }
+      if (Date.now() > deadline)
+        throw new BrokerError(
+          `主题分区未选出 leader / topic partitions have no leader: ${todo.map((s) => s.topic).join(',')}`,
+        );
       await new Promise((r) => setTimeout(r, 100));
     }
   }
@@ -156,10 +196,18 @@ export class KafkaBroker implements Broker {
   close(): Promise<void> {
     this.closing ??= (async () => {
       const steps = [...this.consumers].map((c) => () => c.stop());
-      steps.push(async () => { await this.producer?.disconnect(); });
-      steps.push(async () => { await this.admin?.disconnect(); });
+      steps.push(async () => {
+        await this.producer?.disconnect();
+      });
+      steps.push(async () => {
+        await this.admin?.disconnect();
+      });
       for (const step of steps) {
-        try { await step(); } catch { /* every cleanup step runs */ }
+        try {
+          await step();
+        } catch {
+          /* every cleanup step runs */
+        }
       }
     })();
     return this.closing;
@@ -175,7 +223,10 @@ class KafkaConsumer implements Consumer {
   private started = false;
   private restarts = 0;
 
-  constructor(private broker: KafkaBroker, private opts: ConsumerOptions) {
+  constructor(
+    private broker: KafkaBroker,
+    private opts: ConsumerOptions,
+  ) {
     this.consumer = this.create();
   }
 
@@ -198,7 +249,8 @@ class KafkaConsumer implements Consumer {
     });
     consumer.on(GROUP_JOIN, (e) => {
       const next: Assignment = {};
-      for (const [topic, parts] of Object.entries(e.payload.memberAssignment)) next[topic] = [...parts].sort((a, b) => a - b);
+      for (const [topic, parts] of Object.entries(e.payload.memberAssignment))
+        next[topic] = [...parts].sort((a, b) => a - b);
       this.current = next;
       if (opts.onAssign) this.assignReady = this.assignReady.then(() => opts.onAssign!(next));
     });
@@ -228,22 +280,35 @@ class KafkaConsumer implements Consumer {
       if (e.payload.restart || this.stopping || consumer !== this.consumer) return;
       this.restarts++;
       const delay = Math.min(30_000, 500 * 2 ** Math.min(this.restarts, 6));
-      this.broker.log.error({ groupId: this.opts.groupId, err: e.payload.error?.message, restartInMs: delay }, 'Kafka consumer crashed and kafkajs will not restart it: rejoining with a new consumer');
+      this.broker.log.error(
+        { groupId: this.opts.groupId, err: e.payload.error?.message, restartInMs: delay },
+        'Kafka consumer crashed and kafkajs will not restart it: rejoining with a new consumer',
+      );
       setTimeout(() => {
         if (this.stopping) return;
         void (async () => {
-          try { await consumer.disconnect(); } catch { /* already down */ }
+          try {
+            await consumer.disconnect();
+          } catch {
+            /* already down */
+          }
           if (this.stopping) return;
           this.current = {};
           this.consumer = this.create();
           await this.start(handler);
-        })().catch((err) => this.broker.log.error({ err: (err as Error).message }, 'Kafka consumer restart failed'));
+        })().catch((err) =>
+          this.broker.log.error({ err: (err as Error).message }, 'Kafka consumer restart failed'),
+        );
       }, delay).unref();
     });
     await consumer.connect();
     await consumer.subscribe({ topics: this.opts.topics, fromBeginning: this.opts.fromBeginning ?? true });
     const joined = new Promise<void>((resolve) => {
-      const off = consumer.on(consumer.events.GROUP_JOIN, () => { off(); this.restarts = 0; resolve(); });
+      const off = consumer.on(consumer.events.GROUP_JOIN, () => {
+        off();
+        this.restarts = 0;
+        resolve();
+      });
     });
     await consumer.run({
       autoCommit: false,
@@ -261,20 +326,34 @@ class KafkaConsumer implements Consumer {
             offset: m.offset,
             key: m.key ? m.key.toString() : null,
             value: m.value ?? Buffer.alloc(0),
-            headers: Object.fromEntries(Object.entries(m.headers ?? {}).map(([k, v]) => [k, Array.isArray(v) ? String(v[0]) : String(v ?? '')])),
+            headers: Object.fromEntries(
+              Object.entries(m.headers ?? {}).map(([k, v]) => [
+                k,
+                Array.isArray(v) ? String(v[0]) : String(v ?? ''),
+              ]),
+            ),
             timestamp: Number(m.timestamp),
           }));
           // Keep the membership alive while the handler runs (a long store transaction must not get this member
           // dropped from the group: "The coordinator is not aware of this member"); kafkajs throttles heartbeat().
-          const beat = setInterval(() => { heartbeat().catch(() => undefined); }, 1000);
+          const beat = setInterval(() => {
+            heartbeat().catch(() => undefined);
+          }, 1000);
           try {
-            await handler({ topic: batch.topic, partition: batch.partition, records, highWatermark: batch.highWatermark });
+            await handler({
+              topic: batch.topic,
+              partition: batch.partition,
+              records,
+              highWatermark: batch.highWatermark,
+            });
           } finally {
             clearInterval(beat);
           }
           const last = slice[slice.length - 1]!.offset;
           resolveOffset(last);
-          await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
+          await consumer.commitOffsets([
+            { topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() },
+          ]);
           await heartbeat();
         }
       },
@@ -284,7 +363,11 @@ class KafkaConsumer implements Consumer {
 
   stop(): Promise<void> {
     this.stopping ??= (async () => {
-      try { await this.consumer.stop(); } catch { /* continue to disconnect */ }
+      try {
+        await this.consumer.stop();
+      } catch {
+        /* continue to disconnect */
+      }
       await this.consumer.disconnect();
     })();
     return this.stopping;

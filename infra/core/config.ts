@@ -85,13 +85,34 @@ export interface Config {
 }
 
 const KNOWN_COALFLOW_KEYS = new Set([
-  'COALFLOW_DATA_DIR', 'COALFLOW_EMBEDDED_DB', 'COALFLOW_EMBEDDED_MAINTENANCE_MS', 'COALFLOW_TOPIC_PARTITIONS', 'COALFLOW_TOPIC_REPLICATION', 'COALFLOW_TOPIC_PREFIX',
-  'COALFLOW_SIMULATOR', 'COALFLOW_SIM_SPEED', 'COALFLOW_SIM_SEED', 'COALFLOW_SIM_BAD_SHARE', 'COALFLOW_SIM_DUP_SHARE',
-  'COALFLOW_ALLOWED_LATENESS_MS', 'COALFLOW_TOKEN_SECRET', 'COALFLOW_POLICY_FILE', 'COALFLOW_FORECAST_INTERVAL_MS',
-  'COALFLOW_REPORT_CRON_DAY', 'COALFLOW_REPORT_CRON_WEEK', 'COALFLOW_REPORT_CRON_MONTH', 'COALFLOW_REPORT_CRON_YEAR',
+  'COALFLOW_DATA_DIR',
+  'COALFLOW_EMBEDDED_DB',
+  'COALFLOW_EMBEDDED_MAINTENANCE_MS',
+  'COALFLOW_TOPIC_PARTITIONS',
+  'COALFLOW_TOPIC_REPLICATION',
+  'COALFLOW_TOPIC_PREFIX',
+  'COALFLOW_SIMULATOR',
+  'COALFLOW_SIM_SPEED',
+  'COALFLOW_SIM_SEED',
+  'COALFLOW_SIM_BAD_SHARE',
+  'COALFLOW_SIM_DUP_SHARE',
+  'COALFLOW_ALLOWED_LATENESS_MS',
+  'COALFLOW_TOKEN_SECRET',
+  'COALFLOW_POLICY_FILE',
+  'COALFLOW_FORECAST_INTERVAL_MS',
+  'COALFLOW_REPORT_CRON_DAY',
+  'COALFLOW_REPORT_CRON_WEEK',
+  'COALFLOW_REPORT_CRON_MONTH',
+  'COALFLOW_REPORT_CRON_YEAR',
   'COALFLOW_SIM_HISTORY_DAYS',
-  'COALFLOW_RATE_PER_SECOND', 'COALFLOW_METRICS_LOOPBACK_OPEN', 'COALFLOW_AUDIT_RETENTION_DAYS', 'COALFLOW_DEMO_KEYS', 'COALFLOW_DEMO_KEYS_FILE',
-  'COALFLOW_ALERT_RULES', 'COALFLOW_ALERT_STALE_CHECK_MS', 'COALFLOW_ALERT_WEBHOOK_MAX_FAILURES',
+  'COALFLOW_RATE_PER_SECOND',
+  'COALFLOW_METRICS_LOOPBACK_OPEN',
+  'COALFLOW_AUDIT_RETENTION_DAYS',
+  'COALFLOW_DEMO_KEYS',
+  'COALFLOW_DEMO_KEYS_FILE',
+  'COALFLOW_ALERT_RULES',
+  'COALFLOW_ALERT_STALE_CHECK_MS',
+  'COALFLOW_ALERT_WEBHOOK_MAX_FAILURES',
 ]);
 
 /** Five cron fields (minute hour day month weekday); the scheduler checks the values themselves at start. */
@@ -99,7 +120,9 @@ function cron(env: Record<string, string | undefined>, key: string, def: string)
   const raw = env[key];
   if (raw === undefined || raw === '') return def;
   if (!/^\s*[\d*,/-]+(\s+[\d*,/A-Za-z-]+){4}\s*$/.test(raw)) {
-    throw new ConfigError(`配置项 ${key}="${raw}" 应为 5 段 cron 表达式（分 时 日 月 周）/ ${key}="${raw}" must be a 5-field cron expression (minute hour day month weekday)`);
+    throw new ConfigError(
+      `配置项 ${key}="${raw}" 应为 5 段 cron 表达式（分 时 日 月 周）/ ${key}="${raw}" must be a 5-field cron expression (minute hour day month weekday)`,
+    );
   }
   return raw.trim();
 }
@@ -107,12 +130,20 @@ function cron(env: Record<string, string | undefined>, key: string, def: string)
 /** Development-only secret for the embedded default; never used when a real service is configured. */
 export const EMBEDDED_DEV_SECRET = 'coalflow-embedded-dev-secret-not-for-production';
 
-function int(env: Record<string, string | undefined>, key: string, def: number, min: number, max: number): number {
+function int(
+  env: Record<string, string | undefined>,
+  key: string,
+  def: number,
+  min: number,
+  max: number,
+): number {
   const raw = env[key];
   if (raw === undefined || raw === '') return def;
   const n = Number(raw);
   if (!Number.isFinite(n) || n < min || n > max) {
-    throw new ConfigError(`配置项 ${key}="${raw}" 无效，应为 ${min}..${max} 的数 / ${key}="${raw}" must be a number in ${min}..${max}`);
+    throw new ConfigError(
+      `配置项 ${key}="${raw}" 无效，应为 ${min}..${max} 的数 / ${key}="${raw}" must be a number in ${min}..${max}`,
+    );
   }
   return n;
 }
@@ -125,11 +156,18 @@ function bool(env: Record<string, string | undefined>, key: string, def: boolean
   throw new ConfigError(`配置项 ${key}="${raw}" 应为 true/false / ${key}="${raw}" must be true or false`);
 }
 
-function oneOf<T extends string>(env: Record<string, string | undefined>, key: string, values: readonly T[], def: T): T {
+function oneOf<T extends string>(
+  env: Record<string, string | undefined>,
+  key: string,
+  values: readonly T[],
+  def: T,
+): T {
   const raw = env[key];
   if (raw === undefined || raw === '') return def;
   if ((values as readonly string[]).includes(raw)) return raw as T;
-  throw new ConfigError(`配置项 ${key}="${raw}" 应为 ${values.join(' / ')} 之一 / ${key}="${raw}" must be one of ${values.join(', ')}`);
+  throw new ConfigError(
+    `配置项 ${key}="${raw}" 应为 ${values.join(' / ')} 之一 / ${key}="${raw}" must be one of ${values.join(', ')}`,
+  );
 }
 
 /**
@@ -159,7 +197,10 @@ function deepFreeze<T>(o: T): Readonly<T> {
   return o;
 }
 
-export function loadConfig(env: Record<string, string | undefined> = process.env, overrides: Partial<Config> = {}): Readonly<Config> {
+export function loadConfig(
+  env: Record<string, string | undefined> = process.env,
+  overrides: Partial<Config> = {},
+): Readonly<Config> {
   const checked: Record<string, string> = {};
   const rest: Partial<Config> = {};
   for (const [field, value] of Object.entries(overrides) as [keyof Config, unknown][]) {
@@ -176,7 +217,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       throw new ConfigError(`未知配置项 ${key} / unknown setting ${key}`, { context: { key } });
     }
   }
-  const kafkaBrokers = (env.KAFKA_BROKERS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const kafkaBrokers = (env.KAFKA_BROKERS ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const databaseUrl = env.DATABASE_URL ?? '';
   const redisUrl = env.REDIS_URL ?? '';
   const embedded = kafkaBrokers.length === 0 && !databaseUrl && !redisUrl;
@@ -224,7 +268,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ...overrides,
   };
   if (!cfg.tokenSecret) {
-    throw new ConfigError('未设置 COALFLOW_TOKEN_SECRET（脱敏令牌密钥），连接真实服务时必须设置 / COALFLOW_TOKEN_SECRET (desensitization key) is required when real services are configured');
+    throw new ConfigError(
+      '未设置 COALFLOW_TOKEN_SECRET（脱敏令牌密钥），连接真实服务时必须设置 / COALFLOW_TOKEN_SECRET (desensitization key) is required when real services are configured',
+    );
   }
   return deepFreeze(cfg);
 }

@@ -71,7 +71,11 @@ export class ConfigError extends CoalflowError {
 
 /** A required service (Kafka, database, Redis, registry) is missing or unsuitable. */
 export class ServiceError extends CoalflowError {
-  constructor(code: 'SERVICE_UNAVAILABLE' | 'DB_NO_TIMESCALEDB', message: string, opts: CoalflowErrorOptions = {}) {
+  constructor(
+    code: 'SERVICE_UNAVAILABLE' | 'DB_NO_TIMESCALEDB',
+    message: string,
+    opts: CoalflowErrorOptions = {},
+  ) {
     super(code, message, { retriable: code === 'SERVICE_UNAVAILABLE', ...opts });
   }
 }
@@ -85,9 +89,16 @@ export class MigrationError extends CoalflowError {
 
 /** Broker failures, with topic/partition/offset context. */
 export class BrokerError extends CoalflowError {
-  constructor(message: string, opts: CoalflowErrorOptions & { topic?: string; partition?: number; offset?: string } = {}) {
+  constructor(
+    message: string,
+    opts: CoalflowErrorOptions & { topic?: string; partition?: number; offset?: string } = {},
+  ) {
     const { topic, partition, offset, ...rest } = opts;
-    super('BROKER_ERROR', message, { retriable: true, ...rest, context: { ...rest.context, topic, partition, offset } });
+    super('BROKER_ERROR', message, {
+      retriable: true,
+      ...rest,
+      context: { ...rest.context, topic, partition, offset },
+    });
   }
 }
 
@@ -117,13 +128,22 @@ export class InputError extends CoalflowError {
 
 /** Access refused by authorization or the minimum-necessary-use policy. */
 export class PolicyError extends CoalflowError {
-  constructor(code: 'POLICY_FIELD_NOT_ALLOWED' | 'FORBIDDEN' | 'UNAUTHORIZED', message: string, opts: CoalflowErrorOptions = {}) {
+  constructor(
+    code: 'POLICY_FIELD_NOT_ALLOWED' | 'FORBIDDEN' | 'UNAUTHORIZED',
+    message: string,
+    opts: CoalflowErrorOptions = {},
+  ) {
     super(code, message, { ...opts, retriable: false });
   }
 }
 
 export function isProgrammingError(err: unknown): boolean {
-  return err instanceof TypeError || err instanceof RangeError || err instanceof SyntaxError || err instanceof ReferenceError;
+  return (
+    err instanceof TypeError ||
+    err instanceof RangeError ||
+    err instanceof SyntaxError ||
+    err instanceof ReferenceError
+  );
 }
 
 /**
@@ -131,7 +151,16 @@ export function isProgrammingError(err: unknown): boolean {
  * PRODUCT_NOT_REGISTERED (403), RATE_LIMITED (429), QUOTA_EXHAUSTED (429).
  */
 export class AccessError extends CoalflowError {
-  constructor(code: 'UNAUTHORIZED' | 'FORBIDDEN' | 'PRODUCT_NOT_REGISTERED' | 'RATE_LIMITED' | 'QUOTA_EXHAUSTED', status: number, message: string, opts: CoalflowErrorOptions = {}) {
-    super(code, message, { ...opts, status, retriable: code === 'RATE_LIMITED' || code === 'QUOTA_EXHAUSTED' });
+  constructor(
+    code: 'UNAUTHORIZED' | 'FORBIDDEN' | 'PRODUCT_NOT_REGISTERED' | 'RATE_LIMITED' | 'QUOTA_EXHAUSTED',
+    status: number,
+    message: string,
+    opts: CoalflowErrorOptions = {},
+  ) {
+    super(code, message, {
+      ...opts,
+      status,
+      retriable: code === 'RATE_LIMITED' || code === 'QUOTA_EXHAUSTED',
+    });
   }
 }

@@ -37,31 +37,98 @@ export function createMetrics(): Metrics {
   const r = [registry];
   return {
     registry,
-    eventsIn: new client.Counter({ name: METRIC.eventsIn, help: 'Records consumed per topic', labelNames: ['topic'], registers: r }),
-    eventsOut: new client.Counter({ name: METRIC.eventsOut, help: 'Records produced per topic', labelNames: ['topic'], registers: r }),
-    deadLetters: new client.Counter({ name: METRIC.deadLetters, help: 'Records sent to the dead-letter topic', labelNames: ['feed', 'reason'], registers: r }),
-    duplicates: new client.Counter({ name: METRIC.duplicates, help: 'Duplicate records dropped', labelNames: ['feed'], registers: r }),
-    consumerLag: new client.Gauge({ name: METRIC.consumerLag, help: 'Consumer lag per partition (records)', labelNames: ['group', 'topic', 'partition'], registers: r }),
-    e2eLatency: new client.Histogram({ name: METRIC.e2eLatency, help: 'Record accepted to indicator visible in Redis (lane direct: the cells the record feeds; derived: trailing windows and derived metrics)', labelNames: ['family', 'lane'], buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: r }),
-    sinkLatency: new client.Histogram({ name: METRIC.sinkLatency, help: 'Sink write latency', labelNames: ['sink'], buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: r }),
-    sinkErrors: new client.Counter({ name: METRIC.sinkErrors, help: 'Sink write errors', labelNames: ['sink'], registers: r }),
-    watermarkLag: new client.Gauge({ name: METRIC.watermarkLag, help: 'Wall clock minus event-time watermark', labelNames: ['worker'], registers: r }),
-    lateRecords: new client.Counter({ name: METRIC.lateRecords, help: 'Late records (within lateness: update; beyond: correction)', labelNames: ['feed', 'kind'], registers: r }),
-    httpRequests: new client.Counter({ name: METRIC.httpRequests, help: 'HTTP requests', labelNames: ['route', 'status'], registers: r }),
+    eventsIn: new client.Counter({
+      name: METRIC.eventsIn,
+      help: 'Records consumed per topic',
+      labelNames: ['topic'],
+      registers: r,
+    }),
+    eventsOut: new client.Counter({
+      name: METRIC.eventsOut,
+      help: 'Records produced per topic',
+      labelNames: ['topic'],
+      registers: r,
+    }),
+    deadLetters: new client.Counter({
+      name: METRIC.deadLetters,
+      help: 'Records sent to the dead-letter topic',
+      labelNames: ['feed', 'reason'],
+      registers: r,
+    }),
+    duplicates: new client.Counter({
+      name: METRIC.duplicates,
+      help: 'Duplicate records dropped',
+      labelNames: ['feed'],
+      registers: r,
+    }),
+    consumerLag: new client.Gauge({
+      name: METRIC.consumerLag,
+      help: 'Consumer lag per partition (records)',
+      labelNames: ['group', 'topic', 'partition'],
+      registers: r,
+    }),
+    e2eLatency: new client.Histogram({
+      name: METRIC.e2eLatency,
+      help: 'Record accepted to indicator visible in Redis (lane direct: the cells the record feeds; derived: trailing windows and derived metrics)',
+      labelNames: ['family', 'lane'],
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: r,
+    }),
+    sinkLatency: new client.Histogram({
+      name: METRIC.sinkLatency,
+      help: 'Sink write latency',
+      labelNames: ['sink'],
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: r,
+    }),
+    sinkErrors: new client.Counter({
+      name: METRIC.sinkErrors,
+      help: 'Sink write errors',
+      labelNames: ['sink'],
+      registers: r,
+    }),
+    watermarkLag: new client.Gauge({
+      name: METRIC.watermarkLag,
+      help: 'Wall clock minus event-time watermark',
+      labelNames: ['worker'],
+      registers: r,
+    }),
+    lateRecords: new client.Counter({
+      name: METRIC.lateRecords,
+      help: 'Late records (within lateness: update; beyond: correction)',
+      labelNames: ['feed', 'kind'],
+      registers: r,
+    }),
+    httpRequests: new client.Counter({
+      name: METRIC.httpRequests,
+      help: 'HTTP requests',
+      labelNames: ['route', 'status'],
+      registers: r,
+    }),
   };
 }
 
 /** Sets the consumer-lag gauge (records behind, per partition) of a group on the given (prefixed) topics. */
 export async function refreshConsumerLag(
-  deps: { broker: { lag(groupId: string, topic: string): Promise<{ partition: number; committed: string; end: string }[]> }; metrics: Metrics },
+  deps: {
+    broker: {
+      lag(groupId: string, topic: string): Promise<{ partition: number; committed: string; end: string }[]>;
+    };
+    metrics: Metrics;
+  },
   groupId: string,
   topics: Iterable<string>,
 ): Promise<void> {
   for (const topic of topics) {
     try {
       for (const p of await deps.broker.lag(groupId, topic)) {
-        deps.metrics.consumerLag.set({ group: groupId, topic, partition: String(p.partition) }, Math.max(0, Number(BigInt(p.end) - BigInt(p.committed))));
+        deps.metrics.consumerLag.set(
+          { group: groupId, topic, partition: String(p.partition) },
+          Math.max(0, Number(BigInt(p.end) - BigInt(p.committed))),
+        );
       }
-    } catch { /* topic or group not there yet */ }
+    } catch {
+      /* topic or group not there yet */
+    }
   }
 }

@@ -12,18 +12,25 @@ export interface RetryOptions {
 }
 
 export class BailError extends Error {
-  constructor(readonly inner: unknown) { super('bail'); }
+  constructor(readonly inner: unknown) {
+    super('bail');
+  }
 }
 
 /**
  * Exponential backoff with full jitter. `bail(err)` stops at once; programming
  * errors and non-retriable CoalflowErrors are never retried.
  */
-export async function retry<T>(fn: (bail: (err: unknown) => never, attempt: number) => Promise<T>, opts: RetryOptions = {}): Promise<T> {
+export async function retry<T>(
+  fn: (bail: (err: unknown) => never, attempt: number) => Promise<T>,
+  opts: RetryOptions = {},
+): Promise<T> {
   const attempts = opts.attempts ?? 5;
   const initial = opts.initialDelayMs ?? 100;
   const max = opts.maxDelayMs ?? 5000;
-  const bail = (err: unknown): never => { throw new BailError(err); };
+  const bail = (err: unknown): never => {
+    throw new BailError(err);
+  };
   let lastErr: unknown;
   for (let attempt = 1; attempt <= attempts; attempt++) {
     try {

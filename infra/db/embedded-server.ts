@@ -16,16 +16,26 @@ try {
   const close = async (code: number) => {
     if (closing) return;
     closing = true;
-    try { await db.close(); } catch { /* exiting anyway */ }
+    try {
+      await db.close();
+    } catch {
+      /* exiting anyway */
+    }
     process.exit(code);
   };
   process.on('message', (m: { type?: string }) => {
     if (m?.type === 'close') void close(0);
     else if (m?.type === 'rss') process.send?.({ type: 'rss', rss: process.memoryUsage().rss });
   });
-  process.on('disconnect', () => { void close(0); });
-  process.on('SIGTERM', () => { void close(0); });
-  process.on('SIGINT', () => { /* the parent decides; it sends 'close' */ });
+  process.on('disconnect', () => {
+    void close(0);
+  });
+  process.on('SIGTERM', () => {
+    void close(0);
+  });
+  process.on('SIGINT', () => {
+    /* the parent decides; it sends 'close' */
+  });
   process.send?.({ type: 'ready', url: db.url, port: db.port });
 } catch (err) {
   process.send?.({ type: 'error', message: (err as Error).message });

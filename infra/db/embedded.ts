@@ -38,7 +38,11 @@ export function lockDataDir(dir: string): () => void {
       writeSync(fd, String(process.pid));
       closeSync(fd);
       return () => {
-        try { if (readFileSync(path, 'utf8').trim() === String(process.pid)) rmSync(path); } catch { /* already gone */ }
+        try {
+          if (readFileSync(path, 'utf8').trim() === String(process.pid)) rmSync(path);
+        } catch {
+          /* already gone */
+        }
       };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw err;
@@ -46,9 +50,13 @@ export function lockDataDir(dir: string): () => void {
       const owned = () => Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid);
       // Right after a crash the old database process may still be dying: give it a few seconds.
       const sleeper = new Int32Array(new SharedArrayBuffer(4));
-      for (const until = Date.now() + LOCK_OWNER_WAIT_MS; owned() && Date.now() < until;) Atomics.wait(sleeper, 0, 0, 100);
+      for (const until = Date.now() + LOCK_OWNER_WAIT_MS; owned() && Date.now() < until;)
+        Atomics.wait(sleeper, 0, 0, 100);
       if (owned()) {
-        throw new Error(`数据目录 ${dir} 正被进程 ${pid} 使用，请先停止它或换用 COALFLOW_DATA_DIR / data directory ${dir} is in use by process ${pid}: stop it or set another COALFLOW_DATA_DIR`, { cause: err });
+        throw new Error(
+          `数据目录 ${dir} 正被进程 ${pid} 使用，请先停止它或换用 COALFLOW_DATA_DIR / data directory ${dir} is in use by process ${pid}: stop it or set another COALFLOW_DATA_DIR`,
+          { cause: err },
+        );
       }
       rmSync(path, { force: true });
     }
@@ -56,9 +64,17 @@ export function lockDataDir(dir: string): () => void {
 }
 
 function alive(pid: number): boolean {
-  try { process.kill(pid, 0); } catch (err) { return (err as NodeJS.ErrnoException).code === 'EPERM'; }
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
   // A zombie (killed, not yet reaped) holds nothing any more.
-  try { return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').at(-1)?.[0] !== 'Z'; } catch { return true; }
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').at(-1)?.[0] !== 'Z';
+  } catch {
+    return true;
+  }
 }
 
 /** How long a start waits for the owner of a data directory's lock to go away (a crashed process still dying). */
@@ -96,8 +112,16 @@ export async function startEmbeddedDb(opts: { dataDir?: string; port?: number } 
     port,
     close() {
       closing ??= (async () => {
-        try { await server.stop(); } catch { /* continue */ }
-        try { await db.close(); } finally { unlock(); }
+        try {
+          await server.stop();
+        } catch {
+          /* continue */
+        }
+        try {
+          await db.close();
+        } finally {
+          unlock();
+        }
       })();
       return closing;
     },
@@ -108,34 +132,61 @@ export async function startEmbeddedDb(opts: { dataDir?: string; port?: number } 
  * The embedded TimescaleDB in a child process (`infra/db/embedded-server.ts`),
  * same URL contract as `startEmbeddedDb`. `rss()` asks the child for its RSS.
  */
-export async function startEmbeddedDbProcess(opts: { dataDir?: string; port?: number; startTimeoutMs?: number } = {}): Promise<EmbeddedDb & { pid: number; rss(): Promise<number> }> {
+export async function startEmbeddedDbProcess(
+  opts: { dataDir?: string; port?: number; startTimeoutMs?: number } = {},
+): Promise<EmbeddedDb & { pid: number; rss(): Promise<number> }> {
   // The child runs TypeScript like this process: through tsx's loader, by absolute URL (any cwd).
   const loader = import.meta.resolve('tsx');
   const child = fork(new URL('./embedded-server.ts', import.meta.url).pathname, [], {
     execArgv: ['--import', loader],
-    env: { ...process.env, COALFLOW_EMBEDDED_DATA_DIR: opts.dataDir || 'memory', COALFLOW_EMBEDDED_PORT: String(opts.port ?? 0) },
+    env: {
+      ...process.env,
+      COALFLOW_EMBEDDED_DATA_DIR: opts.dataDir || 'memory',
+      COALFLOW_EMBEDDED_PORT: String(opts.port ?? 0),
+    },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   // A failure to spawn or signal the child is reported through 'exit' and the start timeout, never as an unhandled 'error'.
   child.on('error', () => undefined);
   const ready = await new Promise<{ url: string; port: number }>((resolve, reject) => {
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`embedded database process did not start within ${opts.startTimeoutMs ?? 60_000} ms`)); }, opts.startTimeoutMs ?? 60_000);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`embedded database process did not start within ${opts.startTimeoutMs ?? 60_000} ms`));
+    }, opts.startTimeoutMs ?? 60_000);
     child.on('message', (m: { type?: string; url?: string; port?: number; message?: string }) => {
-      if (m.type === 'ready') { clearTimeout(timer); resolve({ url: m.url!, port: m.port! }); }
-      if (m.type === 'error') { clearTimeout(timer); reject(new Error(m.message)); }
+      if (m.type === 'ready') {
+        clearTimeout(timer);
+        resolve({ url: m.url!, port: m.port! });
+      }
+      if (m.type === 'error') {
+        clearTimeout(timer);
+        reject(new Error(m.message));
+      }
     });
-    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`embedded database process exited with ${code}`)); });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`embedded database process exited with ${code}`));
+    });
   });
-  const exited = new Promise<void>((resolve) => { if (child.exitCode !== null) resolve(); else child.once('exit', () => resolve()); });
+  const exited = new Promise<void>((resolve) => {
+    if (child.exitCode !== null) resolve();
+    else child.once('exit', () => resolve());
+  });
   let closing: Promise<void> | null = null;
   return {
     ...ready,
     pid: child.pid!,
-    rss: () => new Promise<number>((resolve) => {
-      const onMsg = (m: { type?: string; rss?: number }) => { if (m.type === 'rss') { child.off('message', onMsg); resolve(m.rss!); } };
-      child.on('message', onMsg);
-      child.send({ type: 'rss' });
-    }),
+    rss: () =>
+      new Promise<number>((resolve) => {
+        const onMsg = (m: { type?: string; rss?: number }) => {
+          if (m.type === 'rss') {
+            child.off('message', onMsg);
+            resolve(m.rss!);
+          }
+        };
+        child.on('message', onMsg);
+        child.send({ type: 'rss' });
+      }),
     close() {
       closing ??= (async () => {
         if (child.exitCode !== null) return;

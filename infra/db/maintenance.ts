@@ -58,7 +58,11 @@ const SIZES_SQL = `
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
   WHERE c.relkind = 'r' AND n.nspname IN ('public', '_timescaledb_internal')`;
 
-export function startEmbeddedMaintenance(db: Pick<pg.Pool, 'query'>, log: Logger, opts: MaintenanceOptions = {}): Maintenance {
+export function startEmbeddedMaintenance(
+  db: Pick<pg.Pool, 'query'>,
+  log: Logger,
+  opts: MaintenanceOptions = {},
+): Maintenance {
   const growth = opts.growth ?? 0.2;
   const minGrowth = opts.minGrowthBytes ?? 64 * 1024;
   /** Size of each table when it was last vacuumed. */
@@ -75,11 +79,15 @@ export function startEmbeddedMaintenance(db: Pick<pg.Pool, 'query'>, log: Logger
       if (bytes === 0) continue;
       // First sight of a table that already has statistics (a reopened data directory): its size now is the
       // baseline, instead of vacuuming the whole database at every start.
-      if (last === undefined && row.analyzed) { done.set(row.rel as string, bytes); last = bytes; }
-      if (last === undefined || bytes >= last * (1 + growth) + minGrowth) due.push({ rel: row.rel as string, bytes, base: row.base as string });
+      if (last === undefined && row.analyzed) {
+        done.set(row.rel as string, bytes);
+        last = bytes;
+      }
+      if (last === undefined || bytes >= last * (1 + growth) + minGrowth)
+        due.push({ rel: row.rel as string, bytes, base: row.base as string });
     }
     // Largest growth first: those are the plans most out of date.
-    due.sort((a, b) => (b.bytes - (done.get(b.rel) ?? 0)) - (a.bytes - (done.get(a.rel) ?? 0)));
+    due.sort((a, b) => b.bytes - (done.get(b.rel) ?? 0) - (a.bytes - (done.get(a.rel) ?? 0)));
     const vacuumed: string[] = [];
     for (const d of due) {
       if (stopped) break;
@@ -89,7 +97,10 @@ export function startEmbeddedMaintenance(db: Pick<pg.Pool, 'query'>, log: Logger
         const after = await db.query('SELECT pg_relation_size($1::regclass) AS bytes', [d.rel]);
         done.set(d.rel, Number(after.rows[0]?.bytes ?? d.bytes));
         vacuumed.push(d.rel);
-        log.debug({ rel: d.rel, bytes: d.bytes, ms: Math.round(performance.now() - t0) }, 'embedded db: vacuum analyze');
+        log.debug(
+          { rel: d.rel, bytes: d.bytes, ms: Math.round(performance.now() - t0) },
+          'embedded db: vacuum analyze',
+        );
       } catch (err) {
         // A chunk dropped by retention meanwhile, or the pool closing: next pass.
         done.delete(d.rel);
@@ -101,7 +112,8 @@ export function startEmbeddedMaintenance(db: Pick<pg.Pool, 'query'>, log: Logger
 
   const started = Date.now();
   async function runJobs({ all = false } = {}) {
-    const r = await db.query(`SELECT j.job_id, j.proc_name, (EXTRACT(epoch FROM j.schedule_interval) * 1000)::float8 AS every_ms,
+    const r =
+      await db.query(`SELECT j.job_id, j.proc_name, (EXTRACT(epoch FROM j.schedule_interval) * 1000)::float8 AS every_ms,
         (EXTRACT(epoch FROM e.last_run) * 1000)::float8 AS last_ms
       FROM timescaledb_information.jobs j LEFT JOIN embedded_job_runs e ON e.job_id = j.job_id
       WHERE j.scheduled AND j.job_id >= 1000 ORDER BY j.job_id`);
@@ -109,23 +121,42 @@ export function startEmbeddedMaintenance(db: Pick<pg.Pool, 'query'>, log: Logger
     for (const j of r.rows) {
       if (stopped) break;
       const id = Number(j.job_id);
-      if (!all && Date.now() - (j.last_ms === null ? started : Number(j.last_ms)) < Number(j.every_ms)) continue;
+      if (!all && Date.now() - (j.last_ms === null ? started : Number(j.last_ms)) < Number(j.every_ms))
+        continue;
       const t0 = performance.now();
       try {
         await db.query(`CALL run_job(${id})`);
         ran.push({ jobId: id, proc: j.proc_name as string, ms: Math.round(performance.now() - t0) });
       } catch (err) {
-        ran.push({ jobId: id, proc: j.proc_name as string, ms: Math.round(performance.now() - t0), error: (err as Error).message });
+        ran.push({
+          jobId: id,
+          proc: j.proc_name as string,
+          ms: Math.round(performance.now() - t0),
+          error: (err as Error).message,
+        });
         log.warn({ job: id, proc: j.proc_name, err: (err as Error).message }, 'embedded db: job failed');
       }
-      await db.query(`INSERT INTO embedded_job_runs (job_id, last_run) VALUES ($1, now())
-        ON CONFLICT (job_id) DO UPDATE SET last_run = excluded.last_run`, [id]).catch(() => undefined);
+      await db
+        .query(
+          `INSERT INTO embedded_job_runs (job_id, last_run) VALUES ($1, now())
+        ON CONFLICT (job_id) DO UPDATE SET last_run = excluded.last_run`,
+          [id],
+        )
+        .catch(() => undefined);
     }
     if (ran.length) log.debug({ ran }, 'embedded db: jobs run');
     return ran;
   }
 
-  const runOnce = () => (running ??= pass().then(async (v) => { await runJobs(); return v; }).finally(() => { running = null; }));
+  const runOnce = () =>
+    (running ??= pass()
+      .then(async (v) => {
+        await runJobs();
+        return v;
+      })
+      .finally(() => {
+        running = null;
+      }));
   const timer = setInterval(() => {
     if (running || stopped) return;
     runOnce().catch((err) => log.warn({ err: (err as Error).message }, 'embedded db maintenance failed'));

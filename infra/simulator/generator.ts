@@ -71,15 +71,28 @@ const DAY = 86_400_000;
 const CST = 8 * HOUR;
 
 /** Diurnal profile of truck loadings (sums to 24). */
-const HOURLY = [0.5, 0.4, 0.35, 0.35, 0.4, 0.6, 0.9, 1.2, 1.4, 1.5, 1.5, 1.45, 1.3, 1.35, 1.45, 1.5, 1.45, 1.35, 1.2, 1.0, 0.9, 0.8, 0.7, 0.6];
+const HOURLY = [
+  0.5, 0.4, 0.35, 0.35, 0.4, 0.6, 0.9, 1.2, 1.4, 1.5, 1.5, 1.45, 1.3, 1.35, 1.45, 1.5, 1.45, 1.35, 1.2, 1.0,
+  0.9, 0.8, 0.7, 0.6,
+];
 const HOURLY_SUM = HOURLY.reduce((a, b) => a + b, 0);
 
-function pad(n: number, w = 2): string { return String(n).padStart(w, '0'); }
+function pad(n: number, w = 2): string {
+  return String(n).padStart(w, '0');
+}
 
 /** Local (Asia/Shanghai) wall-clock parts. */
 function local(ms: number) {
   const d = new Date(ms + CST);
-  return { y: d.getUTCFullYear(), mo: d.getUTCMonth() + 1, d: d.getUTCDate(), h: d.getUTCHours(), mi: d.getUTCMinutes(), s: d.getUTCSeconds(), dow: d.getUTCDay() };
+  return {
+    y: d.getUTCFullYear(),
+    mo: d.getUTCMonth() + 1,
+    d: d.getUTCDate(),
+    h: d.getUTCHours(),
+    mi: d.getUTCMinutes(),
+    s: d.getUTCSeconds(),
+    dow: d.getUTCDay(),
+  };
 }
 function fmt(ms: number, style: 'dash' | 'slash' | 'iso' = 'dash'): string {
   const t = local(ms);
@@ -87,8 +100,14 @@ function fmt(ms: number, style: 'dash' | 'slash' | 'iso' = 'dash'): string {
   if (style === 'iso') return `${t.y}-${pad(t.mo)}-${pad(t.d)}T${pad(t.h)}:${pad(t.mi)}:${pad(t.s)}+08:00`;
   return `${t.y}-${pad(t.mo)}-${pad(t.d)} ${pad(t.h)}:${pad(t.mi)}:${pad(t.s)}`;
 }
-function ymd(ms: number): string { const t = local(ms); return `${t.y}${pad(t.mo)}${pad(t.d)}`; }
-function dateOnly(ms: number): string { const t = local(ms); return `${t.y}-${pad(t.mo)}-${pad(t.d)}`; }
+function ymd(ms: number): string {
+  const t = local(ms);
+  return `${t.y}${pad(t.mo)}${pad(t.d)}`;
+}
+function dateOnly(ms: number): string {
+  const t = local(ms);
+  return `${t.y}-${pad(t.mo)}-${pad(t.d)}`;
+}
 
 const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
 
@@ -122,15 +141,30 @@ export class Generator {
     const w = this.world;
     const truckOf = new Map(w.trucks.map((t, i) => [t.plate, i]));
     return {
-      v: 1, tick: this.tick, first: this.first, rng: this.rng.state, index: this.index, ar: this.ar, shock: this.shock,
+      v: 1,
+      tick: this.tick,
+      first: this.first,
+      rng: this.rng.state,
+      index: this.index,
+      ar: this.ar,
+      shock: this.shock,
       seq: [...this.seq.entries()],
       recentSales: this.recentSales.map((r) => {
         const raw = { ...r.raw };
         let truck = -1;
-        for (const f of PLATE_FIELDS) if (f in raw) { truck = truckOf.get(String(raw[f])) ?? -1; raw[f] = null; }
+        for (const f of PLATE_FIELDS)
+          if (f in raw) {
+            truck = truckOf.get(String(raw[f])) ?? -1;
+            raw[f] = null;
+          }
         return { key: r.key, raw, truck };
       }),
-      mines: w.mines.map((m) => ({ status: m.status, stopReason: m.stopReason, resumeDay: m.resumeDay, stockT: m.stockT })),
+      mines: w.mines.map((m) => ({
+        status: m.status,
+        stopReason: m.stopReason,
+        resumeDay: m.resumeDay,
+        stockT: m.stockT,
+      })),
       ports: w.ports.map((p) => ({ stockT: p.stockT, vessels: p.vessels })),
       users: w.users.map((u) => ({ stockDays: u.stockDays })),
     };
@@ -139,11 +173,22 @@ export class Generator {
   /** Continues from a checkpoint of a generator built with the same seed. */
   restore(cp: GeneratorCheckpoint): this {
     const w = this.world;
-    if (cp.v !== 1 || cp.mines.length !== w.mines.length || cp.ports.length !== w.ports.length || cp.users.length !== w.users.length) {
-      throw new RangeError('模拟器检查点与当前世界不符 / simulator checkpoint does not match this world (another seed or version)');
+    if (
+      cp.v !== 1 ||
+      cp.mines.length !== w.mines.length ||
+      cp.ports.length !== w.ports.length ||
+      cp.users.length !== w.users.length
+    ) {
+      throw new RangeError(
+        '模拟器检查点与当前世界不符 / simulator checkpoint does not match this world (another seed or version)',
+      );
     }
-    this.tick = cp.tick; this.first = cp.first; this.rng.state = cp.rng;
-    this.index = cp.index; this.ar = cp.ar; this.shock = cp.shock;
+    this.tick = cp.tick;
+    this.first = cp.first;
+    this.rng.state = cp.rng;
+    this.index = cp.index;
+    this.ar = cp.ar;
+    this.shock = cp.shock;
     this.seq = new Map(cp.seq);
     this.recentSales = cp.recentSales.map((r) => {
       const raw = { ...r.raw };
@@ -152,9 +197,12 @@ export class Generator {
     });
     cp.mines.forEach((m, i) => {
       const t = w.mines[i]!;
-      t.status = m.status; t.stockT = m.stockT;
-      if (m.stopReason === undefined) delete t.stopReason; else t.stopReason = m.stopReason;
-      if (m.resumeDay === undefined) delete t.resumeDay; else t.resumeDay = m.resumeDay;
+      t.status = m.status;
+      t.stockT = m.stockT;
+      if (m.stopReason === undefined) delete t.stopReason;
+      else t.stopReason = m.stopReason;
+      if (m.resumeDay === undefined) delete t.resumeDay;
+      else t.resumeDay = m.resumeDay;
     });
     cp.ports.forEach((p, i) => Object.assign(w.ports[i]!, p));
     cp.users.forEach((u, i) => Object.assign(w.users[i]!, u));
@@ -162,7 +210,9 @@ export class Generator {
   }
 
   /** Simulated time reached (start of the next tick), ms. */
-  get now(): number { return this.tick * MIN; }
+  get now(): number {
+    return this.tick * MIN;
+  }
 
   /** Generates every complete one-minute tick up to `toMs`. */
   advance(toMs: number): SimEvent[] {
@@ -177,7 +227,11 @@ export class Generator {
   /** Seasonal demand factor: winter peak (mid-January), summer secondary peak. */
   private season(ms: number): number {
     const doy = (ms / DAY) % 365.25;
-    return 1 + 0.08 * Math.cos((2 * Math.PI * (doy - 15)) / 365.25) + 0.02 * Math.cos((4 * Math.PI * (doy - 200)) / 365.25);
+    return (
+      1 +
+      0.08 * Math.cos((2 * Math.PI * (doy - 15)) / 365.25) +
+      0.02 * Math.cos((4 * Math.PI * (doy - 200)) / 365.25)
+    );
   }
 
   private weekly(ms: number): number {
@@ -199,7 +253,7 @@ export class Generator {
     if (rng.chance(1 / 90)) this.shock += (rng.chance(0.5) ? 1 : -1) * rng.range(0.05, 0.1);
     this.shock *= 0.9;
     const years = ms / (365.25 * DAY);
-    const trend = 1 + 0.05 * Math.sin(2 * Math.PI * years / 2);
+    const trend = 1 + 0.05 * Math.sin((2 * Math.PI * years) / 2);
     const winter = 1 + 0.06 * Math.cos((2 * Math.PI * (((ms / DAY) % 365.25) - 15)) / 365.25);
     this.index = 560 * trend * winter * (1 + this.ar + this.shock);
 
@@ -210,7 +264,11 @@ export class Generator {
         m.status = rng.chance(0.3) ? 'limited' : 'stopped';
         m.stopReason = m.status === 'limited' ? '超产核查，按核定产能 80% 限产' : rng.pick(STOP_REASONS);
         m.resumeDay = dayNo + rng.int(3, 20);
-      } else if ((m.status === 'stopped' || m.status === 'limited') && m.resumeDay !== undefined && dayNo >= m.resumeDay) {
+      } else if (
+        (m.status === 'stopped' || m.status === 'limited') &&
+        m.resumeDay !== undefined &&
+        dayNo >= m.resumeDay
+      ) {
         m.status = 'producing';
         m.stopReason = undefined;
         m.resumeDay = undefined;
@@ -234,35 +292,55 @@ export class Generator {
 
     // Truck sales over the weighbridges.
     const dailyLoads = (TOTAL_CAPACITY_T * this.truckShare) / 365 / 33;
-    const lambda = (dailyLoads * HOURLY[lt.h]!) / HOURLY_SUM / 60 * this.weekly(t) * this.season(t);
+    const lambda = ((dailyLoads * HOURLY[lt.h]!) / HOURLY_SUM / 60) * this.weekly(t) * this.season(t);
     const n = rng.poisson(lambda);
     for (let i = 0; i < n; i++) this.sale(t + rng.int(0, 59_999), out);
 
     if (lt.mi === 30 && lt.h % 6 === 0) this.inventories(t, out);
     if (lt.mi === 0) this.highway(t, out);
     // A daily report is due at its hour; the first tick also gives the last one made before the start.
-    const due = (h: number) => (lt.h === h && lt.mi === 0 ? t : first ? t - ((lt.h - h + 24) % 24) * HOUR - lt.mi * MIN : null);
+    const due = (h: number) =>
+      lt.h === h && lt.mi === 0 ? t : first ? t - ((lt.h - h + 24) % 24) * HOUR - lt.mi * MIN : null;
     const rail = due(6);
     if (rail !== null) this.rail(rail, out);
     if (lt.d === 1 && lt.h === 1 && lt.mi === 0) this.railMonthly(t, out);
     const daily = due(8);
-    if (daily !== null) { this.ports(daily, out); this.users(daily, out); }
+    if (daily !== null) {
+      this.ports(daily, out);
+      this.users(daily, out);
+    }
     const prices = due(9);
     if (prices !== null) this.prices(prices, out);
   }
 
-  private bad(): boolean { return this.badShare > 0 && this.rng.chance(this.badShare); }
+  private bad(): boolean {
+    return this.badShare > 0 && this.rng.chance(this.badShare);
+  }
 
   private mineEvent(m: SimMine, t: number): SimEvent {
     const rng = this.rng;
-    const statusText = { producing: '在采', stopped: '停产', limited: '限产', construction: '在建', renovation: '技改' }[m.status];
+    const statusText = {
+      producing: '在采',
+      stopped: '停产',
+      limited: '限产',
+      construction: '在建',
+      renovation: '技改',
+    }[m.status];
     const raw: Record<string, unknown> = {
-      '煤矿名称': m.name, '企业名称': `内蒙古${m.name.replace(/(露天)?煤矿$/, '')}煤业有限公司`, '统一社会信用代码': m.creditCode,
-      '行政区划': m.regionCode, '生产状态': statusText, '核定产能': String(m.capacityT / 1e4), '设计生产能力': String(Math.round(m.capacityT * 0.9 / 1e4)),
-      '开采方式': m.method, '原煤低位发热量': m.kcal, '煤矿位置(经纬)': `${m.lon},${m.lat}`,
-      '矿区位置': `内蒙古自治区鄂尔多斯市${ORDOS_REGIONS.find((r) => r.code === m.regionCode)!.name}${m.name.slice(0, 2)}镇`,
-      '矿长姓名': `${rng.pick(['王', '李', '张', '刘'])}${rng.pick(['建军', '志刚', '海峰', '红旗'])}`, '矿长移动电话': `13${rng.int(100000000, 999999999)}`,
-      '操作时间': fmt(t),
+      煤矿名称: m.name,
+      企业名称: `内蒙古${m.name.replace(/(露天)?煤矿$/, '')}煤业有限公司`,
+      统一社会信用代码: m.creditCode,
+      行政区划: m.regionCode,
+      生产状态: statusText,
+      核定产能: String(m.capacityT / 1e4),
+      设计生产能力: String(Math.round((m.capacityT * 0.9) / 1e4)),
+      开采方式: m.method,
+      原煤低位发热量: m.kcal,
+      '煤矿位置(经纬)': `${m.lon},${m.lat}`,
+      矿区位置: `内蒙古自治区鄂尔多斯市${ORDOS_REGIONS.find((r) => r.code === m.regionCode)!.name}${m.name.slice(0, 2)}镇`,
+      矿长姓名: `${rng.pick(['王', '李', '张', '刘'])}${rng.pick(['建军', '志刚', '海峰', '红旗'])}`,
+      矿长移动电话: `13${rng.int(100000000, 999999999)}`,
+      操作时间: fmt(t),
     };
     if (m.stopReason) raw['停产/限产原因'] = m.stopReason;
     if (m.resumeDay !== undefined) raw['预计复工时间'] = dateOnly(m.resumeDay * DAY);
@@ -299,32 +377,86 @@ export class Generator {
     if (yard) {
       // 全市煤场运销信息: no 销售编号; 入矿/出矿时间.
       raw = {
-        '提供企业名称': site.name, '统一社会信用代码': site.creditCode, '行政区划': site.regionCode, '煤种': site.coalType, '煤类': '动力煤', '发热量': site.kcal,
-        '毛重': gross, '皮重': truck.tareT, '净重': net, '单价': unit, '车牌号': truck.plate, '客户名称': customer, '运往地': dest,
-        '入矿时间': fmt(tareMs), '出矿时间': fmt(t),
+        提供企业名称: site.name,
+        统一社会信用代码: site.creditCode,
+        行政区划: site.regionCode,
+        煤种: site.coalType,
+        煤类: '动力煤',
+        发热量: site.kcal,
+        毛重: gross,
+        皮重: truck.tareT,
+        净重: net,
+        单价: unit,
+        车牌号: truck.plate,
+        客户名称: customer,
+        运往地: dest,
+        入矿时间: fmt(tareMs),
+        出矿时间: fmt(t),
       };
     } else if (style < 0.7) {
       // 煤矿运销信息 (some exports in kilograms, some with slash dates or region names).
       const kg = rng.chance(0.05);
       raw = {
-        '销售编号': saleId, '行政区划': rng.chance(0.8) ? site.regionCode : ORDOS_REGIONS.find((r) => r.code === site.regionCode)!.name,
-        '企业名称': site.name, '统一社会信用代码': site.creditCode, '煤种名称': site.coalType, '发热量': `${site.kcal}大卡`,
-        ...(kg ? { '毛重(kg)': Math.round(gross * 1000), '皮重(kg)': Math.round(truck.tareT * 1000), '净重(kg)': Math.round(net * 1000) } : { '毛重': gross, '皮重': truck.tareT, '净重': net }),
-        '单价': unit, '总价': total.toLocaleString('en-US'), '客户名称': customer, '运往地': dest, '车牌号': truck.plate,
-        '过空时间': fmt(tareMs, rng.chance(0.2) ? 'slash' : 'dash'), '过重时间': fmt(t),
+        销售编号: saleId,
+        行政区划: rng.chance(0.8)
+          ? site.regionCode
+          : ORDOS_REGIONS.find((r) => r.code === site.regionCode)!.name,
+        企业名称: site.name,
+        统一社会信用代码: site.creditCode,
+        煤种名称: site.coalType,
+        发热量: `${site.kcal}大卡`,
+        ...(kg
+          ? {
+              '毛重(kg)': Math.round(gross * 1000),
+              '皮重(kg)': Math.round(truck.tareT * 1000),
+              '净重(kg)': Math.round(net * 1000),
+            }
+          : { 毛重: gross, 皮重: truck.tareT, 净重: net }),
+        单价: unit,
+        总价: total.toLocaleString('en-US'),
+        客户名称: customer,
+        运往地: dest,
+        车牌号: truck.plate,
+        过空时间: fmt(tareMs, rng.chance(0.2) ? 'slash' : 'dash'),
+        过重时间: fmt(t),
       };
     } else if (style < 0.85) {
       // 销售明细表: 所属机构.
       raw = {
-        '销售编号': saleId, '所属机构': site.name, '统一社会信用代码': site.creditCode, '行政区划': site.regionCode, '煤种名称': site.coalType,
-        '毛重': String(gross), '皮重': String(truck.tareT), '净重': String(net), '单价': String(unit), '总价': String(total),
-        '客户名称': customer, '运往地': dest, '车牌号': truck.plate, '过空时间': fmt(tareMs), '过重时间': fmt(t),
+        销售编号: saleId,
+        所属机构: site.name,
+        统一社会信用代码: site.creditCode,
+        行政区划: site.regionCode,
+        煤种名称: site.coalType,
+        毛重: String(gross),
+        皮重: String(truck.tareT),
+        净重: String(net),
+        单价: String(unit),
+        总价: String(total),
+        客户名称: customer,
+        运往地: dest,
+        车牌号: truck.plate,
+        过空时间: fmt(tareMs),
+        过重时间: fmt(t),
       };
     } else {
       raw = {
-        saleId, mineName: site.name, creditCode: site.creditCode, regionCode: site.regionCode, coalType: site.coalType, calorificKcal: site.kcal,
-        grossT: gross, tareT: truck.tareT, netT: net, unitPriceYuanPerT: unit, totalPriceYuan: total, customer, destination: dest,
-        plate: truck.plate, tareTime: fmt(tareMs, 'iso'), grossTime: fmt(t, 'iso'),
+        saleId,
+        mineName: site.name,
+        creditCode: site.creditCode,
+        regionCode: site.regionCode,
+        coalType: site.coalType,
+        calorificKcal: site.kcal,
+        grossT: gross,
+        tareT: truck.tareT,
+        netT: net,
+        unitPriceYuanPerT: unit,
+        totalPriceYuan: total,
+        customer,
+        destination: dest,
+        plate: truck.plate,
+        tareTime: fmt(tareMs, 'iso'),
+        grossTime: fmt(t, 'iso'),
       };
     }
     const key = site.creditCode;
@@ -340,7 +472,10 @@ export class Generator {
     out.push({ feed: 'sales', key, raw, timeMs: t, kind: 'good' });
   }
 
-  private corruptSale(raw: Record<string, unknown>, t: number): { raw: Record<string, unknown> | string; reason: ReasonCode } {
+  private corruptSale(
+    raw: Record<string, unknown>,
+    t: number,
+  ): { raw: Record<string, unknown> | string; reason: ReasonCode } {
     const rng = this.rng;
     const r = { ...raw };
     const netKey = Object.keys(r).find((k) => /^(净重|netT)/.test(k))!;
@@ -353,15 +488,33 @@ export class Generator {
     const kg = netKey.includes('kg');
     const unit = kg ? 1000 : 1;
     switch (rng.int(0, 7)) {
-      case 0: r[netKey] = Math.round((Number(String(r[netKey])) + 2 * unit) * 100) / 100; return { raw: r, reason: 'net_mismatch' };
-      case 1: [r[tareTimeKey], r[grossTimeKey]] = [fmt(t + 40 * MIN), fmt(t)]; return { raw: r, reason: 'tare_after_gross' };
-      case 2: r[netKey] = 120 * unit; r[grossKey] = 136 * unit; return { raw: r, reason: 'weight_implausible' };
-      case 3: r[priceKey] = 9999; if (totalKey) delete r[totalKey]; return { raw: r, reason: 'price_out_of_band' };
-      case 4: r[regionKey] = '150699'; return { raw: r, reason: 'region_unknown' };
-      case 5: r[grossTimeKey] = '昨天下午三点'; return { raw: r, reason: 'invalid_time' };
+      case 0:
+        r[netKey] = Math.round((Number(String(r[netKey])) + 2 * unit) * 100) / 100;
+        return { raw: r, reason: 'net_mismatch' };
+      case 1:
+        [r[tareTimeKey], r[grossTimeKey]] = [fmt(t + 40 * MIN), fmt(t)];
+        return { raw: r, reason: 'tare_after_gross' };
+      case 2:
+        r[netKey] = 120 * unit;
+        r[grossKey] = 136 * unit;
+        return { raw: r, reason: 'weight_implausible' };
+      case 3:
+        r[priceKey] = 9999;
+        if (totalKey) delete r[totalKey];
+        return { raw: r, reason: 'price_out_of_band' };
+      case 4:
+        r[regionKey] = '150699';
+        return { raw: r, reason: 'region_unknown' };
+      case 5:
+        r[grossTimeKey] = '昨天下午三点';
+        return { raw: r, reason: 'invalid_time' };
       // A clock set decades ahead: in the future whatever the wall clock (history replays included).
-      case 6: r[tareTimeKey] = fmt(t + 50 * 365 * DAY - HOUR); r[grossTimeKey] = fmt(t + 50 * 365 * DAY); return { raw: r, reason: 'future_time' };
-      default: return { raw: JSON.stringify(raw).slice(0, 40), reason: 'decode_error' };
+      case 6:
+        r[tareTimeKey] = fmt(t + 50 * 365 * DAY - HOUR);
+        r[grossTimeKey] = fmt(t + 50 * 365 * DAY);
+        return { raw: r, reason: 'future_time' };
+      default:
+        return { raw: JSON.stringify(raw).slice(0, 40), reason: 'decode_error' };
     }
   }
 
@@ -370,10 +523,30 @@ export class Generator {
     for (const m of this.world.mines) {
       if (m.status === 'construction') continue;
       const daily = m.capacityT / 365;
-      m.stockT = Math.max(0, Math.round(m.stockT + daily * (this.mineFactor(m) * 0.25 - 0.25 + rng.normal(0, 0.3)) + (daily * 6 - m.stockT) * 0.05));
+      m.stockT = Math.max(
+        0,
+        Math.round(
+          m.stockT +
+            daily * (this.mineFactor(m) * 0.25 - 0.25 + rng.normal(0, 0.3)) +
+            (daily * 6 - m.stockT) * 0.05,
+        ),
+      );
       out.push({
-        feed: 'mine_inventory', key: m.creditCode, timeMs: t, kind: 'good',
-        raw: { '煤矿名称': m.name, '统一社会信用代码': m.creditCode, '行政区划': m.regionCode, '场地库存量': m.stockT, '库存煤种': m.coalType, '发热量': m.kcal + rng.int(-80, 80), '全硫': m.sulfurPct, '灰分': m.ashPct, '统计时间': fmt(t) },
+        feed: 'mine_inventory',
+        key: m.creditCode,
+        timeMs: t,
+        kind: 'good',
+        raw: {
+          煤矿名称: m.name,
+          统一社会信用代码: m.creditCode,
+          行政区划: m.regionCode,
+          场地库存量: m.stockT,
+          库存煤种: m.coalType,
+          发热量: m.kcal + rng.int(-80, 80),
+          全硫: m.sulfurPct,
+          灰分: m.ashPct,
+          统计时间: fmt(t),
+        },
       });
     }
   }
@@ -381,14 +554,34 @@ export class Generator {
   private highway(t: number, out: SimEvent[]): void {
     const rng = this.rng;
     const h = local(t).h;
-    const loadsPerHour = (TOTAL_CAPACITY_T * this.truckShare) / 365 / 33 * HOURLY[(h + 23) % 24]! / HOURLY_SUM;
+    const loadsPerHour =
+      (((TOTAL_CAPACITY_T * this.truckShare) / 365 / 33) * HOURLY[(h + 23) % 24]!) / HOURLY_SUM;
     for (const gate of this.world.gates) {
       for (const dir of ['出', '入'] as const) {
-        const trucks = Math.max(0, Math.round(loadsPerHour / this.world.gates.length * (dir === '出' ? 1 : 0.9) * rng.range(0.7, 1.3) * this.season(t)));
+        const trucks = Math.max(
+          0,
+          Math.round(
+            (loadsPerHour / this.world.gates.length) *
+              (dir === '出' ? 1 : 0.9) *
+              rng.range(0.7, 1.3) *
+              this.season(t),
+          ),
+        );
         const congestion = round(1 + (trucks / 180) ** 2 * 2 + rng.range(0, 0.3), 2);
         out.push({
-          feed: 'highway', key: gate, timeMs: t, kind: 'good',
-          raw: { '出入口': gate, '方向': dir, '货车流量': trucks, '运量': dir === '出' ? Math.round(trucks * 48.5) : Math.round(trucks * 16), '拥堵指数': congestion, '统计时长': '60', '统计时间': fmt(t) },
+          feed: 'highway',
+          key: gate,
+          timeMs: t,
+          kind: 'good',
+          raw: {
+            出入口: gate,
+            方向: dir,
+            货车流量: trucks,
+            运量: dir === '出' ? Math.round(trucks * 48.5) : Math.round(trucks * 16),
+            拥堵指数: congestion,
+            统计时长: '60',
+            统计时间: fmt(t),
+          },
         });
       }
     }
@@ -396,14 +589,31 @@ export class Generator {
 
   private rail(t: number, out: SimEvent[]): void {
     const rng = this.rng;
-    const railDaily = (TOTAL_CAPACITY_T * (1 - this.truckShare)) / 365 * this.season(t);
+    const railDaily = ((TOTAL_CAPACITY_T * (1 - this.truckShare)) / 365) * this.season(t);
     for (const r of this.world.routes) {
       const shipped = Math.round(railDaily * r.shareOfRail * rng.range(0.85, 1.1));
       const approved = Math.round(shipped / 70);
       const requested = Math.round(approved * rng.range(1.0, 1.25));
       const raw: Record<string, unknown> = rng.chance(0.5)
-        ? { '线路': r.route, '流向': r.direction, '请车数': requested, '批车数': approved, '日发运量': shipped, '在途量': Math.round(shipped * rng.range(1.2, 2)), '日期': dateOnly(t) }
-        : { route: r.route, direction: r.direction, period: 'day', requestedCars: requested, approvedCars: approved, shippedT: shipped, routeCapacityT: Math.round(shipped * 1.25), eventTime: fmt(t, 'iso') };
+        ? {
+            线路: r.route,
+            流向: r.direction,
+            请车数: requested,
+            批车数: approved,
+            日发运量: shipped,
+            在途量: Math.round(shipped * rng.range(1.2, 2)),
+            日期: dateOnly(t),
+          }
+        : {
+            route: r.route,
+            direction: r.direction,
+            period: 'day',
+            requestedCars: requested,
+            approvedCars: approved,
+            shippedT: shipped,
+            routeCapacityT: Math.round(shipped * 1.25),
+            eventTime: fmt(t, 'iso'),
+          };
       if (this.bad()) {
         raw[raw['日期'] ? '日期' : 'eventTime'] = '2025-13-45';
         out.push({ feed: 'rail', key: r.route, raw, timeMs: t, kind: 'bad', expectedReason: 'invalid_time' });
@@ -423,11 +633,24 @@ export class Generator {
     const routes = [...new Set(this.world.routes.map((r) => r.route))];
     routes.forEach((route, i) => {
       const share = this.world.routes.filter((r) => r.route === route).reduce((a, r) => a + r.shareOfRail, 0);
-      const coal = Math.round((TOTAL_CAPACITY_T * (1 - this.truckShare)) / 12 * share / 1e4);
+      const coal = Math.round((((TOTAL_CAPACITY_T * (1 - this.truckShare)) / 12) * share) / 1e4);
       const other = Math.round(coal * rng.range(0.03, 0.1));
       out.push({
-        feed: 'rail', key: route, timeMs: t, kind: 'good',
-        raw: { '序号': i + 1, '境内铁路': route, '年份': prev.y, '月份': prev.mo, '煤炭(万吨)': coal, '其它(万吨)': other, '合计': coal + other, '发运旅客人数': 0, '备注': '' },
+        feed: 'rail',
+        key: route,
+        timeMs: t,
+        kind: 'good',
+        raw: {
+          序号: i + 1,
+          境内铁路: route,
+          年份: prev.y,
+          月份: prev.mo,
+          '煤炭(万吨)': coal,
+          '其它(万吨)': other,
+          合计: coal + other,
+          发运旅客人数: 0,
+          备注: '',
+        },
       });
     });
   }
@@ -437,13 +660,39 @@ export class Generator {
     const hua = this.pithead({ kcal: 5500 }, t);
     for (const p of this.world.ports) {
       // Stocks draw down towards winter and revert to their mean.
-      p.stockT = Math.max(p.meanStockT * 0.4, p.stockT + (p.meanStockT * (2 - this.season(t)) - p.stockT) * 0.1 + rng.normal(0, p.meanStockT * 0.02));
-      p.vessels = Math.max(0, Math.round(p.vessels + rng.normal(0, 3) + (p.kind === 'platform' ? 0 : (this.season(t) - 1) * 20)));
+      p.stockT = Math.max(
+        p.meanStockT * 0.4,
+        p.stockT +
+          (p.meanStockT * (2 - this.season(t)) - p.stockT) * 0.1 +
+          rng.normal(0, p.meanStockT * 0.02),
+      );
+      p.vessels = Math.max(
+        0,
+        Math.round(p.vessels + rng.normal(0, 3) + (p.kind === 'platform' ? 0 : (this.season(t) - 1) * 20)),
+      );
       const fob = Math.round(hua + 230 + rng.normal(0, 8));
-      const raw: Record<string, unknown> = { '港口': p.port, '类型': { port: '港口', platform: '站台', receiving: '接卸港' }[p.kind], '场存': Math.round(p.stockT), '日期': dateOnly(t) };
-      if (p.kind === 'port') Object.assign(raw, { '平仓价': fob, '煤种': '5500动力煤', '发热量': 5500, '待港船舶': p.vessels, '海运运价': round(25 + 20 * (this.season(t) - 0.9) + rng.normal(0, 2), 1), '航线': `${p.port}-广州` });
-      if (p.kind === 'receiving') Object.assign(raw, { '进口煤量': Math.round(rng.range(2e5, 5e5)), '进口煤价': Math.round(fob * rng.range(0.9, 1.05)), '待港船舶': p.vessels });
-      if (p.kind === 'platform') Object.assign(raw, { '平仓价': Math.round(hua + 40) });
+      const raw: Record<string, unknown> = {
+        港口: p.port,
+        类型: { port: '港口', platform: '站台', receiving: '接卸港' }[p.kind],
+        场存: Math.round(p.stockT),
+        日期: dateOnly(t),
+      };
+      if (p.kind === 'port')
+        Object.assign(raw, {
+          平仓价: fob,
+          煤种: '5500动力煤',
+          发热量: 5500,
+          待港船舶: p.vessels,
+          海运运价: round(25 + 20 * (this.season(t) - 0.9) + rng.normal(0, 2), 1),
+          航线: `${p.port}-广州`,
+        });
+      if (p.kind === 'receiving')
+        Object.assign(raw, {
+          进口煤量: Math.round(rng.range(2e5, 5e5)),
+          进口煤价: Math.round(fob * rng.range(0.9, 1.05)),
+          待港船舶: p.vessels,
+        });
+      if (p.kind === 'platform') Object.assign(raw, { 平仓价: Math.round(hua + 40) });
       out.push({ feed: 'ports', key: p.port, raw, timeMs: t, kind: 'good' });
     }
   }
@@ -453,16 +702,35 @@ export class Generator {
     for (const u of this.world.users) {
       const burn = Math.round(u.dailyBurnT * this.season(t) * rng.range(0.9, 1.1));
       // Days of stock wander in 15..30 for power plants, lower in winter.
-      u.stockDays = Math.min(u.sector === 'power' ? 30 : 25, Math.max(u.sector === 'power' ? 15 : 8, u.stockDays + rng.normal(0, 0.6) - (this.season(t) - 1) * 0.5));
+      u.stockDays = Math.min(
+        u.sector === 'power' ? 30 : 25,
+        Math.max(
+          u.sector === 'power' ? 15 : 8,
+          u.stockDays + rng.normal(0, 0.6) - (this.season(t) - 1) * 0.5,
+        ),
+      );
       const stock = Math.round(u.stockDays * burn);
       const raw: Record<string, unknown> = {
-        '企业名称': u.name, '统一社会信用代码': u.creditCode, '行业': { power: '电力', building_materials: '建材', chemicals: '化工' }[u.sector],
-        '行政区划': u.regionCode, '入库量': Math.round(burn * rng.range(0.85, 1.15)), '日耗': burn, '库存': stock, '日期': dateOnly(t),
+        企业名称: u.name,
+        统一社会信用代码: u.creditCode,
+        行业: { power: '电力', building_materials: '建材', chemicals: '化工' }[u.sector],
+        行政区划: u.regionCode,
+        入库量: Math.round(burn * rng.range(0.85, 1.15)),
+        日耗: burn,
+        库存: stock,
+        日期: dateOnly(t),
       };
       if (u.sector === 'power') raw['电负荷'] = Math.round(u.capacityMw * rng.range(0.55, 0.9));
       if (this.bad()) {
         raw['行政区划'] = '991234';
-        out.push({ feed: 'coal_users', key: u.creditCode, raw, timeMs: t, kind: 'bad', expectedReason: 'region_unknown' });
+        out.push({
+          feed: 'coal_users',
+          key: u.creditCode,
+          raw,
+          timeMs: t,
+          kind: 'bad',
+          expectedReason: 'region_unknown',
+        });
       } else {
         out.push({ feed: 'coal_users', key: u.creditCode, raw, timeMs: t, kind: 'good' });
       }
@@ -474,16 +742,59 @@ export class Generator {
     // Pithead quotes of every tenth mine (a published panel), 神华外购价 at 巴图塔 and 黄骅港.
     for (const m of this.world.mines) {
       if (m.idx % 10 !== 0) continue;
-      out.push({ feed: 'prices', key: `pithead:${m.creditCode}`, timeMs: t, kind: 'good', raw: { '煤矿名称': m.name, '统一社会信用代码': m.creditCode, '煤种': m.coalType, '发热量': m.kcal, '坑口价': this.pithead(m, t), '日期': fmt(t) } });
+      out.push({
+        feed: 'prices',
+        key: `pithead:${m.creditCode}`,
+        timeMs: t,
+        kind: 'good',
+        raw: {
+          煤矿名称: m.name,
+          统一社会信用代码: m.creditCode,
+          煤种: m.coalType,
+          发热量: m.kcal,
+          坑口价: this.pithead(m, t),
+          日期: fmt(t),
+        },
+      });
     }
     const base = this.pithead({ kcal: 5500 }, t);
-    out.push({ feed: 'prices', key: 'shenhua_batuta:巴图塔', timeMs: t, kind: 'good', raw: { '神华外购价巴图塔': base + 25, '煤种': '5500动力煤', '发热量': 5500, '日期': fmt(t) } });
-    out.push({ feed: 'prices', key: 'shenhua_huanghua:黄骅港', timeMs: t, kind: 'good', raw: { '神华外购价黄骅港': base + 235 + Math.round(rng.normal(0, 5)), '煤种': '5500动力煤', '发热量': 5500, '日期': fmt(t) } });
+    out.push({
+      feed: 'prices',
+      key: 'shenhua_batuta:巴图塔',
+      timeMs: t,
+      kind: 'good',
+      raw: { 神华外购价巴图塔: base + 25, 煤种: '5500动力煤', 发热量: 5500, 日期: fmt(t) },
+    });
+    out.push({
+      feed: 'prices',
+      key: 'shenhua_huanghua:黄骅港',
+      timeMs: t,
+      kind: 'good',
+      raw: {
+        神华外购价黄骅港: base + 235 + Math.round(rng.normal(0, 5)),
+        煤种: '5500动力煤',
+        发热量: 5500,
+        日期: fmt(t),
+      },
+    });
     const lt = local(t);
     if (lt.d === 1) {
       const prev = local(t - DAY);
-      out.push({ feed: 'prices', key: 'monthly:', timeMs: t, kind: 'good', raw: { '年份': prev.y, '月份': prev.mo, '价格': Math.round(this.index) } });
-      if (lt.mo === 1) out.push({ feed: 'prices', key: 'annual:', timeMs: t, kind: 'good', raw: { '年份': prev.y, '价格': Math.round(this.index) } });
+      out.push({
+        feed: 'prices',
+        key: 'monthly:',
+        timeMs: t,
+        kind: 'good',
+        raw: { 年份: prev.y, 月份: prev.mo, 价格: Math.round(this.index) },
+      });
+      if (lt.mo === 1)
+        out.push({
+          feed: 'prices',
+          key: 'annual:',
+          timeMs: t,
+          kind: 'good',
+          raw: { 年份: prev.y, 价格: Math.round(this.index) },
+        });
     }
   }
 }

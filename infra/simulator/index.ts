@@ -10,7 +10,13 @@ import { topicOf, ensureFeedTopics, type FeedName } from '../../pipelines/index.
 import { Generator, type SimEvent, type GeneratorCheckpoint } from './generator.ts';
 import { seedHistory, type HistoryResult } from './history.ts';
 
-export { Generator, simulate, type GeneratorCheckpoint, type GeneratorOptions, type SimEvent } from './generator.ts';
+export {
+  Generator,
+  simulate,
+  type GeneratorCheckpoint,
+  type GeneratorOptions,
+  type SimEvent,
+} from './generator.ts';
 export { createWorld, type World } from './world.ts';
 export { seedHistory, type HistoryOptions, type HistoryResult } from './history.ts';
 
@@ -59,14 +65,18 @@ const checkpointKey = (deps: Deps, seed: number) => `simulator:${deps.config.top
 
 /** The checkpoint of the last run with this seed and topic prefix, if any. */
 export async function loadSimulatorCheckpoint(deps: Deps, seed: number): Promise<GeneratorCheckpoint | null> {
-  const r = await deps.db.query('SELECT value FROM coalflow_meta WHERE key = $1', [checkpointKey(deps, seed)]);
-  return r.rowCount ? JSON.parse(String(r.rows[0].value)) as GeneratorCheckpoint : null;
+  const r = await deps.db.query('SELECT value FROM coalflow_meta WHERE key = $1', [
+    checkpointKey(deps, seed),
+  ]);
+  return r.rowCount ? (JSON.parse(String(r.rows[0].value)) as GeneratorCheckpoint) : null;
 }
 
 async function saveCheckpoint(deps: Deps, seed: number, cp: GeneratorCheckpoint): Promise<void> {
   await deps.db.query(
     `INSERT INTO coalflow_meta (key, value) VALUES ($1, $2)
-     ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()`, [checkpointKey(deps, seed), JSON.stringify(cp)]);
+     ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()`,
+    [checkpointKey(deps, seed), JSON.stringify(cp)],
+  );
 }
 
 export function startSimulator(deps: Deps, opts: SimulatorOptions = {}): Simulator {
@@ -93,7 +103,12 @@ export function startSimulator(deps: Deps, opts: SimulatorOptions = {}): Simulat
     const cp = produced;
     produced = null;
     lastCheckpoint = Date.now();
-    try { await saveCheckpoint(deps, seed, cp); } catch (err) { produced ??= cp; log.warn({ err: (err as Error).message }, 'simulator checkpoint failed; retrying next round'); }
+    try {
+      await saveCheckpoint(deps, seed, cp);
+    } catch (err) {
+      produced ??= cp;
+      log.warn({ err: (err as Error).message }, 'simulator checkpoint failed; retrying next round');
+    }
   };
   const counts: Record<string, number> = {};
   let timer: NodeJS.Timeout | null = null;
@@ -106,11 +121,17 @@ export function startSimulator(deps: Deps, opts: SimulatorOptions = {}): Simulat
     const byFeed = new Map<FeedName, ProduceRecord[]>();
     for (const e of events) {
       const list = byFeed.get(e.feed) ?? [];
-      list.push({ key: e.key, value: typeof e.raw === 'string' ? e.raw : JSON.stringify(e.raw), timestamp: e.timeMs, headers: { 'coalflow-source': 'simulator' } });
+      list.push({
+        key: e.key,
+        value: typeof e.raw === 'string' ? e.raw : JSON.stringify(e.raw),
+        timestamp: e.timeMs,
+        headers: { 'coalflow-source': 'simulator' },
+      });
       byFeed.set(e.feed, list);
     }
     for (const [feed, records] of byFeed) {
-      for (let i = 0; i < records.length; i += 2000) await deps.broker.produce(deps.topic(topicOf.raw(feed)), records.slice(i, i + 2000));
+      for (let i = 0; i < records.length; i += 2000)
+        await deps.broker.produce(deps.topic(topicOf.raw(feed)), records.slice(i, i + 2000));
       counts[feed] = (counts[feed] ?? 0) + records.length;
     }
   }
@@ -143,20 +164,33 @@ export function startSimulator(deps: Deps, opts: SimulatorOptions = {}): Simulat
         gen.restore(cp);
         startTime = gen.now;
       } else if (historyDays > 0) {
-        await deps.db.query('INSERT INTO coalflow_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING', [firstKey, String(startTime)]);
+        await deps.db.query(
+          'INSERT INTO coalflow_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING',
+          [firstKey, String(startTime)],
+        );
       }
       if (historyDays > 0) {
         // Before the first run's start (a seeding a stop interrupted goes on at the next start; a finished one is not
         // repeated). In the background: the API is healthy meanwhile, and the live simulation starts at once.
         const first = await deps.db.query('SELECT value FROM coalflow_meta WHERE key = $1', [firstKey]);
         if (first.rowCount) {
-          history = seedHistory(deps, { seed, beforeMs: Number(first.rows[0].value), days: historyDays, signal: historyStop })
-            .catch((err) => { log.warn({ err: (err as Error).message }, 'seeding history failed'); return null; });
+          history = seedHistory(deps, {
+            seed,
+            beforeMs: Number(first.rows[0].value),
+            days: historyDays,
+            signal: historyStop,
+          }).catch((err) => {
+            log.warn({ err: (err as Error).message }, 'seeding history failed');
+            return null;
+          });
         }
       }
       running = true;
       wallStart = Date.now();
-      log.info({ speed, seed, startTime: new Date(startTime).toISOString(), resumed: !!cp }, 'simulator started');
+      log.info(
+        { speed, seed, startTime: new Date(startTime).toISOString(), resumed: !!cp },
+        'simulator started',
+      );
       tick();
     },
     stop() {

@@ -5,9 +5,18 @@
  * balance, ports, rail routes) go to every audience; an alert on one mine or
  * coal user only to audiences holding that entity (or its region, or '*').
  */
-export interface Audience { subscriberId: string; regions: string[] | '*'; mines: string[]; users: string[] }
+export interface Audience {
+  subscriberId: string;
+  regions: string[] | '*';
+  mines: string[];
+  users: string[];
+}
 
-export interface AlertScope { scope: string; scopeId: string; region?: string | null }
+export interface AlertScope {
+  scope: string;
+  scopeId: string;
+  region?: string | null;
+}
 
 /** Scopes whose alerts concern one company's entity. */
 const ENTITY_SCOPES = new Set(['mine', 'user']);

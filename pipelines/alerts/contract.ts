@@ -38,7 +38,20 @@ export const ALERT_SCHEMA = {
           { name: 'series', type: 'string' },
           { name: 'windowFrom', type: 'string' },
           { name: 'windowTo', type: 'string' },
-          { name: 'values', type: { type: 'array', items: { type: 'record', name: 'AlertValueV1', fields: [{ name: 't', type: 'string' }, { name: 'v', type: ['null', 'double'], default: null }] } } },
+          {
+            name: 'values',
+            type: {
+              type: 'array',
+              items: {
+                type: 'record',
+                name: 'AlertValueV1',
+                fields: [
+                  { name: 't', type: 'string' },
+                  { name: 'v', type: ['null', 'double'], default: null },
+                ],
+              },
+            },
+          },
           { name: 'measure', type: 'double' },
           { name: 'threshold', type: 'double' },
           { name: 'paramsJson', type: 'string', doc: 'the thresholds in force (JSON)' },
@@ -49,18 +62,53 @@ export const ALERT_SCHEMA = {
 } as const;
 
 export interface AlertMessage {
-  alertId: string; seq: number; kind: string; rule: string; family: string; scope: string; scopeId: string; metric: string;
-  region: string | null; severity: string; startedAt: string; at: string; title: string;
-  evidence: { series: string; windowFrom: string; windowTo: string; values: { t: string; v: number | null }[]; measure: number; threshold: number; paramsJson: string };
+  alertId: string;
+  seq: number;
+  kind: string;
+  rule: string;
+  family: string;
+  scope: string;
+  scopeId: string;
+  metric: string;
+  region: string | null;
+  severity: string;
+  startedAt: string;
+  at: string;
+  title: string;
+  evidence: {
+    series: string;
+    windowFrom: string;
+    windowTo: string;
+    values: { t: string; v: number | null }[];
+    measure: number;
+    threshold: number;
+    paramsJson: string;
+  };
 }
 
 export function toAlertMessage(e: AlertEvent & { region?: string | null }): AlertMessage {
   return {
-    alertId: e.alertId, seq: e.seq, kind: e.kind, rule: e.rule, family: e.family, scope: e.scope, scopeId: e.scopeId, metric: e.metric,
-    region: e.region ?? null, severity: e.severity, startedAt: new Date(e.startedMs).toISOString(), at: new Date(e.atMs).toISOString(), title: e.title,
+    alertId: e.alertId,
+    seq: e.seq,
+    kind: e.kind,
+    rule: e.rule,
+    family: e.family,
+    scope: e.scope,
+    scopeId: e.scopeId,
+    metric: e.metric,
+    region: e.region ?? null,
+    severity: e.severity,
+    startedAt: new Date(e.startedMs).toISOString(),
+    at: new Date(e.atMs).toISOString(),
+    title: e.title,
     evidence: {
-      series: e.evidence.series, windowFrom: e.evidence.window.from, windowTo: e.evidence.window.to, values: e.evidence.values,
-      measure: e.evidence.measure, threshold: e.evidence.threshold, paramsJson: JSON.stringify(e.evidence.params),
+      series: e.evidence.series,
+      windowFrom: e.evidence.window.from,
+      windowTo: e.evidence.window.to,
+      values: e.evidence.values,
+      measure: e.evidence.measure,
+      threshold: e.evidence.threshold,
+      paramsJson: JSON.stringify(e.evidence.params),
     },
   };
 }

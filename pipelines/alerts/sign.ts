@@ -26,9 +26,17 @@ export function signatureHeader(secret: string, body: string, nowMs = Date.now()
 }
 
 /** True when `header` signs `body` with `secret` within `toleranceS` of `nowMs`. */
-export function verifySignature(secret: string, header: string | undefined, body: string, nowMs = Date.now(), toleranceS = SIGNATURE_TOLERANCE_S): boolean {
+export function verifySignature(
+  secret: string,
+  header: string | undefined,
+  body: string,
+  nowMs = Date.now(),
+  toleranceS = SIGNATURE_TOLERANCE_S,
+): boolean {
   if (!header) return false;
-  const parts = Object.fromEntries(header.split(',').map((kv) => kv.trim().split('=', 2) as [string, string]));
+  const parts = Object.fromEntries(
+    header.split(',').map((kv) => kv.trim().split('=', 2) as [string, string]),
+  );
   const t = Number(parts.t);
   if (!Number.isInteger(t) || !parts.v1 || Math.abs(nowMs / 1000 - t) > toleranceS) return false;
   const want = Buffer.from(signature(secret, t, body), 'hex');

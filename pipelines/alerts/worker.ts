@@ -12,7 +12,13 @@ import { createKafkaTopicSink, createWireCodec, type KafkaTopicSink } from '../.
 import { topicOf } from '../contracts/types.ts';
 import type { IndicatorUpdateMessage } from '../indicators/contract.ts';
 import { ALERT_SCHEMA, ALERT_TOPIC, toAlertMessage, type AlertMessage } from './contract.ts';
-import { DEFAULT_CADENCES_MS, parseRuleConfig, type EvaluateOptions, type RuleId, type RuleParams } from './rules.ts';
+import {
+  DEFAULT_CADENCES_MS,
+  parseRuleConfig,
+  type EvaluateOptions,
+  type RuleId,
+  type RuleParams,
+} from './rules.ts';
 import { applyUpdates, checkForecasts, checkStale, loadThresholds } from './store.ts';
 import { deliverRound, eventOfRow, stateCols, type WebhookOptions } from './webhooks.ts';
 
@@ -22,7 +28,9 @@ export const ALERT_GROUP = 'coalflow.alerts';
 export const alertChannel = (prefix: string) => `coalflow:${prefix}alerts:live`;
 
 export function alertTopics(): TopicSpec[] {
-  return [{ topic: ALERT_TOPIC, config: { 'cleanup.policy': 'delete', 'retention.ms': String(90 * 86_400_000) } }];
+  return [
+    { topic: ALERT_TOPIC, config: { 'cleanup.policy': 'delete', 'retention.ms': String(90 * 86_400_000) } },
+  ];
 }
 
 export interface AlertWorkerOptions {
@@ -59,41 +67,78 @@ export function startAlertWorker(deps: Deps, opts: AlertWorkerOptions = {}): Ale
   const log = deps.log.child({ component: 'alerts' });
   const codec = createWireCodec(deps);
   const source = deps.topic(topicOf.indicators);
-  const sink: KafkaTopicSink<AlertMessage> = createKafkaTopicSink<AlertMessage>(deps, { topic: ALERT_TOPIC, schema: ALERT_SCHEMA, codec });
+  const sink: KafkaTopicSink<AlertMessage> = createKafkaTopicSink<AlertMessage>(deps, {
+    topic: ALERT_TOPIC,
+    schema: ALERT_SCHEMA,
+    codec,
+  });
   const pollMs = opts.pollMs ?? 500;
   // Bad operator configuration fails here, at start, naming itself.
   const configured = parseRuleConfig(deps.config.alertRules ?? '');
-  const webhookOpts: WebhookOptions = { maxConsecutiveFailures: deps.config.alertWebhookMaxFailures, ...opts.webhooks };
+  const webhookOpts: WebhookOptions = {
+    maxConsecutiveFailures: deps.config.alertWebhookMaxFailures,
+    ...opts.webhooks,
+  };
   const cadences = opts.cadencesMs ?? DEFAULT_CADENCES_MS;
   const stats = { updates: 0, states: 0, published: 0, deliveries: 0, undecodable: 0 };
   let thresholds = new Map<string, Partial<RuleParams>>();
   const evalOpts: EvaluateOptions = {
-    rules: opts.rules ?? configured.rules, disabled: opts.disabled ?? configured.disabled,
+    rules: opts.rules ?? configured.rules,
+    disabled: opts.disabled ?? configured.disabled,
     thresholds: (rule, scope, id) => thresholds.get(`${rule}|${scope}|${id}`),
   };
-  const consumer = deps.broker.consumer({ groupId: deps.topic(opts.groupId ?? ALERT_GROUP), topics: [source], fromBeginning: true, maxBatchSize: 500 });
+  const consumer = deps.broker.consumer({
+    groupId: deps.topic(opts.groupId ?? ALERT_GROUP),
+    topics: [source],
+    fromBeginning: true,
+    maxBatchSize: 500,
+  });
   let stopping = false;
   const timers: NodeJS.Timeout[] = [];
   let wake: (() => void) | null = null;
-  const kick = () => { const w = wake; wake = null; w?.(); };
+  const kick = () => {
+    const w = wake;
+    wake = null;
+    w?.();
+  };
 
   async function handle(batch: Batch): Promise<void> {
     const msgs: { key: string; value: IndicatorUpdateMessage }[] = [];
     const dead: { key: string; value: string; headers: Record<string, string> }[] = [];
     for (const r of batch.records) {
       try {
-        const v = await codec.decode(source, r.value) as unknown as IndicatorUpdateMessage;
-        if (typeof v.family !== 'string' || typeof v.scope !== 'string' || typeof v.scopeId !== 'string' || !Array.isArray(v.points)) throw new Error('not an indicator update');
-        msgs.push({ key: r.key ?? `${v.family}|${v.scope}|${v.scopeId}`, value: { ...v, version: Number(v.version) } });
+        const v = (await codec.decode(source, r.value)) as unknown as IndicatorUpdateMessage;
+        if (
+          typeof v.family !== 'string' ||
+          typeof v.scope !== 'string' ||
+          typeof v.scopeId !== 'string' ||
+          !Array.isArray(v.points)
+        )
+          throw new Error('not an indicator update');
+        msgs.push({
+          key: r.key ?? `${v.family}|${v.scope}|${v.scopeId}`,
+          value: { ...v, version: Number(v.version) },
+        });
       } catch (err) {
         // Not ours to repair (the indicator contract is registered: a bug upstream): its bytes go to the DLQ, the partition moves on.
         stats.undecodable++;
         dead.push({
           key: 'indicators',
-          value: JSON.stringify({ reason: 'alert_decode', message: (err as Error).message, topic: batch.topic, partition: batch.partition, offset: r.offset, receivedAt: new Date().toISOString(), payloadBase64: r.value.toString('base64') }),
+          value: JSON.stringify({
+            reason: 'alert_decode',
+            message: (err as Error).message,
+            topic: batch.topic,
+            partition: batch.partition,
+            offset: r.offset,
+            receivedAt: new Date().toISOString(),
+            payloadBase64: r.value.toString('base64'),
+          }),
           headers: { 'coalflow-reason': 'alert_decode' },
         });
-        log.error({ topic: batch.topic, partition: batch.partition, offset: r.offset, err: (err as Error).message }, 'undecodable indicator update sent to the DLQ');
+        log.error(
+          { topic: batch.topic, partition: batch.partition, offset: r.offset, err: (err as Error).message },
+          'undecodable indicator update sent to the DLQ',
+        );
       }
     }
     if (dead.length) await deps.broker.produce(deps.topic(topicOf.dlq), dead);
@@ -106,14 +151,18 @@ export function startAlertWorker(deps: Deps, opts: AlertWorkerOptions = {}): Ale
   /** Outbox: alert states not yet on coal.alerts and the live channel, claimed with a lease. */
   async function publishRound(): Promise<number> {
     const now = Date.now();
-    const rows = (await deps.db.query(
-      `WITH due AS (SELECT alert_id, seq, at FROM alert_states WHERE published_ms IS NULL AND publish_lease < $1 ORDER BY created_ms, alert_id, seq LIMIT 500 FOR UPDATE SKIP LOCKED)
+    const rows = (
+      await deps.db.query(
+        `WITH due AS (SELECT alert_id, seq, at FROM alert_states WHERE published_ms IS NULL AND publish_lease < $1 ORDER BY created_ms, alert_id, seq LIMIT 500 FOR UPDATE SKIP LOCKED)
        UPDATE alert_states s SET publish_lease = $2 FROM due WHERE s.alert_id = due.alert_id AND s.seq = due.seq AND s.at = due.at
        RETURNING ${stateCols('s')}`,
-      [now, now + 30_000],
-    )).rows;
+        [now, now + 30_000],
+      )
+    ).rows;
     if (!rows.length) return 0;
-    const msgs = rows.map((r) => toAlertMessage(eventOfRow(r))).sort((a, b) => a.alertId.localeCompare(b.alertId) || a.seq - b.seq);
+    const msgs = rows
+      .map((r) => toAlertMessage(eventOfRow(r)))
+      .sort((a, b) => a.alertId.localeCompare(b.alertId) || a.seq - b.seq);
     await sink.write(msgs.map((m) => ({ key: m.alertId, value: m, timestamp: Date.parse(m.at) })));
     const channel = alertChannel(deps.config.topicPrefix);
     for (const m of msgs) await deps.redis.publish(channel, JSON.stringify(m));
@@ -131,17 +180,27 @@ export function startAlertWorker(deps: Deps, opts: AlertWorkerOptions = {}): Ale
       let n = 0;
       try {
         // Side by side: the webhook need not wait for coal.alerts and the live channel (nor the other way round).
-        const [p, d] = await Promise.allSettled([publishRound(), opts.deliver !== false ? deliverRound(deps.db, log, webhookOpts) : 0]);
-        if (d.status === 'fulfilled') { stats.deliveries += d.value; n += d.value; }
+        const [p, d] = await Promise.allSettled([
+          publishRound(),
+          opts.deliver !== false ? deliverRound(deps.db, log, webhookOpts) : 0,
+        ]);
+        if (d.status === 'fulfilled') {
+          stats.deliveries += d.value;
+          n += d.value;
+        }
         if (p.status === 'fulfilled') n += p.value;
         for (const r of [p, d]) if (r.status === 'rejected') throw r.reason;
       } catch (err) {
-        if (!stopping) log.warn({ err: (err as Error).message }, 'alert publication or delivery round failed');
+        if (!stopping)
+          log.warn({ err: (err as Error).message }, 'alert publication or delivery round failed');
       }
       if (n) continue;
       await new Promise<void>((resolve) => {
         wake = resolve;
-        const t = setTimeout(() => { wake = null; resolve(); }, pollMs);
+        const t = setTimeout(() => {
+          wake = null;
+          resolve();
+        }, pollMs);
         t.unref();
       });
     }
@@ -149,31 +208,57 @@ export function startAlertWorker(deps: Deps, opts: AlertWorkerOptions = {}): Ale
   let looping: Promise<void> | null = null;
 
   const refreshThresholds = async () => {
-    try { thresholds = await loadThresholds(deps.db); } catch (err) { log.warn({ err: (err as Error).message }, 'reading alert thresholds failed'); }
+    try {
+      thresholds = await loadThresholds(deps.db);
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'reading alert thresholds failed');
+    }
   };
 
   return {
     stats,
     async start() {
       // A topic just created may not be in every broker's metadata yet ("does not host this topic-partition"): retried.
-      await retry(() => deps.broker.createTopics([{ topic: source }, { topic: deps.topic(topicOf.dlq) }, ...alertTopics().map((t) => ({ ...t, topic: deps.topic(t.topic) }))]), { attempts: 5, initialDelayMs: 500 });
+      await retry(
+        () =>
+          deps.broker.createTopics([
+            { topic: source },
+            { topic: deps.topic(topicOf.dlq) },
+            ...alertTopics().map((t) => ({ ...t, topic: deps.topic(t.topic) })),
+          ]),
+        { attempts: 5, initialDelayMs: 500 },
+      );
       await codec.register(deps.topic(ALERT_TOPIC), ALERT_SCHEMA);
       await refreshThresholds();
       timers.push(setInterval(refreshThresholds, opts.thresholdsRefreshMs ?? 10_000));
       const staleMs = opts.staleCheckMs ?? deps.config.alertStaleCheckMs ?? 60_000;
       if (staleMs > 0 && Object.keys(cadences).length) {
-        timers.push(setInterval(() => {
-          checkStale(deps.db, Date.now(), cadences).then((ev) => { stats.states += ev.length; if (ev.length) kick(); })
-            .catch((err) => log.warn({ err: (err as Error).message }, 'stale-feed check failed'));
-        }, staleMs));
+        timers.push(
+          setInterval(() => {
+            checkStale(deps.db, Date.now(), cadences)
+              .then((ev) => {
+                stats.states += ev.length;
+                if (ev.length) kick();
+              })
+              .catch((err) => log.warn({ err: (err as Error).message }, 'stale-feed check failed'));
+          }, staleMs),
+        );
       }
       const forecastMs = opts.forecastCheckMs ?? 300_000;
       if (forecastMs > 0) {
         const checked = new Map<string, number>();
-        timers.push(setInterval(() => {
-          checkForecasts(deps.db, evalOpts, checked).then((ev) => { stats.states += ev.length; if (ev.length) kick(); })
-            .catch((err) => log.warn({ err: (err as Error).message }, 'forecast early-warning check failed'));
-        }, forecastMs));
+        timers.push(
+          setInterval(() => {
+            checkForecasts(deps.db, evalOpts, checked)
+              .then((ev) => {
+                stats.states += ev.length;
+                if (ev.length) kick();
+              })
+              .catch((err) =>
+                log.warn({ err: (err as Error).message }, 'forecast early-warning check failed'),
+              );
+          }, forecastMs),
+        );
       }
       for (const t of timers) t.unref();
       await consumer.run(handle);
@@ -183,9 +268,20 @@ export function startAlertWorker(deps: Deps, opts: AlertWorkerOptions = {}): Ale
       if (stopping) return;
       stopping = true;
       for (const t of timers) clearInterval(t);
-      const steps = [() => consumer.stop(), async () => { kick(); await looping; }, () => sink.close()];
+      const steps = [
+        () => consumer.stop(),
+        async () => {
+          kick();
+          await looping;
+        },
+        () => sink.close(),
+      ];
       for (const s of steps) {
-        try { await s(); } catch (err) { log.warn({ err: (err as Error).message }, 'alert worker stop step failed'); }
+        try {
+          await s();
+        } catch (err) {
+          log.warn({ err: (err as Error).message }, 'alert worker stop step failed');
+        }
       }
     },
     async idle(timeoutMs = 30_000) {
@@ -194,7 +290,9 @@ export function startAlertWorker(deps: Deps, opts: AlertWorkerOptions = {}): Ale
         const r = await deps.db.query<{ n: string }>(
           `SELECT (SELECT count(*) FROM alert_states WHERE published_ms IS NULL)
                 + (SELECT count(*) FROM alert_deliveries d JOIN alert_webhooks w ON w.id = d.webhook_id AND w.enabled
-                   WHERE d.status = 'pending' AND d.next_attempt_ms <= $1) AS n`, [Date.now()]);
+                   WHERE d.status = 'pending' AND d.next_attempt_ms <= $1) AS n`,
+          [Date.now()],
+        );
         if (Number(r.rows[0]!.n) === 0) return;
         if (Date.now() > deadline) throw new Error('alert worker not idle in time');
         kick();

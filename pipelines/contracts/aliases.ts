@@ -6,12 +6,22 @@
  * applied to values that carry no unit of their own.
  */
 import type { FeedName } from './types.ts';
-import { EVENT_TIME_ALIASES, MONTH_ALIASES, YEAR_ALIASES, inputFields, YARD_MARKERS, type FieldSpec } from './fields.ts';
+import {
+  EVENT_TIME_ALIASES,
+  MONTH_ALIASES,
+  YEAR_ALIASES,
+  inputFields,
+  YARD_MARKERS,
+  type FieldSpec,
+} from './fields.ts';
 import { cleanText, isEmpty } from './parse.ts';
 
 /** Lower-case, NFKC, without whitespace, separators, punctuation and brackets. */
 export function normKey(key: string): string {
-  return key.normalize('NFKC').toLowerCase().replace(/[\s_\-.·・、，,。:：;；'"“”‘’/\\|()[\]{}【】（）<>《》]/g, '');
+  return key
+    .normalize('NFKC')
+    .toLowerCase()
+    .replace(/[\s_\-.·・、，,。:：;；'"“”‘’/\\|()[\]{}【】（）<>《》]/g, '');
 }
 
 const BRACKET_SUFFIX = /[(（[【]([^()（）[\]【】]*)[)）\]】]\s*$/;
@@ -24,7 +34,10 @@ export function splitHeader(key: string): { base: string; unit: string } | null 
   return { base: k.slice(0, m.index), unit: m[1]!.trim() };
 }
 
-interface AliasTarget { field: string; implies?: Readonly<Record<string, string>> }
+interface AliasTarget {
+  field: string;
+  implies?: Readonly<Record<string, string>>;
+}
 
 export interface AliasIndex {
   feed: FeedName;
@@ -83,7 +96,19 @@ export interface Mapped {
 }
 
 const NUMERIC = /^[\s+\-.,0-9eE]+$/;
-const NUMBER_KINDS = new Set(['weight', 'stock', 'capacity', 'price', 'money', 'kcal', 'pct', 'count', 'mw', 'minutes', 'number']);
+const NUMBER_KINDS = new Set([
+  'weight',
+  'stock',
+  'capacity',
+  'price',
+  'money',
+  'kcal',
+  'pct',
+  'count',
+  'mw',
+  'minutes',
+  'number',
+]);
 
 /**
  * Maps a source object onto canonical field names. The first non-empty value
@@ -113,7 +138,12 @@ export function mapAliases(feed: FeedName, raw: Record<string, unknown>): Mapped
     if (target.implies) Object.assign(out.implied, target.implies);
     let v = value;
     const spec = idx.specs.get(target.field);
-    if (unit && spec && NUMBER_KINDS.has(spec.kind) && (typeof v === 'number' || (typeof v === 'string' && NUMERIC.test(v)))) {
+    if (
+      unit &&
+      spec &&
+      NUMBER_KINDS.has(spec.kind) &&
+      (typeof v === 'number' || (typeof v === 'string' && NUMERIC.test(v)))
+    ) {
       v = `${String(v).trim()}${unit}`;
     }
     if (target.field in out.values) {

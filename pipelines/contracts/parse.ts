@@ -23,16 +23,37 @@ export type NumberKind =
 const MJ_TO_KCAL = 238.846;
 
 const UNIT_FACTORS: Record<NumberKind, Record<string, number>> = {
-  weight: { '': 1, t: 1, '吨': 1, kg: 0.001, '公斤': 0.001, '千克': 0.001, '万吨': 1e4 },
-  stock: { '': 1, t: 1, '吨': 1, kg: 0.001, '公斤': 0.001, '千克': 0.001, '万吨': 1e4, mt: 1e6, '百万吨': 1e6 },
-  capacity: { t: 1, '吨': 1, '吨/年': 1, 't/a': 1, 't/yr': 1, '万吨': 1e4, '万吨/年': 1e4, '万t/a': 1e4, mt: 1e6, 'mt/a': 1e6, 'mt/yr': 1e6 },
-  price: { '': 1, '元': 1, '元/吨': 1, '元/t': 1, 'yuan/t': 1, 'cny/t': 1 },
-  money: { '': 1, '元': 1, '万元': 1e4, yuan: 1, cny: 1 },
-  kcal: { kcal: 1, 'kcal/kg': 1, '大卡': 1, '千卡': 1, '千卡/千克': 1, 'mj/kg': MJ_TO_KCAL, mj: MJ_TO_KCAL, '兆焦/千克': MJ_TO_KCAL },
+  weight: { '': 1, t: 1, 吨: 1, kg: 0.001, 公斤: 0.001, 千克: 0.001, 万吨: 1e4 },
+  stock: { '': 1, t: 1, 吨: 1, kg: 0.001, 公斤: 0.001, 千克: 0.001, 万吨: 1e4, mt: 1e6, 百万吨: 1e6 },
+  capacity: {
+    t: 1,
+    吨: 1,
+    '吨/年': 1,
+    't/a': 1,
+    't/yr': 1,
+    万吨: 1e4,
+    '万吨/年': 1e4,
+    '万t/a': 1e4,
+    mt: 1e6,
+    'mt/a': 1e6,
+    'mt/yr': 1e6,
+  },
+  price: { '': 1, 元: 1, '元/吨': 1, '元/t': 1, 'yuan/t': 1, 'cny/t': 1 },
+  money: { '': 1, 元: 1, 万元: 1e4, yuan: 1, cny: 1 },
+  kcal: {
+    kcal: 1,
+    'kcal/kg': 1,
+    大卡: 1,
+    千卡: 1,
+    '千卡/千克': 1,
+    'mj/kg': MJ_TO_KCAL,
+    mj: MJ_TO_KCAL,
+    '兆焦/千克': MJ_TO_KCAL,
+  },
   pct: { '': 1, '%': 1 },
-  count: { '': 1, '辆': 1, '车': 1, '艘': 1, '列': 1, '次': 1, '个': 1, '条': 1 },
-  mw: { '': 1, mw: 1, '兆瓦': 1, '万千瓦': 10, '万kw': 10, kw: 0.001, '千瓦': 0.001 },
-  minutes: { '': 1, min: 1, '分钟': 1, h: 60, '小时': 60, '天': 1440, d: 1440 },
+  count: { '': 1, 辆: 1, 车: 1, 艘: 1, 列: 1, 次: 1, 个: 1, 条: 1 },
+  mw: { '': 1, mw: 1, 兆瓦: 1, 万千瓦: 10, 万kw: 10, kw: 0.001, 千瓦: 0.001 },
+  minutes: { '': 1, min: 1, 分钟: 1, h: 60, 小时: 60, 天: 1440, d: 1440 },
   number: { '': 1 },
 };
 
@@ -58,7 +79,11 @@ export function parseNumber(value: unknown, kind: NumberKind, label: string): nu
   if (typeof value === 'number') {
     num = value;
   } else if (typeof value === 'string') {
-    const s = value.normalize('NFKC').trim().replace(/\s+/g, '').replace(/(\d),(?=\d{3}(?!\d))/g, '$1');
+    const s = value
+      .normalize('NFKC')
+      .trim()
+      .replace(/\s+/g, '')
+      .replace(/(\d),(?=\d{3}(?!\d))/g, '$1');
     const m = /^([+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?)(.*)$/i.exec(s);
     if (!m) throw invalidNumber(label, value);
     num = Number(m[1]);
@@ -76,26 +101,42 @@ export function parseNumber(value: unknown, kind: NumberKind, label: string): nu
   if (factor === undefined) throw invalidNumber(label, value, unit);
   const out = num * factor;
   if (kind === 'count' && (!Number.isInteger(out) || out < 0)) {
-    throw new ValidationError('invalid_number', `字段 ${label} 应为非负整数 / ${label} must be a non-negative integer`, { context: { field: label } });
+    throw new ValidationError(
+      'invalid_number',
+      `字段 ${label} 应为非负整数 / ${label} must be a non-negative integer`,
+      { context: { field: label } },
+    );
   }
   // Conversions such as 33500 kg -> 33.5 t must not leave binary noise behind.
   return Math.round(out * 1e6) / 1e6;
 }
 
 function invalidNumber(label: string, value: unknown, unit?: string): ValidationError {
-  const shown = typeof value === 'string' || typeof value === 'number' ? String(value).slice(0, 40) : typeof value;
-  return new ValidationError('invalid_number',
+  const shown =
+    typeof value === 'string' || typeof value === 'number' ? String(value).slice(0, 40) : typeof value;
+  return new ValidationError(
+    'invalid_number',
     unit
       ? `字段 ${label} 的单位“${unit}”无法识别（值 ${shown}）/ unknown unit "${unit}" in ${label} (value ${shown})`
       : `字段 ${label} 不是有效数字（值 ${shown}）/ ${label} is not a valid number (value ${shown})`,
-    { context: { field: label } });
+    { context: { field: label } },
+  );
 }
 
 /** Asia/Shanghai has had no DST since 1991: a fixed +08:00 is exact for the data we handle. */
 export const CST_OFFSET_MS = 8 * 3600_000;
 const EXCEL_EPOCH_DAYS = 25569; // 1970-01-01 as an Excel (1900 system) serial
 
-function fromLocalParts(y: number, mo: number, d: number, h: number, mi: number, s: number, ms: number, offsetMs: number | null): number | null {
+function fromLocalParts(
+  y: number,
+  mo: number,
+  d: number,
+  h: number,
+  mi: number,
+  s: number,
+  ms: number,
+  offsetMs: number | null,
+): number | null {
   if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 24 || mi > 59 || s > 60) return null;
   const utc = Date.UTC(y, mo - 1, d, h, mi, s, ms);
   const check = new Date(utc);
@@ -125,14 +166,28 @@ export function parseTimeMs(value: unknown): number | null {
   const s = value.normalize('NFKC').trim();
   if (!s) return null;
   if (/^\d+(\.\d+)?$/.test(s) && !/^\d{8}(\d{6})?$/.test(s)) return numericTime(Number(s));
-  let m = /^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[T\s]+(\d{1,2}):(\d{1,2})(?::(\d{1,2})(?:\.(\d{1,6}))?)?)?\s*(Z|[+-]\d{2}:?\d{2})?$/i.exec(s);
+  let m =
+    /^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[T\s]+(\d{1,2}):(\d{1,2})(?::(\d{1,2})(?:\.(\d{1,6}))?)?)?\s*(Z|[+-]\d{2}:?\d{2})?$/i.exec(
+      s,
+    );
   if (m) {
     const tz = m[8];
     const off = offsetOf(tz);
     if (tz && off === null) return null;
-    return fromLocalParts(+m[1]!, +m[2]!, +m[3]!, +(m[4] ?? 0), +(m[5] ?? 0), +(m[6] ?? 0), m[7] ? Math.round(Number(`0.${m[7]}`) * 1000) : 0, off);
+    return fromLocalParts(
+      +m[1]!,
+      +m[2]!,
+      +m[3]!,
+      +(m[4] ?? 0),
+      +(m[5] ?? 0),
+      +(m[6] ?? 0),
+      m[7] ? Math.round(Number(`0.${m[7]}`) * 1000) : 0,
+      off,
+    );
   }
-  m = /^(\d{4})年(\d{1,2})月(\d{1,2})日?(?:\s*(\d{1,2})[时:点](?:(\d{1,2})分?)?(?::?(\d{1,2})秒?)?)?$/.exec(s);
+  m = /^(\d{4})年(\d{1,2})月(\d{1,2})日?(?:\s*(\d{1,2})[时:点](?:(\d{1,2})分?)?(?::?(\d{1,2})秒?)?)?$/.exec(
+    s,
+  );
   if (m) return fromLocalParts(+m[1]!, +m[2]!, +m[3]!, +(m[4] ?? 0), +(m[5] ?? 0), +(m[6] ?? 0), 0, null);
   m = /^(\d{4})(\d{2})(\d{2})(?:(\d{2})(\d{2})(\d{2}))?$/.exec(s);
   if (m) return fromLocalParts(+m[1]!, +m[2]!, +m[3]!, +(m[4] ?? 0), +(m[5] ?? 0), +(m[6] ?? 0), 0, null);
@@ -154,8 +209,14 @@ export function parseMonthMs(year: unknown, month: unknown): number | null {
     const m = /^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*月?$/.exec(ms);
     if (m) return fromLocalParts(+m[1]!, +m[2]!, 1, 0, 0, 0, 0, null);
   }
-  const y = typeof year === 'number' ? year : typeof year === 'string' ? Number(year.normalize('NFKC').replace(/年$/, '').trim()) : NaN;
-  const mo = typeof ms === 'number' ? ms : typeof ms === 'string' ? Number(ms.replace(/月$/, '').trim()) : NaN;
+  const y =
+    typeof year === 'number'
+      ? year
+      : typeof year === 'string'
+        ? Number(year.normalize('NFKC').replace(/年$/, '').trim())
+        : NaN;
+  const mo =
+    typeof ms === 'number' ? ms : typeof ms === 'string' ? Number(ms.replace(/月$/, '').trim()) : NaN;
   if (!Number.isInteger(y) || y < 1990 || y > 2200) return null;
   if (ms === undefined || ms === null || ms === '') return fromLocalParts(y, 1, 1, 0, 0, 0, 0, null);
   if (!Number.isInteger(mo) || mo < 1 || mo > 12) return null;
@@ -178,6 +239,11 @@ export function toDateCst(ms: number): string {
 /** Normalizes free text: NFKC (full-width to half-width), trimmed, inner whitespace collapsed. */
 export function cleanText(v: unknown): string {
   if (v === null || v === undefined) return '';
-  const s = typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : JSON.stringify(v);
+  const s =
+    typeof v === 'string'
+      ? v
+      : typeof v === 'number' || typeof v === 'boolean'
+        ? String(v)
+        : JSON.stringify(v);
   return s.normalize('NFKC').replace(/\s+/g, ' ').trim();
 }

@@ -4,7 +4,11 @@
  * users (power plants and other buyers) may be anywhere in China: any 6-digit
  * code with a valid province prefix is accepted for them.
  */
-export interface Region { code: string; name: string; short: string[] }
+export interface Region {
+  code: string;
+  name: string;
+  short: string[];
+}
 
 export const ORDOS_REGIONS: readonly Region[] = [
   { code: '150602', name: '东胜区', short: ['东胜'] },
@@ -22,10 +26,47 @@ export const ORDOS_CODES: ReadonlySet<string> = new Set(ORDOS_REGIONS.map((r) =>
 const byCode = new Map(ORDOS_REGIONS.map((r) => [r.code, r]));
 
 // Longest names first so 鄂托克前旗 wins over 鄂托克旗.
-const names: [string, string][] = ORDOS_REGIONS.flatMap((r) => [[r.name, r.code] as [string, string], ...r.short.map((s) => [s, r.code] as [string, string])])
-  .sort((a, b) => b[0].length - a[0].length);
+const names: [string, string][] = ORDOS_REGIONS.flatMap((r) => [
+  [r.name, r.code] as [string, string],
+  ...r.short.map((s) => [s, r.code] as [string, string]),
+]).sort((a, b) => b[0].length - a[0].length);
 
-const PROVINCES = new Set(['11', '12', '13', '14', '15', '21', '22', '23', '31', '32', '33', '34', '35', '36', '37', '41', '42', '43', '44', '45', '46', '50', '51', '52', '53', '54', '61', '62', '63', '64', '65', '71', '81', '82']);
+const PROVINCES = new Set([
+  '11',
+  '12',
+  '13',
+  '14',
+  '15',
+  '21',
+  '22',
+  '23',
+  '31',
+  '32',
+  '33',
+  '34',
+  '35',
+  '36',
+  '37',
+  '41',
+  '42',
+  '43',
+  '44',
+  '45',
+  '46',
+  '50',
+  '51',
+  '52',
+  '53',
+  '54',
+  '61',
+  '62',
+  '63',
+  '64',
+  '65',
+  '71',
+  '81',
+  '82',
+]);
 
 export function regionName(code: string): string | undefined {
   return byCode.get(code)?.name;
@@ -43,7 +84,9 @@ function codeOf(s: string): string | null {
  * `150622000000`) to an Ordos code; null when it is not an Ordos region.
  */
 export function resolveOrdosRegion(value: unknown): string | null {
-  const s = String(value ?? '').normalize('NFKC').replace(/\s+/g, '');
+  const s = String(value ?? '')
+    .normalize('NFKC')
+    .replace(/\s+/g, '');
   if (!s) return null;
   const code = codeOf(s);
   if (code) return ORDOS_CODES.has(code) ? code : null;
@@ -53,7 +96,9 @@ export function resolveOrdosRegion(value: unknown): string | null {
 
 /** Resolves any Chinese county-level code (valid province prefix) or an Ordos name; null otherwise. */
 export function resolveChinaRegion(value: unknown): string | null {
-  const s = String(value ?? '').normalize('NFKC').replace(/\s+/g, '');
+  const s = String(value ?? '')
+    .normalize('NFKC')
+    .replace(/\s+/g, '');
   const code = codeOf(s);
   if (code) return PROVINCES.has(code.slice(0, 2)) ? code : null;
   return resolveOrdosRegion(s);

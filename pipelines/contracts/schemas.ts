@@ -33,7 +33,15 @@ const DOCS: Record<FeedName, string> = {
 
 function avroType(kind: FieldKind): string {
   if (kind === 'count') return 'int';
-  if (kind === 'string' || kind === 'time' || kind === 'date' || kind === 'region' || kind === 'enum' || kind === 'coord') return 'string';
+  if (
+    kind === 'string' ||
+    kind === 'time' ||
+    kind === 'date' ||
+    kind === 'region' ||
+    kind === 'enum' ||
+    kind === 'coord'
+  )
+    return 'string';
   return 'double';
 }
 
@@ -47,9 +55,16 @@ export interface AvroRecordSchema {
 
 /** The Avro schema of a feed's canonical topic (`coal.<feed>.v1`). */
 export function avroSchemaOf(feed: FeedName): AvroRecordSchema {
-  const fields: AvroRecordSchema['fields'] = canonicalFields(feed).map((f) => f.required
-    ? { name: f.name, type: avroType(f.kind), doc: f.doc }
-    : { name: f.name, type: ['null', avroType(f.kind)], default: null, doc: f.doc });
-  fields.push({ name: 'ext', type: ['null', { type: 'map', values: 'string' }], default: null, doc: '未识别的源字段（已脱敏）/ unknown source fields (desensitized)' });
+  const fields: AvroRecordSchema['fields'] = canonicalFields(feed).map((f) =>
+    f.required
+      ? { name: f.name, type: avroType(f.kind), doc: f.doc }
+      : { name: f.name, type: ['null', avroType(f.kind)], default: null, doc: f.doc },
+  );
+  fields.push({
+    name: 'ext',
+    type: ['null', { type: 'map', values: 'string' }],
+    default: null,
+    doc: '未识别的源字段（已脱敏）/ unknown source fields (desensitized)',
+  });
   return { type: 'record', name: RECORD_NAMES[feed], namespace: SCHEMA_NAMESPACE, doc: DOCS[feed], fields };
 }

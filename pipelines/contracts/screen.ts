@@ -66,12 +66,17 @@ export function shapeProblem(record: Record<string, unknown>): ShapeProblem | nu
       continue;
     }
     if (v === null || typeof v !== 'object') continue;
-    const entries: [string, unknown][] = Array.isArray(v) ? v.map((x, i) => [String(i), x]) : Object.entries(v as Record<string, unknown>);
+    const entries: [string, unknown][] = Array.isArray(v)
+      ? v.map((x, i) => [String(i), x])
+      : Object.entries(v as Record<string, unknown>);
     for (const [k, child] of entries) {
       const at = path ? `${path}.${k}` : k;
       if (!Array.isArray(v) && LONE_SURROGATE.test(k)) return { kind: 'surrogate', where: 'key' };
       if (!Array.isArray(v) && (ALWAYS_BAD.test(k) || INNER_BREAK.test(k))) {
-        return { kind: 'control', where: `key ${JSON.stringify(k.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?'))} (${codeOf(k)})` };
+        return {
+          kind: 'control',
+          where: `key ${JSON.stringify(k.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?'))} (${codeOf(k)})`,
+        };
       }
       stack.push([child, at]);
     }
@@ -98,5 +103,7 @@ export function storableText(s: string): string {
 /** The same for JSON text: replaces the escape `\u0000` (not an escaped backslash followed by `u0000`). */
 export function storableJson(json: string): string {
   // JSON.stringify escapes only unpaired surrogates, so every surrogate escape in its output is one.
-  return json.replace(/(?<!\\)((?:\\\\)*)\\u0000/g, '$1\\u2400').replace(/(?<!\\)((?:\\\\)*)\\ud[89a-f][0-9a-f]{2}/gi, '$1\\ufffd');
+  return json
+    .replace(/(?<!\\)((?:\\\\)*)\\u0000/g, '$1\\u2400')
+    .replace(/(?<!\\)((?:\\\\)*)\\ud[89a-f][0-9a-f]{2}/gi, '$1\\ufffd');
 }

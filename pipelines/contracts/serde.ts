@@ -21,15 +21,20 @@ export function createFeedSerde(deps: Pick<Deps, 'registry' | 'topic'>): CoalSer
   const registerAll = () => {
     ready ??= (async () => {
       const ids = {} as Record<FeedName, number>;
-      for (const feed of FEEDS) ids[feed] = await codec.register(deps.topic(topicOf.canonical(feed)), avroSchemaOf(feed));
+      for (const feed of FEEDS)
+        ids[feed] = await codec.register(deps.topic(topicOf.canonical(feed)), avroSchemaOf(feed));
       return ids;
     })();
-    ready.catch(() => { ready = null; });
+    ready.catch(() => {
+      ready = null;
+    });
     return ready;
   };
   return {
     codec,
-    async registerAll() { await registerAll(); },
+    async registerAll() {
+      await registerAll();
+    },
     schemaIds: registerAll,
     async encode<F extends FeedName>(feed: F, record: FeedRecordMap[F]): Promise<Buffer> {
       await registerAll();

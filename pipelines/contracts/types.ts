@@ -5,8 +5,18 @@
  * Personal data never appears in clear: `*Token` fields are keyed HMAC tokens.
  * `ext` keeps unknown source fields (already desensitized by policy).
  */
-export type FeedName = 'sales' | 'mines' | 'mine_inventory' | 'rail' | 'highway' | 'ports' | 'coal_users' | 'prices';
-export const FEEDS: readonly FeedName[] = ['sales', 'mines', 'mine_inventory', 'rail', 'highway', 'ports', 'coal_users', 'prices'];
+export type FeedName =
+  'sales' | 'mines' | 'mine_inventory' | 'rail' | 'highway' | 'ports' | 'coal_users' | 'prices';
+export const FEEDS: readonly FeedName[] = [
+  'sales',
+  'mines',
+  'mine_inventory',
+  'rail',
+  'highway',
+  'ports',
+  'coal_users',
+  'prices',
+];
 
 interface Base {
   /** Source record id, unique per feed (dedupe key). */

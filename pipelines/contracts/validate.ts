@@ -6,11 +6,29 @@
  */
 import { ValidationError } from '../../infra/core/index.ts';
 import type {
-  CoalUserRecord, FeedName, FeedRecordMap, HighwayRecord, MineInventoryRecord, MineRecord, MineStatus, PortRecord, PriceRecord, RailRecord, SaleRecord,
+  CoalUserRecord,
+  FeedName,
+  FeedRecordMap,
+  HighwayRecord,
+  MineInventoryRecord,
+  MineRecord,
+  MineStatus,
+  PortRecord,
+  PriceRecord,
+  RailRecord,
+  SaleRecord,
 } from './types.ts';
 import { MONTH_FIELD, TIME_FIELD, YEAR_FIELD, type Mapped } from './aliases.ts';
 import { PERSONAL_FIELDS } from './fields.ts';
-import { cleanText, parseMonthMs, parseNumber, parseTimeMs, toDateCst, toIsoCst, type NumberKind } from './parse.ts';
+import {
+  cleanText,
+  parseMonthMs,
+  parseNumber,
+  parseTimeMs,
+  toDateCst,
+  toIsoCst,
+  type NumberKind,
+} from './parse.ts';
 import { regionInText, resolveChinaRegion, resolveOrdosRegion } from './regions.ts';
 import type { ReasonCode } from './reasons.ts';
 
@@ -64,9 +82,15 @@ function fail(reason: ReasonCode, zh: string, en: string, field?: string): never
 }
 
 class Reader {
-  constructor(readonly feed: FeedName, readonly m: Mapped, readonly ctx: ValidateContext) {}
+  constructor(
+    readonly feed: FeedName,
+    readonly m: Mapped,
+    readonly ctx: ValidateContext,
+  ) {}
 
-  has(name: string): boolean { return name in this.m.values; }
+  has(name: string): boolean {
+    return name in this.m.values;
+  }
 
   str(name: string, required: true): string;
   str(name: string, required?: false): string | undefined;
@@ -104,32 +128,58 @@ class Reader {
 
   checkTime(name: string, ms: number | null, raw: unknown): number {
     const shown = String(raw instanceof Date ? raw.toISOString() : raw).slice(0, 40);
-    if (ms === null || Number.isNaN(ms)) fail('invalid_time', `字段 ${name} 时间无法解析（${shown}）`, `${name} is not a time (${shown})`, name);
-    if (ms < LIMITS.minTimeMs) fail('invalid_time', `字段 ${name} 早于 2000 年（${shown}）`, `${name} is before 2000 (${shown})`, name);
+    if (ms === null || Number.isNaN(ms))
+      fail('invalid_time', `字段 ${name} 时间无法解析（${shown}）`, `${name} is not a time (${shown})`, name);
+    if (ms < LIMITS.minTimeMs)
+      fail(
+        'invalid_time',
+        `字段 ${name} 早于 2000 年（${shown}）`,
+        `${name} is before 2000 (${shown})`,
+        name,
+      );
     if (ms > this.ctx.nowMs + LIMITS.futureSkewMs) {
-      fail('future_time', `字段 ${name} 晚于当前时间超过 ${LIMITS.futureSkewMs / 60000} 分钟（${shown}）`, `${name} is more than ${LIMITS.futureSkewMs / 60000} min in the future (${shown})`, name);
+      fail(
+        'future_time',
+        `字段 ${name} 晚于当前时间超过 ${LIMITS.futureSkewMs / 60000} 分钟（${shown}）`,
+        `${name} is more than ${LIMITS.futureSkewMs / 60000} min in the future (${shown})`,
+        name,
+      );
     }
     return ms;
   }
 
   /** Event time from the generic time columns, or year/month columns, or the receiving time. */
   eventTimeMs(opts: { fallbackReceived: boolean }): number {
-    if (this.has(TIME_FIELD)) return this.checkTime('eventTime', parseTimeMs(this.m.values[TIME_FIELD]), this.m.values[TIME_FIELD]);
+    if (this.has(TIME_FIELD))
+      return this.checkTime('eventTime', parseTimeMs(this.m.values[TIME_FIELD]), this.m.values[TIME_FIELD]);
     if (this.has('eventTime')) return this.timeMs('eventTime', true);
     if (this.has(YEAR_FIELD) || this.has(MONTH_FIELD)) {
       const ms = parseMonthMs(this.m.values[YEAR_FIELD], this.m.values[MONTH_FIELD]);
-      return this.checkTime('eventTime', ms, `${String(this.m.values[YEAR_FIELD] ?? '')}-${String(this.m.values[MONTH_FIELD] ?? '')}`);
+      return this.checkTime(
+        'eventTime',
+        ms,
+        `${String(this.m.values[YEAR_FIELD] ?? '')}-${String(this.m.values[MONTH_FIELD] ?? '')}`,
+      );
     }
     if (opts.fallbackReceived) return this.ctx.receivedAtMs;
-    return fail('missing_field', '缺少事件时间（时间/日期/年份月份）', 'missing event time (time, date, or year and month)', 'eventTime');
+    return fail(
+      'missing_field',
+      '缺少事件时间（时间/日期/年份月份）',
+      'missing event time (time, date, or year and month)',
+      'eventTime',
+    );
   }
 
   /** Stable record id: the source's own id, else a keyed hash of the mapped content. */
   recordId(preferred?: string): string {
     const own = this.str('recordId') ?? preferred;
     if (own) return own;
-    const parts = Object.entries(this.m.values).map(([k, v]) => `${k}=${cleanText(v)}`).sort();
-    const ext = Object.entries(this.m.ext).map(([k, v]) => `${k}=${v}`).sort();
+    const parts = Object.entries(this.m.values)
+      .map(([k, v]) => `${k}=${cleanText(v)}`)
+      .sort();
+    const ext = Object.entries(this.m.ext)
+      .map(([k, v]) => `${k}=${v}`)
+      .sort();
     return `h:${this.ctx.hashId(`${this.feed}\n${parts.join('\n')}\n${ext.join('\n')}`)}`;
   }
 
@@ -150,7 +200,12 @@ class Reader {
     const s = this.str('creditCode')?.toUpperCase().replace(/\s+/g, '');
     if (s === undefined) return undefined;
     if (!/^[0-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10}$/.test(s)) {
-      fail('invalid_value', '统一社会信用代码格式无效（应为 18 位）', 'creditCode is not an 18-character unified social credit code', 'creditCode');
+      fail(
+        'invalid_value',
+        '统一社会信用代码格式无效（应为 18 位）',
+        'creditCode is not an 18-character unified social credit code',
+        'creditCode',
+      );
     }
     return s;
   }
@@ -161,25 +216,58 @@ class Reader {
     if (own) return own;
     if (credit) return credit;
     if (name) return `name:${name.normalize('NFKC').replace(/\s+/g, '')}`;
-    return fail('missing_field', `缺少 ${idField}（或名称/统一社会信用代码）`, `missing ${idField} (or a name or credit code)`, idField);
+    return fail(
+      'missing_field',
+      `缺少 ${idField}（或名称/统一社会信用代码）`,
+      `missing ${idField} (or a name or credit code)`,
+      idField,
+    );
   }
 
-  ordosRegion(mineId: string | undefined, nameForInference: string | undefined, required: boolean): string | undefined {
+  ordosRegion(
+    mineId: string | undefined,
+    nameForInference: string | undefined,
+    required: boolean,
+  ): string | undefined {
     const raw = this.str('regionCode');
     if (raw !== undefined) {
       const code = resolveOrdosRegion(raw);
-      if (!code) fail('region_unknown', `行政区划“${raw.slice(0, 30)}”不是鄂尔多斯的旗区`, `region "${raw.slice(0, 30)}" is not an Ordos county-level division`, 'regionCode');
+      if (!code)
+        fail(
+          'region_unknown',
+          `行政区划“${raw.slice(0, 30)}”不是鄂尔多斯的旗区`,
+          `region "${raw.slice(0, 30)}" is not an Ordos county-level division`,
+          'regionCode',
+        );
       return code;
     }
-    const inferred = (nameForInference && regionInText(nameForInference)) || (mineId && this.ctx.regionOfMine?.(mineId));
+    const inferred =
+      (nameForInference && regionInText(nameForInference)) || (mineId && this.ctx.regionOfMine?.(mineId));
     if (inferred) return inferred;
     if (!required) return undefined;
-    return fail('region_unknown', '缺少行政区划，且无法从企业名称或煤矿基本信息推断', 'no region given and none known for this mine (name or mines feed)', 'regionCode');
+    return fail(
+      'region_unknown',
+      '缺少行政区划，且无法从企业名称或煤矿基本信息推断',
+      'no region given and none known for this mine (name or mines feed)',
+      'regionCode',
+    );
   }
 
-  range(name: string, v: number | undefined, min: number, max: number, reason: ReasonCode = 'value_out_of_range'): void {
+  range(
+    name: string,
+    v: number | undefined,
+    min: number,
+    max: number,
+    reason: ReasonCode = 'value_out_of_range',
+  ): void {
     if (v === undefined) return;
-    if (v < min || v > max) fail(reason, `字段 ${name}=${v} 超出合理范围 ${min}..${max}`, `${name}=${v} outside ${min}..${max}`, name);
+    if (v < min || v > max)
+      fail(
+        reason,
+        `字段 ${name}=${v} 超出合理范围 ${min}..${max}`,
+        `${name}=${v} outside ${min}..${max}`,
+        name,
+      );
   }
 
   price(name: string, v: number | undefined): void {
@@ -193,7 +281,12 @@ class Reader {
       return fail('missing_field', `缺少字段 ${name}`, `missing field ${name}`, name);
     }
     for (const [re, v] of table) if (re.test(s)) return v;
-    return fail('invalid_value', `字段 ${name} 的取值“${s.slice(0, 20)}”不被接受`, `${name} value "${s.slice(0, 20)}" not accepted`, name);
+    return fail(
+      'invalid_value',
+      `字段 ${name} 的取值“${s.slice(0, 20)}”不被接受`,
+      `${name} value "${s.slice(0, 20)}" not accepted`,
+      name,
+    );
   }
 }
 
@@ -209,41 +302,86 @@ function sales(r: Reader): SaleRecord {
   const tareIn = r.num('tareT', 'weight');
   const netIn = r.num('netT', 'weight');
   const given = [grossIn, tareIn, netIn].filter((x) => x !== undefined).length;
-  if (given < 2) fail('missing_field', '毛重、皮重、净重至少需要两项', 'at least two of gross, tare and net weight are required', grossIn === undefined ? 'grossT' : 'netT');
+  if (given < 2)
+    fail(
+      'missing_field',
+      '毛重、皮重、净重至少需要两项',
+      'at least two of gross, tare and net weight are required',
+      grossIn === undefined ? 'grossT' : 'netT',
+    );
   const gross = grossIn ?? round(tareIn! + netIn!);
   const tare = tareIn ?? round(gross - netIn!);
   const net = netIn ?? round(gross - tare);
-  for (const [name, v] of [['grossT', gross], ['tareT', tare], ['netT', net]] as const) {
+  for (const [name, v] of [
+    ['grossT', gross],
+    ['tareT', tare],
+    ['netT', net],
+  ] as const) {
     if (!(v > 0)) fail('weight_implausible', `${name}=${v} 应为正数`, `${name}=${v} must be positive`, name);
   }
   if (net > LIMITS.netMaxT || gross > LIMITS.grossMaxT) {
-    fail('weight_implausible', `净重 ${net} t / 毛重 ${gross} t 超出单车上限（净重 ≤ ${LIMITS.netMaxT} t，毛重 ≤ ${LIMITS.grossMaxT} t）；若单位为千克请注明 kg`,
-      `net ${net} t / gross ${gross} t above a truck's limit (net <= ${LIMITS.netMaxT} t, gross <= ${LIMITS.grossMaxT} t); write the unit (kg) if the export is in kilograms`, 'netT');
+    fail(
+      'weight_implausible',
+      `净重 ${net} t / 毛重 ${gross} t 超出单车上限（净重 ≤ ${LIMITS.netMaxT} t，毛重 ≤ ${LIMITS.grossMaxT} t）；若单位为千克请注明 kg`,
+      `net ${net} t / gross ${gross} t above a truck's limit (net <= ${LIMITS.netMaxT} t, gross <= ${LIMITS.grossMaxT} t); write the unit (kg) if the export is in kilograms`,
+      'netT',
+    );
   }
   if (tare < LIMITS.tareMinT || tare > LIMITS.tareMaxT) {
-    fail('weight_implausible', `皮重 ${tare} t 超出 ${LIMITS.tareMinT}..${LIMITS.tareMaxT} t`, `tare ${tare} t outside ${LIMITS.tareMinT}..${LIMITS.tareMaxT} t`, 'tareT');
+    fail(
+      'weight_implausible',
+      `皮重 ${tare} t 超出 ${LIMITS.tareMinT}..${LIMITS.tareMaxT} t`,
+      `tare ${tare} t outside ${LIMITS.tareMinT}..${LIMITS.tareMaxT} t`,
+      'tareT',
+    );
   }
   if (Math.abs(net - (gross - tare)) > LIMITS.netToleranceT + 1e-9) {
-    fail('net_mismatch', `净重 ${net} ≠ 毛重 ${gross} − 皮重 ${tare}（允差 ${LIMITS.netToleranceT} t）`, `net ${net} != gross ${gross} - tare ${tare} (tolerance ${LIMITS.netToleranceT} t)`, 'netT');
+    fail(
+      'net_mismatch',
+      `净重 ${net} ≠ 毛重 ${gross} − 皮重 ${tare}（允差 ${LIMITS.netToleranceT} t）`,
+      `net ${net} != gross ${gross} - tare ${tare} (tolerance ${LIMITS.netToleranceT} t)`,
+      'netT',
+    );
   }
   let unit = r.num('unitPriceYuanPerT', 'price');
   let total = r.num('totalPriceYuan', 'money');
-  if (unit === undefined && total === undefined) fail('missing_field', '缺少单价和总价', 'missing unit and total price', 'unitPriceYuanPerT');
+  if (unit === undefined && total === undefined)
+    fail('missing_field', '缺少单价和总价', 'missing unit and total price', 'unitPriceYuanPerT');
   unit ??= round(total! / net, 2);
   total ??= round(unit * net, 2);
   r.price('unitPriceYuanPerT', unit);
   if (Math.abs(total - unit * net) > Math.max(1, total * LIMITS.totalToleranceShare)) {
-    fail('total_mismatch', `总价 ${total} ≠ 单价 ${unit} × 净重 ${net}`, `total ${total} != unit price ${unit} x net ${net}`, 'totalPriceYuan');
+    fail(
+      'total_mismatch',
+      `总价 ${total} ≠ 单价 ${unit} × 净重 ${net}`,
+      `total ${total} != unit price ${unit} x net ${net}`,
+      'totalPriceYuan',
+    );
   }
   const tareMs = r.timeMs('tareTime', true);
   const grossMs = r.timeMs('grossTime', true);
-  if (tareMs > grossMs) fail('tare_after_gross', '过空时间晚于过重时间', 'tare weighing (过空时间) is after gross weighing (过重时间)', 'tareTime');
+  if (tareMs > grossMs)
+    fail(
+      'tare_after_gross',
+      '过空时间晚于过重时间',
+      'tare weighing (过空时间) is after gross weighing (过重时间)',
+      'tareTime',
+    );
   const mineName = r.str('mineName', true);
   const creditCode = r.creditCode();
   const mineId = r.entityId('mineId', mineName, creditCode);
   const kcal = r.num('calorificKcal', 'kcal');
   r.range('calorificKcal', kcal, LIMITS.calorificMinKcal, LIMITS.calorificMaxKcal);
-  const siteKind = r.m.yard ? 'yard' : r.enumOf('siteKind', [[/^(mine|煤矿)/i, 'mine'], [/^(yard|煤场)/i, 'yard']], 'mine');
+  const siteKind = r.m.yard
+    ? 'yard'
+    : r.enumOf(
+        'siteKind',
+        [
+          [/^(mine|煤矿)/i, 'mine'],
+          [/^(yard|煤场)/i, 'yard'],
+        ],
+        'mine',
+      );
   const saleId = r.str('saleId');
   const recordId = r.recordId(saleId);
   return compact<SaleRecord>({
@@ -279,7 +417,10 @@ const STATUS: [RegExp, MineStatus][] = [
 ];
 
 function parseCoord(s: string): { lat: number; lon: number } | null {
-  const nums = s.normalize('NFKC').match(/-?\d+(?:\.\d+)?/g)?.map(Number);
+  const nums = s
+    .normalize('NFKC')
+    .match(/-?\d+(?:\.\d+)?/g)
+    ?.map(Number);
   if (!nums || nums.length !== 2) return null;
   let [lon, lat] = nums as [number, number];
   if (lon < 60 && lat > 60) [lon, lat] = [lat, lon];
@@ -292,7 +433,13 @@ function mines(r: Reader): MineRecord {
   const mineId = r.entityId('mineId', mineName, creditCode);
   const design = r.num('designCapacityTPerYear', 'capacity');
   const approved = r.num('approvedCapacityTPerYear', 'capacity') ?? design;
-  if (approved === undefined) fail('missing_field', '缺少核定产能（或设计生产能力）', 'missing approved (or design) capacity', 'approvedCapacityTPerYear');
+  if (approved === undefined)
+    fail(
+      'missing_field',
+      '缺少核定产能（或设计生产能力）',
+      'missing approved (or design) capacity',
+      'approvedCapacityTPerYear',
+    );
   r.range('approvedCapacityTPerYear', approved, LIMITS.capacityMinTPerYear, LIMITS.capacityMaxTPerYear);
   r.range('designCapacityTPerYear', design, LIMITS.capacityMinTPerYear, LIMITS.capacityMaxTPerYear);
   let lat = r.num('lat', 'number');
@@ -300,14 +447,29 @@ function mines(r: Reader): MineRecord {
   const coord = r.str('coordinates');
   if (coord && (lat === undefined || lon === undefined)) {
     const c = parseCoord(coord);
-    if (!c) fail('invalid_number', '煤矿位置（经纬）应为“经度,纬度”', 'coordinates must be "lon,lat"', 'coordinates');
+    if (!c)
+      fail(
+        'invalid_number',
+        '煤矿位置（经纬）应为“经度,纬度”',
+        'coordinates must be "lon,lat"',
+        'coordinates',
+      );
     ({ lat, lon } = c);
   }
   r.range('lat', lat, 18, 54);
   r.range('lon', lon, 73, 135);
   // A resume date lies in the future by nature: parsed, not checked against the clock.
   const resumeRaw = r.m.values.expectedResumeDate;
-  const resume = resumeRaw === undefined ? undefined : parseTimeMs(resumeRaw) ?? fail('invalid_time', `预计复工时间无法解析（${String(resumeRaw).slice(0, 30)}）`, `expectedResumeDate is not a date (${String(resumeRaw).slice(0, 30)})`, 'expectedResumeDate');
+  const resume =
+    resumeRaw === undefined
+      ? undefined
+      : (parseTimeMs(resumeRaw) ??
+        fail(
+          'invalid_time',
+          `预计复工时间无法解析（${String(resumeRaw).slice(0, 30)}）`,
+          `expectedResumeDate is not a date (${String(resumeRaw).slice(0, 30)})`,
+          'expectedResumeDate',
+        ));
   const kcal = r.num('calorificKcal', 'kcal');
   r.range('calorificKcal', kcal, LIMITS.calorificMinKcal, LIMITS.calorificMaxKcal);
   const monthly = r.num('monthlyOutputT', 'stock');
@@ -367,15 +529,32 @@ function inventory(r: Reader): MineInventoryRecord {
 
 function rail(r: Reader): RailRecord {
   const hasMonth = r.has(MONTH_FIELD) && !r.has(TIME_FIELD);
-  const period = r.enumOf('period', [[/^(day|daily|日)/i, 'day'], [/^(month|monthly|月)/i, 'month']], hasMonth ? 'month' : 'day');
-  const counts = { requestedCars: r.num('requestedCars', 'count'), approvedCars: r.num('approvedCars', 'count') };
+  const period = r.enumOf(
+    'period',
+    [
+      [/^(day|daily|日)/i, 'day'],
+      [/^(month|monthly|月)/i, 'month'],
+    ],
+    hasMonth ? 'month' : 'day',
+  );
+  const counts = {
+    requestedCars: r.num('requestedCars', 'count'),
+    approvedCars: r.num('approvedCars', 'count'),
+  };
   const tons = {
-    shippedT: r.num('shippedT', 'stock'), routeCapacityT: r.num('routeCapacityT', 'stock'),
-    otherT: r.num('otherT', 'stock'), inTransitT: r.num('inTransitT', 'stock'),
+    shippedT: r.num('shippedT', 'stock'),
+    routeCapacityT: r.num('routeCapacityT', 'stock'),
+    otherT: r.num('otherT', 'stock'),
+    inTransitT: r.num('inTransitT', 'stock'),
   };
   for (const [k, v] of Object.entries(tons)) r.range(k, v, 0, LIMITS.stockMaxT * 10);
   if (Object.values({ ...counts, ...tons }).every((v) => v === undefined)) {
-    fail('missing_field', '缺少请车/批车/发运量等数值', 'no measure (cars requested/approved, tonnage) given', 'shippedT');
+    fail(
+      'missing_field',
+      '缺少请车/批车/发运量等数值',
+      'no measure (cars requested/approved, tonnage) given',
+      'shippedT',
+    );
   }
   return compact<RailRecord>({
     recordId: r.recordId(),
@@ -408,7 +587,10 @@ function highway(r: Reader): HighwayRecord {
     recordId: r.recordId(),
     eventTime: toIsoCst(r.eventTimeMs({ fallbackReceived: true })),
     gate: r.str('gate', true),
-    direction: r.enumOf('direction', [[/^(in|入|进|驶入|入口|进口|进京|进城)/i, 'in'], [/^(out|出|驶出|出口)/i, 'out']]),
+    direction: r.enumOf('direction', [
+      [/^(in|入|进|驶入|入口|进口|进京|进城)/i, 'in'],
+      [/^(out|出|驶出|出口)/i, 'out'],
+    ]),
     trucks,
     tonnageT: tonnage,
     congestionIndex: congestion,
@@ -420,7 +602,15 @@ function highway(r: Reader): HighwayRecord {
 function ports(r: Reader): PortRecord {
   const port = r.str('port', true);
   const fallbackKind = /站台?$/.test(port) ? 'platform' : 'port';
-  const kind = r.enumOf('kind', [[/^(port|港口|港)$/i, 'port'], [/^(platform|站台|发运站台)/i, 'platform'], [/^(receiving|接卸港|接卸)/i, 'receiving']], fallbackKind);
+  const kind = r.enumOf(
+    'kind',
+    [
+      [/^(port|港口|港)$/i, 'port'],
+      [/^(platform|站台|发运站台)/i, 'platform'],
+      [/^(receiving|接卸港|接卸)/i, 'receiving'],
+    ],
+    fallbackKind,
+  );
   const rec = compact<PortRecord>({
     recordId: r.recordId(),
     eventTime: toIsoCst(r.eventTimeMs({ fallbackReceived: true })),
@@ -441,11 +631,30 @@ function ports(r: Reader): PortRecord {
   r.range('importT', rec.importT, 0, LIMITS.stockMaxT);
   r.price('fobPriceYuanPerT', rec.fobPriceYuanPerT);
   r.price('importPriceYuanPerT', rec.importPriceYuanPerT);
-  r.range('freightYuanPerT', rec.freightYuanPerT, LIMITS.freightMinYuanPerT, LIMITS.freightMaxYuanPerT, 'price_out_of_band');
+  r.range(
+    'freightYuanPerT',
+    rec.freightYuanPerT,
+    LIMITS.freightMinYuanPerT,
+    LIMITS.freightMaxYuanPerT,
+    'price_out_of_band',
+  );
   r.range('calorificKcal', rec.calorificKcal, LIMITS.calorificMinKcal, LIMITS.calorificMaxKcal);
   r.range('vesselsWaiting', rec.vesselsWaiting, 0, 2000);
-  const measures = ['stockT', 'fobPriceYuanPerT', 'importT', 'importPriceYuanPerT', 'vesselsWaiting', 'freightYuanPerT'] as const;
-  if (measures.every((k) => rec[k] === undefined)) fail('missing_field', '缺少场存/价格/船舶等数值', 'no measure (stock, price, vessels, freight) given', 'stockT');
+  const measures = [
+    'stockT',
+    'fobPriceYuanPerT',
+    'importT',
+    'importPriceYuanPerT',
+    'vesselsWaiting',
+    'freightYuanPerT',
+  ] as const;
+  if (measures.every((k) => rec[k] === undefined))
+    fail(
+      'missing_field',
+      '缺少场存/价格/船舶等数值',
+      'no measure (stock, price, vessels, freight) given',
+      'stockT',
+    );
   return rec;
 }
 
@@ -460,12 +669,21 @@ function coalUsers(r: Reader): CoalUserRecord {
   const userName = r.str('userName', true);
   const creditCode = r.creditCode();
   const sectorIn = r.str('sector');
-  const sector = sectorIn !== undefined ? r.enumOf('sector', SECTORS) : (SECTORS.find(([re]) => re.test(userName))?.[1] ?? 'other');
+  const sector =
+    sectorIn !== undefined
+      ? r.enumOf('sector', SECTORS)
+      : (SECTORS.find(([re]) => re.test(userName))?.[1] ?? 'other');
   const regionRaw = r.str('regionCode');
   let regionCode: string | undefined;
   if (regionRaw !== undefined) {
     regionCode = resolveChinaRegion(regionRaw) ?? undefined;
-    if (!regionCode) fail('region_unknown', `行政区划“${regionRaw.slice(0, 30)}”不是有效的区划代码`, `region "${regionRaw.slice(0, 30)}" is not a valid division code`, 'regionCode');
+    if (!regionCode)
+      fail(
+        'region_unknown',
+        `行政区划“${regionRaw.slice(0, 30)}”不是有效的区划代码`,
+        `region "${regionRaw.slice(0, 30)}" is not a valid division code`,
+        'regionCode',
+      );
   }
   const rec = compact<CoalUserRecord>({
     recordId: r.recordId(),
@@ -484,7 +702,12 @@ function coalUsers(r: Reader): CoalUserRecord {
   for (const k of ['intakeT', 'consumptionT', 'stockT'] as const) r.range(k, rec[k], 0, LIMITS.stockMaxT);
   r.range('powerLoadMw', rec.powerLoadMw, 0, 100_000);
   if ([rec.intakeT, rec.consumptionT, rec.stockT, rec.powerLoadMw].every((v) => v === undefined)) {
-    fail('missing_field', '缺少入库量/日耗/库存/电负荷', 'no measure (intake, consumption, stock, load) given', 'stockT');
+    fail(
+      'missing_field',
+      '缺少入库量/日耗/库存/电负荷',
+      'no measure (intake, consumption, stock, load) given',
+      'stockT',
+    );
   }
   return rec;
 }
@@ -495,8 +718,11 @@ function prices(r: Reader): PriceRecord {
   let priceKind: PriceRecord['priceKind'];
   if (explicit !== undefined) {
     priceKind = r.enumOf('priceKind', [
-      [/^(pithead|坑口)/i, 'pithead'], [/(shenhua_batuta|巴图塔)/i, 'shenhua_batuta'], [/(shenhua_huanghua|黄骅)/i, 'shenhua_huanghua'],
-      [/^(annual|年度|年)/i, 'annual'], [/^(monthly|月度|月)/i, 'monthly'],
+      [/^(pithead|坑口)/i, 'pithead'],
+      [/(shenhua_batuta|巴图塔)/i, 'shenhua_batuta'],
+      [/(shenhua_huanghua|黄骅)/i, 'shenhua_huanghua'],
+      [/^(annual|年度|年)/i, 'annual'],
+      [/^(monthly|月度|月)/i, 'monthly'],
     ]);
   } else if (implied) {
     priceKind = implied as PriceRecord['priceKind'];
@@ -507,20 +733,31 @@ function prices(r: Reader): PriceRecord {
   } else if (r.has('mineName') || r.has('mineId')) {
     priceKind = 'pithead';
   } else {
-    return fail('missing_field', '缺少价格类型（坑口价/神华外购价/年度/月度）', 'missing priceKind', 'priceKind');
+    return fail(
+      'missing_field',
+      '缺少价格类型（坑口价/神华外购价/年度/月度）',
+      'missing priceKind',
+      'priceKind',
+    );
   }
   const price = r.num('priceYuanPerT', 'price', true);
   r.price('priceYuanPerT', price);
   const mineName = r.str('mineName');
   const creditCode = r.creditCode();
-  const mineId = r.str('mineId') ?? creditCode ?? (mineName ? `name:${mineName.normalize('NFKC').replace(/\s+/g, '')}` : undefined);
-  const coalType = r.str('coalType') ?? (priceKind === 'annual' || priceKind === 'monthly' ? 'all' : undefined);
+  const mineId =
+    r.str('mineId') ??
+    creditCode ??
+    (mineName ? `name:${mineName.normalize('NFKC').replace(/\s+/g, '')}` : undefined);
+  const coalType =
+    r.str('coalType') ?? (priceKind === 'annual' || priceKind === 'monthly' ? 'all' : undefined);
   if (!coalType) fail('missing_field', '缺少煤种', 'missing coalType', 'coalType');
   const kcal = r.num('calorificKcal', 'kcal');
   r.range('calorificKcal', kcal, LIMITS.calorificMinKcal, LIMITS.calorificMaxKcal);
   return compact<PriceRecord>({
     recordId: r.recordId(),
-    eventTime: toIsoCst(r.eventTimeMs({ fallbackReceived: priceKind !== 'annual' && priceKind !== 'monthly' })),
+    eventTime: toIsoCst(
+      r.eventTimeMs({ fallbackReceived: priceKind !== 'annual' && priceKind !== 'monthly' }),
+    ),
     priceKind,
     location: r.str('location') ?? r.m.implied.location,
     mineId,
@@ -534,11 +771,22 @@ function prices(r: Reader): PriceRecord {
 }
 
 const BUILDERS: { [F in FeedName]: (r: Reader) => FeedRecordMap[F] } = {
-  sales, mines, mine_inventory: inventory, rail, highway, ports, coal_users: coalUsers, prices,
+  sales,
+  mines,
+  mine_inventory: inventory,
+  rail,
+  highway,
+  ports,
+  coal_users: coalUsers,
+  prices,
 };
 
 /** Validates one mapped source record of `feed`. Throws ValidationError with a stable reason. */
-export function validateMapped<F extends FeedName>(feed: F, mapped: Mapped, ctx: ValidateContext): Validated<F> {
+export function validateMapped<F extends FeedName>(
+  feed: F,
+  mapped: Mapped,
+  ctx: ValidateContext,
+): Validated<F> {
   const r = new Reader(feed, mapped, ctx);
   const record = BUILDERS[feed](r) as FeedRecordMap[F];
   return { feed, record, personal: r.personal() };

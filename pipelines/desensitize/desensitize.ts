@@ -51,7 +51,10 @@ export function generalizeHour(iso: string): string {
  */
 export function generalizeDistrict(address: string): string | undefined {
   const s = address.normalize('NFKC').replace(/\s+/g, '');
-  const m = /^((?:[^省市]{2,8}?(?:省|自治区|特别行政区))?)((?:[^市州盟]{1,10}?(?:市|自治州|州|盟|地区))?)((?:[^区县旗市\d]{1,8}?(?:区|县|旗|市))?)/.exec(s);
+  const m =
+    /^((?:[^省市]{2,8}?(?:省|自治区|特别行政区))?)((?:[^市州盟]{1,10}?(?:市|自治州|州|盟|地区))?)((?:[^区县旗市\d]{1,8}?(?:区|县|旗|市))?)/.exec(
+      s,
+    );
   const prefix = m ? `${m[1]}${m[2]}${m[3]}` : '';
   // A port or station right after the unit (`河北省黄骅港`) is a place, not an address line.
   const rest = s.slice(prefix.length);
@@ -77,8 +80,10 @@ export interface Desensitizer {
 
 export function createDesensitizer(policy: Policy, secret: string): Desensitizer {
   if (!secret) throw new Error('desensitizer needs a token secret');
-  const hmac = (domain: string, text: string) => createHmac('sha256', secret).update(`${domain}\u0000${text}`).digest('base64url');
-  const token = (field: string, value: string) => `v1.${hmac(`token:${field}`, normalizeForToken(field, value)).slice(0, 22)}`;
+  const hmac = (domain: string, text: string) =>
+    createHmac('sha256', secret).update(`${domain}\u0000${text}`).digest('base64url');
+  const token = (field: string, value: string) =>
+    `v1.${hmac(`token:${field}`, normalizeForToken(field, value)).slice(0, 22)}`;
   const hashId = (text: string) => hmac('record-id', text).slice(0, 24);
 
   const scrub = (text: string): string => {
@@ -89,7 +94,10 @@ export function createDesensitizer(policy: Policy, secret: string): Desensitizer
     return out;
   };
 
-  const extOf = (feed: FeedName, ext: Record<string, string> | undefined): Record<string, string> | undefined => {
+  const extOf = (
+    feed: FeedName,
+    ext: Record<string, string> | undefined,
+  ): Record<string, string> | undefined => {
     if (!ext) return undefined;
     const out: Record<string, string> = {};
     for (const [key, value] of Object.entries(ext)) {
@@ -119,7 +127,10 @@ export function createDesensitizer(policy: Policy, secret: string): Desensitizer
       if (value === undefined) continue;
       switch (rule) {
         case 'keep':
-          out[field] = typeof value === 'string' && !ID_FIELDS.has(field) && kindOf(v.feed, field) === 'string' ? scrub(value) : value;
+          out[field] =
+            typeof value === 'string' && !ID_FIELDS.has(field) && kindOf(v.feed, field) === 'string'
+              ? scrub(value)
+              : value;
           break;
         case 'drop':
           break;
@@ -154,7 +165,9 @@ export function createDesensitizer(policy: Policy, secret: string): Desensitizer
     if (depth > MAX_RECORD_DEPTH) return '[…]';
     if (Array.isArray(value)) return value.map((x) => maskAll(x, depth + 1));
     if (typeof value === 'object') {
-      return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, maskAll(v, depth + 1)]));
+      return Object.fromEntries(
+        Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, maskAll(v, depth + 1)]),
+      );
     }
     return maskValue(String(value));
   };
@@ -166,7 +179,8 @@ export function createDesensitizer(policy: Policy, secret: string): Desensitizer
    * for phones, id numbers and plates; arrays and objects at any depth alike.
    */
   const maskDeep = (feed: FeedName | null, value: unknown, depth: number): unknown => {
-    if (value === null || value === undefined || typeof value === 'boolean' || typeof value === 'number') return value;
+    if (value === null || value === undefined || typeof value === 'boolean' || typeof value === 'number')
+      return value;
     if (depth > MAX_RECORD_DEPTH) return '[…]';
     if (typeof value === 'string') return scrub(value);
     if (Array.isArray(value)) return value.map((x) => maskDeep(feed, x, depth + 1));
@@ -174,8 +188,11 @@ export function createDesensitizer(policy: Policy, secret: string): Desensitizer
     for (const [key, v] of Object.entries(value as Record<string, unknown>)) {
       const field = feed ? fieldOfKey(feed, key) : undefined;
       const rule = field ? policy.rules[feed!][field] : undefined;
-      const personalKey = (field && PERSONAL.has(field)) || policy.ext.keys.some((k) => k.rule !== 'keep' && k.pattern.test(key));
-      if (personalKey || !field || (rule && rule !== 'keep' && rule !== 'generalize:hour')) out[key] = maskAll(v, depth + 1);
+      const personalKey =
+        (field && PERSONAL.has(field)) ||
+        policy.ext.keys.some((k) => k.rule !== 'keep' && k.pattern.test(key));
+      if (personalKey || !field || (rule && rule !== 'keep' && rule !== 'generalize:hour'))
+        out[key] = maskAll(v, depth + 1);
       else out[key] = maskDeep(feed, v, depth + 1);
     }
     return out;
@@ -186,8 +203,11 @@ export function createDesensitizer(policy: Policy, secret: string): Desensitizer
       // Text holding JSON (e.g. an array posted as text/plain) is masked like JSON; other text is shown by size only.
       try {
         const v = JSON.parse(payload) as unknown;
-        if (v !== null && typeof v === 'object' && jsonDepth(v, MAX_RECORD_DEPTH) <= MAX_RECORD_DEPTH) return maskDeep(feed, v, 1);
-      } catch { /* not JSON */ }
+        if (v !== null && typeof v === 'object' && jsonDepth(v, MAX_RECORD_DEPTH) <= MAX_RECORD_DEPTH)
+          return maskDeep(feed, v, 1);
+      } catch {
+        /* not JSON */
+      }
       return `[非 JSON 文本 not JSON, ${payload.length} chars]`;
     }
     return maskDeep(feed, payload, 1);

@@ -53,21 +53,39 @@ export interface ImportOptions {
 }
 
 /** Imports one file into `feed` on a runtime. */
-export async function importFile(deps: Deps, file: string, feed: FeedName, opts: ImportOptions = {}): Promise<ImportSummary & { rows: number; encoding: string; format: string }> {
+export async function importFile(
+  deps: Deps,
+  file: string,
+  feed: FeedName,
+  opts: ImportOptions = {},
+): Promise<ImportSummary & { rows: number; encoding: string; format: string }> {
   const table = await readTable(file, feed, { encoding: opts.encoding, sheet: opts.sheet });
   await ensureFeedTopics(deps);
   // A fresh run id per import: importing the same file again counts its rows as duplicates.
   const runId = newRunId();
-  const out = await ingestRecords(deps, feed, table.rows.map((r) => r.values), 'file', {
-    runId,
-    refOf: (i) => `file:${runId}:${table.rows[i]!.line}`,
-    chunkSize: opts.batchSize,
-    onProgress: (done, total) => opts.onProgress?.(done, total),
-  });
+  const out = await ingestRecords(
+    deps,
+    feed,
+    table.rows.map((r) => r.values),
+    'file',
+    {
+      runId,
+      refOf: (i) => `file:${runId}:${table.rows[i]!.line}`,
+      chunkSize: opts.batchSize,
+      onProgress: (done, total) => opts.onProgress?.(done, total),
+    },
+  );
   deps.log.info({ feed, file: basename(file), rows: table.rows.length, ...out.summary }, 'file imported');
   const rejectedLines: Record<string, number[]> = {};
-  for (const r of out.results) if (r.status === 'rejected') (rejectedLines[r.reason!] ??= []).push(table.rows[r.index]!.line);
-  return { ...out.summary, rejectedLines, rows: table.rows.length, encoding: table.encoding, format: table.format };
+  for (const r of out.results)
+    if (r.status === 'rejected') (rejectedLines[r.reason!] ??= []).push(table.rows[r.index]!.line);
+  return {
+    ...out.summary,
+    rejectedLines,
+    rows: table.rows.length,
+    encoding: table.encoding,
+    format: table.format,
+  };
 }
 
 function humanSummary(file: string, r: ImportSummary & { rows: number; encoding: string }): string {
@@ -81,9 +99,14 @@ function humanSummary(file: string, r: ImportSummary & { rows: number; encoding:
     const text = REASONS[reason as ReasonCode];
     lines.push(`    ${reason.padEnd(20)} ${String(n).padStart(6)}  ${text ? `${text[0]} / ${text[1]}` : ''}`);
     const at = r.rejectedLines[reason] ?? [];
-    lines.push(`      行 lines ${at.slice(0, 20).join(', ')}${at.length > 20 ? ` …（另 ${at.length - 20} 行 / ${at.length - 20} more）` : ''}`);
+    lines.push(
+      `      行 lines ${at.slice(0, 20).join(', ')}${at.length > 20 ? ` …（另 ${at.length - 20} 行 / ${at.length - 20} more）` : ''}`,
+    );
   }
-  if (Object.keys(r.rejected).length) lines.push('  拒收记录可用 GET /v1/rejects 查询，修正后 POST /v1/rejects/:id/replay 重放 / list rejects with GET /v1/rejects, replay fixed ones with POST /v1/rejects/:id/replay');
+  if (Object.keys(r.rejected).length)
+    lines.push(
+      '  拒收记录可用 GET /v1/rejects 查询，修正后 POST /v1/rejects/:id/replay 重放 / list rejects with GET /v1/rejects, replay fixed ones with POST /v1/rejects/:id/replay',
+    );
   return `${lines.join('\n')}\n`;
 }
 
@@ -98,7 +121,11 @@ export async function importCli(argv: string[], io: ImportIo): Promise<number> {
     .argument('<file>', 'CSV or XLSX file with the source (Chinese or English) headers')
     .addOption(new Option('--feed <feed>', '数据源 / feed').choices([...FEEDS]).makeOptionMandatory())
     .option('--json', '以一个 JSON 对象输出汇总 / print the summary as one JSON object')
-    .addOption(new Option('--encoding <enc>', 'CSV 编码 / CSV encoding').choices(['auto', 'utf8', 'gb18030']).default('auto'))
+    .addOption(
+      new Option('--encoding <enc>', 'CSV 编码 / CSV encoding')
+        .choices(['auto', 'utf8', 'gb18030'])
+        .default('auto'),
+    )
     .option('--sheet <name>', 'XLSX 工作表 / worksheet (default: the first)')
     .addOption(new Option('--batch <n>', 'records per batch').argParser((v) => Number(v)).default(500))
     .exitOverride()
@@ -113,15 +140,23 @@ export async function importCli(argv: string[], io: ImportIo): Promise<number> {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
     throw err;
   }
-  if (!isFeed(o.feed) || !(o.batch > 0)) { io.stderr.write('✘ invalid --feed or --batch\n'); return 2; }
+  if (!isFeed(o.feed) || !(o.batch > 0)) {
+    io.stderr.write('✘ invalid --feed or --batch\n');
+    return 2;
+  }
 
   let rt: Runtime | undefined = io.runtime;
   const own = !rt;
-  const bar = o.json ? null : new cliProgress.SingleBar({
-    stream: io.stderr as NodeJS.WritableStream,
-    format: '导入 importing {bar} {percentage}% | {value}/{total} 行 rows',
-    hideCursor: true,
-  }, cliProgress.Presets.shades_classic);
+  const bar = o.json
+    ? null
+    : new cliProgress.SingleBar(
+        {
+          stream: io.stderr as NodeJS.WritableStream,
+          format: '导入 importing {bar} {percentage}% | {value}/{total} 行 rows',
+          hideCursor: true,
+        },
+        cliProgress.Presets.shades_classic,
+      );
   try {
     if (!rt) {
       if (!io.openRuntime) throw new Error('importCli needs io.runtime or io.openRuntime');
@@ -129,21 +164,33 @@ export async function importCli(argv: string[], io: ImportIo): Promise<number> {
     }
     let started = false;
     const result = await importFile(rt, file, o.feed, {
-      encoding: o.encoding, sheet: o.sheet, batchSize: o.batch,
+      encoding: o.encoding,
+      sheet: o.sheet,
+      batchSize: o.batch,
       onProgress: (done, total) => {
         if (!bar) return;
-        if (!started) { bar.start(total, 0); started = true; }
+        if (!started) {
+          bar.start(total, 0);
+          started = true;
+        }
         bar.update(done);
       },
     });
     bar?.stop();
-    const summary: ImportSummary = { accepted: result.accepted, duplicates: result.duplicates, rejected: result.rejected, rejectedLines: result.rejectedLines };
+    const summary: ImportSummary = {
+      accepted: result.accepted,
+      duplicates: result.duplicates,
+      rejected: result.rejected,
+      rejectedLines: result.rejectedLines,
+    };
     io.stdout.write(o.json ? `${JSON.stringify(summary)}\n` : humanSummary(file, result));
     const rejected = Object.values(result.rejected).reduce((a, b) => a + b, 0);
     if (result.rows > 0 && rejected === result.rows) {
       const [top] = Object.entries(result.rejected).sort((a, b) => b[1] - a[1]);
-      io.stderr.write(`✘ [INPUT_INVALID] 全部 ${result.rows} 行均被拒收（主要原因 ${top![0]}），文件与数据源 ${o.feed} 不符：--feed 是否正确？`
-        + ` / all ${result.rows} rows rejected (mostly ${top![0]}): the file does not fit feed ${o.feed}; is --feed right?\n`);
+      io.stderr.write(
+        `✘ [INPUT_INVALID] 全部 ${result.rows} 行均被拒收（主要原因 ${top![0]}），文件与数据源 ${o.feed} 不符：--feed 是否正确？` +
+          ` / all ${result.rows} rows rejected (mostly ${top![0]}): the file does not fit feed ${o.feed}; is --feed right?\n`,
+      );
       return 2;
     }
     return 0;

@@ -29,13 +29,17 @@ export interface Table {
  * UTF-8 when the bytes are valid UTF-8 (BOM stripped), else GB18030 (a superset
  * of GBK/GB2312, what Chinese Excel saves as "CSV").
  */
-export function decodeText(buf: Buffer, encoding: Encoding = 'auto'): { text: string; encoding: 'utf8' | 'gb18030' } {
+export function decodeText(
+  buf: Buffer,
+  encoding: Encoding = 'auto',
+): { text: string; encoding: 'utf8' | 'gb18030' } {
   const strip = (s: string) => s.replace(/^\uFEFF/, '');
   if (encoding === 'gb18030') return { text: strip(iconv.decode(buf, 'gb18030')), encoding: 'gb18030' };
   try {
     return { text: strip(new TextDecoder('utf-8', { fatal: true }).decode(buf)), encoding: 'utf8' };
   } catch {
-    if (encoding === 'utf8') throw new InputError('文件不是有效的 UTF-8 / the file is not valid UTF-8 (try --encoding gb18030)');
+    if (encoding === 'utf8')
+      throw new InputError('文件不是有效的 UTF-8 / the file is not valid UTF-8 (try --encoding gb18030)');
     return { text: strip(iconv.decode(buf, 'gb18030')), encoding: 'gb18030' };
   }
 }
@@ -43,15 +47,23 @@ export function decodeText(buf: Buffer, encoding: Encoding = 'auto'): { text: st
 /** Some exports put a title line above the header: take the first of the first 10 rows naming two known fields. */
 function headerIndex(rows: unknown[][], feed: FeedName): number {
   for (let i = 0; i < Math.min(10, rows.length); i++) {
-    const known = rows[i]!.filter((c) => typeof c === 'string' && c.trim() && fieldOfKey(feed, c) !== undefined).length;
+    const known = rows[i]!.filter(
+      (c) => typeof c === 'string' && c.trim() && fieldOfKey(feed, c) !== undefined,
+    ).length;
     if (known >= 2) return i;
   }
   return 0;
 }
 
-function toRows(matrix: { cells: unknown[]; line: number }[], feed: FeedName): { headers: string[]; rows: TableRow[] } {
+function toRows(
+  matrix: { cells: unknown[]; line: number }[],
+  feed: FeedName,
+): { headers: string[]; rows: TableRow[] } {
   if (!matrix.length) return { headers: [], rows: [] };
-  const h = headerIndex(matrix.map((m) => m.cells), feed);
+  const h = headerIndex(
+    matrix.map((m) => m.cells),
+    feed,
+  );
   const headers = matrix[h]!.cells.map((c) => String(c ?? '').trim());
   const rows: TableRow[] = [];
   for (const m of matrix.slice(h + 1)) {
@@ -72,9 +84,18 @@ export function parseCsv(text: string, feed: FeedName): { headers: string[]; row
   const first = text.slice(0, text.indexOf('\n') === -1 ? text.length : text.indexOf('\n'));
   const delimiter = (first.match(/\t/g)?.length ?? 0) > (first.match(/,/g)?.length ?? 0) ? '\t' : ',';
   const records = parse(text, {
-    delimiter, bom: true, relax_column_count: true, relax_quotes: true, skip_empty_lines: true, trim: true, info: true,
+    delimiter,
+    bom: true,
+    relax_column_count: true,
+    relax_quotes: true,
+    skip_empty_lines: true,
+    trim: true,
+    info: true,
   }) as unknown as { record: string[]; info: { lines: number } }[];
-  return toRows(records.map((r) => ({ cells: r.record, line: r.info.lines })), feed);
+  return toRows(
+    records.map((r) => ({ cells: r.record, line: r.info.lines })),
+    feed,
+  );
 }
 
 /** exceljs reads a date cell as the UTC instant of the wall-clock text: give the wall-clock text back (naive = +08:00). */
@@ -97,12 +118,17 @@ function cellValue(v: unknown): unknown {
   return v;
 }
 
-export async function parseXlsx(buf: Buffer, feed: FeedName, sheet?: string): Promise<{ headers: string[]; rows: TableRow[] }> {
+export async function parseXlsx(
+  buf: Buffer,
+  feed: FeedName,
+  sheet?: string,
+): Promise<{ headers: string[]; rows: TableRow[] }> {
   const { default: ExcelJS } = await import('exceljs');
   const wb = new ExcelJS.Workbook();
   await wb.xlsx.load(buf as never);
   const ws = sheet ? wb.getWorksheet(sheet) : wb.worksheets[0];
-  if (!ws) throw new InputError(`工作表 ${sheet ?? '(第一个)'} 不存在 / worksheet ${sheet ?? '(first)'} not found`);
+  if (!ws)
+    throw new InputError(`工作表 ${sheet ?? '(第一个)'} 不存在 / worksheet ${sheet ?? '(first)'} not found`);
   const matrix: { cells: unknown[]; line: number }[] = [];
   ws.eachRow({ includeEmpty: false }, (row, rowNumber) => {
     const values = row.values as unknown[];
@@ -112,12 +138,19 @@ export async function parseXlsx(buf: Buffer, feed: FeedName, sheet?: string): Pr
 }
 
 /** Reads a CSV or XLSX file (by extension; `.xlsx`/`.xlsm` are workbooks, anything else CSV). */
-export async function readTable(file: string, feed: FeedName, opts: { encoding?: Encoding; sheet?: string } = {}): Promise<Table> {
+export async function readTable(
+  file: string,
+  feed: FeedName,
+  opts: { encoding?: Encoding; sheet?: string } = {},
+): Promise<Table> {
   let buf: Buffer;
   try {
     buf = await readFile(file);
   } catch (err) {
-    throw new InputError(`无法读取文件 ${file} / cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+    throw new InputError(
+      `无法读取文件 ${file} / cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      { cause: err },
+    );
   }
   const ext = extname(file).toLowerCase();
   if (ext === '.xlsx' || ext === '.xlsm' || buf.subarray(0, 2).toString('latin1') === 'PK') {
@@ -125,7 +158,10 @@ export async function readTable(file: string, feed: FeedName, opts: { encoding?:
       return { format: 'xlsx', encoding: 'xlsx', ...(await parseXlsx(buf, feed, opts.sheet)) };
     } catch (err) {
       if (err instanceof InputError) throw err;
-      throw new InputError(`无法读取 XLSX ${file} / cannot read workbook ${file}: ${(err as Error).message}`, { cause: err });
+      throw new InputError(
+        `无法读取 XLSX ${file} / cannot read workbook ${file}: ${(err as Error).message}`,
+        { cause: err },
+      );
     }
   }
   const { text, encoding } = decodeText(buf, opts.encoding);
@@ -133,6 +169,9 @@ export async function readTable(file: string, feed: FeedName, opts: { encoding?:
     return { format: 'csv', encoding, ...parseCsv(text, feed) };
   } catch (err) {
     const line = (err as { lines?: number }).lines;
-    throw new InputError(`CSV 解析失败${line ? `（第 ${line} 行）` : ''} / cannot parse CSV${line ? ` (line ${line})` : ''}: ${(err as Error).message}`, { line, cause: err });
+    throw new InputError(
+      `CSV 解析失败${line ? `（第 ${line} 行）` : ''} / cannot parse CSV${line ? ` (line ${line})` : ''}: ${(err as Error).message}`,
+      { line, cause: err },
+    );
   }
 }

@@ -5,7 +5,13 @@
  * watermark, and the outbox keys they made stale) → the broker commits the offsets. A failure redelivers the
  * batch, whose facts are then duplicates. Undecodable records go to the DLQ with their bytes.
  */
-import { isProgrammingError, refreshConsumerLag, retry, type Batch, type Consumer } from '../../infra/core/index.ts';
+import {
+  isProgrammingError,
+  refreshConsumerLag,
+  retry,
+  type Batch,
+  type Consumer,
+} from '../../infra/core/index.ts';
 import { ACCEPTED_HEADER, topicOf, type FeedName } from '../contracts/types.ts';
 import { eventMsOf } from './core.ts';
 import { createFastDecoder } from './decode.ts';
@@ -33,7 +39,7 @@ export function createIndicatorConsumer(ctx: WorkerContext, onStored: () => void
     const dead: { key: string; value: string; headers: Record<string, string> }[] = [];
     for (const r of batch.records) {
       try {
-        const record = await serde.decode(feed, r.value) as DecodedRecord['record'];
+        const record = (await serde.decode(feed, r.value)) as DecodedRecord['record'];
         const eventMs = eventMsOf(feed, record as never);
         const acc = Number(r.headers[ACCEPTED_HEADER]);
         out.push({ record, eventMs, acceptedMs: Number.isFinite(acc) && acc > 0 ? acc : null });
@@ -42,12 +48,21 @@ export function createIndicatorConsumer(ctx: WorkerContext, onStored: () => void
         dead.push({
           key: feed,
           value: JSON.stringify({
-            feed, reason: 'indicator_decode', message: (err as Error).message, topic: batch.topic, partition: batch.partition, offset: r.offset,
-            receivedAt: new Date().toISOString(), payloadBase64: r.value.toString('base64'),
+            feed,
+            reason: 'indicator_decode',
+            message: (err as Error).message,
+            topic: batch.topic,
+            partition: batch.partition,
+            offset: r.offset,
+            receivedAt: new Date().toISOString(),
+            payloadBase64: r.value.toString('base64'),
           }),
           headers: { 'coalflow-feed': feed, 'coalflow-reason': 'indicator_decode' },
         });
-        log.error({ topic: batch.topic, partition: batch.partition, offset: r.offset, err: (err as Error).message }, 'undecodable canonical record sent to the DLQ');
+        log.error(
+          { topic: batch.topic, partition: batch.partition, offset: r.offset, err: (err as Error).message },
+          'undecodable canonical record sent to the DLQ',
+        );
       }
     }
     if (dead.length) {
@@ -71,7 +86,13 @@ export function createIndicatorConsumer(ctx: WorkerContext, onStored: () => void
    * all of its batches, which are redelivered.
    */
   const committer = (() => {
-    interface Job { feed: FeedName; batch: Batch; decoded: Decoded; resolve: (r: WriteResult) => void; reject: (e: unknown) => void }
+    interface Job {
+      feed: FeedName;
+      batch: Batch;
+      decoded: Decoded;
+      resolve: (r: WriteResult) => void;
+      reject: (e: unknown) => void;
+    }
     const queue: Job[] = [];
     let writing = false;
     const kick = () => {
@@ -83,14 +104,42 @@ export function createIndicatorConsumer(ctx: WorkerContext, onStored: () => void
         // At most commitMaxRecords per transaction (a huge one holds the store and the batches' handlers for long).
         let n = 0;
         let take = 0;
-        while (take < queue.length && (take === 0 || n + queue[take]!.decoded.length <= commitMaxRecords)) { n += queue[take]!.decoded.length; take++; }
+        while (take < queue.length && (take === 0 || n + queue[take]!.decoded.length <= commitMaxRecords)) {
+          n += queue[take]!.decoded.length;
+          take++;
+        }
         const jobs = queue.splice(0, take);
         const tTx = performance.now();
         try {
-          const results = await retry(() => store.writeMany(jobs.map((j) => ({ batch: { feed: j.feed, topic: j.batch.topic, partition: j.batch.partition, records: j.batch.records.length }, plan: planBatch(j.feed, j.decoded, lateness) }))),
-            { attempts: storeAttempts, initialDelayMs: storeRetryInitialDelayMs, onRetry: (err, attempt) => log.warn({ err: (err as Error).message, attempt }, 'store write retry') });
+          const results = await retry(
+            () =>
+              store.writeMany(
+                jobs.map((j) => ({
+                  batch: {
+                    feed: j.feed,
+                    topic: j.batch.topic,
+                    partition: j.batch.partition,
+                    records: j.batch.records.length,
+                  },
+                  plan: planBatch(j.feed, j.decoded, lateness),
+                })),
+              ),
+            {
+              attempts: storeAttempts,
+              initialDelayMs: storeRetryInitialDelayMs,
+              onRetry: (err, attempt) =>
+                log.warn({ err: (err as Error).message, attempt }, 'store write retry'),
+            },
+          );
           stats.transactions++;
-          log.debug({ batches: jobs.length, records: jobs.reduce((a, j) => a + j.decoded.length, 0), ms: Math.round(performance.now() - tTx) }, 'store transaction');
+          log.debug(
+            {
+              batches: jobs.length,
+              records: jobs.reduce((a, j) => a + j.decoded.length, 0),
+              ms: Math.round(performance.now() - tTx),
+            },
+            'store transaction',
+          );
           jobs.forEach((j, i) => j.resolve(results[i]!));
         } catch (err) {
           for (const j of jobs) j.reject(err);
@@ -102,7 +151,10 @@ export function createIndicatorConsumer(ctx: WorkerContext, onStored: () => void
     };
     return {
       submit(feed: FeedName, batch: Batch, decoded: Decoded): Promise<WriteResult> {
-        return new Promise<WriteResult>((resolve, reject) => { queue.push({ feed, batch, decoded, resolve, reject }); kick(); });
+        return new Promise<WriteResult>((resolve, reject) => {
+          queue.push({ feed, batch, decoded, resolve, reject });
+          kick();
+        });
       },
     };
   })();
@@ -114,18 +166,36 @@ export function createIndicatorConsumer(ctx: WorkerContext, onStored: () => void
     deps.metrics.eventsIn.inc({ topic: batch.topic }, batch.records.length);
     const lastOffset = batch.records.at(-1)?.offset;
     if (lastOffset !== undefined) {
-      try { lagBy.set(`${batch.topic}:${batch.partition}`, Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(lastOffset) - 1n))); } catch { /* no lag known */ }
+      try {
+        lagBy.set(
+          `${batch.topic}:${batch.partition}`,
+          Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(lastOffset) - 1n)),
+        );
+      } catch {
+        /* no lag known */
+      }
     }
     let t = performance.now();
-    const lap = (k: keyof IndicatorStats['stageMs']) => { const now = performance.now(); stats.stageMs[k] += now - t; t = now; };
+    const lap = (k: keyof IndicatorStats['stageMs']) => {
+      const now = performance.now();
+      stats.stageMs[k] += now - t;
+      t = now;
+    };
     const decoded = await decode(feed, batch);
     lap('decode');
-    if (!decoded.length) { stats.completed++; return; }
+    if (!decoded.length) {
+      stats.completed++;
+      return;
+    }
     const res = await committer.submit(feed, batch, decoded);
     lap('store');
     if (res.dirty.length) onStored();
     await opts.faultHook?.('afterStore', current);
-    stats.batches++; stats.records += decoded.length; stats.inserted += res.inserted; stats.duplicates += res.duplicates; stats.corrections += res.corrections;
+    stats.batches++;
+    stats.records += decoded.length;
+    stats.inserted += res.inserted;
+    stats.duplicates += res.duplicates;
+    stats.corrections += res.corrections;
     let late = 0;
     let maxMs = maxEvent.get(`${batch.topic}:${batch.partition}`) ?? -Infinity;
     for (const it of res.items) if (it.lateness === 'late') late++;
@@ -141,7 +211,11 @@ export function createIndicatorConsumer(ctx: WorkerContext, onStored: () => void
 
   function updateWatermarkGauge() {
     const owned = [...maxEvent.values()];
-    if (owned.length) deps.metrics.watermarkLag.set({ worker: workerId }, Math.max(0, Date.now() - (Math.min(...owned) - lateness)) / 1000);
+    if (owned.length)
+      deps.metrics.watermarkLag.set(
+        { worker: workerId },
+        Math.max(0, Date.now() - (Math.min(...owned) - lateness)) / 1000,
+      );
   }
 
   const refreshLag = () => refreshConsumerLag(deps, groupId, feedByTopic.keys());
@@ -151,7 +225,11 @@ export function createIndicatorConsumer(ctx: WorkerContext, onStored: () => void
       if (consumer) return;
       const topics = [...feedByTopic.keys()];
       // Idempotent: the composition root normally created them; a worker started alone must not fail on a missing topic.
-      await deps.broker.createTopics([...topics.map((topic) => ({ topic })), { topic: deps.topic(topicOf.dlq) }, ...indicatorTopics().map((t) => ({ ...t, topic: deps.topic(t.topic) }))]);
+      await deps.broker.createTopics([
+        ...topics.map((topic) => ({ topic })),
+        { topic: deps.topic(topicOf.dlq) },
+        ...indicatorTopics().map((t) => ({ ...t, topic: deps.topic(t.topic) })),
+      ]);
       consumer = deps.broker.consumer({
         groupId,
         topics,
@@ -175,13 +253,20 @@ export function createIndicatorConsumer(ctx: WorkerContext, onStored: () => void
           await handle(batch);
         } catch (err) {
           stats.failures++;
-          if (isProgrammingError(err)) log.error({ err: (err as Error).stack }, 'indicator batch failed (bug)');
-          else log.warn({ topic: batch.topic, partition: batch.partition, err: (err as Error).message }, 'indicator batch failed; will be redelivered');
+          if (isProgrammingError(err))
+            log.error({ err: (err as Error).stack }, 'indicator batch failed (bug)');
+          else
+            log.warn(
+              { topic: batch.topic, partition: batch.partition, err: (err as Error).message },
+              'indicator batch failed; will be redelivered',
+            );
           throw err;
         }
       });
       if (ctx.tuning.lagIntervalMs > 0) {
-        lagTimer = setInterval(() => { void refreshLag(); }, ctx.tuning.lagIntervalMs);
+        lagTimer = setInterval(() => {
+          void refreshLag();
+        }, ctx.tuning.lagIntervalMs);
         lagTimer.unref();
       }
     },
@@ -192,4 +277,3 @@ export function createIndicatorConsumer(ctx: WorkerContext, onStored: () => void
     assignment: () => consumer?.assignment() ?? {},
   };
 }
-

@@ -4,10 +4,27 @@
  * row and its cell deltas. No I/O here; the runner and the Timescale sink do that.
  */
 import type {
-  CoalUserRecord, FeedName, FeedRecordMap, HighwayRecord, MineInventoryRecord, MineRecord, PortRecord, PriceRecord, RailRecord, SaleRecord,
+  CoalUserRecord,
+  FeedName,
+  FeedRecordMap,
+  HighwayRecord,
+  MineInventoryRecord,
+  MineRecord,
+  PortRecord,
+  PriceRecord,
+  RailRecord,
+  SaleRecord,
 } from '../contracts/types.ts';
 import {
-  bandOf, CELLS, CITY_ID, dayStart, hourStart, windowStart, type CellName, type Scope, type TumblingWindow,
+  bandOf,
+  CELLS,
+  CITY_ID,
+  dayStart,
+  hourStart,
+  windowStart,
+  type CellName,
+  type Scope,
+  type TumblingWindow,
 } from './model.ts';
 
 // ---------------------------------------------------------------- lateness
@@ -15,7 +32,9 @@ import {
 export type Lateness = 'on_time' | 'late' | 'too_late';
 
 /** Per-partition event-time state. The watermark is `maxEventMs - allowedLatenessMs`. */
-export interface WatermarkState { maxEventMs: number }
+export interface WatermarkState {
+  maxEventMs: number;
+}
 
 /**
  * Classifies records in partition (offset) order: `late` when behind the
@@ -23,7 +42,11 @@ export interface WatermarkState { maxEventMs: number }
  * when older than the watermark. Deterministic for a partition's log, given the
  * persisted state, whatever the batch boundaries.
  */
-export function classify(eventMs: readonly number[], state: WatermarkState, allowedLatenessMs: number): { classes: Lateness[]; state: WatermarkState } {
+export function classify(
+  eventMs: readonly number[],
+  state: WatermarkState,
+  allowedLatenessMs: number,
+): { classes: Lateness[]; state: WatermarkState } {
   let max = state.maxEventMs;
   const classes = eventMs.map((t): Lateness => {
     const c: Lateness = t >= max ? 'on_time' : t >= max - allowedLatenessMs ? 'late' : 'too_late';
@@ -86,8 +109,19 @@ export function decimal(v: number, scale: number): string {
 }
 
 interface Emit {
-  cell(cell: CellName, scopes: readonly (readonly [Scope, string | undefined])[], wins: readonly TumblingWindow[], v: { a?: number | null; b?: number | null; n?: number; last?: number | null }): void;
-  contrib(cell: CellName, scopes: readonly (readonly [Scope, string | undefined])[], wins: readonly TumblingWindow[], company: string, v: number): void;
+  cell(
+    cell: CellName,
+    scopes: readonly (readonly [Scope, string | undefined])[],
+    wins: readonly TumblingWindow[],
+    v: { a?: number | null; b?: number | null; n?: number; last?: number | null },
+  ): void;
+  contrib(
+    cell: CellName,
+    scopes: readonly (readonly [Scope, string | undefined])[],
+    wins: readonly TumblingWindow[],
+    company: string,
+    v: number,
+  ): void;
 }
 
 function emitter(eventMs: number, rid: string, cells: CellDelta[], contribs: ContribDelta[]): Emit {
@@ -99,14 +133,27 @@ function emitter(eventMs: number, rid: string, cells: CellDelta[], contribs: Con
       for (const [scope, id] of scopes) {
         if (id === undefined || id === '') continue;
         for (const win of wins) {
-          cells.push({ cell, scope, scopeId: id, win, ws: windowStart(win, eventMs), a, b, n: v.n ?? 1, lastV: last, lastT: eventMs, lastRid: rid });
+          cells.push({
+            cell,
+            scope,
+            scopeId: id,
+            win,
+            ws: windowStart(win, eventMs),
+            a,
+            b,
+            n: v.n ?? 1,
+            lastV: last,
+            lastT: eventMs,
+            lastRid: rid,
+          });
         }
       }
     },
     contrib(cell, scopes, wins, company, v) {
       for (const [scope, id] of scopes) {
         if (id === undefined || id === '') continue;
-        for (const win of wins) contribs.push({ cell, scope, scopeId: id, win, ws: windowStart(win, eventMs), company, v });
+        for (const win of wins)
+          contribs.push({ cell, scope, scopeId: id, win, ws: windowStart(win, eventMs), company, v });
       }
     },
   };
@@ -121,7 +168,12 @@ const i0 = S(0);
  * The cells one record feeds. `tooLate` records (older than the watermark) no
  * longer touch hourly windows; they still reach day and longer windows as corrections.
  */
-export function deltasOf<F extends FeedName>(feed: F, record: FeedRecordMap[F], eventMs: number, tooLate: boolean): { cells: CellDelta[]; contribs: ContribDelta[] } {
+export function deltasOf<F extends FeedName>(
+  feed: F,
+  record: FeedRecordMap[F],
+  eventMs: number,
+  tooLate: boolean,
+): { cells: CellDelta[]; contribs: ContribDelta[] } {
   const cells: CellDelta[] = [];
   const contribs: ContribDelta[] = [];
   const e = emitter(eventMs, record.recordId, cells, contribs);
@@ -130,7 +182,12 @@ export function deltasOf<F extends FeedName>(feed: F, record: FeedRecordMap[F], 
     case 'sales': {
       const r = record as SaleRecord;
       const band = bandOf(r.calorificKcal);
-      const agg = [['region', r.regionCode], ['coal_type', r.coalType], ['band', band], ['city', CITY_ID]] as const;
+      const agg = [
+        ['region', r.regionCode],
+        ['coal_type', r.coalType],
+        ['band', band],
+        ['city', CITY_ID],
+      ] as const;
       const { net, value } = saleAmounts(r);
       // Sales hours (every scope) and the per-mine 24 h are read from the hour rollup (ind_sales_hour,
       // `saleHours`), with their contributors: no hour cells.
@@ -145,9 +202,14 @@ export function deltasOf<F extends FeedName>(feed: F, record: FeedRecordMap[F], 
       if (!(cell in CELLS)) break;
       const p = y2(r.priceYuanPerT);
       if (p === null) break;
-      const wins: readonly TumblingWindow[] = r.priceKind === 'annual' ? ['ytd'] : r.priceKind === 'monthly' ? ['mtd'] : ['day', 'mtd'];
-      const scopes: [Scope, string | undefined][] = [['coal_type', r.coalType], ['city', CITY_ID]];
-      if (r.priceKind !== 'annual' && r.priceKind !== 'monthly') scopes.push(['band', bandOf(r.calorificKcal)]);
+      const wins: readonly TumblingWindow[] =
+        r.priceKind === 'annual' ? ['ytd'] : r.priceKind === 'monthly' ? ['mtd'] : ['day', 'mtd'];
+      const scopes: [Scope, string | undefined][] = [
+        ['coal_type', r.coalType],
+        ['city', CITY_ID],
+      ];
+      if (r.priceKind !== 'annual' && r.priceKind !== 'monthly')
+        scopes.push(['band', bandOf(r.calorificKcal)]);
       if (r.priceKind === 'pithead') scopes.push(['mine', r.mineId]);
       e.cell(cell, scopes, wins, { a: p, n: 1, last: p });
       break;
@@ -158,7 +220,13 @@ export function deltasOf<F extends FeedName>(feed: F, record: FeedRecordMap[F], 
       const stock = t3(r.stockT);
       if (stock !== null) e.cell('port_stock', port, ['day'], { last: stock });
       const fob = y2(r.fobPriceYuanPerT);
-      if (fob !== null) e.cell('port_fob', [...port, ['coal_type', r.coalType], ['band', bandOf(r.calorificKcal)]], ['day', 'mtd'], { a: fob, n: 1, last: fob });
+      if (fob !== null)
+        e.cell(
+          'port_fob',
+          [...port, ['coal_type', r.coalType], ['band', bandOf(r.calorificKcal)]],
+          ['day', 'mtd'],
+          { a: fob, n: 1, last: fob },
+        );
       const imp = t3(r.importT);
       if (imp !== null) e.cell('import_qty', [...port, ['city', CITY_ID]], ['day', 'mtd'], { a: imp });
       const ip = y2(r.importPriceYuanPerT);
@@ -166,7 +234,12 @@ export function deltasOf<F extends FeedName>(feed: F, record: FeedRecordMap[F], 
       const vessels = i0(r.vesselsWaiting);
       if (vessels !== null) e.cell('vessels', port, ['day'], { last: vessels });
       const fr = y2(r.freightYuanPerT);
-      if (fr !== null) e.cell('freight', [['freight_route', r.freightRoute || r.port]], ['day', 'mtd'], { a: fr, n: 1, last: fr });
+      if (fr !== null)
+        e.cell('freight', [['freight_route', r.freightRoute || r.port]], ['day', 'mtd'], {
+          a: fr,
+          n: 1,
+          last: fr,
+        });
       break;
     }
     case 'rail': {
@@ -174,11 +247,24 @@ export function deltasOf<F extends FeedName>(feed: F, record: FeedRecordMap[F], 
       if (r.period === 'month') {
         const coal = t3(r.shippedT);
         const other = t3(r.otherT);
-        if (coal !== null || other !== null) e.cell('rail_month', [['route', r.route], ['city', CITY_ID]], ['mtd', 'ytd'], { a: coal, b: other });
+        if (coal !== null || other !== null)
+          e.cell(
+            'rail_month',
+            [
+              ['route', r.route],
+              ['city', CITY_ID],
+            ],
+            ['mtd', 'ytd'],
+            { a: coal, b: other },
+          );
         break;
       }
       const rd = routeDir(r.route, r.direction);
-      const all = [['route_dir', rd], ['route', r.route], ['city', CITY_ID]] as const;
+      const all = [
+        ['route_dir', rd],
+        ['route', r.route],
+        ['city', CITY_ID],
+      ] as const;
       if (r.requestedCars != null || r.approvedCars != null) {
         e.cell('rail_cars', all, ['day', 'mtd'], { a: i0(r.requestedCars), b: i0(r.approvedCars) });
       }
@@ -186,7 +272,16 @@ export function deltasOf<F extends FeedName>(feed: F, record: FeedRecordMap[F], 
       if (shipped !== null) {
         e.cell('rail_shipped', all, ['day', 'mtd'], { a: shipped });
         const cap = t3(r.routeCapacityT);
-        if (cap !== null && cap > 0) e.cell('rail_capacity_use', [['route_dir', rd], ['route', r.route]], ['day', 'mtd'], { a: shipped, b: cap });
+        if (cap !== null && cap > 0)
+          e.cell(
+            'rail_capacity_use',
+            [
+              ['route_dir', rd],
+              ['route', r.route],
+            ],
+            ['day', 'mtd'],
+            { a: shipped, b: cap },
+          );
       }
       const transit = t3(r.inTransitT);
       if (transit !== null) e.cell('rail_transit', [['route_dir', rd]], ['day'], { last: transit });
@@ -195,16 +290,41 @@ export function deltasOf<F extends FeedName>(feed: F, record: FeedRecordMap[F], 
     case 'highway': {
       const r = record as HighwayRecord;
       const gd = `${r.gate}|${r.direction}`;
-      e.cell('hw_trucks', [['gate_dir', gd], ['gate', r.gate], ['direction', r.direction]], hourDay, { a: i0(r.trucks), b: t3(r.tonnageT), n: 1 });
+      e.cell(
+        'hw_trucks',
+        [
+          ['gate_dir', gd],
+          ['gate', r.gate],
+          ['direction', r.direction],
+        ],
+        hourDay,
+        { a: i0(r.trucks), b: t3(r.tonnageT), n: 1 },
+      );
       const ci = t3(r.congestionIndex);
-      if (ci !== null) e.cell('hw_congestion', [['gate_dir', gd], ['gate', r.gate]], hourDay, { a: ci, n: 1 });
+      if (ci !== null)
+        e.cell(
+          'hw_congestion',
+          [
+            ['gate_dir', gd],
+            ['gate', r.gate],
+          ],
+          hourDay,
+          { a: ci, n: 1 },
+        );
       break;
     }
     case 'coal_users': {
       const r = record as CoalUserRecord;
-      const agg = [['user', r.userId], ['sector', r.sector], ['city', CITY_ID]] as const;
+      const agg = [
+        ['user', r.userId],
+        ['sector', r.sector],
+        ['city', CITY_ID],
+      ] as const;
       const cons = t3(r.consumptionT);
-      const users = [['sector', r.sector], ['city', CITY_ID]] as const;
+      const users = [
+        ['sector', r.sector],
+        ['city', CITY_ID],
+      ] as const;
       if (cons !== null) {
         e.cell('user_consumption', agg, ['day', 'mtd'], { a: cons });
         e.contrib('user_consumption', users, ['day', 'mtd'], r.userId, cons);
@@ -217,7 +337,16 @@ export function deltasOf<F extends FeedName>(feed: F, record: FeedRecordMap[F], 
       const stock = t3(r.stockT);
       if (stock !== null) e.cell('user_stock', [['user', r.userId]], ['day'], { last: stock });
       const load = t3(r.powerLoadMw);
-      if (load !== null) e.cell('user_load', [['user', r.userId], ['sector', r.sector]], ['day'], { a: load, n: 1 });
+      if (load !== null)
+        e.cell(
+          'user_load',
+          [
+            ['user', r.userId],
+            ['sector', r.sector],
+          ],
+          ['day'],
+          { a: load, n: 1 },
+        );
       break;
     }
     case 'mine_inventory': {
@@ -260,7 +389,9 @@ export interface SaleGroup<T> {
  * hourly windows. Records alike in these are summed first, so a batch makes one set of deltas per group
  * (a few per mine and day) instead of one per record; the sums are exact (scaled integers).
  */
-export function groupSales<T extends { record: SaleRecord; eventMs: number; lateness: Lateness; acceptedMs?: number | null }>(items: Iterable<T>): SaleGroup<T>[] {
+export function groupSales<
+  T extends { record: SaleRecord; eventMs: number; lateness: Lateness; acceptedMs?: number | null },
+>(items: Iterable<T>): SaleGroup<T>[] {
   const m = new Map<string, SaleGroup<T>>();
   for (const it of items) {
     const r = it.record;
@@ -269,8 +400,22 @@ export function groupSales<T extends { record: SaleRecord; eventMs: number; late
     const { net, value } = saleAmounts(r);
     const acc = it.acceptedMs ?? null;
     const g = m.get(k);
-    if (!g) { m.set(k, { first: it, tooLate, net, value, n: 1, minMs: it.eventMs, maxMs: it.eventMs, acceptedMs: acc }); continue; }
-    g.net += net; g.value += value; g.n++;
+    if (!g) {
+      m.set(k, {
+        first: it,
+        tooLate,
+        net,
+        value,
+        n: 1,
+        minMs: it.eventMs,
+        maxMs: it.eventMs,
+        acceptedMs: acc,
+      });
+      continue;
+    }
+    g.net += net;
+    g.value += value;
+    g.n++;
     if (it.eventMs < g.minMs) g.minMs = it.eventMs;
     if (it.eventMs > g.maxMs) g.maxMs = it.eventMs;
     if (acc !== null && (g.acceptedMs === null || acc < g.acceptedMs)) g.acceptedMs = acc;
@@ -279,30 +424,60 @@ export function groupSales<T extends { record: SaleRecord; eventMs: number; late
 }
 
 /** The deltas of a group of sales (`groupSales`): those of one member, with the group's sums. */
-export function saleGroupDeltas(g: SaleGroup<{ record: SaleRecord; eventMs: number }>): { cells: CellDelta[]; contribs: ContribDelta[] } {
+export function saleGroupDeltas(g: SaleGroup<{ record: SaleRecord; eventMs: number }>): {
+  cells: CellDelta[];
+  contribs: ContribDelta[];
+} {
   const d = deltasOf('sales', g.first.record, g.first.eventMs, g.tooLate);
-  for (const c of d.cells) { c.a = g.net; c.b = g.value; c.n = g.n; }
+  for (const c of d.cells) {
+    c.a = g.net;
+    c.b = g.value;
+    c.n = g.n;
+  }
   for (const c of d.contribs) c.v = g.net;
   return d;
 }
 
 /** One row of the sales hour rollup (`ind_sales_hour`, migration 009): sums in kg and fen, and the count. */
 export interface SaleHourDelta {
-  hour: number; mineId: string; company: string; regionCode: string; coalType: string; band: string;
-  a: number; b: number; n: number;
+  hour: number;
+  mineId: string;
+  company: string;
+  regionCode: string;
+  coalType: string;
+  band: string;
+  a: number;
+  b: number;
+  n: number;
 }
 
 /**
  * Sales summed per hour at the grain of the hour rollup (mine, company, region, coal type, band): the on-time
  * and late records only — a record older than the watermark no longer reaches hourly windows.
  */
-export function saleHours(items: Iterable<{ record: SaleRecord; eventMs: number; lateness: Lateness }>): SaleHourDelta[] {
+export function saleHours(
+  items: Iterable<{ record: SaleRecord; eventMs: number; lateness: Lateness }>,
+): SaleHourDelta[] {
   const m = new Map<string, SaleHourDelta>();
   for (const it of items) {
     if (it.lateness === 'too_late') continue;
     const r = it.record;
     const { net, value } = saleAmounts(r);
-    addSaleHour(m, { hour: hourStart(it.eventMs), mineId: r.mineId, company: companyOf(r), regionCode: r.regionCode, coalType: r.coalType, band: bandOf(r.calorificKcal), a: net, b: value, n: 1 }, true);
+    addSaleHour(
+      m,
+      {
+        hour: hourStart(it.eventMs),
+        mineId: r.mineId,
+        company: companyOf(r),
+        regionCode: r.regionCode,
+        coalType: r.coalType,
+        band: bandOf(r.calorificKcal),
+        a: net,
+        b: value,
+        n: 1,
+      },
+      true,
+    );
   }
   return [...m.values()];
 }
@@ -318,7 +493,11 @@ export function mergeSaleHours(lists: Iterable<readonly SaleHourDelta[]>): SaleH
 function addSaleHour(m: Map<string, SaleHourDelta>, d: SaleHourDelta, own: boolean): void {
   const k = `${d.hour}\u0001${d.mineId}\u0001${d.company}\u0001${d.regionCode}\u0001${d.coalType}\u0001${d.band}`;
   const g = m.get(k);
-  if (g) { g.a += d.a; g.b += d.b; g.n += d.n; } else m.set(k, own ? d : { ...d });
+  if (g) {
+    g.a += d.a;
+    g.b += d.b;
+    g.n += d.n;
+  } else m.set(k, own ? d : { ...d });
 }
 
 export function companyOf(r: { creditCode?: string; mineId: string }): string {
@@ -350,12 +529,20 @@ export function createCellMerger(): { add(deltas: Iterable<CellDelta>): void; va
       for (const d of deltas) {
         const k = cellKey(d);
         const cur = m.get(k);
-        if (!cur) { m.set(k, { ...d }); continue; }
+        if (!cur) {
+          m.set(k, { ...d });
+          continue;
+        }
         cur.a += d.a;
         cur.b += d.b;
         cur.n += d.n;
-        if (d.lastV !== null && (cur.lastV === null || d.lastT > cur.lastT || (d.lastT === cur.lastT && d.lastRid > cur.lastRid))) {
-          cur.lastV = d.lastV; cur.lastT = d.lastT; cur.lastRid = d.lastRid;
+        if (
+          d.lastV !== null &&
+          (cur.lastV === null || d.lastT > cur.lastT || (d.lastT === cur.lastT && d.lastRid > cur.lastRid))
+        ) {
+          cur.lastV = d.lastV;
+          cur.lastT = d.lastT;
+          cur.lastRid = d.lastRid;
         }
       }
     },
@@ -364,14 +551,18 @@ export function createCellMerger(): { add(deltas: Iterable<CellDelta>): void; va
 }
 
 /** Sums a company's shares per cell, a list at a time. */
-export function createContribMerger(): { add(deltas: Iterable<ContribDelta>): void; values(): ContribDelta[] } {
+export function createContribMerger(): {
+  add(deltas: Iterable<ContribDelta>): void;
+  values(): ContribDelta[];
+} {
   const m = new Map<string, ContribDelta>();
   return {
     add(deltas) {
       for (const d of deltas) {
         const k = `${d.cell}\u0001${d.scope}\u0001${d.scopeId}\u0001${d.win}\u0001${d.ws}\u0001${d.company}`;
         const cur = m.get(k);
-        if (cur) cur.v += d.v; else m.set(k, { ...d });
+        if (cur) cur.v += d.v;
+        else m.set(k, { ...d });
       }
     },
     values: () => [...m.values()],

@@ -11,7 +11,9 @@ import { loadSchemaRegistry } from '../../sinks/index.ts';
 import type { FeedSerde } from '../contracts/serde-types.ts';
 import { topicOf, type FeedName, type FeedRecordMap } from '../contracts/types.ts';
 
-interface AvroType { fromBuffer(buf: Buffer): unknown }
+interface AvroType {
+  fromBuffer(buf: Buffer): unknown;
+}
 
 function plain(v: unknown): Record<string, unknown> {
   const out: Record<string, unknown> = {};
@@ -36,7 +38,9 @@ export function createFastDecoder(deps: Pick<Deps, 'registry' | 'topic'>): Pick<
           return (info: unknown) => des.toType(info as never) as unknown as Promise<[AvroType, unknown]>;
         });
         // Ids are global in the registry: fall back to the id alone when the subject does not know it.
-        const info = await deps.registry.getBySubjectAndId(subject, id).catch(() => deps.registry.getBySubjectAndId('', id));
+        const info = await deps.registry
+          .getBySubjectAndId(subject, id)
+          .catch(() => deps.registry.getBySubjectAndId('', id));
         const [type] = await (await toTypeOf)(info);
         return type;
       })();
@@ -47,7 +51,8 @@ export function createFastDecoder(deps: Pick<Deps, 'registry' | 'topic'>): Pick<
   };
   return {
     async decode<F extends FeedName>(feed: F, value: Buffer): Promise<FeedRecordMap[F]> {
-      if (value.length < 5 || value[0] !== 0) throw new RangeError('not Confluent wire format (magic byte 0)');
+      if (value.length < 5 || value[0] !== 0)
+        throw new RangeError('not Confluent wire format (magic byte 0)');
       const id = value.readInt32BE(1);
       const type = await typeFor(`${deps.topic(topicOf.canonical(feed))}-value`, id);
       return plain(type.fromBuffer(value.subarray(5))) as unknown as FeedRecordMap[F];

@@ -5,7 +5,18 @@
  * exactly-once. Only what an indicator needs is kept (minimum necessary use):
  * no tokens, destinations or unit prices; sales keep the calorific band, not the value.
  */
-import type { FeedName, FeedRecordMap, SaleRecord, MineRecord, MineInventoryRecord, RailRecord, HighwayRecord, PortRecord, CoalUserRecord, PriceRecord } from '../contracts/types.ts';
+import type {
+  FeedName,
+  FeedRecordMap,
+  SaleRecord,
+  MineRecord,
+  MineInventoryRecord,
+  RailRecord,
+  HighwayRecord,
+  PortRecord,
+  CoalUserRecord,
+  PriceRecord,
+} from '../contracts/types.ts';
 import { bandOf } from './model.ts';
 import { companyOf } from './core.ts';
 
@@ -23,12 +34,14 @@ export interface FactSpec<R> {
   columns: FactColumn<R>[];
 }
 
-const num = (x: number | undefined | null) => (x === undefined || x === null || !Number.isFinite(x) ? null : x);
+const num = (x: number | undefined | null) =>
+  x === undefined || x === null || !Number.isFinite(x) ? null : x;
 const str = (x: string | undefined | null) => (x === undefined || x === null || x === '' ? null : x);
 
 export const FACTS: { [F in FeedName]: FactSpec<FeedRecordMap[F]> } = {
   sales: {
-    table: 'fact_sales', entity: 'mine_id',
+    table: 'fact_sales',
+    entity: 'mine_id',
     columns: [
       { name: 'mine_id', type: 'text', get: (r: SaleRecord) => r.mineId },
       { name: 'company', type: 'text', get: (r: SaleRecord) => companyOf(r) },
@@ -40,20 +53,30 @@ export const FACTS: { [F in FeedName]: FactSpec<FeedRecordMap[F]> } = {
     ],
   },
   mines: {
-    table: 'fact_mines', entity: 'mine_id',
+    table: 'fact_mines',
+    entity: 'mine_id',
     columns: [
       { name: 'mine_id', type: 'text', get: (r: MineRecord) => r.mineId },
       { name: 'company', type: 'text', get: (r: MineRecord) => companyOf(r) },
       { name: 'region_code', type: 'text', get: (r: MineRecord) => r.regionCode },
       { name: 'status', type: 'text', get: (r: MineRecord) => r.status },
-      { name: 'approved_capacity_t_per_year', type: 'numeric', get: (r: MineRecord) => num(r.approvedCapacityTPerYear) },
-      { name: 'design_capacity_t_per_year', type: 'numeric', get: (r: MineRecord) => num(r.designCapacityTPerYear) },
+      {
+        name: 'approved_capacity_t_per_year',
+        type: 'numeric',
+        get: (r: MineRecord) => num(r.approvedCapacityTPerYear),
+      },
+      {
+        name: 'design_capacity_t_per_year',
+        type: 'numeric',
+        get: (r: MineRecord) => num(r.designCapacityTPerYear),
+      },
       { name: 'stop_reason', type: 'text', get: (r: MineRecord) => str(r.stopReason) },
       { name: 'expected_resume_date', type: 'text', get: (r: MineRecord) => str(r.expectedResumeDate) },
     ],
   },
   mine_inventory: {
-    table: 'fact_mine_inventory', entity: 'mine_id',
+    table: 'fact_mine_inventory',
+    entity: 'mine_id',
     columns: [
       { name: 'mine_id', type: 'text', get: (r: MineInventoryRecord) => r.mineId },
       { name: 'region_code', type: 'text', get: (r: MineInventoryRecord) => r.regionCode },
@@ -65,7 +88,8 @@ export const FACTS: { [F in FeedName]: FactSpec<FeedRecordMap[F]> } = {
     ],
   },
   rail: {
-    table: 'fact_rail', entity: 'route',
+    table: 'fact_rail',
+    entity: 'route',
     columns: [
       { name: 'route', type: 'text', get: (r: RailRecord) => r.route },
       { name: 'direction', type: 'text', get: (r: RailRecord) => str(r.direction) },
@@ -79,7 +103,8 @@ export const FACTS: { [F in FeedName]: FactSpec<FeedRecordMap[F]> } = {
     ],
   },
   highway: {
-    table: 'fact_highway', entity: 'gate',
+    table: 'fact_highway',
+    entity: 'gate',
     columns: [
       { name: 'gate', type: 'text', get: (r: HighwayRecord) => r.gate },
       { name: 'direction', type: 'text', get: (r: HighwayRecord) => r.direction },
@@ -90,7 +115,8 @@ export const FACTS: { [F in FeedName]: FactSpec<FeedRecordMap[F]> } = {
     ],
   },
   ports: {
-    table: 'fact_ports', entity: 'port',
+    table: 'fact_ports',
+    entity: 'port',
     columns: [
       { name: 'port', type: 'text', get: (r: PortRecord) => r.port },
       { name: 'kind', type: 'text', get: (r: PortRecord) => r.kind },
@@ -99,14 +125,19 @@ export const FACTS: { [F in FeedName]: FactSpec<FeedRecordMap[F]> } = {
       { name: 'coal_type', type: 'text', get: (r: PortRecord) => str(r.coalType) },
       { name: 'band', type: 'text', get: (r: PortRecord) => bandOf(r.calorificKcal) },
       { name: 'import_t', type: 'numeric', get: (r: PortRecord) => num(r.importT) },
-      { name: 'import_price_yuan_per_t', type: 'numeric', get: (r: PortRecord) => num(r.importPriceYuanPerT) },
+      {
+        name: 'import_price_yuan_per_t',
+        type: 'numeric',
+        get: (r: PortRecord) => num(r.importPriceYuanPerT),
+      },
       { name: 'vessels_waiting', type: 'int', get: (r: PortRecord) => num(r.vesselsWaiting) },
       { name: 'freight_yuan_per_t', type: 'numeric', get: (r: PortRecord) => num(r.freightYuanPerT) },
       { name: 'freight_route', type: 'text', get: (r: PortRecord) => str(r.freightRoute) },
     ],
   },
   coal_users: {
-    table: 'fact_coal_users', entity: 'user_id',
+    table: 'fact_coal_users',
+    entity: 'user_id',
     columns: [
       { name: 'user_id', type: 'text', get: (r: CoalUserRecord) => r.userId },
       { name: 'sector', type: 'text', get: (r: CoalUserRecord) => r.sector },
@@ -118,7 +149,8 @@ export const FACTS: { [F in FeedName]: FactSpec<FeedRecordMap[F]> } = {
     ],
   },
   prices: {
-    table: 'fact_prices', entity: 'coal_type',
+    table: 'fact_prices',
+    entity: 'coal_type',
     columns: [
       { name: 'price_kind', type: 'text', get: (r: PriceRecord) => r.priceKind },
       { name: 'location', type: 'text', get: (r: PriceRecord) => str(r.location) },

@@ -12,7 +12,13 @@
  * starts of every window. Merging ranges only widens what is republished, and
  * republishing is idempotent, so any batching gives the same final values.
  */
-import type { CoalUserRecord, FeedName, MineInventoryRecord, MineRecord, SaleRecord } from '../contracts/types.ts';
+import type {
+  CoalUserRecord,
+  FeedName,
+  MineInventoryRecord,
+  MineRecord,
+  SaleRecord,
+} from '../contracts/types.ts';
 import type { CellDelta, Lateness } from './core.ts';
 import { CITY_ID, type Scope } from './model.ts';
 
@@ -31,7 +37,9 @@ export interface DirtyRow {
 }
 
 /** A dirty row as claimed by a publisher, with its version (deleted only if unchanged). */
-export interface ClaimedRow extends DirtyRow { ver: number }
+export interface ClaimedRow extends DirtyRow {
+  ver: number;
+}
 
 export interface DirtyInput {
   record: { recordId: string };
@@ -51,11 +59,21 @@ export function dirtyOf(feed: FeedName, items: readonly DirtyInput[]): DirtyRow[
 /** `dirtyOf` one record at a time (the record's deltas need not outlive `add`). */
 export function createDirtyAcc(feed: FeedName): { add(it: DirtyInput): void; rows(): DirtyRow[] } {
   const m = new Map<string, DirtyRow>();
-  const mark = (kind: string, scope: Scope, scopeId: string, t: number, hourly: boolean, acc: number | null | undefined) => {
+  const mark = (
+    kind: string,
+    scope: Scope,
+    scopeId: string,
+    t: number,
+    hourly: boolean,
+    acc: number | null | undefined,
+  ) => {
     if (!scopeId) return;
     const k = `${kind}\u0001${scope}\u0001${scopeId}`;
     let r = m.get(k);
-    if (!r) { r = { kind, scope, scopeId, evFrom: t, evTo: t, otFrom: null, otTo: null, acceptedMs: null }; m.set(k, r); }
+    if (!r) {
+      r = { kind, scope, scopeId, evFrom: t, evTo: t, otFrom: null, otTo: null, acceptedMs: null };
+      m.set(k, r);
+    }
     if (hourly) {
       if (r.otFrom === null || t < r.otFrom) r.otFrom = t;
       if (r.otTo === null || t > r.otTo) r.otTo = t;
@@ -63,7 +81,8 @@ export function createDirtyAcc(feed: FeedName): { add(it: DirtyInput): void; row
       if (t < r.evFrom) r.evFrom = t;
       if (t > r.evTo) r.evTo = t;
     }
-    if (acc !== null && acc !== undefined && (r.acceptedMs === null || acc < r.acceptedMs)) r.acceptedMs = acc;
+    if (acc !== null && acc !== undefined && (r.acceptedMs === null || acc < r.acceptedMs))
+      r.acceptedMs = acc;
   };
   const add = (it: DirtyInput) => {
     const t = it.eventMs;
@@ -72,7 +91,14 @@ export function createDirtyAcc(feed: FeedName): { add(it: DirtyInput): void; row
     let prev: CellDelta | null = null;
     for (const c of it.cells) {
       const hourly = c.win === 'hour';
-      if (prev && prev.cell === c.cell && prev.scope === c.scope && prev.scopeId === c.scopeId && (prev.win === 'hour') === hourly) continue;
+      if (
+        prev &&
+        prev.cell === c.cell &&
+        prev.scope === c.scope &&
+        prev.scopeId === c.scopeId &&
+        (prev.win === 'hour') === hourly
+      )
+        continue;
       prev = c;
       mark(c.cell, c.scope, c.scopeId, t, hourly, acc);
     }
@@ -129,9 +155,14 @@ export function mergeDirty(rows: readonly DirtyRow[]): DirtyRow[] {
   for (const r of rows) {
     const k = `${r.kind}\u0001${r.scope}\u0001${r.scopeId}`;
     const cur = m.get(k);
-    if (!cur) { m.set(k, { ...r }); continue; }
-    cur.evFrom = Math.min(cur.evFrom, r.evFrom); cur.evTo = Math.max(cur.evTo, r.evTo);
-    cur.otFrom = lo(cur.otFrom, r.otFrom); cur.otTo = hi(cur.otTo, r.otTo);
+    if (!cur) {
+      m.set(k, { ...r });
+      continue;
+    }
+    cur.evFrom = Math.min(cur.evFrom, r.evFrom);
+    cur.evTo = Math.max(cur.evTo, r.evTo);
+    cur.otFrom = lo(cur.otFrom, r.otFrom);
+    cur.otTo = hi(cur.otTo, r.otTo);
     cur.acceptedMs = lo(cur.acceptedMs, r.acceptedMs);
   }
   return [...m.values()];
@@ -140,10 +171,14 @@ export function mergeDirty(rows: readonly DirtyRow[]): DirtyRow[] {
 /** Family of a dirty kind (the end-to-end latency label). */
 export function familyOfKind(kind: string, cellFamily: (cell: string) => string | undefined): string {
   switch (kind) {
-    case 'rec:mines': return 'production';
-    case 'rec:mine_inventory': return 'inventory';
-    case 'rec:coal_users': return 'days_of_stock';
-    default: return cellFamily(kind) ?? 'other';
+    case 'rec:mines':
+      return 'production';
+    case 'rec:mine_inventory':
+      return 'inventory';
+    case 'rec:coal_users':
+      return 'days_of_stock';
+    default:
+      return cellFamily(kind) ?? 'other';
   }
 }
 
@@ -168,8 +203,15 @@ export type Lane = keyof typeof LANES;
 /** The 9 parameters of DIRTY_UPSERT_SQL. */
 export function dirtyParams(rows: readonly DirtyRow[], nowMs: number): unknown[] {
   return [
-    rows.map((r) => r.kind), rows.map((r) => r.scope), rows.map((r) => r.scopeId), rows.map((r) => r.evFrom), rows.map((r) => r.evTo),
-    rows.map((r) => r.otFrom), rows.map((r) => r.otTo), rows.map((r) => r.acceptedMs), nowMs,
+    rows.map((r) => r.kind),
+    rows.map((r) => r.scope),
+    rows.map((r) => r.scopeId),
+    rows.map((r) => r.evFrom),
+    rows.map((r) => r.evTo),
+    rows.map((r) => r.otFrom),
+    rows.map((r) => r.otTo),
+    rows.map((r) => r.acceptedMs),
+    nowMs,
   ];
 }
 
@@ -208,7 +250,14 @@ export const RELEASE_SQL = `UPDATE ind_dirty SET lease_until = 0, lease_owner = 
 export function claimedOf(x: Record<string, unknown>): ClaimedRow {
   const n = (v: unknown) => (v === null || v === undefined ? null : Number(v));
   return {
-    kind: String(x.kind), scope: x.scope as Scope, scopeId: String(x.scope_id), evFrom: Number(x.ev_from), evTo: Number(x.ev_to),
-    otFrom: n(x.ot_from), otTo: n(x.ot_to), acceptedMs: n(x.accepted_ms), ver: Number(x.ver),
+    kind: String(x.kind),
+    scope: x.scope as Scope,
+    scopeId: String(x.scope_id),
+    evFrom: Number(x.ev_from),
+    evTo: Number(x.ev_to),
+    otFrom: n(x.ot_from),
+    otTo: n(x.ot_to),
+    acceptedMs: n(x.accepted_ms),
+    ver: Number(x.ver),
   };
 }

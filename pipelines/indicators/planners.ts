@@ -11,7 +11,11 @@ import { premerge, type FactItem } from './store.ts';
 import { INDICATOR_TUNING } from './tuning.ts';
 
 /** A decoded canonical record with its event time and the time ingest accepted it (for the end-to-end latency). */
-export interface DecodedRecord { record: CanonicalRecord; eventMs: number; acceptedMs: number | null }
+export interface DecodedRecord {
+  record: CanonicalRecord;
+  eventMs: number;
+  acceptedMs: number | null;
+}
 
 /**
  * The store write of one partition's batch, planned against the watermark read in the transaction: each
@@ -20,12 +24,22 @@ export interface DecodedRecord { record: CanonicalRecord; eventMs: number; accep
  */
 export function planBatch(feed: FeedName, decoded: readonly DecodedRecord[], lateness: number) {
   return (prev: { maxEventMs: number }) => {
-    const { classes, state } = classify(decoded.map((d) => d.eventMs), prev, lateness);
+    const { classes, state } = classify(
+      decoded.map((d) => d.eventMs),
+      prev,
+      lateness,
+    );
     let max = prev.maxEventMs;
     const items: FactItem[] = decoded.map((d, i) => {
       const wm = max - lateness;
       if (d.eventMs > max) max = d.eventMs;
-      return { record: d.record, eventMs: d.eventMs, lateness: classes[i]!, watermarkMs: wm, acceptedMs: d.acceptedMs };
+      return {
+        record: d.record,
+        eventMs: d.eventMs,
+        lateness: classes[i]!,
+        watermarkMs: wm,
+        acceptedMs: d.acceptedMs,
+      };
     });
     return { items, next: state, merged: premerge(feed, items) };
   };
@@ -43,19 +57,29 @@ const PUBLISH_SLICE_MS = INDICATOR_TUNING.publishSliceMs;
 export function publishSlices(rows: readonly ClaimedRow[], lane: Lane): ClaimedRow[][] {
   const parts: ClaimedRow[] = [];
   for (const r of rows) {
-    if (lane !== 'direct' || r.evTo - r.evFrom <= PUBLISH_SLICE_MS) { parts.push(r); continue; }
+    if (lane !== 'direct' || r.evTo - r.evFrom <= PUBLISH_SLICE_MS) {
+      parts.push(r);
+      continue;
+    }
     // Cut at calendar months, so that the parts of every key for the same month are published together.
     for (let from = r.evFrom; from <= r.evTo; from = nextMonthStart(from)) {
       const to = Math.min(r.evTo, nextMonthStart(from) - 1);
       const otFrom = r.otFrom === null ? null : Math.max(r.otFrom, from);
       const otTo = r.otTo === null ? null : Math.min(r.otTo, to);
       const hourly = otFrom !== null && otTo !== null && otFrom <= otTo;
-      parts.push({ ...r, evFrom: from, evTo: to, otFrom: hourly ? otFrom : null, otTo: hourly ? otTo : null });
+      parts.push({
+        ...r,
+        evFrom: from,
+        evTo: to,
+        otFrom: hourly ? otFrom : null,
+        otTo: hourly ? otTo : null,
+      });
     }
   }
   if (lane !== 'direct' || parts.length === rows.length) {
     const out: ClaimedRow[][] = [];
-    for (let i = 0; i < parts.length; i += PUBLISH_SLICE_ROWS) out.push(parts.slice(i, i + PUBLISH_SLICE_ROWS));
+    for (let i = 0; i < parts.length; i += PUBLISH_SLICE_ROWS)
+      out.push(parts.slice(i, i + PUBLISH_SLICE_ROWS));
     return out;
   }
   // A month at a time (a slice never mixes months of cut ranges: its hours and points stay one month's), at most PUBLISH_SLICE_ROWS rows.
@@ -79,7 +103,10 @@ const DERIVED_WINDOW_MIN_SPAN_MS = INDICATOR_TUNING.derivedWindowMinSpanMs;
  * two months before the latest data; then calendar months (Asia/Shanghai), the first open to the past (year- and
  * month-to-date windows start before it) and the last open to the future (forward-looking metrics).
  */
-export function derivedWindows(rows: readonly Pick<ClaimedRow, 'evFrom' | 'evTo' | 'otFrom'>[], latestMs: number): ({ from: number; to: number } | null)[] {
+export function derivedWindows(
+  rows: readonly Pick<ClaimedRow, 'evFrom' | 'evTo' | 'otFrom'>[],
+  latestMs: number,
+): ({ from: number; to: number } | null)[] {
   if (!rows.length) return [null];
   let lo = Infinity;
   let hi = Number.isFinite(latestMs) ? latestMs : -Infinity;
@@ -90,7 +117,8 @@ export function derivedWindows(rows: readonly Pick<ClaimedRow, 'evFrom' | 'evTo'
   const first = monthStart(lo);
   if (hi - first <= DERIVED_WINDOW_MIN_SPAN_MS) return [null];
   const out: { from: number; to: number }[] = [];
-  for (let m = first; m <= hi; m = nextMonthStart(m)) out.push({ from: out.length ? m : 0, to: nextMonthStart(m) - 1 });
+  for (let m = first; m <= hi; m = nextMonthStart(m))
+    out.push({ from: out.length ? m : 0, to: nextMonthStart(m) - 1 });
   out[out.length - 1]!.to = FAR;
   return out;
 }

@@ -9,7 +9,16 @@
 import { isProgrammingError } from '../../infra/core/index.ts';
 import { toMessages } from './contract.ts';
 import { CELLS, type IndicatorPoint } from './model.ts';
-import { CLAIM_SQL, claimedOf, familyOfKind, FINISH_SQL, LANES, RELEASE_SQL, RENEW_SQL, type Lane } from './outbox.ts';
+import {
+  CLAIM_SQL,
+  claimedOf,
+  familyOfKind,
+  FINISH_SQL,
+  LANES,
+  RELEASE_SQL,
+  RENEW_SQL,
+  type Lane,
+} from './outbox.ts';
 import { derivedWindows, publishSlices } from './planners.ts';
 import { computeDirty, directHourPoints, directHours } from './publish.ts';
 import type { IndicatorStats, WorkerContext } from './worker-context.ts';
@@ -26,15 +35,24 @@ export interface IndicatorPublisher {
 export function createIndicatorPublisher(ctx: WorkerContext): IndicatorPublisher {
   const { deps, log, opts, stats, redis, kafka, owner, catchingUp, limitOf } = ctx;
   const {
-    publishLeaseMs: leaseMs, publishPollMs: pollMs, publishGapMs: gapMs, publishDerivedIntervalMs: derivedMs,
-    catchUpPublishIntervalMs: catchUpMs, publishHoursAtOnce: PUBLISH_HOURS_AT_ONCE, kafkaPointsPerSend: KAFKA_POINTS_PER_SEND,
+    publishLeaseMs: leaseMs,
+    publishPollMs: pollMs,
+    publishGapMs: gapMs,
+    publishDerivedIntervalMs: derivedMs,
+    catchUpPublishIntervalMs: catchUpMs,
+    publishHoursAtOnce: PUBLISH_HOURS_AT_ONCE,
+    kafkaPointsPerSend: KAFKA_POINTS_PER_SEND,
     kafkaSendsInFlight,
   } = ctx.tuning;
 
   /** One publication round of a lane: claim, compute, Redis, Kafka, finish. Returns the keys claimed. */
   async function round(lane: Lane): Promise<number> {
     let t = performance.now();
-    const lap = (k: keyof IndicatorStats['stageMs']) => { const now = performance.now(); stats.stageMs[k] += now - t; t = now; };
+    const lap = (k: keyof IndicatorStats['stageMs']) => {
+      const now = performance.now();
+      stats.stageMs[k] += now - t;
+      t = now;
+    };
     const laneOwner = `${owner}:${lane}`;
     const tStart = performance.now();
     const limit = limitOf(lane);
@@ -47,10 +65,18 @@ export function createIndicatorPublisher(ctx: WorkerContext): IndicatorPublisher
     // Keep the lease while this round runs (a long catch-up round outlives one lease); a crashed publisher stops
     // renewing, so others take its keys over within one lease, not after a fixed long one.
     let renewal: Promise<unknown> = Promise.resolve();
-    const renewTimer = setInterval(() => {
-      renewal = deps.db.query(RENEW_SQL, [Date.now() + leaseMs, laneOwner, LANES[lane]]).catch((err) => log.warn({ err: (err as Error).message, lane }, 'lease renewal failed'));
-    }, Math.max(100, Math.floor(leaseMs / 3)));
-    const stopRenewal = async () => { clearInterval(renewTimer); await renewal; };
+    const renewTimer = setInterval(
+      () => {
+        renewal = deps.db
+          .query(RENEW_SQL, [Date.now() + leaseMs, laneOwner, LANES[lane]])
+          .catch((err) => log.warn({ err: (err as Error).message, lane }, 'lease renewal failed'));
+      },
+      Math.max(100, Math.floor(leaseMs / 3)),
+    );
+    const stopRenewal = async () => {
+      clearInterval(renewTimer);
+      await renewal;
+    };
     let inFlight: Promise<unknown> | null = null;
     try {
       // Bounded memory: a catch-up round (e.g. a year of history) is published in units, each computed and written
@@ -70,7 +96,14 @@ export function createIndicatorPublisher(ctx: WorkerContext): IndicatorPublisher
       const hours = lane === 'direct' ? directHours(parts) : [];
       const hoursApart = slices.length > 1 || hours.length > PUBLISH_HOURS_AT_ONCE;
       for (const [slice, clamp] of slices.flatMap((sl) => windows.map((c) => [sl, c] as const))) {
-        units.push(() => computeDirty(deps.db, slice, { priceIndexBaseMonth: opts.priceIndexBaseMonth, lane, clamp, hours: !hoursApart }));
+        units.push(() =>
+          computeDirty(deps.db, slice, {
+            priceIndexBaseMonth: opts.priceIndexBaseMonth,
+            lane,
+            clamp,
+            hours: !hoursApart,
+          }),
+        );
       }
       if (hoursApart) {
         for (let i = 0; i < hours.length; i += PUBLISH_HOURS_AT_ONCE) {
@@ -99,26 +132,60 @@ export function createIndicatorPublisher(ctx: WorkerContext): IndicatorPublisher
           let cur: typeof msgs = [];
           let n = 0;
           for (const m of msgs) {
-            if (n + m.value.points.length > KAFKA_POINTS_PER_SEND && cur.length) { sends.push(cur); cur = []; n = 0; }
-            cur.push(m); n += m.value.points.length;
+            if (n + m.value.points.length > KAFKA_POINTS_PER_SEND && cur.length) {
+              sends.push(cur);
+              cur = [];
+              n = 0;
+            }
+            cur.push(m);
+            n += m.value.points.length;
           }
           if (cur.length) sends.push(cur);
           for (let i = 0; i < sends.length; i += kafkaSendsInFlight) {
-            await Promise.all(sends.slice(i, i + kafkaSendsInFlight).map((chunk) => kafka.write(chunk.map((m) => ({ key: m.key, value: m.value })))));
+            await Promise.all(
+              sends
+                .slice(i, i + kafkaSendsInFlight)
+                .map((chunk) => kafka.write(chunk.map((m) => ({ key: m.key, value: m.value })))),
+            );
           }
         }
       }
       lap('kafka');
       await opts.faultHook?.('afterPublishKafka', hookCtx);
       await stopRenewal();
-      await deps.db.query(FINISH_SQL, [claimed.map((r) => r.kind), claimed.map((r) => r.scope), claimed.map((r) => r.scopeId), claimed.map((r) => r.ver), laneOwner, LANES[lane]]);
+      await deps.db.query(FINISH_SQL, [
+        claimed.map((r) => r.kind),
+        claimed.map((r) => r.scope),
+        claimed.map((r) => r.scopeId),
+        claimed.map((r) => r.ver),
+        laneOwner,
+        LANES[lane],
+      ]);
       lap('read');
       const now = Date.now();
       for (const r of claimed) {
-        if (r.acceptedMs !== null) deps.metrics.e2eLatency.observe({ family: familyOfKind(r.kind, (c) => (CELLS as Record<string, { family: string }>)[c]?.family), lane }, Math.max(0, now - r.acceptedMs) / 1000);
+        if (r.acceptedMs !== null)
+          deps.metrics.e2eLatency.observe(
+            {
+              family: familyOfKind(r.kind, (c) => (CELLS as Record<string, { family: string }>)[c]?.family),
+              lane,
+            },
+            Math.max(0, now - r.acceptedMs) / 1000,
+          );
       }
-      log.debug({ lane, keys: claimed.length, points: pointCount, ms: Math.round(performance.now() - tStart), claimMs: Math.round(tClaim - tStart) }, 'publication round');
-      stats.rounds++; stats.published += claimed.length; stats.points += pointCount;
+      log.debug(
+        {
+          lane,
+          keys: claimed.length,
+          points: pointCount,
+          ms: Math.round(performance.now() - tStart),
+          claimMs: Math.round(tClaim - tStart),
+        },
+        'publication round',
+      );
+      stats.rounds++;
+      stats.published += claimed.length;
+      stats.points += pointCount;
       if (lane === 'derived') stats.derivedRounds++;
       return claimed.length;
     } catch (err) {
@@ -150,7 +217,14 @@ export function createIndicatorPublisher(ctx: WorkerContext): IndicatorPublisher
       chain = p.catch(() => undefined);
       return p;
     };
-    const sleep = (ms: number) => new Promise<void>((r) => { const tm = setTimeout(r, ms); wakeUp = () => { clearTimeout(tm); r(); }; });
+    const sleep = (ms: number) =>
+      new Promise<void>((r) => {
+        const tm = setTimeout(r, ms);
+        wakeUp = () => {
+          clearTimeout(tm);
+          r();
+        };
+      });
     async function drain(): Promise<number> {
       let total = 0;
       for (;;) {
@@ -174,7 +248,9 @@ export function createIndicatorPublisher(ctx: WorkerContext): IndicatorPublisher
     async function loop() {
       let backoff = 50;
       while (running) {
-        if (lane === 'derived') { if (!pending) await sleep(Math.max(derivedMs, lastRoundMs / 2)); } else if (!pending) await sleep(pollMs);
+        if (lane === 'derived') {
+          if (!pending) await sleep(Math.max(derivedMs, lastRoundMs / 2));
+        } else if (!pending) await sleep(pollMs);
         wakeUp = null;
         await holdOff();
         if (!running) break;
@@ -186,12 +262,25 @@ export function createIndicatorPublisher(ctx: WorkerContext): IndicatorPublisher
           lastRoundMs = lastRoundEnd - t0;
           backoff = 50;
           // More may be coming (the consumer is busy): let a few batches coalesce, then go again.
-          if (n > 0 && lane === 'direct') { pending = true; if (gapMs > 0) await sleep(gapMs); wakeUp = null; }
+          if (n > 0 && lane === 'direct') {
+            pending = true;
+            if (gapMs > 0) await sleep(gapMs);
+            wakeUp = null;
+          }
           // A full derived round: more are waiting; go on after a gap (the direct lane gets the store in between).
-          if (lane === 'derived' && n >= limitOf(lane)) { pending = true; await sleep(Math.max(gapMs, 1)); wakeUp = null; }
+          if (lane === 'derived' && n >= limitOf(lane)) {
+            pending = true;
+            await sleep(Math.max(gapMs, 1));
+            wakeUp = null;
+          }
         } catch (err) {
-          if (isProgrammingError(err)) log.error({ err: (err as Error).stack, lane }, 'indicator publication failed (bug)');
-          else log.warn({ err: (err as Error).message, lane }, 'indicator publication failed; keys stay dirty and are retried');
+          if (isProgrammingError(err))
+            log.error({ err: (err as Error).stack, lane }, 'indicator publication failed (bug)');
+          else
+            log.warn(
+              { err: (err as Error).message, lane },
+              'indicator publication failed; keys stay dirty and are retried',
+            );
           pending = true;
           await sleep(backoff);
           wakeUp = null;
@@ -200,18 +289,39 @@ export function createIndicatorPublisher(ctx: WorkerContext): IndicatorPublisher
       }
     }
     return {
-      start() { if (running) return; running = true; pending = true; loopDone = loop(); },
-      async stop() { running = false; wakeUp?.(); await loopDone; },
-      wake() { if (lane === 'derived') return; pending = true; wakeUp?.(); },
+      start() {
+        if (running) return;
+        running = true;
+        pending = true;
+        loopDone = loop();
+      },
+      async stop() {
+        running = false;
+        wakeUp?.();
+        await loopDone;
+      },
+      wake() {
+        if (lane === 'derived') return;
+        pending = true;
+        wakeUp?.();
+      },
       drain,
     };
   };
   const lanes = { direct: makePublisher('direct'), derived: makePublisher('derived') };
   return {
-    start() { lanes.direct.start(); lanes.derived.start(); },
-    async stop() { await Promise.all([lanes.direct.stop(), lanes.derived.stop()]); },
-    wake() { lanes.direct.wake(); },
-    async drain() { return (await lanes.direct.drain()) + (await lanes.derived.drain()); },
+    start() {
+      lanes.direct.start();
+      lanes.derived.start();
+    },
+    async stop() {
+      await Promise.all([lanes.direct.stop(), lanes.derived.stop()]);
+    },
+    wake() {
+      lanes.direct.wake();
+    },
+    async drain() {
+      return (await lanes.direct.drain()) + (await lanes.derived.drain());
+    },
   };
 }
-

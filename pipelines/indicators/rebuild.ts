@@ -23,7 +23,12 @@ export interface RebuildOptions {
   chunkRows?: number;
 }
 
-export interface RebuildResult { skipped: boolean; keys: number; points: number; ms: number }
+export interface RebuildResult {
+  skipped: boolean;
+  keys: number;
+  points: number;
+  ms: number;
+}
 
 /** Set by a rebuild; gone with an emptied cache (a restarted ioredis-mock, a flushed Redis). */
 export const rebuiltMark = (prefix: string) => `coalflow:${prefix}latest-rebuilt`;
@@ -32,22 +37,38 @@ const ms = (v: unknown) => (v === null || v === undefined ? null : Number(v));
 
 /** Every key with data at its latest window, as dirty rows. */
 export async function latestDirtyRows(db: Deps['db'], lookbackDays = 45): Promise<DirtyRow[]> {
-  const latest = await db.query(`SELECT (extract(epoch FROM max(window_start)) * 1000)::float8 AS t FROM ind_cell WHERE win = 'day'`);
+  const latest = await db.query(
+    `SELECT (extract(epoch FROM max(window_start)) * 1000)::float8 AS t FROM ind_cell WHERE win = 'day'`,
+  );
   const top = ms(latest.rows[0]?.t);
   if (top === null) return [];
   const cut = new Date(top - lookbackDays * 86_400_000).toISOString();
   const rows: DirtyRow[] = [];
-  const row = (kind: string, scope: Scope, scopeId: string, ev: number, hour: number | null): DirtyRow =>
-    ({ kind, scope, scopeId, evFrom: ev, evTo: ev, otFrom: hour, otTo: hour, acceptedMs: null });
-  const cells = await db.query(`
+  const row = (kind: string, scope: Scope, scopeId: string, ev: number, hour: number | null): DirtyRow => ({
+    kind,
+    scope,
+    scopeId,
+    evFrom: ev,
+    evTo: ev,
+    otFrom: hour,
+    otTo: hour,
+    acceptedMs: null,
+  });
+  const cells = await db.query(
+    `
     SELECT cell, scope, scope_id,
       (extract(epoch FROM max(window_start) FILTER (WHERE win = 'day')) * 1000)::float8 AS day_ms,
       (extract(epoch FROM max(window_start) FILTER (WHERE win = 'hour')) * 1000)::float8 AS hour_ms,
       (extract(epoch FROM max(window_start) FILTER (WHERE win = 'mtd')) * 1000)::float8 AS month_ms
     FROM ind_cell WHERE (win IN ('day', 'hour') AND window_start >= $1) OR (win = 'mtd' AND window_start >= $1::timestamptz - interval '31 days')
-    GROUP BY 1, 2, 3`, [cut]);
-  const hours = await db.query(`
-    SELECT mine_id, (extract(epoch FROM max(hour)) * 1000)::float8 AS hour_ms FROM ind_sales_hour WHERE hour >= $1 GROUP BY 1`, [cut]);
+    GROUP BY 1, 2, 3`,
+    [cut],
+  );
+  const hours = await db.query(
+    `
+    SELECT mine_id, (extract(epoch FROM max(hour)) * 1000)::float8 AS hour_ms FROM ind_sales_hour WHERE hour >= $1 GROUP BY 1`,
+    [cut],
+  );
   const mineHour = new Map(hours.rows.map((r) => [String(r.mine_id), Number(r.hour_ms)]));
   for (const r of cells.rows) {
     const day = ms(r.day_ms);
@@ -56,13 +77,34 @@ export async function latestDirtyRows(db: Deps['db'], lookbackDays = 45): Promis
     // Cells of monthly reports have month windows only.
     const ev = day ?? hour ?? ms(r.month_ms);
     if (ev === null) continue;
-    rows.push(row(String(r.cell), r.scope as Scope, String(r.scope_id), hour !== null && hour > ev ? hour : ev, hour));
+    rows.push(
+      row(String(r.cell), r.scope as Scope, String(r.scope_id), hour !== null && hour > ev ? hour : ev, hour),
+    );
   }
   // Inputs of derived metrics that are not cells (outbox.ts marks them per record).
   const recs: { kind: string; sql: string; scopes: [Scope, string | null][] }[] = [
-    { kind: 'rec:mines', sql: `SELECT mine_id AS a, region_code AS b, (extract(epoch FROM max(event_time)) * 1000)::float8 AS t FROM fact_mines WHERE event_time >= $1 GROUP BY 1, 2`, scopes: [['mine', 'a'], ['region', 'b'], ['city', null]] },
-    { kind: 'rec:mine_inventory', sql: `SELECT region_code AS b, (extract(epoch FROM max(event_time)) * 1000)::float8 AS t FROM fact_mine_inventory WHERE event_time >= $1 GROUP BY 1`, scopes: [['region', 'b'], ['city', null]] },
-    { kind: 'rec:coal_users', sql: `SELECT sector AS a, (extract(epoch FROM max(event_time)) * 1000)::float8 AS t FROM fact_coal_users WHERE event_time >= $1 GROUP BY 1`, scopes: [['sector', 'a']] },
+    {
+      kind: 'rec:mines',
+      sql: `SELECT mine_id AS a, region_code AS b, (extract(epoch FROM max(event_time)) * 1000)::float8 AS t FROM fact_mines WHERE event_time >= $1 GROUP BY 1, 2`,
+      scopes: [
+        ['mine', 'a'],
+        ['region', 'b'],
+        ['city', null],
+      ],
+    },
+    {
+      kind: 'rec:mine_inventory',
+      sql: `SELECT region_code AS b, (extract(epoch FROM max(event_time)) * 1000)::float8 AS t FROM fact_mine_inventory WHERE event_time >= $1 GROUP BY 1`,
+      scopes: [
+        ['region', 'b'],
+        ['city', null],
+      ],
+    },
+    {
+      kind: 'rec:coal_users',
+      sql: `SELECT sector AS a, (extract(epoch FROM max(event_time)) * 1000)::float8 AS t FROM fact_coal_users WHERE event_time >= $1 GROUP BY 1`,
+      scopes: [['sector', 'a']],
+    },
   ];
   for (const rec of recs) {
     const latestOf = new Map<string, DirtyRow>();
@@ -95,10 +137,18 @@ export async function saveLatest(deps: SnapDeps): Promise<number> {
     const part = keys.slice(i, i + 2000);
     const pipe = deps.redis.pipeline();
     for (const k of part) pipe.hmget(k, 'ws', 'ver', 'json');
-    const rows = ((await pipe.exec()) ?? []).map(([, v], j) => [part[j]!, ...(v as (string | null)[])] as const).filter((r) => r[1] !== null && r[3] !== null);
+    const rows = ((await pipe.exec()) ?? [])
+      .map(([, v], j) => [part[j]!, ...(v as (string | null)[])] as const)
+      .filter((r) => r[1] !== null && r[3] !== null);
     await deps.db.query(
       `INSERT INTO latest_snapshot (key, ws, ver, json) SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[]) ON CONFLICT (key) DO NOTHING`,
-      [rows.map((r) => r[0].slice(base.length)), rows.map((r) => r[1]), rows.map((r) => r[2]), rows.map((r) => r[3])]);
+      [
+        rows.map((r) => r[0].slice(base.length)),
+        rows.map((r) => r[1]),
+        rows.map((r) => r[2]),
+        rows.map((r) => r[3]),
+      ],
+    );
   }
   deps.log.info({ snapshots: keys.length }, 'latest snapshots saved');
   return keys.length;
@@ -112,7 +162,13 @@ async function restoreSaved(deps: SnapDeps): Promise<number> {
   for (let i = 0; i < r.rows.length; i += 2000) {
     const pipe = deps.redis.pipeline();
     for (const row of r.rows.slice(i, i + 2000)) {
-      const p = JSON.parse(String(row.json)) as { family: string; scope: string; scopeId: string; metric: string; window: string };
+      const p = JSON.parse(String(row.json)) as {
+        family: string;
+        scope: string;
+        scopeId: string;
+        metric: string;
+        window: string;
+      };
       pipe.hset(`${base}${row.key}`, 'ws', String(row.ws), 'ver', String(row.ver), 'json', String(row.json));
       pipe.sadd(keys.idx(p.family, p.scope, p.scopeId), `${p.metric}:${p.window}`);
       pipe.sadd(keys.ids(p.family, p.scope), p.scopeId);
@@ -128,7 +184,10 @@ async function restoreSaved(deps: SnapDeps): Promise<number> {
  * healthy: those a graceful stop saved, else recomputed from the store. Run before the publishers start
  * (loading saved snapshots writes them as they are).
  */
-export async function rebuildLatest(deps: Pick<Deps, 'db' | 'redis' | 'metrics' | 'config' | 'log'>, opts: RebuildOptions = {}): Promise<RebuildResult> {
+export async function rebuildLatest(
+  deps: Pick<Deps, 'db' | 'redis' | 'metrics' | 'config' | 'log'>,
+  opts: RebuildOptions = {},
+): Promise<RebuildResult> {
   const t0 = performance.now();
   const mark = rebuiltMark(deps.config.topicPrefix);
   if (!opts.force && (await deps.redis.exists(mark))) return { skipped: true, keys: 0, points: 0, ms: 0 };
@@ -136,7 +195,12 @@ export async function rebuildLatest(deps: Pick<Deps, 'db' | 'redis' | 'metrics' 
     const restored = await restoreSaved(deps);
     if (restored) {
       await deps.redis.set(mark, String(Date.now()));
-      const result = { skipped: false, keys: restored, points: restored, ms: Math.round(performance.now() - t0) };
+      const result = {
+        skipped: false,
+        keys: restored,
+        points: restored,
+        ms: Math.round(performance.now() - t0),
+      };
       deps.log.info(result, 'latest snapshots loaded from the last stop');
       return result;
     }

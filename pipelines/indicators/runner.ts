@@ -10,12 +10,23 @@ import { INDICATOR_SCHEMA, type IndicatorUpdateMessage } from './contract.ts';
 import { createIndicatorPublisher } from './publisher.ts';
 import { createRedisSink } from './snapshots.ts';
 import { createTimescaleSink, type FaultHook as StoreFaultHook } from './store.ts';
-import { resolveTuning, type IndicatorStats, type IndicatorWorkerOptions, type IndicatorWorkers, type WorkerContext } from './worker-context.ts';
+import {
+  resolveTuning,
+  type IndicatorStats,
+  type IndicatorWorkerOptions,
+  type IndicatorWorkers,
+  type WorkerContext,
+} from './worker-context.ts';
 import type { Deps } from '../../infra/core/index.ts';
 
 export { PUBLISH_SLICE_ROWS, publishSlices, derivedWindows } from './planners.ts';
 export { indicatorTopics, indicatorSourceTopics, ACCEPTED_HEADER } from './topics.ts';
-export type { FaultStage, IndicatorStats, IndicatorWorkerOptions, IndicatorWorkers } from './worker-context.ts';
+export type {
+  FaultStage,
+  IndicatorStats,
+  IndicatorWorkerOptions,
+  IndicatorWorkers,
+} from './worker-context.ts';
 
 export const INDICATOR_GROUP = 'coalflow-indicators';
 
@@ -27,16 +38,35 @@ export function startIndicatorWorkers(deps: Deps, opts: IndicatorWorkerOptions =
   // Store stages: the hook sees each batch of the transaction (group commit), with its record count.
   const storeHook: StoreFaultHook | undefined = opts.faultHook
     ? async (stage, batches) => {
-      for (const b of batches) await opts.faultHook!(stage, { topic: b.topic, partition: b.partition, records: b.records ?? 0 });
-    }
+        for (const b of batches)
+          await opts.faultHook!(stage, { topic: b.topic, partition: b.partition, records: b.records ?? 0 });
+      }
     : undefined;
   const lagBy = new Map<string, number>();
   const stats: IndicatorStats = {
-    batches: 0, transactions: 0, records: 0, inserted: 0, duplicates: 0, late: 0, corrections: 0, failures: 0, points: 0, deadLetters: 0, completed: 0,
-    rounds: 0, derivedRounds: 0, published: 0, publishFailures: 0, stageMs: { decode: 0, store: 0, read: 0, redis: 0, kafka: 0 },
+    batches: 0,
+    transactions: 0,
+    records: 0,
+    inserted: 0,
+    duplicates: 0,
+    late: 0,
+    corrections: 0,
+    failures: 0,
+    points: 0,
+    deadLetters: 0,
+    completed: 0,
+    rounds: 0,
+    derivedRounds: 0,
+    published: 0,
+    publishFailures: 0,
+    stageMs: { decode: 0, store: 0, read: 0, redis: 0, kafka: 0 },
   };
   const ctx: WorkerContext = {
-    deps, log, opts, tuning, workerId,
+    deps,
+    log,
+    opts,
+    tuning,
+    workerId,
     owner: `${workerId}:${process.pid}:${Math.random().toString(36).slice(2, 10)}`,
     feedByTopic: new Map(feeds.map((f) => [deps.topic(topicOf.canonical(f)), f])),
     lateness: opts.allowedLatenessMs ?? deps.config.allowedLatenessMs,
@@ -44,9 +74,13 @@ export function startIndicatorWorkers(deps: Deps, opts: IndicatorWorkerOptions =
     stats,
     store: createTimescaleSink(deps, { faultHook: storeHook }),
     redis: createRedisSink(deps),
-    kafka: opts.publishKafka === false
-      ? null
-      : createKafkaTopicSink<IndicatorUpdateMessage>(deps, { topic: topicOf.indicators, schema: INDICATOR_SCHEMA }),
+    kafka:
+      opts.publishKafka === false
+        ? null
+        : createKafkaTopicSink<IndicatorUpdateMessage>(deps, {
+            topic: topicOf.indicators,
+            schema: INDICATOR_SCHEMA,
+          }),
     lagBy,
     maxEvent: new Map(),
     catchingUp: () => {
@@ -73,10 +107,16 @@ export function startIndicatorWorkers(deps: Deps, opts: IndicatorWorkerOptions =
           () => publisher.stop(),
           // Publish what the last batches made dirty, so Redis and coal.indicators are up to date on exit.
           () => publisher.drain(),
-          () => ctx.kafka?.close(), () => ctx.redis.close(), () => ctx.store.close(),
+          () => ctx.kafka?.close(),
+          () => ctx.redis.close(),
+          () => ctx.store.close(),
         ];
         for (const s of steps) {
-          try { await s(); } catch (err) { log.warn({ err: (err as Error).message }, 'indicator stop step failed'); }
+          try {
+            await s();
+          } catch (err) {
+            log.warn({ err: (err as Error).message }, 'indicator stop step failed');
+          }
         }
       })();
       return stopping;
@@ -88,7 +128,8 @@ export function startIndicatorWorkers(deps: Deps, opts: IndicatorWorkerOptions =
         await publisher.drain();
         const r = await deps.db.query('SELECT count(*)::int AS n FROM ind_dirty');
         if (!Number(r.rows[0].n)) return;
-        if (Date.now() > deadline) throw new Error(`indicator outbox not empty after ${timeoutMs} ms (${r.rows[0].n} keys)`);
+        if (Date.now() > deadline)
+          throw new Error(`indicator outbox not empty after ${timeoutMs} ms (${r.rows[0].n} keys)`);
         await new Promise((res) => setTimeout(res, 50));
       }
     },

@@ -29,40 +29,153 @@ interface Kind {
   doc: string;
 }
 
-const SALES_SCOPES = { city: null, region: 'region_code', coal_type: 'coal_type', band: 'band', mine: 'mine_id' };
+const SALES_SCOPES = {
+  city: null,
+  region: 'region_code',
+  coal_type: 'coal_type',
+  band: 'band',
+  mine: 'mine_id',
+};
 
 export const SERIES_KINDS: Record<string, Kind> = {
   sales_volume: { source: 'sales', num: 'net_t', outer: 'sum', scopes: SALES_SCOPES, doc: '销量 t' },
   sales_value: { source: 'sales', num: 'value_yuan', outer: 'sum', scopes: SALES_SCOPES, doc: '销售额 元' },
   sales_count: { source: 'sales', num: 'n', outer: 'sum', scopes: SALES_SCOPES, doc: '交易笔数' },
-  price_vwap: { source: 'sales', num: 'value_yuan', den: 'net_t', outer: 'ratio', scopes: SALES_SCOPES, doc: '量加权成交均价 元/t' },
-  price_quote: { source: 'prices_daily', num: 'price_sum', den: 'n', outer: 'ratio', scopes: { city: null, coal_type: 'coal_type', band: 'band' }, param: 'price_kind', doc: '价格观测均价 元/t（price_quote.<pithead|shenhua_batuta|shenhua_huanghua>）' },
-  port_stock: { source: 'ports_daily', num: 'stock_t', outer: 'mean', scopes: { city: null, port: 'port', port_kind: 'kind' }, doc: '港口/站台场存 t（期内日均）' },
-  port_fob: { source: 'ports_daily', num: 'fob_price_yuan_per_t', inner: 'avg', outer: 'mean', scopes: { city: null, port: 'port' }, doc: '平仓价 元/t' },
-  port_vessels: { source: 'ports_daily', num: 'vessels_waiting', outer: 'mean', scopes: { city: null, port: 'port' }, doc: '待港船舶数（期内日均）' },
-  port_freight: { source: 'ports_daily', num: 'freight_yuan_per_t', inner: 'avg', outer: 'mean', scopes: { city: null, port: 'port' }, doc: '海运运价 元/t' },
-  port_import: { source: 'ports_daily', num: 'import_t', outer: 'sum', scopes: { city: null, port: 'port' }, doc: '进口煤量 t' },
-  rail_shipped: { source: 'rail_daily', num: 'shipped_t', outer: 'sum', scopes: { city: null, route: 'route', route_dir: `route || '|' || COALESCE(direction, '-')` }, doc: '铁路发运量 t' },
-  rail_approval: { source: 'rail_daily', num: 'approved_cars', den: 'requested_cars', outer: 'ratio', scale: 100, scopes: { city: null, route: 'route', route_dir: `route || '|' || COALESCE(direction, '-')` }, doc: '批车率 %' },
-  highway_trucks: { source: 'highway_daily', num: 'trucks', outer: 'sum', scopes: { city: null, gate: 'gate', gate_dir: `gate || '|' || direction`, direction: 'direction' }, doc: '公路货车流量 辆' },
-  highway_tonnage: { source: 'highway_daily', num: 'tonnage_t', outer: 'sum', scopes: { city: null, gate: 'gate', gate_dir: `gate || '|' || direction`, direction: 'direction' }, doc: '公路运量 t' },
-  user_consumption: { source: 'coal_users_daily', num: 'consumption_t', outer: 'sum', scopes: { city: null, sector: 'sector', user: 'user_id' }, doc: '用煤企业耗煤 t' },
-  user_intake: { source: 'coal_users_daily', num: 'intake_t', outer: 'sum', scopes: { city: null, sector: 'sector', user: 'user_id' }, doc: '用煤企业入库 t' },
-  user_stock: { source: 'coal_users_daily', num: 'stock_t', outer: 'mean', scopes: { city: null, sector: 'sector', user: 'user_id' }, doc: '用煤企业库存 t（期内日均）' },
-  mine_stock: { source: 'mine_inventory_daily', num: 'stock_t', outer: 'mean', scopes: { city: null, region: 'region_code', mine: 'mine_id' }, doc: '煤矿场地库存（上报）t（期内日均）' },
+  price_vwap: {
+    source: 'sales',
+    num: 'value_yuan',
+    den: 'net_t',
+    outer: 'ratio',
+    scopes: SALES_SCOPES,
+    doc: '量加权成交均价 元/t',
+  },
+  price_quote: {
+    source: 'prices_daily',
+    num: 'price_sum',
+    den: 'n',
+    outer: 'ratio',
+    scopes: { city: null, coal_type: 'coal_type', band: 'band' },
+    param: 'price_kind',
+    doc: '价格观测均价 元/t（price_quote.<pithead|shenhua_batuta|shenhua_huanghua>）',
+  },
+  port_stock: {
+    source: 'ports_daily',
+    num: 'stock_t',
+    outer: 'mean',
+    scopes: { city: null, port: 'port', port_kind: 'kind' },
+    doc: '港口/站台场存 t（期内日均）',
+  },
+  port_fob: {
+    source: 'ports_daily',
+    num: 'fob_price_yuan_per_t',
+    inner: 'avg',
+    outer: 'mean',
+    scopes: { city: null, port: 'port' },
+    doc: '平仓价 元/t',
+  },
+  port_vessels: {
+    source: 'ports_daily',
+    num: 'vessels_waiting',
+    outer: 'mean',
+    scopes: { city: null, port: 'port' },
+    doc: '待港船舶数（期内日均）',
+  },
+  port_freight: {
+    source: 'ports_daily',
+    num: 'freight_yuan_per_t',
+    inner: 'avg',
+    outer: 'mean',
+    scopes: { city: null, port: 'port' },
+    doc: '海运运价 元/t',
+  },
+  port_import: {
+    source: 'ports_daily',
+    num: 'import_t',
+    outer: 'sum',
+    scopes: { city: null, port: 'port' },
+    doc: '进口煤量 t',
+  },
+  rail_shipped: {
+    source: 'rail_daily',
+    num: 'shipped_t',
+    outer: 'sum',
+    scopes: { city: null, route: 'route', route_dir: `route || '|' || COALESCE(direction, '-')` },
+    doc: '铁路发运量 t',
+  },
+  rail_approval: {
+    source: 'rail_daily',
+    num: 'approved_cars',
+    den: 'requested_cars',
+    outer: 'ratio',
+    scale: 100,
+    scopes: { city: null, route: 'route', route_dir: `route || '|' || COALESCE(direction, '-')` },
+    doc: '批车率 %',
+  },
+  highway_trucks: {
+    source: 'highway_daily',
+    num: 'trucks',
+    outer: 'sum',
+    scopes: { city: null, gate: 'gate', gate_dir: `gate || '|' || direction`, direction: 'direction' },
+    doc: '公路货车流量 辆',
+  },
+  highway_tonnage: {
+    source: 'highway_daily',
+    num: 'tonnage_t',
+    outer: 'sum',
+    scopes: { city: null, gate: 'gate', gate_dir: `gate || '|' || direction`, direction: 'direction' },
+    doc: '公路运量 t',
+  },
+  user_consumption: {
+    source: 'coal_users_daily',
+    num: 'consumption_t',
+    outer: 'sum',
+    scopes: { city: null, sector: 'sector', user: 'user_id' },
+    doc: '用煤企业耗煤 t',
+  },
+  user_intake: {
+    source: 'coal_users_daily',
+    num: 'intake_t',
+    outer: 'sum',
+    scopes: { city: null, sector: 'sector', user: 'user_id' },
+    doc: '用煤企业入库 t',
+  },
+  user_stock: {
+    source: 'coal_users_daily',
+    num: 'stock_t',
+    outer: 'mean',
+    scopes: { city: null, sector: 'sector', user: 'user_id' },
+    doc: '用煤企业库存 t（期内日均）',
+  },
+  mine_stock: {
+    source: 'mine_inventory_daily',
+    num: 'stock_t',
+    outer: 'mean',
+    scopes: { city: null, region: 'region_code', mine: 'mine_id' },
+    doc: '煤矿场地库存（上报）t（期内日均）',
+  },
 };
 
-export interface ParsedKey { kind: string; param: string | null; scope: string; id: string | null }
+export interface ParsedKey {
+  kind: string;
+  param: string | null;
+  scope: string;
+  id: string | null;
+}
 
 export function parseSeriesKey(key: string): ParsedKey {
   const [head, scope, ...rest] = key.split(':');
   const [kind, param] = (head ?? '').split('.') as [string, string | undefined];
   const k = SERIES_KINDS[kind];
   if (!k) throw new RangeError(`未知序列 ${key} / unknown series kind "${kind}"`);
-  if (!scope || !(scope in k.scopes)) throw new RangeError(`序列 ${key} 的范围无效 / scope of "${key}" must be one of ${Object.keys(k.scopes).join('|')}`);
-  if (k.param && !param) throw new RangeError(`序列 ${key} 需要 ${kind}.<${k.param}> / "${kind}" needs a .<${k.param}> suffix`);
+  if (!scope || !(scope in k.scopes))
+    throw new RangeError(
+      `序列 ${key} 的范围无效 / scope of "${key}" must be one of ${Object.keys(k.scopes).join('|')}`,
+    );
+  if (k.param && !param)
+    throw new RangeError(`序列 ${key} 需要 ${kind}.<${k.param}> / "${kind}" needs a .<${k.param}> suffix`);
   const id = rest.length ? rest.join(':') : null;
-  if (k.scopes[scope] !== null && id === null) throw new RangeError(`序列 ${key} 缺少 id / "${key}" needs an id`);
+  if (k.scopes[scope] !== null && id === null)
+    throw new RangeError(`序列 ${key} 缺少 id / "${key}" needs an id`);
   return { kind, param: param ?? null, scope, id };
 }
 
@@ -75,15 +188,30 @@ export async function loadSeries(db: Db, key: string, frequency: Frequency = 'da
   const idExpr = k.scopes[p.scope];
   const params: unknown[] = [];
   const where: string[] = [];
-  if (idExpr !== null && idExpr !== undefined) { params.push(p.id); where.push(`${idExpr} = $${params.length}`); }
-  if (k.param) { params.push(p.param); where.push(`${k.param} = $${params.length}`); }
+  if (idExpr !== null && idExpr !== undefined) {
+    params.push(p.id);
+    where.push(`${idExpr} = $${params.length}`);
+  }
+  if (k.param) {
+    params.push(p.param);
+    where.push(`${k.param} = $${params.length}`);
+  }
   // Sales have their own weekly and monthly continuous aggregates (hierarchical, on sales_daily).
-  const source = k.source === 'sales' ? (frequency === 'week' ? 'sales_weekly' : frequency === 'month' ? 'sales_monthly' : 'sales_daily') : k.source;
-  const periodExpr = k.source === 'sales' ? 'bucket' : `time_bucket('${TRUNC[frequency]}', bucket, 'Asia/Shanghai')`;
+  const source =
+    k.source === 'sales'
+      ? frequency === 'week'
+        ? 'sales_weekly'
+        : frequency === 'month'
+          ? 'sales_monthly'
+          : 'sales_daily'
+      : k.source;
+  const periodExpr =
+    k.source === 'sales' ? 'bucket' : `time_bucket('${TRUNC[frequency]}', bucket, 'Asia/Shanghai')`;
   const inner = k.inner === 'avg' ? 'avg' : 'sum';
   const num = `${inner}(${k.num})`;
   const den = k.den ? `sum(${k.den})` : 'NULL::numeric';
-  const outer = k.outer === 'sum' ? 'sum(num)' : k.outer === 'ratio' ? 'sum(num) / NULLIF(sum(den), 0)' : 'avg(num)';
+  const outer =
+    k.outer === 'sum' ? 'sum(num)' : k.outer === 'ratio' ? 'sum(num) / NULLIF(sum(den), 0)' : 'avg(num)';
   const sql = `
     SELECT to_char(${periodExpr} AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD') AS date, (${outer} * ${k.scale ?? 1})::float8 AS value
     FROM (
@@ -92,7 +220,9 @@ export async function loadSeries(db: Db, key: string, frequency: Frequency = 'da
       GROUP BY bucket HAVING ${num} IS NOT NULL) d
     GROUP BY 1 ORDER BY 1`;
   const r = await db.query(sql, params);
-  return r.rows.filter((x) => x.value !== null).map((x) => ({ date: String(x.date), value: Math.round(Number(x.value) * 1e6) / 1e6 }));
+  return r.rows
+    .filter((x) => x.value !== null)
+    .map((x) => ({ date: String(x.date), value: Math.round(Number(x.value) * 1e6) / 1e6 }));
 }
 
 /** Every series key with data (for the forecast engineer: typically hundreds, per entity × kind). */
@@ -103,19 +233,32 @@ export async function listSeriesKeys(db: Db): Promise<string[]> {
     const k = `${source}\u0001${expr}\u0001${param?.value ?? ''}`;
     if (!distinct.has(k)) {
       const table = source === 'sales' ? 'sales_daily' : source;
-      distinct.set(k, db.query(`SELECT DISTINCT ${expr} AS id FROM ${table} WHERE ${expr} IS NOT NULL${param ? ` AND ${param.col} = $1` : ''} ORDER BY 1`, param ? [param.value] : [])
-        .then((r) => r.rows.map((x) => String(x.id))));
+      distinct.set(
+        k,
+        db
+          .query(
+            `SELECT DISTINCT ${expr} AS id FROM ${table} WHERE ${expr} IS NOT NULL${param ? ` AND ${param.col} = $1` : ''} ORDER BY 1`,
+            param ? [param.value] : [],
+          )
+          .then((r) => r.rows.map((x) => String(x.id))),
+      );
     }
     return distinct.get(k)!;
   };
   for (const [name, k] of Object.entries(SERIES_KINDS)) {
     const variants = k.param
-      ? (await db.query(`SELECT DISTINCT ${k.param} AS v FROM ${k.source} ORDER BY 1`)).rows.map((x) => ({ prefix: `${name}.${x.v}`, param: { col: k.param!, value: String(x.v) } }))
+      ? (await db.query(`SELECT DISTINCT ${k.param} AS v FROM ${k.source} ORDER BY 1`)).rows.map((x) => ({
+          prefix: `${name}.${x.v}`,
+          param: { col: k.param!, value: String(x.v) },
+        }))
       : [{ prefix: name, param: undefined }];
     for (const v of variants) {
       for (const [scope, expr] of Object.entries(k.scopes)) {
         if (expr === null) {
-          const any = await db.query(`SELECT 1 FROM ${k.source === 'sales' ? 'sales_daily' : k.source}${v.param ? ` WHERE ${v.param.col} = $1` : ''} LIMIT 1`, v.param ? [v.param.value] : []);
+          const any = await db.query(
+            `SELECT 1 FROM ${k.source === 'sales' ? 'sales_daily' : k.source}${v.param ? ` WHERE ${v.param.col} = $1` : ''} LIMIT 1`,
+            v.param ? [v.param.value] : [],
+          );
           if (any.rowCount) keys.push(`${v.prefix}:${scope}`);
           continue;
         }

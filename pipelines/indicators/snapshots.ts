@@ -50,7 +50,8 @@ return n`;
 export function redisKeys(prefix: string) {
   const base = `coalflow:${prefix}`;
   return {
-    latest: (p: Pick<IndicatorPoint, 'family' | 'scope' | 'scopeId' | 'metric' | 'window'>) => `${base}latest:${p.family}:${p.scope}:${p.scopeId}:${p.metric}:${p.window}`,
+    latest: (p: Pick<IndicatorPoint, 'family' | 'scope' | 'scopeId' | 'metric' | 'window'>) =>
+      `${base}latest:${p.family}:${p.scope}:${p.scopeId}:${p.metric}:${p.window}`,
     idx: (family: string, scope: string, id: string) => `${base}idx:${family}:${scope}:${id}`,
     ids: (family: string, scope: string) => `${base}ids:${family}:${scope}`,
     live: (family: string) => `${base}live:${family}`,
@@ -60,9 +61,18 @@ export function redisKeys(prefix: string) {
 /** The JSON stored and published for one point. */
 export function pointJson(p: IndicatorPoint, version: number): string {
   return JSON.stringify({
-    family: p.family, metric: p.metric, scope: p.scope, scopeId: p.scopeId, window: p.window,
-    windowStart: isoOf(p.windowStart), value: p.value, unit: p.unit, n: p.n,
-    contributors: p.contributors, topShare: p.topShare, version,
+    family: p.family,
+    metric: p.metric,
+    scope: p.scope,
+    scopeId: p.scopeId,
+    window: p.window,
+    windowStart: isoOf(p.windowStart),
+    value: p.value,
+    unit: p.unit,
+    n: p.n,
+    contributors: p.contributors,
+    topShare: p.topShare,
+    version,
   });
 }
 
@@ -84,13 +94,28 @@ export function createRedisSink(deps: Pick<Deps, 'redis' | 'metrics' | 'config'>
         const list = [...best.entries()];
         // Each point's JSON once: the snapshots are a subset of the live points.
         const json = new Map<IndicatorPoint, string>();
-        const jsonOf = (p: IndicatorPoint) => { let j = json.get(p); if (j === undefined) { j = pointJson(p, meta.version); json.set(p, j); } return j; };
+        const jsonOf = (p: IndicatorPoint) => {
+          let j = json.get(p);
+          if (j === undefined) {
+            j = pointJson(p, meta.version);
+            json.set(p, j);
+          }
+          return j;
+        };
         const evals: Promise<unknown>[] = [];
         for (let i = 0; i < list.length; i += CHUNK) {
           const chunk = list.slice(i, i + CHUNK);
           const args: (string | number)[] = [];
           for (const [, p] of chunk) {
-            args.push(p.windowStart, meta.version, jsonOf(p), keys.idx(p.family, p.scope, p.scopeId), keys.ids(p.family, p.scope), `${p.metric}:${p.window}`, p.scopeId);
+            args.push(
+              p.windowStart,
+              meta.version,
+              jsonOf(p),
+              keys.idx(p.family, p.scope, p.scopeId),
+              keys.ids(p.family, p.scope),
+              `${p.metric}:${p.window}`,
+              p.scopeId,
+            );
           }
           // Sent back to back (ioredis pipelines them on the connection); not in a MULTI: each chunk is atomic by itself.
           evals.push(redis.eval(SET_LATEST, chunk.length, ...chunk.map(([k]) => k), ...args));
@@ -104,10 +129,14 @@ export function createRedisSink(deps: Pick<Deps, 'redis' | 'metrics' | 'config'>
         const pipe = redis.pipeline();
         if (meta.live !== false) {
           const byFamily = new Map<Family, IndicatorPoint[]>();
-          for (const p of points) (byFamily.get(p.family) ?? byFamily.set(p.family, []).get(p.family)!).push(p);
+          for (const p of points)
+            (byFamily.get(p.family) ?? byFamily.set(p.family, []).get(p.family)!).push(p);
           for (const [family, list2] of byFamily) {
             for (let i = 0; i < list2.length; i += LIVE_CHUNK) {
-              const body = `{"family":${JSON.stringify(family)},"version":${meta.version},"points":[${list2.slice(i, i + LIVE_CHUNK).map(jsonOf).join(',')}]}`;
+              const body = `{"family":${JSON.stringify(family)},"version":${meta.version},"points":[${list2
+                .slice(i, i + LIVE_CHUNK)
+                .map(jsonOf)
+                .join(',')}]}`;
               pipe.publish(keys.live(family), body);
             }
           }
@@ -117,22 +146,44 @@ export function createRedisSink(deps: Pick<Deps, 'redis' | 'metrics' | 'config'>
         return { updated };
       } catch (err) {
         deps.metrics.sinkErrors.inc({ sink: 'redis' });
-        throw new SinkError('redis', `写入 Redis 失败 / Redis write failed: ${(err as Error).message}`, { cause: err });
+        throw new SinkError('redis', `写入 Redis 失败 / Redis write failed: ${(err as Error).message}`, {
+          cause: err,
+        });
       }
     },
-    async close() { /* the connection belongs to the runtime */ },
+    async close() {
+      /* the connection belongs to the runtime */
+    },
   };
 }
 
 export interface LatestEntry {
-  family: Family; metric: string; scope: Scope; scopeId: string; window: Window; windowStart: string;
-  value: number | null; unit: string; n: number | null; contributors: number | null; topShare: number | null; version: number;
+  family: Family;
+  metric: string;
+  scope: Scope;
+  scopeId: string;
+  window: Window;
+  windowStart: string;
+  value: number | null;
+  unit: string;
+  n: number | null;
+  contributors: number | null;
+  topShare: number | null;
+  version: number;
 }
 
 /** Latest snapshots of one entity (all metrics and windows), or of every entity of a scope when `id` is omitted. */
-export async function readLatest(redis: Redis, prefix: string, family: Family, scope: Scope, id?: string, limit = 500): Promise<LatestEntry[]> {
+export async function readLatest(
+  redis: Redis,
+  prefix: string,
+  family: Family,
+  scope: Scope,
+  id?: string,
+  limit = 500,
+): Promise<LatestEntry[]> {
   const keys = redisKeys(prefix);
-  const ids = id !== undefined ? [id] : (await redis.smembers(keys.ids(family, scope))).sort().slice(0, limit);
+  const ids =
+    id !== undefined ? [id] : (await redis.smembers(keys.ids(family, scope))).sort().slice(0, limit);
   const out: LatestEntry[] = [];
   for (const one of ids) {
     const members = (await redis.smembers(keys.idx(family, scope, one))).sort();
@@ -142,8 +193,8 @@ export async function readLatest(redis: Redis, prefix: string, family: Family, s
       const [metric, window] = m.split(':') as [string, Window];
       pipe.hget(keys.latest({ family, scope, scopeId: one, metric, window }), 'json');
     }
-    for (const [err, v] of (await pipe.exec()) ?? []) if (!err && v) out.push(JSON.parse(String(v)) as LatestEntry);
+    for (const [err, v] of (await pipe.exec()) ?? [])
+      if (!err && v) out.push(JSON.parse(String(v)) as LatestEntry);
   }
   return out;
 }
-

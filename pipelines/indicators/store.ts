@@ -16,8 +16,19 @@ import { FACTS } from './facts.ts';
 import { CELLS } from './model.ts';
 import { createDirtyAcc, dirtyParams, DIRTY_UPSERT_SQL, mergeDirty, type DirtyRow } from './outbox.ts';
 import {
-  createCellMerger, createContribMerger, decimal, deltasOf, groupSales, mergeSaleHours, saleGroupDeltas, saleHours,
-  type CellDelta, type ContribDelta, type Lateness, type SaleHourDelta, type WatermarkState,
+  createCellMerger,
+  createContribMerger,
+  decimal,
+  deltasOf,
+  groupSales,
+  mergeSaleHours,
+  saleGroupDeltas,
+  saleHours,
+  type CellDelta,
+  type ContribDelta,
+  type Lateness,
+  type SaleHourDelta,
+  type WatermarkState,
 } from './core.ts';
 
 export interface FactItem<F extends FeedName = FeedName> {
@@ -60,7 +71,12 @@ export interface Planned {
   merged?: Merged;
 }
 
-export interface Merged { cells: CellDelta[]; contribs: ContribDelta[]; dirty: DirtyRow[]; hours: SaleHourDelta[] }
+export interface Merged {
+  cells: CellDelta[];
+  contribs: ContribDelta[];
+  dirty: DirtyRow[];
+  hours: SaleHourDelta[];
+}
 
 /** The merged deltas and outbox keys of a partition batch's items (see `Planned.merged`). */
 export function premerge(feed: FeedName, items: readonly FactItem[]): Merged {
@@ -74,15 +90,37 @@ export function premerge(feed: FeedName, items: readonly FactItem[]): Merged {
       cells.add(d.cells);
       contribs.add(d.contribs);
       // The outbox keys' ranges are min/max over the members: marking the first and last event time is the same.
-      dirty.add({ record: g.first.record, eventMs: g.minMs, lateness: g.first.lateness, cells: d.cells, acceptedMs: g.acceptedMs });
-      if (g.maxMs !== g.minMs) dirty.add({ record: g.first.record, eventMs: g.maxMs, lateness: g.first.lateness, cells: d.cells, acceptedMs: g.acceptedMs });
+      dirty.add({
+        record: g.first.record,
+        eventMs: g.minMs,
+        lateness: g.first.lateness,
+        cells: d.cells,
+        acceptedMs: g.acceptedMs,
+      });
+      if (g.maxMs !== g.minMs)
+        dirty.add({
+          record: g.first.record,
+          eventMs: g.maxMs,
+          lateness: g.first.lateness,
+          cells: d.cells,
+          acceptedMs: g.acceptedMs,
+        });
     }
   } else {
     for (const it of items) {
-      const d = it.cells && it.contribs ? { cells: it.cells, contribs: it.contribs } : deltasOf(feed, it.record as never, it.eventMs, it.lateness === 'too_late');
+      const d =
+        it.cells && it.contribs
+          ? { cells: it.cells, contribs: it.contribs }
+          : deltasOf(feed, it.record as never, it.eventMs, it.lateness === 'too_late');
       cells.add(d.cells);
       contribs.add(d.contribs);
-      dirty.add({ record: it.record, eventMs: it.eventMs, lateness: it.lateness, cells: d.cells, acceptedMs: it.acceptedMs });
+      dirty.add({
+        record: it.record,
+        eventMs: it.eventMs,
+        lateness: it.lateness,
+        cells: d.cells,
+        acceptedMs: it.acceptedMs,
+      });
     }
   }
   const hours = feed === 'sales' ? saleHours(items as FactItem<'sales'>[]) : [];
@@ -126,7 +164,10 @@ export function insertFactsSql(feed: FeedName): string {
 }
 
 /** A feed's fact rows as the column arrays of its insert statement (`insertFactsSql`). */
-export function factColumns(feed: FeedName, items: readonly Pick<FactItem, 'record' | 'eventMs' | 'lateness'>[]): unknown[][] {
+export function factColumns(
+  feed: FeedName,
+  items: readonly Pick<FactItem, 'record' | 'eventMs' | 'lateness'>[],
+): unknown[][] {
   const spec = FACTS[feed];
   const cols: unknown[][] = Array.from({ length: 3 + spec.columns.length }, () => []);
   for (const it of items) {
@@ -194,9 +235,15 @@ function cellParams(cells: CellDelta[]): unknown[] {
   for (const c of cells) {
     const def = CELLS[c.cell];
     const hasLast = c.lastV !== null;
-    cols[0]!.push(def.family); cols[1]!.push(c.cell); cols[2]!.push(c.scope); cols[3]!.push(c.scopeId);
-    cols[4]!.push(c.win); cols[5]!.push(iso(c.ws));
-    cols[6]!.push(decimal(c.a, def.scaleA)); cols[7]!.push(decimal(c.b, def.scaleB)); cols[8]!.push(c.n);
+    cols[0]!.push(def.family);
+    cols[1]!.push(c.cell);
+    cols[2]!.push(c.scope);
+    cols[3]!.push(c.scopeId);
+    cols[4]!.push(c.win);
+    cols[5]!.push(iso(c.ws));
+    cols[6]!.push(decimal(c.a, def.scaleA));
+    cols[7]!.push(decimal(c.b, def.scaleB));
+    cols[8]!.push(c.n);
     cols[9]!.push(hasLast ? decimal(c.lastV!, def.scaleLast) : null);
     cols[10]!.push(hasLast ? iso(c.lastT) : null);
     cols[11]!.push(hasLast ? c.lastRid : null);
@@ -207,8 +254,13 @@ function cellParams(cells: CellDelta[]): unknown[] {
 function contribParams(contribs: ContribDelta[]): unknown[] {
   const cols: unknown[][] = Array.from({ length: 7 }, () => []);
   for (const k of contribs) {
-    cols[0]!.push(k.cell); cols[1]!.push(k.scope); cols[2]!.push(k.scopeId); cols[3]!.push(k.win);
-    cols[4]!.push(iso(k.ws)); cols[5]!.push(k.company); cols[6]!.push(decimal(k.v, CELLS[k.cell].scaleA));
+    cols[0]!.push(k.cell);
+    cols[1]!.push(k.scope);
+    cols[2]!.push(k.scopeId);
+    cols[3]!.push(k.win);
+    cols[4]!.push(iso(k.ws));
+    cols[5]!.push(k.company);
+    cols[6]!.push(decimal(k.v, CELLS[k.cell].scaleA));
   }
   return cols;
 }
@@ -217,20 +269,36 @@ function hourParams(hours: SaleHourDelta[]): unknown[] {
   const cols: unknown[][] = Array.from({ length: 9 }, () => []);
   const { scaleA, scaleB } = CELLS.trade;
   for (const h of hours) {
-    cols[0]!.push(iso(h.hour)); cols[1]!.push(h.mineId); cols[2]!.push(h.company); cols[3]!.push(h.regionCode);
-    cols[4]!.push(h.coalType); cols[5]!.push(h.band); cols[6]!.push(decimal(h.a, scaleA)); cols[7]!.push(decimal(h.b, scaleB)); cols[8]!.push(h.n);
+    cols[0]!.push(iso(h.hour));
+    cols[1]!.push(h.mineId);
+    cols[2]!.push(h.company);
+    cols[3]!.push(h.regionCode);
+    cols[4]!.push(h.coalType);
+    cols[5]!.push(h.band);
+    cols[6]!.push(decimal(h.a, scaleA));
+    cols[7]!.push(decimal(h.b, scaleB));
+    cols[8]!.push(h.n);
   }
   return cols;
 }
 
 /** One partition's batch and its plan, for `writeMany`. */
-export interface PartitionWrite { batch: FactBatch; plan: Plan }
+export interface PartitionWrite {
+  batch: FactBatch;
+  plan: Plan;
+}
 
-export function createTimescaleSink(deps: Pick<Deps, 'db' | 'metrics' | 'log'>, opts: { faultHook?: FaultHook } = {}): TimescaleSink {
+export function createTimescaleSink(
+  deps: Pick<Deps, 'db' | 'metrics' | 'log'>,
+  opts: { faultHook?: FaultHook } = {},
+): TimescaleSink {
   const sqlCache = new Map<FeedName, string>();
   const factSql = (feed: FeedName) => {
     let sql = sqlCache.get(feed);
-    if (!sql) { sql = insertFactsSql(feed); sqlCache.set(feed, sql); }
+    if (!sql) {
+      sql = insertFactsSql(feed);
+      sqlCache.set(feed, sql);
+    }
     return sql;
   };
 
@@ -248,10 +316,22 @@ export function createTimescaleSink(deps: Pick<Deps, 'db' | 'metrics' | 'log'>, 
     try {
       client = await deps.db.connect();
       // One round trip: begin, and lock the partitions' watermark rows in a fixed order (no deadlock between workers).
-      const keys = [...new Set(writes.map((w) => `${literal(w.batch.topic)}, ${Math.trunc(w.batch.partition)}`))].sort();
-      const begun = await client.query(`BEGIN; SELECT topic, partition, max_event_ms FROM ind_watermark WHERE (topic, partition) IN (${keys.map((k) => `(${k})`).join(', ')}) ORDER BY topic, partition FOR UPDATE`) as unknown as pg.QueryResult[];
-      const prevOf = new Map(begun[1]!.rows.map((r) => [`${r.topic as string}\u0001${Number(r.partition)}`, Number(r.max_event_ms)]));
-      const planned = writes.map((w) => ({ w, p: w.plan({ maxEventMs: prevOf.get(`${w.batch.topic}\u0001${w.batch.partition}`) ?? -Infinity }) }));
+      const keys = [
+        ...new Set(writes.map((w) => `${literal(w.batch.topic)}, ${Math.trunc(w.batch.partition)}`)),
+      ].sort();
+      const begun = (await client.query(
+        `BEGIN; SELECT topic, partition, max_event_ms FROM ind_watermark WHERE (topic, partition) IN (${keys.map((k) => `(${k})`).join(', ')}) ORDER BY topic, partition FOR UPDATE`,
+      )) as unknown as pg.QueryResult[];
+      const prevOf = new Map(
+        begun[1]!.rows.map((r) => [
+          `${r.topic as string}\u0001${Number(r.partition)}`,
+          Number(r.max_event_ms),
+        ]),
+      );
+      const planned = writes.map((w) => ({
+        w,
+        p: w.plan({ maxEventMs: prevOf.get(`${w.batch.topic}\u0001${w.batch.partition}`) ?? -Infinity }),
+      }));
       // Facts, feed by feed. One fact per (record id, event time): a duplicate inside the group must not count twice.
       const seen = new Set<string>();
       const feeds = [...new Set(writes.map((w) => w.batch.feed))];
@@ -278,23 +358,45 @@ export function createTimescaleSink(deps: Pick<Deps, 'db' | 'metrics' | 'log'>, 
         // Named (prepared) statements: parsed and planned once per connection, not per batch.
         const ins = await client.query({ name: `coalflow_facts_${feed}`, text: factSql(feed), values: cols });
         const n = Number(ins.rows[0].n);
-        if (n === items.length) { allFresh.add(feed); continue; }
+        if (n === items.length) {
+          allFresh.add(feed);
+          continue;
+        }
         if (n === 0) continue;
-        const got = await client.query({ name: `coalflow_fresh_${feed}`, text: freshFactsSql(feed), values: [cols[0], cols[1]] });
-        for (const r of got.rows) fresh.add(`${feed}\u0001${r.record_id as string}\u0001${(r.event_time as Date).getTime()}`);
+        const got = await client.query({
+          name: `coalflow_fresh_${feed}`,
+          text: freshFactsSql(feed),
+          values: [cols[0], cols[1]],
+        });
+        for (const r of got.rows)
+          fresh.add(`${feed}\u0001${r.record_id as string}\u0001${(r.event_time as Date).getTime()}`);
       }
-      await opts.faultHook?.('afterFacts', writes.map((w) => w.batch));
+      await opts.faultHook?.(
+        'afterFacts',
+        writes.map((w) => w.batch),
+      );
       // Which planned items are new facts: first occurrences whose feed's facts were all new, or whose key is fresh.
       const isNew = (feed: FeedName, it: FactItem) =>
-        offered.has(it) && (allFresh.has(feed) || fresh.has(`${feed}\u0001${it.record.recordId}\u0001${it.eventMs}`));
+        offered.has(it) &&
+        (allFresh.has(feed) || fresh.has(`${feed}\u0001${it.record.recordId}\u0001${it.eventMs}`));
       const perWrite = planned.map(({ w, p }) => {
         const news = p.items.filter((it) => isNew(w.batch.feed, it));
         const merged = p.merged && news.length === p.items.length ? p.merged : premerge(w.batch.feed, news);
-        return { w, p, news, late: news.filter((it) => it.lateness === 'too_late'), merged, dirty: merged.dirty };
+        return {
+          w,
+          p,
+          news,
+          late: news.filter((it) => it.lateness === 'too_late'),
+          merged,
+          dirty: merged.dirty,
+        };
       });
       const cellMerger = createCellMerger();
       const contribMerger = createContribMerger();
-      for (const x of perWrite) { cellMerger.add(x.merged.cells); contribMerger.add(x.merged.contribs); }
+      for (const x of perWrite) {
+        cellMerger.add(x.merged.cells);
+        contribMerger.add(x.merged.contribs);
+      }
       const cells = cellMerger.values();
       const contribs = contribMerger.values();
       const dirty = mergeDirty(perWrite.flatMap((x) => x.dirty));
@@ -308,12 +410,22 @@ export function createTimescaleSink(deps: Pick<Deps, 'db' | 'metrics' | 'log'>, 
       const wms = [...wm.values()];
       const lates = perWrite.flatMap((x) => x.late.map((it) => ({ feed: x.w.batch.feed, it })));
       const params = [
-        ...cellParams(cells), ...contribParams(contribs),
-        wms.map((x) => x.topic), wms.map((x) => x.partition), wms.map((x) => x.max),
-        lates.map((x) => x.feed), lates.map((x) => x.it.record.recordId), lates.map((x) => iso(x.it.eventMs)), lates.map((x) => iso(x.it.watermarkMs)),
+        ...cellParams(cells),
+        ...contribParams(contribs),
+        wms.map((x) => x.topic),
+        wms.map((x) => x.partition),
+        wms.map((x) => x.max),
+        lates.map((x) => x.feed),
+        lates.map((x) => x.it.record.recordId),
+        lates.map((x) => iso(x.it.eventMs)),
+        lates.map((x) => iso(x.it.watermarkMs)),
         ...dirtyParams(dirty, Date.now()),
         // One batch: its rollup rows are already summed.
-        ...hourParams(perWrite.length === 1 ? perWrite[0]!.merged.hours : mergeSaleHours(perWrite.map((x) => x.merged.hours))),
+        ...hourParams(
+          perWrite.length === 1
+            ? perWrite[0]!.merged.hours
+            : mergeSaleHours(perWrite.map((x) => x.merged.hours)),
+        ),
       ];
       await client.query({ name: 'coalflow_apply', text: APPLY_SQL, values: params });
       const mineNews = perWrite.filter((x) => x.w.batch.feed === 'mines').flatMap((x) => x.news);
@@ -322,20 +434,38 @@ export function createTimescaleSink(deps: Pick<Deps, 'db' | 'metrics' | 'log'>, 
         for (const it of mineNews) {
           const r = it.record as MineRecord;
           const cur = latest.get(r.mineId);
-          if (!cur || it.eventMs > cur.eventMs || (it.eventMs === cur.eventMs && r.recordId > cur.record.recordId)) latest.set(r.mineId, it);
+          if (
+            !cur ||
+            it.eventMs > cur.eventMs ||
+            (it.eventMs === cur.eventMs && r.recordId > cur.record.recordId)
+          )
+            latest.set(r.mineId, it);
         }
         const rows = [...latest.values()];
-        const m = (f: (r: MineRecord, it: FactItem) => unknown) => rows.map((it) => f(it.record as MineRecord, it));
+        const m = (f: (r: MineRecord, it: FactItem) => unknown) =>
+          rows.map((it) => f(it.record as MineRecord, it));
         await client.query(MINE_DIM_SQL, [
-          m((r) => r.mineId), m((r) => r.creditCode || r.mineId), m((r) => r.regionCode), m((r) => r.status),
-          m((r) => (Number.isFinite(r.approvedCapacityTPerYear) ? r.approvedCapacityTPerYear : null)), m((_r, it) => iso(it.eventMs)), m((r) => r.recordId),
+          m((r) => r.mineId),
+          m((r) => r.creditCode || r.mineId),
+          m((r) => r.regionCode),
+          m((r) => r.status),
+          m((r) => (Number.isFinite(r.approvedCapacityTPerYear) ? r.approvedCapacityTPerYear : null)),
+          m((_r, it) => iso(it.eventMs)),
+          m((r) => r.recordId),
         ]);
       }
-      await opts.faultHook?.('beforeCommit', writes.map((w) => w.batch));
+      await opts.faultHook?.(
+        'beforeCommit',
+        writes.map((w) => w.batch),
+      );
       await client.query('COMMIT');
       deps.metrics.sinkLatency.observe({ sink: 'timescale' }, (performance.now() - t0) / 1000);
       return perWrite.map((x) => ({
-        items: x.p.items, dirty: x.dirty, inserted: x.news.length, duplicates: x.p.items.length - x.news.length, corrections: x.late.length,
+        items: x.p.items,
+        dirty: x.dirty,
+        inserted: x.news.length,
+        duplicates: x.p.items.length - x.news.length,
+        corrections: x.late.length,
       }));
     } catch (err) {
       deps.metrics.sinkErrors.inc({ sink: 'timescale' });
@@ -345,12 +475,24 @@ export function createTimescaleSink(deps: Pick<Deps, 'db' | 'metrics' | 'log'>, 
           // After an error the server may hold statements the client does not know it made (the embedded
           // server can drop the reply that confirms one): forget them on both sides, the next write prepares anew.
           await client.query('DEALLOCATE ALL');
-          (client as unknown as { connection: { parsedStatements: Record<string, string> } }).connection.parsedStatements = {};
-        } catch { /* the connection is released below */ }
+          (
+            client as unknown as { connection: { parsedStatements: Record<string, string> } }
+          ).connection.parsedStatements = {};
+        } catch {
+          /* the connection is released below */
+        }
       }
-      throw new SinkError('timescale', `写入 TimescaleDB 失败 / TimescaleDB write failed: ${(err as Error).message}`, {
-        cause: err, context: { feeds: [...new Set(writes.map((w) => w.batch.feed))].join(','), partitions: writes.length },
-      });
+      throw new SinkError(
+        'timescale',
+        `写入 TimescaleDB 失败 / TimescaleDB write failed: ${(err as Error).message}`,
+        {
+          cause: err,
+          context: {
+            feeds: [...new Set(writes.map((w) => w.batch.feed))].join(','),
+            partitions: writes.length,
+          },
+        },
+      );
     } finally {
       client?.release();
     }
@@ -362,9 +504,13 @@ export function createTimescaleSink(deps: Pick<Deps, 'db' | 'metrics' | 'log'>, 
     },
     writeMany,
     async loadWatermarks(topic) {
-      const r = await deps.db.query('SELECT partition, max_event_ms FROM ind_watermark WHERE topic = $1', [topic]);
+      const r = await deps.db.query('SELECT partition, max_event_ms FROM ind_watermark WHERE topic = $1', [
+        topic,
+      ]);
       return new Map(r.rows.map((x) => [Number(x.partition), Number(x.max_event_ms)]));
     },
-    async close() { /* the pool belongs to the runtime */ },
+    async close() {
+      /* the pool belongs to the runtime */
+    },
   };
 }

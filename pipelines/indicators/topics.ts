@@ -4,7 +4,15 @@ import { INDICATOR_TUNING } from './tuning.ts';
 
 /** Topics this component needs besides the canonical feeds (names without the prefix). */
 export function indicatorTopics(): TopicSpec[] {
-  return [{ topic: topicOf.indicators, config: { 'cleanup.policy': 'delete', 'retention.ms': String(INDICATOR_TUNING.indicatorsTopicRetentionMs) } }];
+  return [
+    {
+      topic: topicOf.indicators,
+      config: {
+        'cleanup.policy': 'delete',
+        'retention.ms': String(INDICATOR_TUNING.indicatorsTopicRetentionMs),
+      },
+    },
+  ];
 }
 
 /** The canonical topics the workers read (names without the prefix). */
@@ -14,4 +22,3 @@ export function indicatorSourceTopics(feeds: readonly FeedName[] = FEEDS): strin
 
 /** Header the ingest path may set with the acceptance time (ms) for the end-to-end latency. */
 export { ACCEPTED_HEADER };
-

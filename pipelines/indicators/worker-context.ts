@@ -13,7 +13,8 @@ import type { TimescaleSink } from './store.ts';
 import { INDICATOR_TUNING, type IndicatorTuning } from './tuning.ts';
 
 /** Stages at which a test can make a batch fail (see `faultHook`). */
-export type FaultStage = 'afterFacts' | 'beforeCommit' | 'afterStore' | 'afterPublishRedis' | 'afterPublishKafka';
+export type FaultStage =
+  'afterFacts' | 'beforeCommit' | 'afterStore' | 'afterPublishRedis' | 'afterPublishKafka';
 
 /** Options of `startIndicatorWorkers`; the defaults of the tuning knobs are in `INDICATOR_TUNING` (tuning.ts). */
 export interface IndicatorWorkerOptions {
@@ -74,7 +75,10 @@ export interface IndicatorWorkerOptions {
    * Test seam: throw at a stage to fail there. Store stages fail the batch (redelivered); publication
    * stages ('afterPublishRedis', 'afterPublishKafka': `topic` is 'publisher') leave the keys dirty.
    */
-  faultHook?: (stage: FaultStage, batch: { topic: string; partition: number; records: number }) => void | Promise<void>;
+  faultHook?: (
+    stage: FaultStage,
+    batch: { topic: string; partition: number; records: number },
+  ) => void | Promise<void>;
   /** Refresh period of the consumer-lag gauge, ms. Default 5000; 0 disables. */
   lagIntervalMs?: number;
   /** Label of this member in metrics and logs. Default a random id. */
@@ -143,7 +147,10 @@ const OPTION_OF: Partial<Record<keyof IndicatorTuning, keyof IndicatorWorkerOpti
 /** The tuning in force for one worker: `INDICATOR_TUNING` with the worker's options over it. */
 export function resolveTuning(opts: IndicatorWorkerOptions): IndicatorTuning {
   const t: IndicatorTuning = { ...INDICATOR_TUNING };
-  for (const [knob, option] of Object.entries(OPTION_OF) as [keyof IndicatorTuning, keyof IndicatorWorkerOptions][]) {
+  for (const [knob, option] of Object.entries(OPTION_OF) as [
+    keyof IndicatorTuning,
+    keyof IndicatorWorkerOptions,
+  ][]) {
     const v = opts[option];
     if (typeof v === 'number') t[knob] = v;
   }

@@ -20,7 +20,16 @@ import type { ReasonCode } from '../contracts/reasons.ts';
 import { toIsoCst } from '../contracts/parse.ts';
 import { jsonDepth, MAX_RECORD_DEPTH, storableJson, storableText } from '../contracts/screen.ts';
 import { ACCEPTED_HEADER, topicOf, type FeedName } from '../contracts/types.ts';
-import { decodePayload, finishRecord, mapRecord, mineNeedingRegion, type Accepted, type Outcome, type Rejected, type Source } from './core.ts';
+import {
+  decodePayload,
+  finishRecord,
+  mapRecord,
+  mineNeedingRegion,
+  type Accepted,
+  type Outcome,
+  type Rejected,
+  type Source,
+} from './core.ts';
 import type { IngestContext } from './context.ts';
 
 export interface BatchItem {
@@ -82,12 +91,20 @@ const dedupeKey = (feed: FeedName, id: string) => `${feed}\u0000${id}`;
 async function fetchRegions(ctx: IngestContext, ids: string[]): Promise<void> {
   const missing = [...new Set(ids)].filter((id) => ctx.regions.get(id) === undefined);
   if (!missing.length) return;
-  const res = await ctx.deps.db.query('SELECT mine_id, region_code FROM mine_registry WHERE mine_id = ANY($1::text[])', [missing]);
+  const res = await ctx.deps.db.query(
+    'SELECT mine_id, region_code FROM mine_registry WHERE mine_id = ANY($1::text[])',
+    [missing],
+  );
   for (const row of res.rows) ctx.regions.set(row.mine_id as string, row.region_code as string);
 }
 
 /** Processes one batch of one feed, all or nothing. Throws (nothing committed, nothing claimed) on broker or database failure. */
-export async function processBatch(ctx: IngestContext, feed: FeedName, items: BatchItem[], opts: BatchOptions): Promise<ItemResult[]> {
+export async function processBatch(
+  ctx: IngestContext,
+  feed: FeedName,
+  items: BatchItem[],
+  opts: BatchOptions,
+): Promise<ItemResult[]> {
   const { deps } = ctx;
   const work: Work[] = items.map((item, index) => ({ index, item }));
   const nowMs = Date.now();
@@ -97,7 +114,10 @@ export async function processBatch(ctx: IngestContext, feed: FeedName, items: Ba
   const needRegion: string[] = [];
   for (const w of work) {
     const d = decodePayload(w.item.payload);
-    if (!d.ok) { w.outcome = d.rejected; continue; }
+    if (!d.ok) {
+      w.outcome = d.rejected;
+      continue;
+    }
     const m = mapRecord(feed, d.obj);
     mapped.set(w.index, m);
     const mine = mineNeedingRegion(feed, m);
@@ -123,7 +143,10 @@ export async function processBatch(ctx: IngestContext, feed: FeedName, items: Ba
   for (const w of work) {
     if (w.outcome?.status !== 'ok') continue;
     const id = w.outcome.record.recordId;
-    if (firstOf.has(id)) { w.status = 'duplicate'; continue; }
+    if (firstOf.has(id)) {
+      w.status = 'duplicate';
+      continue;
+    }
     firstOf.set(id, w);
     const cached = ctx.seen.get(dedupeKey(feed, id));
     if (cached !== undefined) {
@@ -148,7 +171,9 @@ export async function processBatch(ctx: IngestContext, feed: FeedName, items: Ba
         `INSERT INTO ingest_seen (feed, record_id, source_ref)
          SELECT $1, u.id, u.ref FROM unnest($2::text[], $3::text[]) AS u(id, ref)
          ORDER BY u.id -- one lock order for concurrent batches sharing ids: they wait, never deadlock
-         ON CONFLICT (feed, record_id) DO NOTHING RETURNING record_id`, [feed, ids, refs]);
+         ON CONFLICT (feed, record_id) DO NOTHING RETURNING record_id`,
+        [feed, ids, refs],
+      );
       const wonIds = new Set(won.rows.map((r) => r.record_id as string));
       const lost = candidates.filter((w) => !wonIds.has((w.outcome as Accepted).record.recordId));
       for (const w of candidates) if (wonIds.has((w.outcome as Accepted).record.recordId)) w.produce = true;
@@ -156,7 +181,8 @@ export async function processBatch(ctx: IngestContext, feed: FeedName, items: Ba
         const prior = await client.query(
           `SELECT record_id, source_ref, state, claimed_at < now() - make_interval(secs => $3) AS stale
            FROM ingest_seen WHERE feed = $1 AND record_id = ANY($2::text[])`,
-          [feed, lost.map((w) => (w.outcome as Accepted).record.recordId), ctx.claimTimeoutMs / 1000]);
+          [feed, lost.map((w) => (w.outcome as Accepted).record.recordId), ctx.claimTimeoutMs / 1000],
+        );
         const byId = new Map(prior.rows.map((r) => [r.record_id as string, r]));
         for (const w of lost) {
           const id = (w.outcome as Accepted).record.recordId;
@@ -170,8 +196,10 @@ export async function processBatch(ctx: IngestContext, feed: FeedName, items: Ba
             const took = await client.query(
               `UPDATE ingest_seen SET source_ref = $4, claimed_at = now()
                WHERE feed = $1 AND record_id = $2 AND source_ref = $3 AND state = 'claimed' RETURNING record_id`,
-              [feed, id, p.source_ref, w.item.ref]);
-            if (took.rowCount) w.produce = true; else w.status = 'duplicate';
+              [feed, id, p.source_ref, w.item.ref],
+            );
+            if (took.rowCount) w.produce = true;
+            else w.status = 'duplicate';
           } else {
             w.status = 'duplicate';
           }
@@ -185,11 +213,23 @@ export async function processBatch(ctx: IngestContext, feed: FeedName, items: Ba
       const acc = w.outcome as Accepted;
       try {
         const value = await ctx.serde.encode(feed, acc.record);
-        messages.push({ key: acc.key, value, timestamp: Date.parse(acc.record.eventTime) || undefined, headers: { 'coalflow-feed': feed, [ACCEPTED_HEADER]: String(Date.now()) } });
+        messages.push({
+          key: acc.key,
+          value,
+          timestamp: Date.parse(acc.record.eventTime) || undefined,
+          headers: { 'coalflow-feed': feed, [ACCEPTED_HEADER]: String(Date.now()) },
+        });
       } catch (err) {
         w.produce = false;
-        w.outcome = { status: 'rejected', reason: 'contract_violation', message: `不符合数据契约 / does not match the contract: ${(err as Error).message.slice(0, 200)}` };
-        await client.query(`DELETE FROM ingest_seen WHERE feed = $1 AND record_id = $2 AND source_ref = $3 AND state = 'claimed'`, [feed, acc.record.recordId, w.item.ref]);
+        w.outcome = {
+          status: 'rejected',
+          reason: 'contract_violation',
+          message: `不符合数据契约 / does not match the contract: ${(err as Error).message.slice(0, 200)}`,
+        };
+        await client.query(
+          `DELETE FROM ingest_seen WHERE feed = $1 AND record_id = $2 AND source_ref = $3 AND state = 'claimed'`,
+          [feed, acc.record.recordId, w.item.ref],
+        );
       }
     }
 
@@ -200,15 +240,26 @@ export async function processBatch(ctx: IngestContext, feed: FeedName, items: Ba
     if (rejects.length && opts.recordRejects !== false) {
       const receivedAt = (w: Work) => toIsoCst(w.item.receivedAtMs ?? nowMs);
       const stored = rejects.map((w) => storedPayload(w.item.payload, (w.outcome as Rejected).reason));
-      const keys = stored.map((p) => ctx.desensitizer.hashId(`reject\u0000${feed}\u0000${p.json ?? `t:${p.text}`}`));
+      const keys = stored.map((p) =>
+        ctx.desensitizer.hashId(`reject\u0000${feed}\u0000${p.json ?? `t:${p.text}`}`),
+      );
       const ins = await client.query(
         `INSERT INTO ingest_rejects (feed, reason, message, source, source_ref, payload, payload_text, received_at, payload_key)
          SELECT $1, u.reason, u.message, $2, u.ref, u.payload::jsonb, u.payload_text, u.received_at::timestamptz, u.pkey
          FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[]) AS u(reason, message, ref, payload, payload_text, received_at, pkey)
          ON CONFLICT DO NOTHING RETURNING id, source_ref`,
-        [feed, opts.source,
-          rejects.map((w) => (w.outcome as Rejected).reason), rejects.map((w) => storableText((w.outcome as Rejected).message)), rejects.map((w) => w.item.ref),
-          stored.map((p) => p.json), stored.map((p) => p.text), rejects.map(receivedAt), keys]);
+        [
+          feed,
+          opts.source,
+          rejects.map((w) => (w.outcome as Rejected).reason),
+          rejects.map((w) => storableText((w.outcome as Rejected).message)),
+          rejects.map((w) => w.item.ref),
+          stored.map((p) => p.json),
+          stored.map((p) => p.text),
+          rejects.map(receivedAt),
+          keys,
+        ],
+      );
       for (const row of ins.rows) rejectIds.set(row.source_ref as string, String(row.id));
       const fresh = rejects.map((w, i) => ({ w, i })).filter(({ w }) => rejectIds.has(w.item.ref));
       const known = rejects.map((w, i) => ({ w, i })).filter(({ w }) => !rejectIds.has(w.item.ref));
@@ -217,7 +268,8 @@ export async function processBatch(ctx: IngestContext, feed: FeedName, items: Ba
         const prior = await client.query(
           `SELECT id, source_ref, payload_key FROM ingest_rejects
            WHERE source_ref = ANY($1::text[]) OR (feed = $2 AND status = 'open' AND payload_key = ANY($3::text[]))`,
-          [known.map(({ w }) => w.item.ref), feed, known.map(({ i }) => keys[i]!)]);
+          [known.map(({ w }) => w.item.ref), feed, known.map(({ i }) => keys[i]!)],
+        );
         const byRef = new Map(prior.rows.map((r) => [r.source_ref as string, String(r.id)]));
         const byKey = new Map(prior.rows.map((r) => [r.payload_key as string, String(r.id)]));
         for (const { w, i } of known) {
@@ -229,8 +281,15 @@ export async function processBatch(ctx: IngestContext, feed: FeedName, items: Ba
         const r = w.outcome as Rejected;
         dlq.push({
           key: feed,
-          value: JSON.stringify({ feed, reason: r.reason, message: r.message, source: opts.source, sourceRef: w.item.ref, receivedAt: receivedAt(w), rejectId: rejectIds.get(w.item.ref) })
-            .replace(/}$/, `,"payload":${stored[i]!.json ?? JSON.stringify(stored[i]!.text)}}`),
+          value: JSON.stringify({
+            feed,
+            reason: r.reason,
+            message: r.message,
+            source: opts.source,
+            sourceRef: w.item.ref,
+            receivedAt: receivedAt(w),
+            rejectId: rejectIds.get(w.item.ref),
+          }).replace(/}$/, `,"payload":${stored[i]!.json ?? JSON.stringify(stored[i]!.text)}}`),
           headers: { 'coalflow-feed': feed, 'coalflow-reason': r.reason },
         });
       }
@@ -244,15 +303,27 @@ export async function processBatch(ctx: IngestContext, feed: FeedName, items: Ba
         `UPDATE ingest_seen s SET state = 'produced', produced_at = now()
          FROM unnest($2::text[], $3::text[]) AS u(id, ref)
          WHERE s.feed = $1 AND s.record_id = u.id AND s.source_ref = u.ref`,
-        [feed, ids, produced.map((w) => w.item.ref)]);
+        [feed, ids, produced.map((w) => w.item.ref)],
+      );
       if (ctx.useOutbox && (opts.source === 'file' || opts.source === 'http')) {
         await client.query(
           `INSERT INTO ingest_outbox (feed, record_id, key, record)
            SELECT $1, u.id, u.key, u.record::jsonb FROM unnest($2::text[], $3::text[], $4::text[]) AS u(id, key, record)
            ON CONFLICT (feed, record_id) DO NOTHING`,
-          [feed, ids, produced.map((w) => (w.outcome as Accepted).key), produced.map((w) => JSON.stringify((w.outcome as Accepted).record))]);
+          [
+            feed,
+            ids,
+            produced.map((w) => (w.outcome as Accepted).key),
+            produced.map((w) => JSON.stringify((w.outcome as Accepted).record)),
+          ],
+        );
       }
-      await rememberRegions(ctx, client, feed, produced.map((w) => w.outcome as Accepted));
+      await rememberRegions(
+        ctx,
+        client,
+        feed,
+        produced.map((w) => w.outcome as Accepted),
+      );
     }
 
     // 7. produce, then commit: nothing counts as seen before the broker holds it. The DLQ goes first, so
@@ -269,11 +340,18 @@ export async function processBatch(ctx: IngestContext, feed: FeedName, items: Ba
     }
     await client.query('COMMIT');
     for (const w of rejects) deps.metrics.deadLetters.inc({ feed, reason: (w.outcome as Rejected).reason });
-    for (const w of produced) ctx.seen.set(dedupeKey(feed, (w.outcome as Accepted).record.recordId), w.item.ref);
+    for (const w of produced)
+      ctx.seen.set(dedupeKey(feed, (w.outcome as Accepted).record.recordId), w.item.ref);
 
     const results: ItemResult[] = work.map((w) => {
       if (w.outcome?.status === 'rejected') {
-        return { index: w.index, status: 'rejected', reason: w.outcome.reason, message: w.outcome.message, rejectId: rejectIds.get(w.item.ref) };
+        return {
+          index: w.index,
+          status: 'rejected',
+          reason: w.outcome.reason,
+          message: w.outcome.message,
+          rejectId: rejectIds.get(w.item.ref),
+        };
       }
       const recordId = (w.outcome as Accepted).record.recordId;
       if (w.produce) return { index: w.index, status: 'accepted', recordId };
@@ -283,7 +361,9 @@ export async function processBatch(ctx: IngestContext, feed: FeedName, items: Ba
     if (dups) deps.metrics.duplicates.inc({ feed }, dups);
     return results;
   } catch (err) {
-    await client.query('ROLLBACK').catch(() => { broken = true; });
+    await client.query('ROLLBACK').catch(() => {
+      broken = true;
+    });
     throw err;
   } finally {
     // A connection that failed mid-transaction is not given back to the pool.
@@ -302,30 +382,46 @@ function storedPayload(payload: unknown, reason: string): { json: string | null;
     try {
       const v = JSON.parse(p) as unknown;
       // Deep JSON stays text whatever the reason (an array is a decode_error before its depth is looked at).
-      if (v !== null && typeof v === 'object' && jsonDepth(v, MAX_RECORD_DEPTH) <= MAX_RECORD_DEPTH) return { json: storableJson(JSON.stringify(v)), text: null };
-    } catch { /* kept as text */ }
+      if (v !== null && typeof v === 'object' && jsonDepth(v, MAX_RECORD_DEPTH) <= MAX_RECORD_DEPTH)
+        return { json: storableJson(JSON.stringify(v)), text: null };
+    } catch {
+      /* kept as text */
+    }
     return { json: null, text: storableText(p) };
   }
   if (p !== null && typeof p === 'object') {
     let json: string;
-    try { json = JSON.stringify(p); } catch { return { json: null, text: '[不可序列化 / not serializable]' }; }
-    return jsonDepth(p, MAX_RECORD_DEPTH) > MAX_RECORD_DEPTH ? { json: null, text: storableText(json) } : { json: storableJson(json), text: null };
+    try {
+      json = JSON.stringify(p);
+    } catch {
+      return { json: null, text: '[不可序列化 / not serializable]' };
+    }
+    return jsonDepth(p, MAX_RECORD_DEPTH) > MAX_RECORD_DEPTH
+      ? { json: null, text: storableText(json) }
+      : { json: storableJson(json), text: null };
   }
   return { json: null, text: storableText(String(JSON.stringify(p))) };
 }
 
-async function rememberRegions(ctx: IngestContext, client: pg.PoolClient, feed: FeedName, accepted: Accepted[]): Promise<void> {
+async function rememberRegions(
+  ctx: IngestContext,
+  client: pg.PoolClient,
+  feed: FeedName,
+  accepted: Accepted[],
+): Promise<void> {
   if (feed !== 'mines' && feed !== 'sales' && feed !== 'mine_inventory') return;
   const fresh = new Map<string, string>();
   for (const a of accepted) {
     const r = a.record as { mineId?: string; regionCode?: string };
-    if (r.mineId && r.regionCode && ctx.regions.get(r.mineId) !== r.regionCode) fresh.set(r.mineId, r.regionCode);
+    if (r.mineId && r.regionCode && ctx.regions.get(r.mineId) !== r.regionCode)
+      fresh.set(r.mineId, r.regionCode);
   }
   if (!fresh.size) return;
   await client.query(
     `INSERT INTO mine_registry (mine_id, region_code) SELECT * FROM unnest($1::text[], $2::text[])
      ON CONFLICT (mine_id) DO UPDATE SET region_code = EXCLUDED.region_code, updated_at = now()`,
-    [[...fresh.keys()], [...fresh.values()]]);
+    [[...fresh.keys()], [...fresh.values()]],
+  );
   for (const [id, region] of fresh) ctx.regions.set(id, region);
 }
 

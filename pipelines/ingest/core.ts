@@ -41,28 +41,61 @@ export function rejection(err: unknown): Rejected {
 }
 
 /** A raw value (Buffer, JSON text, or an already-parsed object) as a JSON object, or a decode_error rejection. */
-export function decodePayload(value: unknown): { ok: true; obj: Record<string, unknown> } | { ok: false; rejected: Rejected } {
+export function decodePayload(
+  value: unknown,
+): { ok: true; obj: Record<string, unknown> } | { ok: false; rejected: Rejected } {
   let v = value;
   if (Buffer.isBuffer(v)) v = v.toString('utf8');
   if (typeof v === 'string') {
     try {
       v = JSON.parse(v.replace(/^\uFEFF/, ''));
     } catch {
-      return { ok: false, rejected: { status: 'rejected', reason: 'decode_error', message: '不是有效的 JSON / not valid JSON' } };
+      return {
+        ok: false,
+        rejected: { status: 'rejected', reason: 'decode_error', message: '不是有效的 JSON / not valid JSON' },
+      };
     }
   }
   if (!v || typeof v !== 'object' || Array.isArray(v)) {
-    return { ok: false, rejected: { status: 'rejected', reason: 'decode_error', message: '应为 JSON 对象 / expected a JSON object' } };
+    return {
+      ok: false,
+      rejected: {
+        status: 'rejected',
+        reason: 'decode_error',
+        message: '应为 JSON 对象 / expected a JSON object',
+      },
+    };
   }
   const problem = shapeProblem(v as Record<string, unknown>);
   if (problem?.kind === 'depth') {
-    return { ok: false, rejected: { status: 'rejected', reason: 'nesting_too_deep', message: `JSON 嵌套超过 ${MAX_RECORD_DEPTH} 层 / JSON nested deeper than ${MAX_RECORD_DEPTH} levels` } };
+    return {
+      ok: false,
+      rejected: {
+        status: 'rejected',
+        reason: 'nesting_too_deep',
+        message: `JSON 嵌套超过 ${MAX_RECORD_DEPTH} 层 / JSON nested deeper than ${MAX_RECORD_DEPTH} levels`,
+      },
+    };
   }
   if (problem?.kind === 'surrogate') {
-    return { ok: false, rejected: { status: 'rejected', reason: 'decode_error', message: `含不成对的 Unicode 代理字符：${problem.where} / unpaired UTF-16 surrogate in ${problem.where}` } };
+    return {
+      ok: false,
+      rejected: {
+        status: 'rejected',
+        reason: 'decode_error',
+        message: `含不成对的 Unicode 代理字符：${problem.where} / unpaired UTF-16 surrogate in ${problem.where}`,
+      },
+    };
   }
   if (problem) {
-    return { ok: false, rejected: { status: 'rejected', reason: 'control_character', message: `含控制字符：${problem.where} / control character in ${problem.where}` } };
+    return {
+      ok: false,
+      rejected: {
+        status: 'rejected',
+        reason: 'control_character',
+        message: `含控制字符：${problem.where} / control character in ${problem.where}`,
+      },
+    };
   }
   return { ok: true, obj: v as Record<string, unknown> };
 }
@@ -71,13 +104,22 @@ export function decodePayload(value: unknown): { ok: true; obj: Record<string, u
 export function keyOf<F extends FeedName>(feed: F, record: FeedRecordMap[F]): string {
   const r = record as unknown as Record<string, string | undefined>;
   switch (feed) {
-    case 'sales': case 'mines': case 'mine_inventory': return r.mineId!;
-    case 'rail': return r.route!;
-    case 'highway': return r.gate!;
-    case 'ports': return r.port!;
-    case 'coal_users': return r.userId!;
-    case 'prices': return `${r.priceKind}:${r.location ?? r.mineId ?? ''}`;
-    default: return r.recordId!;
+    case 'sales':
+    case 'mines':
+    case 'mine_inventory':
+      return r.mineId!;
+    case 'rail':
+      return r.route!;
+    case 'highway':
+      return r.gate!;
+    case 'ports':
+      return r.port!;
+    case 'coal_users':
+      return r.userId!;
+    case 'prices':
+      return `${r.priceKind}:${r.location ?? r.mineId ?? ''}`;
+    default:
+      return r.recordId!;
   }
 }
 
@@ -90,7 +132,10 @@ export function mineNeedingRegion(feed: FeedName, m: Mapped): string | undefined
   if (m.values.regionCode !== undefined) return undefined;
   const name = m.values.mineName === undefined ? '' : cleanText(m.values.mineName);
   if (name && regionInText(name)) return undefined;
-  const id = cleanText(m.values.mineId) || cleanText(m.values.creditCode).toUpperCase() || (name ? `name:${name.replace(/\s+/g, '')}` : '');
+  const id =
+    cleanText(m.values.mineId) ||
+    cleanText(m.values.creditCode).toUpperCase() ||
+    (name ? `name:${name.replace(/\s+/g, '')}` : '');
   return id || undefined;
 }
 
@@ -103,14 +148,24 @@ export function mapRecord(feed: FeedName, obj: Record<string, unknown>): Mapped 
 export function finishRecord<F extends FeedName>(feed: F, mapped: Mapped, ctx: CoreContext): Outcome<F> {
   const broken = breakInFields(mapped.values);
   if (broken) {
-    return { status: 'rejected', reason: 'control_character', message: `字段值中间含换行或制表符：${broken} / line break or tab inside the value of ${broken}` };
+    return {
+      status: 'rejected',
+      reason: 'control_character',
+      message: `字段值中间含换行或制表符：${broken} / line break or tab inside the value of ${broken}`,
+    };
   }
   // A contract field holds text, a number or a date: an object or array there is refused without echoing it
   // (it may carry anything, personal data included, into the message).
-  const shaped = Object.entries(mapped.values).find(([, v]) => v !== null && typeof v === 'object' && !(v instanceof Date));
+  const shaped = Object.entries(mapped.values).find(
+    ([, v]) => v !== null && typeof v === 'object' && !(v instanceof Date),
+  );
   if (shaped) {
     const kind = Array.isArray(shaped[1]) ? '数组 / array' : '对象 / object';
-    return { status: 'rejected', reason: 'invalid_value', message: `字段 ${shaped[0]} 应为文本、数字或时间，而不是${kind.split(' / ')[0]} / ${shaped[0]} must be text, a number or a time, not an ${kind.split(' / ')[1]}` };
+    return {
+      status: 'rejected',
+      reason: 'invalid_value',
+      message: `字段 ${shaped[0]} 应为文本、数字或时间，而不是${kind.split(' / ')[0]} / ${shaped[0]} must be text, a number or a time, not an ${kind.split(' / ')[1]}`,
+    };
   }
   try {
     const validated = validateMapped(feed, mapped, {

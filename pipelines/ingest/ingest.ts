@@ -4,7 +4,14 @@
  */
 import type { Deps } from '../../infra/core/index.ts';
 import { FEEDS, type FeedName } from '../contracts/types.ts';
-import { addToSummary, emptySummary, newRunId, processBatch, type ItemResult, type Summary } from './batch.ts';
+import {
+  addToSummary,
+  emptySummary,
+  newRunId,
+  processBatch,
+  type ItemResult,
+  type Summary,
+} from './batch.ts';
 import { ingestContext } from './context.ts';
 import type { Source } from './core.ts';
 
@@ -36,7 +43,13 @@ export function isFeed(name: string): name is FeedName {
  * Items may be objects (English or Chinese keys), JSON text or Buffers.
  * Throws on broker/database failure (claims released; safe to resubmit).
  */
-export async function ingestRecords(deps: Deps, feed: FeedName, raw: readonly unknown[], source: Exclude<Source, 'kafka'>, opts: IngestOptions = {}): Promise<IngestResult> {
+export async function ingestRecords(
+  deps: Deps,
+  feed: FeedName,
+  raw: readonly unknown[],
+  source: Exclude<Source, 'kafka'>,
+  opts: IngestOptions = {},
+): Promise<IngestResult> {
   const ctx = ingestContext(deps);
   const runId = opts.runId ?? newRunId();
   const refOf = opts.refOf ?? ((i: number) => `${source}:${runId}:${i}`);
@@ -45,9 +58,14 @@ export async function ingestRecords(deps: Deps, feed: FeedName, raw: readonly un
   const results: ItemResult[] = [];
   const receivedAtMs = Date.now();
   for (let start = 0; start < raw.length; start += chunk) {
-    const slice = raw.slice(start, start + chunk).map((payload, j) => ({ payload, ref: refOf(start + j), receivedAtMs }));
+    const slice = raw
+      .slice(start, start + chunk)
+      .map((payload, j) => ({ payload, ref: refOf(start + j), receivedAtMs }));
     const res = await processBatch(ctx, feed, slice, { source, recordRejects: opts.recordRejects });
-    for (const r of res) { r.index += start; results.push(r); }
+    for (const r of res) {
+      r.index += start;
+      results.push(r);
+    }
     addToSummary(summary, res);
     opts.onProgress?.(Math.min(raw.length, start + chunk), raw.length, summary);
   }

@@ -27,7 +27,8 @@ async function writeOutboxMark(db: Deps['db'], id: string): Promise<void> {
   await db.query(
     `INSERT INTO coalflow_meta (key, value) VALUES ($1, $2)
      ON CONFLICT (key) DO UPDATE SET value = GREATEST(coalflow_meta.value::bigint, EXCLUDED.value::bigint)::text, updated_at = now()`,
-    [MARK_KEY, id]);
+    [MARK_KEY, id],
+  );
 }
 
 export interface OutboxMark {
@@ -52,7 +53,11 @@ export function createOutboxMark(deps: Deps, opts: OutboxMarkOptions): OutboxMar
   let running: Promise<unknown> = Promise.resolve();
   const ends = async () => {
     const m = new Map<string, number[]>();
-    for (const t of topics) m.set(t, (await deps.broker.lag(opts.groupId, t)).map((p) => Number(p.end)));
+    for (const t of topics)
+      m.set(
+        t,
+        (await deps.broker.lag(opts.groupId, t)).map((p) => Number(p.end)),
+      );
     return m;
   };
   const tick = async (): Promise<string> => {
@@ -62,7 +67,10 @@ export function createOutboxMark(deps: Deps, opts: OutboxMarkOptions): OutboxMar
       for (const t of topics) {
         const lag = await deps.broker.lag(opts.groupId, t);
         const want = pending.ends.get(t) ?? [];
-        if (lag.some((p) => Number(p.committed) < (want[p.partition] ?? 0))) { done = false; break; }
+        if (lag.some((p) => Number(p.committed) < (want[p.partition] ?? 0))) {
+          done = false;
+          break;
+        }
       }
       if (!done) return mark;
       await writeOutboxMark(deps.db, pending.id);
@@ -70,14 +78,19 @@ export function createOutboxMark(deps: Deps, opts: OutboxMarkOptions): OutboxMar
       pending = null;
       return BigInt(moved) > BigInt(mark) ? moved : mark;
     }
-    const r = await deps.db.query('SELECT max(id)::text AS id FROM ingest_outbox WHERE id > $1::bigint', [mark]);
+    const r = await deps.db.query('SELECT max(id)::text AS id FROM ingest_outbox WHERE id > $1::bigint', [
+      mark,
+    ]);
     const id = r.rows[0]?.id as string | null;
     if (id) pending = { id, ends: await ends() };
     return mark;
   };
   const loop = () => {
-    running = tick().catch((err) => log.warn({ err: (err as Error).message }, 'outbox mark step failed'))
-      .finally(() => { if (timer) timer = setTimeout(loop, opts.intervalMs ?? 5000).unref(); });
+    running = tick()
+      .catch((err) => log.warn({ err: (err as Error).message }, 'outbox mark step failed'))
+      .finally(() => {
+        if (timer) timer = setTimeout(loop, opts.intervalMs ?? 5000).unref();
+      });
   };
   return {
     async start() {

@@ -12,14 +12,19 @@ import { ingestContext } from './context.ts';
 import { readOutboxMark } from './outbox-mark.ts';
 
 /** Produces the outbox records after the consumed mark (every one with `all`) onto their canonical topics, oldest first. Returns how many. */
-export async function replayOutbox(deps: Deps, opts: { pageSize?: number; all?: boolean } = {}): Promise<number> {
+export async function replayOutbox(
+  deps: Deps,
+  opts: { pageSize?: number; all?: boolean } = {},
+): Promise<number> {
   const ctx = ingestContext(deps);
   const page = opts.pageSize ?? 1000;
   let last = opts.all ? '0' : await readOutboxMark(deps.db);
   let total = 0;
   for (;;) {
     const res = await deps.db.query(
-      'SELECT id, feed, key, record FROM ingest_outbox WHERE id > $1::bigint ORDER BY id LIMIT $2', [last, page]);
+      'SELECT id, feed, key, record FROM ingest_outbox WHERE id > $1::bigint ORDER BY id LIMIT $2',
+      [last, page],
+    );
     if (!res.rowCount) break;
     const byFeed = new Map<FeedName, { key: string; value: Buffer; timestamp?: number }[]>();
     for (const row of res.rows) {

@@ -57,14 +57,19 @@ function view(deps: Deps, row: Record<string, unknown>): RejectView {
 export async function listRejects(deps: Deps, q: RejectQuery = {}): Promise<RejectView[]> {
   const where: string[] = [];
   const args: unknown[] = [];
-  const add = (sql: string, v: unknown) => { args.push(v); where.push(sql.replace('?', `$${args.length}`)); };
+  const add = (sql: string, v: unknown) => {
+    args.push(v);
+    where.push(sql.replace('?', `$${args.length}`));
+  };
   if (q.feed) add('feed = ?', q.feed);
   if (q.reason) add('reason = ?', q.reason);
   if (q.status) add('status = ?', q.status);
   if (q.beforeId) add('id < ?::bigint', q.beforeId);
   const limit = Math.max(1, Math.min(1000, q.limit ?? 100));
   const res = await deps.db.query(
-    `SELECT * FROM ingest_rejects ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ${limit}`, args);
+    `SELECT * FROM ingest_rejects ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ${limit}`,
+    args,
+  );
   return res.rows.map((r) => view(deps, r));
 }
 
@@ -77,14 +82,25 @@ export async function getReject(deps: Deps, id: string): Promise<RejectView | nu
 export type ReplayOutcome =
   | { found: false }
   | { found: true; conflict: true; status: RejectView['status'] }
-  | { found: true; conflict: false; status: RejectView['status']; result: ItemResult; /** Patch keys ignored: they held the masked view. */ keptMasked: string[] };
+  | {
+      found: true;
+      conflict: false;
+      status: RejectView['status'];
+      result: ItemResult;
+      /** Patch keys ignored: they held the masked view. */ keptMasked: string[];
+    };
 
 /** Stored originals show NUL as U+2400 (text cannot hold NUL): on replay it is NUL again, so it is refused again. */
 function restoreNul(v: unknown, depth = 0): unknown {
   if (typeof v === 'string') return v.replace(/\u2400/g, '\u0000');
   if (v === null || typeof v !== 'object' || depth > 64) return v;
   if (Array.isArray(v)) return v.map((x) => restoreNul(x, depth + 1));
-  return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [restoreNul(k, depth + 1) as string, restoreNul(x, depth + 1)]));
+  return Object.fromEntries(
+    Object.entries(v as Record<string, unknown>).map(([k, x]) => [
+      restoreNul(k, depth + 1) as string,
+      restoreNul(x, depth + 1),
+    ]),
+  );
 }
 
 /**
@@ -94,18 +110,31 @@ function restoreNul(v: unknown, depth = 0): unknown {
  * view was masked) keeps the original value: a masked value never re-enters as data. An original that is not a JSON
  * object (text that did not decode) is replaced by the fix.
  */
-export function patchedRecord(deps: Deps, feed: FeedName, original: unknown, fix: unknown): { record: unknown; keptMasked: string[] } {
+export function patchedRecord(
+  deps: Deps,
+  feed: FeedName,
+  original: unknown,
+  fix: unknown,
+): { record: unknown; keptMasked: string[] } {
   const keptMasked: string[] = [];
   if (fix === undefined) return { record: restoreNul(original), keptMasked };
-  if (original === null || typeof original !== 'object' || Array.isArray(original)) return { record: fix, keptMasked };
+  if (original === null || typeof original !== 'object' || Array.isArray(original))
+    return { record: fix, keptMasked };
   if (fix === null || typeof fix !== 'object' || Array.isArray(fix)) return { record: fix, keptMasked };
   const orig = restoreNul(original) as Record<string, unknown>;
   const shown = ingestContext(deps).desensitizer.maskPayload(feed, original) as Record<string, unknown>;
   const out: Record<string, unknown> = { ...orig };
   for (const [key, value] of Object.entries(fix as Record<string, unknown>)) {
-    if (value === null) { delete out[key]; continue; }
+    if (value === null) {
+      delete out[key];
+      continue;
+    }
     const maskedKey = key in orig && JSON.stringify(shown[key]) !== JSON.stringify(orig[key]);
-    if (maskedKey && (JSON.stringify(value) === JSON.stringify(shown[key]) || (typeof value === 'string' && value.includes('**')))) {
+    if (
+      maskedKey &&
+      (JSON.stringify(value) === JSON.stringify(shown[key]) ||
+        (typeof value === 'string' && value.includes('**')))
+    ) {
       keptMasked.push(key);
       continue;
     }
@@ -130,13 +159,18 @@ export async function replayReject(deps: Deps, id: string, fix?: unknown): Promi
   const feed = String(row.feed);
   if (!isFeed(feed)) return { found: true, conflict: true, status: row.status };
   const { record, keptMasked } = patchedRecord(deps, feed, row.payload ?? row.payload_text, fix);
-  const out = await ingestRecords(deps, feed, [record], 'http', { runId: `replay-${id}-${Date.now()}`, recordRejects: false });
+  const out = await ingestRecords(deps, feed, [record], 'http', {
+    runId: `replay-${id}-${Date.now()}`,
+    recordRejects: false,
+  });
   const result = out.results[0]!;
-  const status: RejectView['status'] = result.status === 'accepted' ? 'replayed' : result.status === 'duplicate' ? 'duplicate' : 'open';
+  const status: RejectView['status'] =
+    result.status === 'accepted' ? 'replayed' : result.status === 'duplicate' ? 'duplicate' : 'open';
   if (status !== 'open') {
     await deps.db.query(
       `UPDATE ingest_rejects SET status = $2, resolved_at = now(), resolved_record_id = $3 WHERE id = $1::bigint AND status = 'open'`,
-      [id, status, result.recordId ?? null]);
+      [id, status, result.recordId ?? null],
+    );
   }
   return { found: true, conflict: false, status, result, keptMasked };
 }

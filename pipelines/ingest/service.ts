@@ -14,7 +14,10 @@ export interface IngestService {
   stop(): Promise<void>;
 }
 
-export function createIngestService(deps: Deps, opts: IngestWorkerOptions & { replayOutbox?: boolean } = {}): IngestService {
+export function createIngestService(
+  deps: Deps,
+  opts: IngestWorkerOptions & { replayOutbox?: boolean } = {},
+): IngestService {
   const workers = createIngestWorkers(deps, opts);
   return {
     async start() {

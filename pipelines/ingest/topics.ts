@@ -19,5 +19,9 @@ export async function ensureFeedTopics(deps: Pick<Deps, 'topic' | 'broker' | 'ki
   const specs = feedTopics(deps);
   await deps.broker.createTopics(specs);
   if (deps.kinds.broker !== 'kafka') return;
-  for (const s of specs) await retry(() => deps.broker.lag('coalflow-topic-check', s.topic), { attempts: 10, initialDelayMs: 100 });
+  for (const s of specs)
+    await retry(() => deps.broker.lag('coalflow-topic-check', s.topic), {
+      attempts: 10,
+      initialDelayMs: 100,
+    });
 }

@@ -33,7 +33,9 @@ function itemsOf(rec: ConsumedRecord): BatchItem[] {
     try {
       const arr = JSON.parse(text) as unknown;
       if (Array.isArray(arr)) return arr.map((payload, i) => ({ payload, ref: `${ref}#${i}`, receivedAtMs }));
-    } catch { /* falls through: a decode_error for the whole message */ }
+    } catch {
+      /* falls through: a decode_error for the whole message */
+    }
   }
   return [{ payload: rec.value, ref, receivedAtMs }];
 }
@@ -58,12 +60,18 @@ export function createIngestWorkers(deps: Deps, opts: IngestWorkerOptions = {}):
         deps.metrics.eventsIn.inc({ topic: batch.topic }, batch.records.length);
         const simulated = batch.records.filter((r) => r.headers['coalflow-source'] === 'simulator');
         const real = batch.records.filter((r) => r.headers['coalflow-source'] !== 'simulator');
-        for (const [records, source] of [[real, 'kafka'], [simulated, 'simulator']] as const) {
+        for (const [records, source] of [
+          [real, 'kafka'],
+          [simulated, 'simulator'],
+        ] as const) {
           if (!records.length) continue;
           try {
             await processBatch(ctx, feed, records.flatMap(itemsOf), { source });
           } catch (err) {
-            ctx.log.warn({ feed, topic: batch.topic, partition: batch.partition, err: (err as Error).message }, 'ingest batch failed; it will be redelivered');
+            ctx.log.warn(
+              { feed, topic: batch.topic, partition: batch.partition, err: (err as Error).message },
+              'ingest batch failed; it will be redelivered',
+            );
             throw err;
           }
         }
@@ -71,7 +79,9 @@ export function createIngestWorkers(deps: Deps, opts: IngestWorkerOptions = {}):
       ctx.log.info({ feeds: feeds.length }, 'ingest workers started');
     },
     stop() {
-      stopping ??= (async () => { await consumer?.stop(); })();
+      stopping ??= (async () => {
+        await consumer?.stop();
+      })();
       return stopping;
     },
   };

@@ -23,28 +23,81 @@ let sys: System;
 const produced: { topic: string; value: Buffer }[] = [];
 
 /** Personal data planted in the bodies; none may leave the rejects' domain in clear. */
-const SECRETS = ['张三丰', '李四光', 'Wang Wei', '13912345678', '139 1234 5678', '139-1234-5678', '1234 5678', '晋B·7Q321', '7Q321', '150622199001011234'];
-const PERSONAL_KEYS = ['司机姓名', '手机', '车牌号', '客户名称', '联系电话', '身份证号', '备注', 'remark', 'note', '说明'];
+const SECRETS = [
+  '张三丰',
+  '李四光',
+  'Wang Wei',
+  '13912345678',
+  '139 1234 5678',
+  '139-1234-5678',
+  '1234 5678',
+  '晋B·7Q321',
+  '7Q321',
+  '150622199001011234',
+];
+const PERSONAL_KEYS = [
+  '司机姓名',
+  '手机',
+  '车牌号',
+  '客户名称',
+  '联系电话',
+  '身份证号',
+  '备注',
+  'remark',
+  'note',
+  '说明',
+];
 
 test.before(async () => {
   rt = await testRuntime({ broker: 'in-process', cache: 'mock', overrides: { forecastIntervalMs: 0 } });
   const produce = rt.broker.produce.bind(rt.broker);
   rt.broker.produce = async (topic: string, records: ProduceRecord[]) => {
     await produce(topic, records);
-    for (const r of records) produced.push({ topic, value: Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value) });
+    for (const r of records)
+      produced.push({ topic, value: Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value) });
   };
   sys = await startSystem(rt, ['worker', 'api'], { listen: false });
 });
-test.after(async () => { await sys?.stop(); });
+test.after(async () => {
+  await sys?.stop();
+});
 
 /** A small deterministic generator (mulberry32): the same bodies on every run. */
 function rng(seed: number) {
   let a = seed;
-  return () => { a = (a + 0x6d2b79f5) | 0; let t = Math.imul(a ^ (a >>> 15), 1 | a); t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t; return ((t ^ (t >>> 14)) >>> 0) / 4294967296; };
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
 }
 const r = rng(20261130);
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
-const WEIRD = ['\u0000', '\r\n', '\t', '\u0007', '\u007f', '\u0085', '\u2028', '\ufeff', '\ud800', '\udc00', '😀', '', ' ', 'NaN', 'Infinity', '-0', '1e309', '０１２', '33,500', '__proto__', '{"a":1}', '5500\r\n混煤\t'];
+const WEIRD = [
+  '\u0000',
+  '\r\n',
+  '\t',
+  '\u0007',
+  '\u007f',
+  '\u0085',
+  '\u2028',
+  '\ufeff',
+  '\ud800',
+  '\udc00',
+  '😀',
+  '',
+  ' ',
+  'NaN',
+  'Infinity',
+  '-0',
+  '1e309',
+  '０１２',
+  '33,500',
+  '__proto__',
+  '{"a":1}',
+  '5500\r\n混煤\t',
+];
 const secret = () => pick(SECRETS);
 
 function nest(depth: number, leaf: unknown): unknown {
@@ -68,25 +121,63 @@ function weirdValue(depth = 0): unknown {
 function record(feed: (typeof FEEDS)[number]): Record<string, unknown> {
   const out: Record<string, unknown> = { ...SAMPLES[feed] };
   for (const key of Object.keys(out)) if (r() < 0.3) out[key] = weirdValue();
-  for (let i = 0; i < 3; i++) out[pick(PERSONAL_KEYS)] = r() < 0.7 ? secret() : `联系人 ${secret()} 电话 ${secret()}`;
+  for (let i = 0; i < 3; i++)
+    out[pick(PERSONAL_KEYS)] = r() < 0.7 ? secret() : `联系人 ${secret()} 电话 ${secret()}`;
   if (r() < 0.2) out[`${pick(WEIRD)}key${pick(WEIRD)}`] = weirdValue();
-  if (r() < 0.3) out['销售编号'] = `${pick(['XS', 'S'])}${Math.floor(r() * 1e9)}${pick(['', '\u0000', '\r\n', '\ud800'])}`;
+  if (r() < 0.3)
+    out['销售编号'] = `${pick(['XS', 'S'])}${Math.floor(r() * 1e9)}${pick(['', '\u0000', '\r\n', '\ud800'])}`;
   return out;
 }
 
 function body(feed: (typeof FEEDS)[number]): { payload: string | Buffer; contentType: string } {
   const k = r();
-  if (k < 0.35) return { payload: JSON.stringify(Array.from({ length: 1 + Math.floor(r() * 5) }, () => (r() < 0.85 ? record(feed) : weirdValue()))), contentType: 'application/json' };
+  if (k < 0.35)
+    return {
+      payload: JSON.stringify(
+        Array.from({ length: 1 + Math.floor(r() * 5) }, () => (r() < 0.85 ? record(feed) : weirdValue())),
+      ),
+      contentType: 'application/json',
+    };
   if (k < 0.45) return { payload: JSON.stringify(record(feed)), contentType: 'application/json' };
-  if (k < 0.55) return { payload: Array.from({ length: 3 }, () => (r() < 0.7 ? JSON.stringify(record(feed)) : pick(['{broken', JSON.stringify(nest(1200, 1)), '\u0000', '[1,2]', 'null']))).join(pick(['\n', '\r\n'])), contentType: pick(['application/x-ndjson', 'text/plain']) };
-  if (k < 0.6) return { payload: JSON.stringify(nest(300 + Math.floor(r() * 3000), record(feed))), contentType: 'application/json' };
+  if (k < 0.55)
+    return {
+      payload: Array.from({ length: 3 }, () =>
+        r() < 0.7
+          ? JSON.stringify(record(feed))
+          : pick(['{broken', JSON.stringify(nest(1200, 1)), '\u0000', '[1,2]', 'null']),
+      ).join(pick(['\n', '\r\n'])),
+      contentType: pick(['application/x-ndjson', 'text/plain']),
+    };
+  if (k < 0.6)
+    return {
+      payload: JSON.stringify(nest(300 + Math.floor(r() * 3000), record(feed))),
+      contentType: 'application/json',
+    };
   if (k < 0.65) return { payload: JSON.stringify([record(feed)]), contentType: 'text/plain' };
-  if (k < 0.7) return { payload: `[${JSON.stringify(record(feed)).slice(0, -3)}`, contentType: 'application/json' };
-  if (k < 0.75) return { payload: Buffer.from([0xff, 0xfe, 0x00, 0x7b, 0x22, 0xc3, 0x28, 0x7d]), contentType: pick(['application/json', 'text/plain']) };
-  if (k < 0.8) return { payload: JSON.stringify({ __proto__: { admin: true }, ...record(feed) }).replace('"admin"', '"admin"').replace('{', '{"__proto__":{"x":1},'), contentType: 'application/json' };
-  if (k < 0.85) return { payload: JSON.stringify(weirdValue()), contentType: pick(['application/json', 'application/octet-stream', 'text/plain']) };
+  if (k < 0.7)
+    return { payload: `[${JSON.stringify(record(feed)).slice(0, -3)}`, contentType: 'application/json' };
+  if (k < 0.75)
+    return {
+      payload: Buffer.from([0xff, 0xfe, 0x00, 0x7b, 0x22, 0xc3, 0x28, 0x7d]),
+      contentType: pick(['application/json', 'text/plain']),
+    };
+  if (k < 0.8)
+    return {
+      payload: JSON.stringify({ __proto__: { admin: true }, ...record(feed) })
+        .replace('"admin"', '"admin"')
+        .replace('{', '{"__proto__":{"x":1},'),
+      contentType: 'application/json',
+    };
+  if (k < 0.85)
+    return {
+      payload: JSON.stringify(weirdValue()),
+      contentType: pick(['application/json', 'application/octet-stream', 'text/plain']),
+    };
   if (k < 0.9) return { payload: '', contentType: pick(['application/json', 'text/plain']) };
-  return { payload: JSON.stringify(Array.from({ length: 3 }, () => record(feed))), contentType: 'application/json; charset=utf-8' };
+  return {
+    payload: JSON.stringify(Array.from({ length: 3 }, () => record(feed))),
+    contentType: 'application/json; charset=utf-8',
+  };
 }
 
 test('hostile bodies to every write route leave the system healthy and personal data in the domain', async () => {
@@ -96,16 +187,32 @@ test('hostile bodies to every write route leave the system healthy and personal 
   const failures: string[] = [];
   const rejectIds = new Set<string>();
   const ring: unknown[] = [];
-  const send = async (method: 'POST' | 'GET', url: string, payload?: string | Buffer, contentType?: string) => {
-    const res = await app.inject({ method, url, payload, headers: { ...operator, ...(contentType ? { 'content-type': contentType } : {}) } });
+  const send = async (
+    method: 'POST' | 'GET',
+    url: string,
+    payload?: string | Buffer,
+    contentType?: string,
+  ) => {
+    const res = await app.inject({
+      method,
+      url,
+      payload,
+      headers: { ...operator, ...(contentType ? { 'content-type': contentType } : {}) },
+    });
     responses.push(res.body);
     // The requests before a first server error, to reproduce it (a dead database fails every later request).
-    if (res.statusCode >= 500 && !failures.length) failures.push(`first server error after: ${JSON.stringify(ring)}`);
-    ring.push({ url, contentType, payload: String(payload).slice(0, 2000), status: res.statusCode }); if (ring.length > 3) ring.shift();
-    if (res.statusCode >= 500 && !url.endsWith('/retrain')) failures.push(`${method} ${url} → ${res.statusCode} ${res.body.slice(0, 200)}`);
+    if (res.statusCode >= 500 && !failures.length)
+      failures.push(`first server error after: ${JSON.stringify(ring)}`);
+    ring.push({ url, contentType, payload: String(payload).slice(0, 2000), status: res.statusCode });
+    if (ring.length > 3) ring.shift();
+    if (res.statusCode >= 500 && !url.endsWith('/retrain'))
+      failures.push(`${method} ${url} → ${res.statusCode} ${res.body.slice(0, 200)}`);
     else if (res.statusCode >= 400 && !(res.statusCode === 422 && url.endsWith('/replay'))) {
       const e = res.json() as { error?: { code?: string; message?: string } };
-      if (!e.error?.code || !/\/ /.test(e.error.message ?? '')) failures.push(`${method} ${url} → ${res.statusCode} not in the documented shape: ${res.body.slice(0, 200)}`);
+      if (!e.error?.code || !/\/ /.test(e.error.message ?? ''))
+        failures.push(
+          `${method} ${url} → ${res.statusCode} not in the documented shape: ${res.body.slice(0, 200)}`,
+        );
     }
     return res;
   };
@@ -113,9 +220,14 @@ test('hostile bodies to every write route leave the system healthy and personal 
   for (let i = 0; i < 160; i++) {
     const feed = pick(FEEDS);
     const b = body(feed);
-    const url = r() < 0.05 ? `/v1/ingest/${encodeURIComponent(pick(['coal\u0000', '..%2f', '销售', 'x'.repeat(300)]))}` : `/v1/ingest/${feed}`;
+    const url =
+      r() < 0.05
+        ? `/v1/ingest/${encodeURIComponent(pick(['coal\u0000', '..%2f', '销售', 'x'.repeat(300)]))}`
+        : `/v1/ingest/${feed}`;
     const res = await send('POST', url, b.payload, b.contentType);
-    if (res.statusCode === 200) for (const x of res.json().results as { rejectId?: string }[]) if (x.rejectId) rejectIds.add(x.rejectId);
+    if (res.statusCode === 200)
+      for (const x of res.json().results as { rejectId?: string }[])
+        if (x.rejectId) rejectIds.add(x.rejectId);
   }
   assert.ok(rejectIds.size > 20, `rejects to replay: ${rejectIds.size}`);
 
@@ -124,16 +236,31 @@ test('hostile bodies to every write route leave the system healthy and personal 
   for (let i = 0; i < 60; i++) {
     const id = r() < 0.85 ? pick(ids) : pick(['0', '999999999', 'abc', '-1', '1e3', '%00', '9'.repeat(30)]);
     const k = r();
-    if (k < 0.2) { await send('POST', `/v1/rejects/${id}/replay`); continue; }
+    if (k < 0.2) {
+      await send('POST', `/v1/rejects/${id}/replay`);
+      continue;
+    }
     if (k < 0.4) {
       const view = await send('GET', `/v1/rejects/${id}`);
-      if (view.statusCode === 200) await send('POST', `/v1/rejects/${id}/replay`, JSON.stringify({ ...view.json().payload, '净重': weirdValue() }), 'application/json');
+      if (view.statusCode === 200)
+        await send(
+          'POST',
+          `/v1/rejects/${id}/replay`,
+          JSON.stringify({ ...view.json().payload, 净重: weirdValue() }),
+          'application/json',
+        );
       continue;
     }
     const b = body(pick(FEEDS));
-    await send('POST', `/v1/rejects/${id}/replay`, k < 0.7 ? JSON.stringify({ [pick(PERSONAL_KEYS)]: secret(), '净重': weirdValue() }) : b.payload, b.contentType);
+    await send(
+      'POST',
+      `/v1/rejects/${id}/replay`,
+      k < 0.7 ? JSON.stringify({ [pick(PERSONAL_KEYS)]: secret(), 净重: weirdValue() }) : b.payload,
+      b.contentType,
+    );
   }
-  for (const payload of ['', '{}', JSON.stringify(nest(2000, 1)), '\u0000']) await send('POST', '/v1/forecasts/retrain', payload, 'application/json');
+  for (const payload of ['', '{}', JSON.stringify(nest(2000, 1)), '\u0000'])
+    await send('POST', '/v1/forecasts/retrain', payload, 'application/json');
 
   assert.equal(failures, [], failures.join('\n'));
   const health = await app.inject({ method: 'GET', url: '/healthz' });
@@ -155,7 +282,9 @@ test('hostile bodies to every write route leave the system healthy and personal 
     if (m.topic.endsWith('coal.dlq')) continue;
     for (const s of SECRETS) assert.not.ok(m.value.includes(s), `topic ${m.topic} holds ${s}`);
   }
-  const tables = await rt.db.query(`SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE' AND table_name <> 'ingest_rejects'`);
+  const tables = await rt.db.query(
+    `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE' AND table_name <> 'ingest_rejects'`,
+  );
   assert.ok(tables.rows.length > 5);
   for (const { table_name: t } of tables.rows as { table_name: string }[]) {
     const dump = await rt.db.query(`SELECT coalesce(string_agg(x::text, E'\\n'), '') AS d FROM "${t}" x`);

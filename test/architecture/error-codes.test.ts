@@ -25,9 +25,18 @@ function readmeTable(): Map<string, string> {
 test("every code in ERROR_CODES is in the README's table with its HTTP status, and nothing else is", () => {
   const rows = readmeTable();
   const codes = Object.keys(ERROR_CODES);
-  assert.equal(codes.filter((c) => !rows.has(c)), [], 'codes missing from the README');
-  assert.equal([...rows.keys()].filter((c) => !(c in ERROR_CODES)), [], 'README codes unknown to ERROR_CODES');
-  for (const [code, status] of Object.entries(ERROR_CODES)) assert.is(rows.get(code), status === null ? '' : String(status), code);
+  assert.equal(
+    codes.filter((c) => !rows.has(c)),
+    [],
+    'codes missing from the README',
+  );
+  assert.equal(
+    [...rows.keys()].filter((c) => !(c in ERROR_CODES)),
+    [],
+    'README codes unknown to ERROR_CODES',
+  );
+  for (const [code, status] of Object.entries(ERROR_CODES))
+    assert.is(rows.get(code), status === null ? '' : String(status), code);
 });
 
 function walk(dir: string): string[] {
@@ -40,7 +49,12 @@ function walk(dir: string): string[] {
 
 test('no route or hook builds an error body by hand', () => {
   const handMade = /\.send\(\s*\{\s*error\s*:|\bcode:\s*'[A-Z][A-Z_]+',\s*message:/;
-  const offenders = [...walk('api'), ...walk('infra')].filter((f) => !f.startsWith('infra/bench/') && f !== 'api/errors.ts' && handMade.test(readFileSync(join(root, f), 'utf8')));
+  const offenders = [...walk('api'), ...walk('infra')].filter(
+    (f) =>
+      !f.startsWith('infra/bench/') &&
+      f !== 'api/errors.ts' &&
+      handMade.test(readFileSync(join(root, f), 'utf8')),
+  );
   assert.equal(offenders, []);
 });
 

@@ -23,7 +23,8 @@ export const FLOORS: Record<string, number> = {
 
 export function unitOf(path: string): string | null {
   const parts = path.split('/');
-  if (parts[0] === 'infra' && (parts[1] === 'core' || parts[1] === 'bench') && parts.length > 2) return `infra/${parts[1]}`;
+  if (parts[0] === 'infra' && (parts[1] === 'core' || parts[1] === 'bench') && parts.length > 2)
+    return `infra/${parts[1]}`;
   return parts[0]! in FLOORS ? parts[0]! : null;
 }
 
@@ -35,14 +36,20 @@ function walk(dir: string): string[] {
   });
 }
 
-interface Edge { from: string; to: string; spec: string }
+interface Edge {
+  from: string;
+  to: string;
+  spec: string;
+}
 
 /** Every relative import (static, re-export or dynamic) between two folders of the product. */
 export function crossEdges(files: string[], read: (f: string) => string): Edge[] {
   const edges: Edge[] = [];
   const re = /(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)(['"])(\.{1,2}\/[^'"]+)\1/g;
   for (const file of files) {
-    const src = read(file).replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
+    const src = read(file)
+      .replace(/\/\*[\s\S]*?\*\//g, '')
+      .replace(/^\s*\/\/.*$/gm, '');
     for (const m of src.matchAll(re)) {
       const to = normalize(join(dirname(file), m[2]!));
       if (unitOf(to) !== unitOf(file)) edges.push({ from: file, to, spec: m[2]! });
@@ -57,8 +64,10 @@ export function violations(edges: Edge[]): string[] {
     const a = unitOf(e.from);
     const b = unitOf(e.to);
     if (!a || !b) continue;
-    if (FLOORS[b]! >= FLOORS[a]!) out.push(`${e.from} imports ${e.to}: ${a} may not import ${b} (floor ${FLOORS[a]} → ${FLOORS[b]})`);
-    else if (a !== 'infra/bench' && e.to !== `${b}/index.ts`) out.push(`${e.from} imports ${e.to}: go through ${b}/index.ts`);
+    if (FLOORS[b]! >= FLOORS[a]!)
+      out.push(`${e.from} imports ${e.to}: ${a} may not import ${b} (floor ${FLOORS[a]} → ${FLOORS[b]})`);
+    else if (a !== 'infra/bench' && e.to !== `${b}/index.ts`)
+      out.push(`${e.from} imports ${e.to}: go through ${b}/index.ts`);
   }
   return out;
 }
@@ -73,14 +82,25 @@ test('no folder imports a folder on its own floor or above, and cross-folder imp
 
 test('no two folders import each other', () => {
   const pairs = new Set(crossEdges(files, read).map((e) => `${unitOf(e.from)}>${unitOf(e.to)}`));
-  const both = [...pairs].filter((p) => { const [a, b] = p.split('>'); return pairs.has(`${b}>${a}`); });
+  const both = [...pairs].filter((p) => {
+    const [a, b] = p.split('>');
+    return pairs.has(`${b}>${a}`);
+  });
   assert.equal(both, []);
 });
 
 test('nothing imports the bench folder, and the ground floor imports no other folder', () => {
   const edges = crossEdges([...files, ...walk('test')], read);
-  assert.equal(edges.filter((e) => unitOf(e.to) === 'infra/bench' && !e.from.startsWith('infra/bench/')).map((e) => e.from), []);
-  assert.equal(edges.filter((e) => unitOf(e.from) === 'infra/core').map((e) => e.to), []);
+  assert.equal(
+    edges
+      .filter((e) => unitOf(e.to) === 'infra/bench' && !e.from.startsWith('infra/bench/'))
+      .map((e) => e.from),
+    [],
+  );
+  assert.equal(
+    edges.filter((e) => unitOf(e.from) === 'infra/core').map((e) => e.to),
+    [],
+  );
 });
 
 test('the rules catch what they forbid (checked on made-up files)', () => {
@@ -102,15 +122,33 @@ test('the rules catch what they forbid (checked on made-up files)', () => {
 
 test("the README's layout table names every folder of the tree, and every folder it names exists", () => {
   const readme = readFileSync(join(root, 'README.md'), 'utf8');
-  const layout = readme.slice(readme.indexOf('## Layout'), readme.indexOf('\n## ', readme.indexOf('## Layout') + 5));
+  const layout = readme.slice(
+    readme.indexOf('## Layout'),
+    readme.indexOf('\n## ', readme.indexOf('## Layout') + 5),
+  );
   const dirs = ['api', 'pipelines', 'models', 'sinks', 'infra'].flatMap((top) => [
     top,
-    ...readdirSync(join(root, top)).filter((f) => !f.startsWith('.') && f !== 'node_modules' && f !== 'dist' && statSync(join(root, top, f)).isDirectory()),
+    ...readdirSync(join(root, top)).filter(
+      (f) =>
+        !f.startsWith('.') &&
+        f !== 'node_modules' &&
+        f !== 'dist' &&
+        statSync(join(root, top, f)).isDirectory(),
+    ),
   ]);
   const missing = dirs.filter((d) => !layout.includes(`${d}/`));
   assert.equal(missing, [], `folders the layout table does not name: ${missing.join(', ')}`);
-  const named = [...layout.matchAll(/`((?:api|pipelines|models|sinks|infra|test)\/[\w/.-]*)`/g)].map((m) => m[1]!.replace(/\/$/, ''));
-  const gone = named.filter((n) => { try { statSync(join(root, n)); return false; } catch { return true; } });
+  const named = [...layout.matchAll(/`((?:api|pipelines|models|sinks|infra|test)\/[\w/.-]*)`/g)].map((m) =>
+    m[1]!.replace(/\/$/, ''),
+  );
+  const gone = named.filter((n) => {
+    try {
+      statSync(join(root, n));
+      return false;
+    } catch {
+      return true;
+    }
+  });
   assert.equal(gone, [], `named in the layout table but not in the tree: ${gone.join(', ')}`);
 });
 

@@ -37,22 +37,31 @@ export async function testRuntime(opts: TestRuntimeOptions = {}): Promise<Runtim
   };
   if ((opts.broker ?? 'kafka') === 'kafka') env.KAFKA_BROKERS = TEST_KAFKA;
   if ((opts.cache ?? 'redis') === 'redis') env.REDIS_URL = TEST_REDIS;
-  if ((opts.registry ?? 'env') === 'env' && process.env.SCHEMA_REGISTRY_URL) env.SCHEMA_REGISTRY_URL = process.env.SCHEMA_REGISTRY_URL;
+  if ((opts.registry ?? 'env') === 'env' && process.env.SCHEMA_REGISTRY_URL)
+    env.SCHEMA_REGISTRY_URL = process.env.SCHEMA_REGISTRY_URL;
   const config = loadConfig(env, { ...opts.overrides, dataDir: 'memory' });
   const rt = await buildRuntime(config, { log: createLogger({ level: env.LOG_LEVEL }) });
   return Object.assign(rt, { prefix });
 }
 
 /** Polls until `fn` returns a truthy value or the timeout passes. */
-export async function eventually<T>(fn: () => Promise<T> | T, opts: { timeoutMs?: number; intervalMs?: number; what?: string } = {}): Promise<T> {
+export async function eventually<T>(
+  fn: () => Promise<T> | T,
+  opts: { timeoutMs?: number; intervalMs?: number; what?: string } = {},
+): Promise<T> {
   const deadline = Date.now() + (opts.timeoutMs ?? 20_000);
   let last: unknown;
   for (;;) {
     try {
       const v = await fn();
       if (v) return v;
-    } catch (err) { last = err; }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${opts.what ?? 'condition'}${last ? `: ${(last as Error).message}` : ''}`);
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline)
+      throw new Error(
+        `timed out waiting for ${opts.what ?? 'condition'}${last ? `: ${(last as Error).message}` : ''}`,
+      );
     await new Promise((r) => setTimeout(r, opts.intervalMs ?? 100));
   }
 }
@@ -61,13 +70,30 @@ export async function eventually<T>(fn: () => Promise<T> | T, opts: { timeoutMs?
  * Tears down a test's running system: its Redis keys, the system (producers first: deleting topics under a
  * running simulator makes its sends retry for long), then its topics on the real broker.
  */
-export async function stopSystemAndCleanup(rt: (Runtime & { prefix: string }) | undefined, sys: { stop(): Promise<void> } | undefined): Promise<void> {
+export async function stopSystemAndCleanup(
+  rt: (Runtime & { prefix: string }) | undefined,
+  sys: { stop(): Promise<void> } | undefined,
+): Promise<void> {
   if (!rt) return;
-  const topics = (await rt.broker.listTopics().catch(() => [] as string[])).filter((t) => t.startsWith(rt.prefix));
+  const topics = (await rt.broker.listTopics().catch(() => [] as string[])).filter((t) =>
+    t.startsWith(rt.prefix),
+  );
   const keys = await rt.redis.keys(`*${rt.prefix}*`).catch(() => [] as string[]);
   if (keys.length) await rt.redis.del(...keys);
   await sys?.stop();
   const { KafkaBroker } = await import('../../infra/broker/kafka.ts');
-  const admin = new KafkaBroker({ brokers: TEST_KAFKA.split(','), clientId: 'coalflow-test-cleanup', log: createLogger({ level: 'error' }), partitions: 1, replicationFactor: 1 });
-  try { await admin.deleteTopics(topics); } catch { /* best effort */ } finally { await admin.close(); }
+  const admin = new KafkaBroker({
+    brokers: TEST_KAFKA.split(','),
+    clientId: 'coalflow-test-cleanup',
+    log: createLogger({ level: 'error' }),
+    partitions: 1,
+    replicationFactor: 1,
+  });
+  try {
+    await admin.deleteTopics(topics);
+  } catch {
+    /* best effort */
+  } finally {
+    await admin.close();
+  }
 }

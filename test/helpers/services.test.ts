@@ -7,7 +7,10 @@ import { ensureServices, type ServiceSpec } from './services.ts';
 function portOpen(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = new Socket();
-    const done = (ok: boolean) => { s.destroy(); resolve(ok); };
+    const done = (ok: boolean) => {
+      s.destroy();
+      resolve(ok);
+    };
     s.setTimeout(1000, () => done(false));
     s.once('error', () => done(false));
     s.connect(port, '127.0.0.1', () => done(true));
@@ -30,7 +33,11 @@ function processService(name: string, port: number, calls: string[]): ServiceSpe
     isUp: () => portOpen(port),
     async start() {
       calls.push(`start ${name}`);
-      const child = spawn(process.execPath, ['-e', `require('net').createServer(() => {}).listen(${port}, '127.0.0.1')`], { detached: true, stdio: 'ignore' });
+      const child = spawn(
+        process.execPath,
+        ['-e', `require('net').createServer(() => {}).listen(${port}, '127.0.0.1')`],
+        { detached: true, stdio: 'ignore' },
+      );
       child.unref();
       pid = child.pid!;
       for (let i = 0; i < 50 && !(await portOpen(port)); i++) await new Promise((r) => setTimeout(r, 100));
@@ -50,7 +57,10 @@ test('a test run stops what it started, and only that', async () => {
   const running = createServer();
   await new Promise<void>((r) => running.listen(p2, '127.0.0.1', r));
   try {
-    const started = await ensureServices([processService('a', p1, calls), processService('b', p2, calls)], () => undefined);
+    const started = await ensureServices(
+      [processService('a', p1, calls), processService('b', p2, calls)],
+      () => undefined,
+    );
     assert.equal(started.started, ['a']);
     assert.ok(await portOpen(p1), 'a was started');
     await started.stop();
@@ -67,9 +77,16 @@ test('a required service that cannot start stops the ones started before it; an 
   const calls: string[] = [];
   const p1 = await freePort();
   const failing = (name: string, optional: boolean): ServiceSpec => ({
-    name, optional, isUp: async () => false,
-    start: () => { calls.push(`start ${name}`); throw new Error(`${name} cannot start`); },
-    stop: () => { calls.push(`stop ${name}`); },
+    name,
+    optional,
+    isUp: async () => false,
+    start: () => {
+      calls.push(`start ${name}`);
+      throw new Error(`${name} cannot start`);
+    },
+    stop: () => {
+      calls.push(`stop ${name}`);
+    },
   });
   const ok = await ensureServices([processService('a', p1, calls), failing('opt', true)], () => undefined);
   assert.equal(ok.started, ['a']);
@@ -77,7 +94,11 @@ test('a required service that cannot start stops the ones started before it; an 
   calls.length = 0;
   const p2 = await freePort();
   let error: Error | null = null;
-  try { await ensureServices([processService('c', p2, calls), failing('req', false)], () => undefined); } catch (err) { error = err as Error; }
+  try {
+    await ensureServices([processService('c', p2, calls), failing('req', false)], () => undefined);
+  } catch (err) {
+    error = err as Error;
+  }
   assert.match(error?.message ?? '', /req cannot start/);
   assert.not.ok(await portOpen(p2), 'c was stopped again');
   assert.equal(calls, ['start c', 'start req', 'stop req', 'stop c']);

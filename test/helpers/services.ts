@@ -23,22 +23,28 @@ export interface StartedServices {
   stop(): Promise<void>;
 }
 
-export async function ensureServices(specs: readonly ServiceSpec[], log: (line: string) => void = console.log): Promise<StartedServices> {
+export async function ensureServices(
+  specs: readonly ServiceSpec[],
+  log: (line: string) => void = console.log,
+): Promise<StartedServices> {
   const mine: ServiceSpec[] = [];
   const handle: StartedServices = {
-    get started() { return mine.map((s) => s.name); },
+    get started() {
+      return mine.map((s) => s.name);
+    },
     stop: (() => {
       let stopping: Promise<void> | null = null;
-      return () => (stopping ??= (async () => {
-        for (const s of [...mine].reverse()) {
-          try {
-            log(`Stopping ${s.name} (started by this test run) …`);
-            await s.stop();
-          } catch (err) {
-            log(`! Could not stop ${s.name}: ${(err as Error).message}`);
+      return () =>
+        (stopping ??= (async () => {
+          for (const s of [...mine].reverse()) {
+            try {
+              log(`Stopping ${s.name} (started by this test run) …`);
+              await s.stop();
+            } catch (err) {
+              log(`! Could not stop ${s.name}: ${(err as Error).message}`);
+            }
           }
-        }
-      })());
+        })());
     })(),
   };
   try {
@@ -49,8 +55,15 @@ export async function ensureServices(specs: readonly ServiceSpec[], log: (line: 
         await s.start();
       } catch (err) {
         // A half-started service (a process that never answered) is stopped too.
-        try { await s.stop(); } catch { /* nothing more to do */ }
-        if (s.optional) { log(`! ${s.name} could not start: ${(err as Error).message}`); continue; }
+        try {
+          await s.stop();
+        } catch {
+          /* nothing more to do */
+        }
+        if (s.optional) {
+          log(`! ${s.name} could not start: ${(err as Error).message}`);
+          continue;
+        }
         throw err;
       }
       mine.push(s);

@@ -29,16 +29,24 @@ test('a persisted embedded TimescaleDB reopens with hypertables and continuous a
         await emb.close();
       }
     }
-  } finally { rmSync(dir, { recursive: true, force: true }); }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
-test('a data directory serves one process at a time; a dead owner\'s lock is taken over', async () => {
+test("a data directory serves one process at a time; a dead owner's lock is taken over", async () => {
   const dir = mkdtempSync(join(tmpdir(), 'coalflow-pgl-'));
   try {
     const first = await startEmbeddedDbProcess({ dataDir: join(dir, 'db') });
     let second: Awaited<ReturnType<typeof startEmbeddedDbProcess>> | null = null;
     try {
-      const err = await startEmbeddedDbProcess({ dataDir: join(dir, 'db') }).then((x) => { second = x; return null; }, (e: Error) => e);
+      const err = await startEmbeddedDbProcess({ dataDir: join(dir, 'db') }).then(
+        (x) => {
+          second = x;
+          return null;
+        },
+        (e: Error) => e,
+      );
       assert.ok(err, 'a second process on the same directory is refused');
       assert.match(err!.message, new RegExp(`in use by process ${first.pid}`));
       assert.match(err!.message, /数据目录/);
@@ -57,7 +65,9 @@ test('a data directory serves one process at a time; a dead owner\'s lock is tak
       await pool.end();
       await again.close();
     }
-  } finally { rmSync(dir, { recursive: true, force: true }); }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('the embedded TimescaleDB in its own process serves the wire protocol, reports its RSS and exits on close', async () => {
@@ -69,7 +79,9 @@ test('the embedded TimescaleDB in its own process serves the wire protocol, repo
     assert.match(String(r.rows[0].extversion), /^2\./);
     await pool.query('CREATE TABLE p (ts timestamptz NOT NULL, v int)');
     await pool.query(`SELECT create_hypertable('p', by_range('ts'))`);
-    await pool.query(`INSERT INTO p SELECT now() - make_interval(hours => g), g FROM generate_series(1, 1000) g`);
+    await pool.query(
+      `INSERT INTO p SELECT now() - make_interval(hours => g), g FROM generate_series(1, 1000) g`,
+    );
     assert.is(Number((await pool.query('SELECT sum(v) AS s FROM p')).rows[0].s), 500500);
     const rss = await emb.rss();
     assert.ok(rss > 10 * 2 ** 20, `child RSS ${rss}`);
@@ -84,26 +96,43 @@ test('the embedded TimescaleDB in its own process serves the wire protocol, repo
 test('named statements keep working after a failed query on the embedded server (one session behind every connection)', async () => {
   const rt = await testRuntime({ broker: 'in-process', cache: 'mock' });
   try {
-    const q = (v: number) => rt.db.query({ name: 'coalflow_test_named', text: 'SELECT $1::int + 1 AS x', values: [v] });
+    const q = (v: number) =>
+      rt.db.query({ name: 'coalflow_test_named', text: 'SELECT $1::int + 1 AS x', values: [v] });
     assert.is((await q(1)).rows[0].x, 2);
     // A failing statement: the embedded server drops that connection and the pool opens another.
-    await rt.db.query(`SELECT timezone('Asia/Shanghai', INTERVAL '1 day')`).then(() => assert.unreachable('should fail'), (err: Error) => assert.match(err.message, /timezone/));
+    await rt.db.query(`SELECT timezone('Asia/Shanghai', INTERVAL '1 day')`).then(
+      () => assert.unreachable('should fail'),
+      (err: Error) => assert.match(err.message, /timezone/),
+    );
     assert.is((await q(2)).rows[0].x, 3, 'the named statement is prepared anew, not "already exists"');
-    await rt.db.query({ name: 'coalflow_test_bad', text: 'SELECT $1::int AS x', values: ['zz'] }).then(() => assert.unreachable('should fail'), () => undefined);
-    assert.is((await rt.db.query({ name: 'coalflow_test_bad', text: 'SELECT $1::int AS x', values: [5] })).rows[0].x, 5);
+    await rt.db.query({ name: 'coalflow_test_bad', text: 'SELECT $1::int AS x', values: ['zz'] }).then(
+      () => assert.unreachable('should fail'),
+      () => undefined,
+    );
+    assert.is(
+      (await rt.db.query({ name: 'coalflow_test_bad', text: 'SELECT $1::int AS x', values: [5] })).rows[0].x,
+      5,
+    );
   } finally {
     await rt.close();
   }
 });
 
 test('maintenance of the embedded database (no autovacuum there) vacuums and analyzes the tables that grew, and only those', async () => {
-  const rt = await testRuntime({ broker: 'in-process', cache: 'mock', overrides: { embeddedMaintenanceMs: 0 } });
+  const rt = await testRuntime({
+    broker: 'in-process',
+    cache: 'mock',
+    overrides: { embeddedMaintenanceMs: 0 },
+  });
   const m = startEmbeddedMaintenance(rt.db, rt.log, { intervalMs: 3_600_000 });
   try {
     await rt.db.query('CREATE TABLE maint_t (id int PRIMARY KEY, v text)');
     await rt.db.query(`INSERT INTO maint_t SELECT g, repeat('x', 50) FROM generate_series(1, 20000) g`);
-    const tuples = async () => Number((await rt.db.query(`SELECT reltuples FROM pg_class WHERE relname = 'maint_t'`)).rows[0].reltuples);
-    assert.ok(await tuples() <= 0, 'never analyzed yet');
+    const tuples = async () =>
+      Number(
+        (await rt.db.query(`SELECT reltuples FROM pg_class WHERE relname = 'maint_t'`)).rows[0].reltuples,
+      );
+    assert.ok((await tuples()) <= 0, 'never analyzed yet');
     const first = await m.runOnce();
     assert.ok(first.includes('public.maint_t'), `first pass: ${first.join(', ')}`);
     assert.is(await tuples(), 20000);
@@ -121,7 +150,9 @@ test('maintenance of the embedded database (no autovacuum there) vacuums and ana
       const ran = await again.runOnce();
       assert.not.ok(ran.includes('public.maint_t'), 'analyzed before: not vacuumed at start');
       assert.ok(ran.includes('public.maint_u'), 'never analyzed: vacuumed');
-    } finally { await again.stop(); }
+    } finally {
+      await again.stop();
+    }
   } finally {
     await m.stop();
     await rt.close();
@@ -129,13 +160,20 @@ test('maintenance of the embedded database (no autovacuum there) vacuums and ana
 });
 
 test('maintenance runs the TimescaleDB jobs the embedded database has no scheduler for: retention drops old facts, ingest bookkeeping expires', async () => {
-  const rt = await testRuntime({ broker: 'in-process', cache: 'mock', overrides: { embeddedMaintenanceMs: 0 } });
+  const rt = await testRuntime({
+    broker: 'in-process',
+    cache: 'mock',
+    overrides: { embeddedMaintenanceMs: 0 },
+  });
   const m = startEmbeddedMaintenance(rt.db, rt.log, { intervalMs: 3_600_000 });
   try {
     const old = new Date(Date.now() - 4 * 365 * 86_400_000).toISOString();
     const recent = new Date(Date.now() - 86_400_000).toISOString();
-    await rt.db.query(`INSERT INTO fact_sales (record_id, event_time, mine_id, company, region_code, coal_type, band, net_t, value_yuan)
-      VALUES ('old', $1, 'M1', 'C1', '150602', '动力煤', '5000', 30, 9000), ('new', $2, 'M1', 'C1', '150602', '动力煤', '5000', 30, 9000)`, [old, recent]);
+    await rt.db.query(
+      `INSERT INTO fact_sales (record_id, event_time, mine_id, company, region_code, coal_type, band, net_t, value_yuan)
+      VALUES ('old', $1, 'M1', 'C1', '150602', '动力煤', '5000', 30, 9000), ('new', $2, 'M1', 'C1', '150602', '动力煤', '5000', 30, 9000)`,
+      [old, recent],
+    );
     await rt.db.query(`INSERT INTO ingest_seen (feed, record_id, source_ref, state, produced_at) VALUES
       ('sales', 'old', 'f', 'produced', now() - INTERVAL '40 days'), ('sales', 'new', 'f', 'produced', now() - INTERVAL '1 day'),
       ('sales', 'open', 'f', 'claimed', NULL)`);
@@ -144,11 +182,29 @@ test('maintenance runs the TimescaleDB jobs the embedded database has no schedul
     assert.equal(await m.runJobs(), [], 'nothing is due right after start');
     const ran = await m.runJobs({ all: true });
     const procs = new Set(ran.map((r) => r.proc));
-    for (const p of ['policy_retention', 'policy_compression', 'policy_refresh_continuous_aggregate', 'coalflow_ingest_retention']) assert.ok(procs.has(p), `${p} ran`);
-    assert.equal(ran.filter((r) => r.error), [], 'no job failed');
+    for (const p of [
+      'policy_retention',
+      'policy_compression',
+      'policy_refresh_continuous_aggregate',
+      'coalflow_ingest_retention',
+    ])
+      assert.ok(procs.has(p), `${p} ran`);
+    assert.equal(
+      ran.filter((r) => r.error),
+      [],
+      'no job failed',
+    );
     const ids = async (sql: string) => (await rt.db.query(sql)).rows.map((r) => r.record_id as string).sort();
-    assert.equal(await ids('SELECT record_id FROM fact_sales'), ['new'], 'the 4-year-old fact is past the 3-year retention');
-    assert.equal(await ids('SELECT record_id FROM ingest_seen'), ['new', 'open'], 'produced rows older than 30 days expire; open claims stay');
+    assert.equal(
+      await ids('SELECT record_id FROM fact_sales'),
+      ['new'],
+      'the 4-year-old fact is past the 3-year retention',
+    );
+    assert.equal(
+      await ids('SELECT record_id FROM ingest_seen'),
+      ['new', 'open'],
+      'produced rows older than 30 days expire; open claims stay',
+    );
     assert.equal(await ids('SELECT record_id FROM ingest_outbox'), ['new']);
     // Runs are recorded, so a restart does not start counting again: nothing is due just after; a job whose
     // last run is older than its interval is due at once, even for a maintenance started a moment ago.
@@ -156,9 +212,18 @@ test('maintenance runs the TimescaleDB jobs the embedded database has no schedul
     try {
       assert.equal(await restarted.runJobs(), []);
       const ingest = ran.find((r) => r.proc === 'coalflow_ingest_retention')!.jobId;
-      await rt.db.query(`UPDATE embedded_job_runs SET last_run = now() - INTERVAL '2 hours' WHERE job_id = $1`, [ingest]);
-      assert.equal((await restarted.runJobs()).map((r) => r.jobId), [ingest], 'its hourly interval has passed');
-    } finally { await restarted.stop(); }
+      await rt.db.query(
+        `UPDATE embedded_job_runs SET last_run = now() - INTERVAL '2 hours' WHERE job_id = $1`,
+        [ingest],
+      );
+      assert.equal(
+        (await restarted.runJobs()).map((r) => r.jobId),
+        [ingest],
+        'its hourly interval has passed',
+      );
+    } finally {
+      await restarted.stop();
+    }
   } finally {
     await m.stop();
     await rt.close();

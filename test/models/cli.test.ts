@@ -19,7 +19,10 @@ const dir = mkdtempSync(join(tmpdir(), 'coalflow-forecast-cli-'));
 async function run(args: string[]) {
   let stdout = '';
   let stderr = '';
-  const code = await forecastCli(args, { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) } });
+  const code = await forecastCli(args, {
+    stdout: { write: (s: string) => (stdout += s) },
+    stderr: { write: (s: string) => (stderr += s) },
+  });
   return { code, stdout, stderr };
 }
 
@@ -30,7 +33,11 @@ function file(name: string, content: string | Buffer): string {
 }
 
 const monthly = (n: number, from = 2015) =>
-  Array.from({ length: n }, (_, i) => `${from + Math.floor(i / 12)}-${String((i % 12) + 1).padStart(2, '0')},${(100 + 10 * Math.sin(i / 2) + i).toFixed(2)}`);
+  Array.from(
+    { length: n },
+    (_, i) =>
+      `${from + Math.floor(i / 12)}-${String((i % 12) + 1).padStart(2, '0')},${(100 + 10 * Math.sin(i / 2) + i).toFixed(2)}`,
+  );
 
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -68,22 +75,34 @@ for (const [name, frequency, horizon, lastDate, models] of [
   });
 }
 
-if (HAVE_REAL) test('EIA year,week,short_tons header is read as week-ending dates', async () => {
-  const csv = parseSeriesCsv(await readFile(join(REAL, 'eia_us_coal_production_weekly.csv')));
-  assert.is(csv.valueColumn, 'short_tons');
-  assert.equal(csv.points[0], { date: '1984-01-07', value: 12791946 });
-  assert.is(csv.lines[0], 2);
-});
+if (HAVE_REAL)
+  test('EIA year,week,short_tons header is read as week-ending dates', async () => {
+    const csv = parseSeriesCsv(await readFile(join(REAL, 'eia_us_coal_production_weekly.csv')));
+    assert.is(csv.valueColumn, 'short_tons');
+    assert.equal(csv.points[0], { date: '1984-01-07', value: 12791946 });
+    assert.is(csv.lines[0], 2);
+  });
 
 test('accepts headers in Chinese, slashes, ISO date-times, no header, GBK, tabs and thousands separators', async () => {
   const rows = monthly(60);
   const variants: [string, string | Buffer][] = [
     ['zh.csv', `日期,数值\n${rows.map((r) => r.replace(/^(\d{4})-0?(\d+)/, '$1/$2/1')).join('\n')}\n`],
-    ['iso.csv', `timestamp,value\n${rows.map((r) => r.replace(/^(\d{4}-\d{2})/, '$1-01T00:00:00Z')).join('\n')}\n`],
+    [
+      'iso.csv',
+      `timestamp,value\n${rows.map((r) => r.replace(/^(\d{4}-\d{2})/, '$1-01T00:00:00Z')).join('\n')}\n`,
+    ],
     ['noheader.csv', `${rows.join('\n')}\n`],
     ['gbk.csv', iconv.encode(`月份,产量（万吨）\n${rows.join('\n')}\n`, 'gbk')],
     ['tabs.tsv', `date\tvalue\n${rows.map((r) => r.replace(',', '\t')).join('\n')}\n`],
-    ['thousands.csv', `date,value\n${rows.map((r) => { const [d, v] = r.split(','); return `${d},"${Math.round(Number(v) * 1000).toLocaleString('en-US')}"`; }).join('\n')}\n`],
+    [
+      'thousands.csv',
+      `date,value\n${rows
+        .map((r) => {
+          const [d, v] = r.split(',');
+          return `${d},"${Math.round(Number(v) * 1000).toLocaleString('en-US')}"`;
+        })
+        .join('\n')}\n`,
+    ],
   ];
   for (const [name, content] of variants) {
     const r = await run(['--input', file(name, content), '--models', 'naive,holt_winters', '--horizon', '6']);
@@ -97,18 +116,45 @@ test('accepts headers in Chinese, slashes, ISO date-times, no header, GBK, tabs 
 
 test('malformed input: exit 2 with line number and reason in Chinese and English', async () => {
   const rows = monthly(60);
-  const withRow = (i: number, row: string) => ['date,value', ...rows.slice(0, i), row, ...rows.slice(i)].join('\n');
+  const withRow = (i: number, row: string) =>
+    ['date,value', ...rows.slice(0, i), row, ...rows.slice(i)].join('\n');
   const cases: [string, string, RegExp][] = [
     ['bad-value.csv', withRow(5, '2019-06,abc'), /第 7 行: 数值无效 "abc" \/ line 7: invalid value "abc"/],
-    ['bad-date.csv', withRow(3, '2015-13,5'), /第 5 行: 日期无效 "2015-13" \/ line 5: invalid date "2015-13"/],
+    [
+      'bad-date.csv',
+      withRow(3, '2015-13,5'),
+      /第 5 行: 日期无效 "2015-13" \/ line 5: invalid date "2015-13"/,
+    ],
     ['missing-value.csv', withRow(3, '2030-01,'), /第 5 行: 数值缺失 \/ line 5: missing value/],
-    ['unsorted.csv', withRow(10, '2015-02,5'), /第 12 行: .*line 12: duplicate date 2015-02-01 \(same as line 3\)/],
-    ['descending.csv', ['date,value', '2015-03,1', '2015-02,2', ...rows.slice(3)].join('\n'), /第 3 行: 日期未按升序排列.*line 3: dates not in ascending order: 2015-02-01 comes after 2015-03-01 on line 2/],
-    ['too-few.csv', ['date,value', ...rows.slice(0, 20)].join('\n'), /数据点太少.*too few points: a horizon of 12 needs at least 21 points, got 20/],
+    [
+      'unsorted.csv',
+      withRow(10, '2015-02,5'),
+      /第 12 行: .*line 12: duplicate date 2015-02-01 \(same as line 3\)/,
+    ],
+    [
+      'descending.csv',
+      ['date,value', '2015-03,1', '2015-02,2', ...rows.slice(3)].join('\n'),
+      /第 3 行: 日期未按升序排列.*line 3: dates not in ascending order: 2015-02-01 comes after 2015-03-01 on line 2/,
+    ],
+    [
+      'too-few.csv',
+      ['date,value', ...rows.slice(0, 20)].join('\n'),
+      /数据点太少.*too few points: a horizon of 12 needs at least 21 points, got 20/,
+    ],
     ['one-column.csv', 'date\n2015-01\n2015-02', /missing value column|only one column/],
     ['empty.csv', '', /文件为空 \/ the file is empty/],
     ['quotes.csv', 'date,value\n2015-01,1\n2015-02,"2\n', /line \d+: malformed CSV/],
-    ['quarterly.csv', ['date,value', ...Array.from({ length: 40 }, (_, i) => `${2000 + Math.floor(i / 4)}-${String(1 + 3 * (i % 4)).padStart(2, '0')},${i}`)].join('\n'), /cannot detect frequency: median spacing 9\d days/],
+    [
+      'quarterly.csv',
+      [
+        'date,value',
+        ...Array.from(
+          { length: 40 },
+          (_, i) => `${2000 + Math.floor(i / 4)}-${String(1 + 3 * (i % 4)).padStart(2, '0')},${i}`,
+        ),
+      ].join('\n'),
+      /cannot detect frequency: median spacing 9\d days/,
+    ],
   ];
   for (const [name, content, re] of cases) {
     const r = await run(['--input', file(name, content)]);

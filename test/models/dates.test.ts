@@ -1,7 +1,22 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { dayFromYearWeek, dayFromYmd, detectFrequency, formatDay, futureDays, isTradingDaySeries, parseDateText, seasonalPeriodFor, weekday } from '../../models/dates.ts';
-import { calendarFractions, CHINESE_NEW_YEAR, inHeatingSeason, inSpringFestival } from '../../models/calendar.ts';
+import {
+  dayFromYearWeek,
+  dayFromYmd,
+  detectFrequency,
+  formatDay,
+  futureDays,
+  isTradingDaySeries,
+  parseDateText,
+  seasonalPeriodFor,
+  weekday,
+} from '../../models/dates.ts';
+import {
+  calendarFractions,
+  CHINESE_NEW_YEAR,
+  inHeatingSeason,
+  inSpringFestival,
+} from '../../models/calendar.ts';
 
 const p = (s: string) => {
   const d = parseDateText(s);
@@ -26,7 +41,17 @@ test('parseDateText accepts the documented forms', () => {
 });
 
 test('parseDateText rejects invalid dates', () => {
-  for (const s of ['', 'abc', '2023-02-29', '2024-13', '2024-00-10', '2024-1-32', '24-01-01', '1/1/2024', '2024-01-01T25:00:00Z']) {
+  for (const s of [
+    '',
+    'abc',
+    '2023-02-29',
+    '2024-13',
+    '2024-00-10',
+    '2024-1-32',
+    '24-01-01',
+    '1/1/2024',
+    '2024-01-01T25:00:00Z',
+  ]) {
     assert.is(parseDateText(s), null, s);
   }
 });
@@ -44,7 +69,8 @@ test('weekday and EIA year/week dates', () => {
 });
 
 test('detectFrequency uses the median spacing', () => {
-  const days = (start: string, step: number, n: number) => Array.from({ length: n }, (_, i) => parseDateText(start)! + step * i);
+  const days = (start: string, step: number, n: number) =>
+    Array.from({ length: n }, (_, i) => parseDateText(start)! + step * i);
   assert.is(detectFrequency(days('2024-01-01', 1, 30)).frequency, 'day');
   assert.is(detectFrequency(days('2024-01-06', 7, 30)).frequency, 'week');
   const months = Array.from({ length: 24 }, (_, i) => dayFromYmd(2020, 1 + i, 1));
@@ -74,10 +100,16 @@ test('trading-day series: detected from absent weekends, forecast dates skip wee
   assert.ok(isTradingDaySeries(trading));
   assert.not.ok(isTradingDaySeries(calendar));
   // One exceptional weekend trading day (a make-up working day) in 150 is still a trading-day series.
-  const long = Array.from({ length: 210 }, (_, i) => start + i).filter((d) => weekday(d) !== 0 && (weekday(d) !== 6 || d === start + 5));
+  const long = Array.from({ length: 210 }, (_, i) => start + i).filter(
+    (d) => weekday(d) !== 0 && (weekday(d) !== 6 || d === start + 5),
+  );
   assert.ok(isTradingDaySeries(long));
   // Friday 2024-01-05 → Monday, Tuesday.
-  assert.equal(futureDays(dayFromYmd(2024, 1, 5), 'day', 3, true).map(formatDay), ['2024-01-08', '2024-01-09', '2024-01-10']);
+  assert.equal(futureDays(dayFromYmd(2024, 1, 5), 'day', 3, true).map(formatDay), [
+    '2024-01-08',
+    '2024-01-09',
+    '2024-01-10',
+  ]);
 });
 
 test('futureDays steps by day, week and month (keeping month ends)', () => {
@@ -85,7 +117,11 @@ test('futureDays steps by day, week and month (keeping month ends)', () => {
   assert.equal(futureDays(d, 'day', 2).map(formatDay), ['2024-02-01', '2024-02-02']);
   assert.equal(futureDays(d, 'week', 2).map(formatDay), ['2024-02-07', '2024-02-14']);
   assert.equal(futureDays(d, 'month', 3).map(formatDay), ['2024-02-29', '2024-03-31', '2024-04-30']);
-  assert.equal(futureDays(parseDateText('2024-11-15')!, 'month', 3).map(formatDay), ['2024-12-15', '2025-01-15', '2025-02-15']);
+  assert.equal(futureDays(parseDateText('2024-11-15')!, 'month', 3).map(formatDay), [
+    '2024-12-15',
+    '2025-01-15',
+    '2025-02-15',
+  ]);
 });
 
 test('Chinese New Year table covers 2015–2035', () => {

@@ -6,7 +6,9 @@ import { dailyVolume, monthlyProduction } from '../../models/synthetic.ts';
 
 /** Busy-loop children, one per core, so the second run competes for the CPU. */
 function load(count: number): ChildProcess[] {
-  return Array.from({ length: count }, () => spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' }));
+  return Array.from({ length: count }, () =>
+    spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' }),
+  );
 }
 
 function stop(children: ChildProcess[]): void {
@@ -16,7 +18,11 @@ function stop(children: ChildProcess[]): void {
 test('same input and seed give identical output on an idle and a loaded machine (networks included)', () => {
   const monthly = monthlyProduction({ seed: 5, months: 120 });
   const daily = dailyVolume({ seed: 6, days: 400 });
-  const opts = { seed: 7, neuralBudgetMs: 300, models: ['naive', 'snaive', 'theta', 'ets', 'mstl', 'holt_winters', 'regression', 'combo', 'lstm', 'gru'] };
+  const opts = {
+    seed: 7,
+    neuralBudgetMs: 300,
+    models: ['naive', 'snaive', 'theta', 'ets', 'mstl', 'holt_winters', 'regression', 'combo', 'lstm', 'gru'],
+  };
   const dailyOpts = { seed: 7, horizon: 14 };
   const idle = [selectAndForecast(monthly, opts), selectAndForecast(daily, dailyOpts)];
   const children = load(2);
@@ -30,7 +36,10 @@ test('same input and seed give identical output on an idle and a loaded machine 
   for (const r of idle) for (const b of r.backtest) assert.ok(b.mase !== null, `${b.model}: ${b.note}`);
   // A different seed changes the networks' scores: the seed is an input, not noise.
   const other = selectAndForecast(monthly, { ...opts, seed: 8 });
-  assert.is.not(other.backtest.find((b) => b.model === 'lstm')!.mase, idle[0]!.backtest.find((b) => b.model === 'lstm')!.mase);
+  assert.is.not(
+    other.backtest.find((b) => b.model === 'lstm')!.mase,
+    idle[0]!.backtest.find((b) => b.model === 'lstm')!.mase,
+  );
 });
 
 test.run();

@@ -1,7 +1,13 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mae, mase, seasonalNaiveScale, smape, empiricalQuantile } from '../../models/metrics.ts';
-import { applyIntervals, outOfWindowCoverage, planOrigins, spreadOf, stepQuantiles } from '../../models/backtest.ts';
+import {
+  applyIntervals,
+  outOfWindowCoverage,
+  planOrigins,
+  spreadOf,
+  stepQuantiles,
+} from '../../models/backtest.ts';
 import { InputError } from '../../infra/core/errors.ts';
 
 const close = (a: number, b: number, eps = 1e-9) => assert.ok(Math.abs(a - b) < eps, `${a} ≉ ${b}`);
@@ -51,7 +57,10 @@ test('empiricalQuantile follows simple-statistics (nearest rank)', () => {
 
 test('stepQuantiles pools neighbouring steps until the pool is large enough', () => {
   // 2 origins × 3 standardised residuals; with minPool 2 step 1 needs no pooling.
-  const z = [[1, -2, 3], [-1, 2, -3]];
+  const z = [
+    [1, -2, 3],
+    [-1, 2, -3],
+  ];
   const q = stepQuantiles(z, 3, 2);
   close(q[0]!.q80, 1);
   close(q[2]!.q80, 3);
@@ -78,13 +87,40 @@ test('spreadOf: the model sd when it has one, else naive one-step MAE × √step
 
 test('coverage judges each origin with intervals from origins whose windows do not overlap it', () => {
   // Four origins one step apart with h = 1 (no overlaps), spreads 1, residuals 1, 1, 1, 10.
-  const cov = outOfWindowCoverage([10, 11, 12, 13], [[0], [0], [0], [0]], [[1], [1], [1], [1]], [[1], [1], [1], [10]], false);
+  const cov = outOfWindowCoverage(
+    [10, 11, 12, 13],
+    [[0], [0], [0], [0]],
+    [[1], [1], [1], [1]],
+    [[1], [1], [1], [10]],
+    false,
+  );
   // Origin 4 gets width from {1, 1, 1} → 10 is outside; the others get width from {1, 1, 10} → inside.
   assert.is(cov.points, 4);
   close(cov.p80, 3 / 4);
   close(cov.p95, 3 / 4);
   // With h = 2, origins 10 and 11 overlap each other and are judged only by 14 and 15 (and vice versa).
-  const wide = outOfWindowCoverage([10, 11, 14, 15], [[0, 0], [0, 0], [0, 0], [0, 0]], [[1, 1], [1, 1], [1, 1], [1, 1]], [[5, 5], [5, 5], [1, 1], [1, 1]], false);
+  const wide = outOfWindowCoverage(
+    [10, 11, 14, 15],
+    [
+      [0, 0],
+      [0, 0],
+      [0, 0],
+      [0, 0],
+    ],
+    [
+      [1, 1],
+      [1, 1],
+      [1, 1],
+      [1, 1],
+    ],
+    [
+      [5, 5],
+      [5, 5],
+      [1, 1],
+      [1, 1],
+    ],
+    false,
+  );
   // Origins 14 and 15 (judged by 10, 11 → width 5) are inside; 10 and 11 (judged by 14, 15 → width 1) are not.
   close(wide.p80, 0.5);
 });
@@ -102,7 +138,10 @@ test('planOrigins spreads up to 10 origins over the last 20% and falls back to n
   assert.equal(planOrigins(40, 12, 12), { period: 12, origins: [27, 28] });
   // 30 monthly points with h = 6 cannot hold 26 training points before the origins: period 1.
   assert.equal(planOrigins(30, 6, 12).period, 1);
-  assert.throws(() => planOrigins(20, 12, 12), (e: unknown) => e instanceof InputError && /too few points/.test((e as Error).message));
+  assert.throws(
+    () => planOrigins(20, 12, 12),
+    (e: unknown) => e instanceof InputError && /too few points/.test((e as Error).message),
+  );
 });
 
 test.run();

@@ -5,9 +5,17 @@ import { dailyVolume, monthlyProduction } from '../../models/synthetic.ts';
 
 const jobs: ForecastJob[] = [
   // No neural model here: its training has a wall-clock cap, so under CPU contention its result depends on timing.
-  { key: 'a', points: dailyVolume({ seed: 1, days: 200 }), opts: { models: ['snaive', 'holt_winters', 'regression'], horizon: 7 } },
+  {
+    key: 'a',
+    points: dailyVolume({ seed: 1, days: 200 }),
+    opts: { models: ['snaive', 'holt_winters', 'regression'], horizon: 7 },
+  },
   { key: 'short', points: dailyVolume({ seed: 1, days: 5 }) },
-  { key: 'b', points: monthlyProduction({ seed: 2, months: 72 }), opts: { models: ['snaive', 'regression'] } },
+  {
+    key: 'b',
+    points: monthlyProduction({ seed: 2, months: 72 }),
+    opts: { models: ['snaive', 'regression'] },
+  },
 ];
 
 const strip = (rs: Awaited<ReturnType<typeof runForecastJobs>>) => rs.map(({ ms: _ms, ...r }) => r);
@@ -16,7 +24,10 @@ test('worker threads give the same results as the calling thread, in job order',
   const seen: string[] = [];
   const threaded = await runForecastJobs(jobs, { workers: 2, onResult: (r) => void seen.push(r.key) });
   const inline = await runForecastJobs(jobs, { workers: 0 });
-  assert.equal(threaded.map((r) => r.key), ['a', 'short', 'b']);
+  assert.equal(
+    threaded.map((r) => r.key),
+    ['a', 'short', 'b'],
+  );
   assert.equal(seen.sort(), ['a', 'b', 'short']);
   assert.equal(strip(threaded), strip(inline));
   const short = threaded[1]!;

@@ -14,8 +14,12 @@ const SEASONAL_MODELS = ['theta', 'mstl', 'holt_winters', 'regression', 'combo']
 function assertWellFormed(r: ForecastResult, horizon: number) {
   assert.is(r.points.length, horizon);
   for (const p of r.points) {
-    for (const k of ['value', 'lo80', 'hi80', 'lo95', 'hi95'] as const) assert.ok(Number.isFinite(p[k]), `${k} finite`);
-    assert.ok(p.lo95 <= p.lo80 && p.lo80 <= p.value && p.value <= p.hi80 && p.hi80 <= p.hi95, JSON.stringify(p));
+    for (const k of ['value', 'lo80', 'hi80', 'lo95', 'hi95'] as const)
+      assert.ok(Number.isFinite(p[k]), `${k} finite`);
+    assert.ok(
+      p.lo95 <= p.lo80 && p.lo80 <= p.value && p.value <= p.hi80 && p.hi80 <= p.hi95,
+      JSON.stringify(p),
+    );
   }
   const dates = r.points.map((p) => p.date);
   assert.equal([...dates].sort(), dates);
@@ -26,7 +30,10 @@ function assertWellFormed(r: ForecastResult, horizon: number) {
   assert.ok(naive.mase !== null && snaive.mase !== null && chosen.mase !== null);
   if (r.selection === 'model') {
     // The selection rule: a candidate must beat both benchmarks.
-    assert.ok(chosen.mase! < naive.mase! && chosen.mase! < snaive.mase!, `${r.model} ${chosen.mase} vs naive ${naive.mase}, snaive ${snaive.mase}`);
+    assert.ok(
+      chosen.mase! < naive.mase! && chosen.mase! < snaive.mase!,
+      `${r.model} ${chosen.mase} vs naive ${naive.mase}, snaive ${snaive.mase}`,
+    );
     assert.not.ok(['naive', 'snaive'].includes(r.model));
   } else {
     assert.ok(['naive', 'snaive'].includes(r.model));
@@ -58,7 +65,8 @@ test('calendar regression learns the weekday pattern and the Spring Festival dip
   const mean = (a: number[]) => a.reduce((s, v) => s + v, 0) / a.length;
   assert.ok(mean(inSf) < 0.8 * mean(outSf), `festival ${mean(inSf)} vs ${mean(outSf)}`);
   // Sundays (profile −0.6) below Tuesdays (+0.5) outside the festival.
-  const byWd = (wd: number) => mean(f.filter((_, i) => (future[i]! + 4) % 7 === wd && inSpringFestival(future[i]!) === false));
+  const byWd = (wd: number) =>
+    mean(f.filter((_, i) => (future[i]! + 4) % 7 === wd && inSpringFestival(future[i]!) === false));
   assert.ok(byWd(0) < byWd(2));
 });
 
@@ -69,7 +77,10 @@ test('selection rule: on random walks naive is served, labelled as a benchmark',
     assert.is(r.model, 'naive', JSON.stringify(r.backtest));
     assert.is(r.selection, 'benchmark');
     // Every default candidate was scored on the same origins.
-    assert.equal(r.backtest.map((b) => b.model), ['naive', 'snaive', 'theta', 'ets', 'mstl', 'holt_winters', 'regression', 'combo']);
+    assert.equal(
+      r.backtest.map((b) => b.model),
+      ['naive', 'snaive', 'theta', 'ets', 'mstl', 'holt_winters', 'regression', 'combo'],
+    );
     for (const b of r.backtest) assert.is(b.origins, 10, `${b.model}: ${b.note}`);
   }
 });
@@ -81,7 +92,10 @@ test('selection rule: on a strongly seasonal series a seasonal model is chosen',
     assert.is(r.selection, 'model');
     assert.is(r.seasonalPeriod, 12);
     assert.ok(SEASONAL_MODELS.includes(r.model), r.model);
-    if (r.model === 'combo') assert.ok(r.members!.length === 3 && r.members!.every((m) => SEASONAL_MODELS.includes(m) || m === 'ets'));
+    if (r.model === 'combo')
+      assert.ok(
+        r.members!.length === 3 && r.members!.every((m) => SEASONAL_MODELS.includes(m) || m === 'ets'),
+      );
   }
 });
 
@@ -103,7 +117,10 @@ test('daily volume with weekly season and trend: period 7, intervals calibrated 
 test('a perfectly repeating series keeps seasonal naive', () => {
   const pattern = [3, 5, 9, 4, 4, 1, 7];
   const start = dayFromYmd(2024, 1, 1);
-  const pts = Array.from({ length: 200 }, (_, t) => ({ date: formatDay(start + t), value: 100 * pattern[t % 7]! }));
+  const pts = Array.from({ length: 200 }, (_, t) => ({
+    date: formatDay(start + t),
+    value: 100 * pattern[t % 7]!,
+  }));
   const r = selectAndForecast(pts, { horizon: 14 });
   assert.is(r.model, 'snaive');
   assert.is(r.selection, 'benchmark');
@@ -114,10 +131,12 @@ test('a perfectly repeating series keeps seasonal naive', () => {
 test('trading-day prices: period 5, no weekend forecast dates', () => {
   const start = dayFromYmd(2023, 1, 2);
   const walk = randomWalk({ seed: 8, n: 600 });
-  const pts = walk.map((p, i) => ({ date: formatDay(start + i), value: p.value })).filter((p) => {
-    const wd = (parseDateText(p.date)! + 4) % 7;
-    return wd !== 0 && wd !== 6;
-  });
+  const pts = walk
+    .map((p, i) => ({ date: formatDay(start + i), value: p.value }))
+    .filter((p) => {
+      const wd = (parseDateText(p.date)! + 4) % 7;
+      return wd !== 0 && wd !== 6;
+    });
   const r = selectAndForecast(pts, { models: FAST, horizon: 20 });
   assert.is(r.tradingDays, true);
   assert.is(r.seasonalPeriod, 5);
@@ -130,7 +149,10 @@ test('trading-day prices: period 5, no weekend forecast dates', () => {
 
 test('weekly prices: no 52-week season without an annual pattern; kept with one', () => {
   const start = dayFromYmd(2015, 1, 3);
-  const walk = randomWalk({ seed: 5, n: 400 }).map((p, i) => ({ date: formatDay(start + 7 * i), value: p.value }));
+  const walk = randomWalk({ seed: 5, n: 400 }).map((p, i) => ({
+    date: formatDay(start + 7 * i),
+    value: p.value,
+  }));
   const r = selectAndForecast(walk, { models: FAST });
   assert.is(r.frequency, 'week');
   assert.is(r.seasonalPeriod, 1);
@@ -150,7 +172,10 @@ test('weekly flow with partial year-end weeks: modelled as full-week equivalents
     if (ends.length > 0 && ends[ends.length - 1]! < dec31 && dec31 < d) ends.push(dec31);
     ends.push(d);
   }
-  const pts = ends.map((d, i) => ({ date: formatDay(d), value: (1000 + base[i]!.value) * (i === 0 ? 1 : (d - ends[i - 1]!) / 7) }));
+  const pts = ends.map((d, i) => ({
+    date: formatDay(d),
+    value: (1000 + base[i]!.value) * (i === 0 ? 1 : (d - ends[i - 1]!) / 7),
+  }));
   const r = selectAndForecast(pts, { models: FAST, frequency: 'week' });
   assert.is(r.partialWeeksScaled, true);
   assertWellFormed(r, 13);
@@ -161,7 +186,13 @@ test('weekly flow with partial year-end weeks: modelled as full-week equivalents
 test('monthly series with January published together with February: split over both months, seasons stay aligned', () => {
   const full = monthlyProduction({ seed: 14, months: 120 });
   // Drop every January and put its value into February's row, as Jan–Feb cumulative statistics do.
-  const combined = full.flatMap((p, i) => (p.date.slice(5, 7) === '01' ? [] : p.date.slice(5, 7) === '02' && i > 0 ? [{ date: p.date, value: p.value + full[i - 1]!.value }] : [p]));
+  const combined = full.flatMap((p, i) =>
+    p.date.slice(5, 7) === '01'
+      ? []
+      : p.date.slice(5, 7) === '02' && i > 0
+        ? [{ date: p.date, value: p.value + full[i - 1]!.value }]
+        : [p],
+  );
   const r = selectAndForecast(combined);
   assert.ok(r.monthsFilled !== undefined && r.monthsFilled.split, JSON.stringify(r.monthsFilled));
   assert.is(r.monthsFilled!.added, 9);
@@ -176,23 +207,35 @@ test('monthly series with January published together with February: split over b
 });
 
 test('combination: mean of the best three, members listed', () => {
-  const r = selectAndForecast(monthlyProduction({ seed: 12, months: 96 }), { models: ['naive', 'snaive', 'theta', 'holt_winters', 'regression', 'combo'], horizon: 6 });
+  const r = selectAndForecast(monthlyProduction({ seed: 12, months: 96 }), {
+    models: ['naive', 'snaive', 'theta', 'holt_winters', 'regression', 'combo'],
+    horizon: 6,
+  });
   const combo = r.backtest.find((b) => b.model === 'combo')!;
   assert.ok(combo.mase !== null);
   assert.match(combo.note!, /final: \w+, \w+, \w+/);
   if (r.model === 'combo') assert.is(r.members!.length, 3);
-  const one = selectAndForecast(monthlyProduction({ seed: 12, months: 96 }), { models: ['theta', 'combo'], horizon: 6 });
+  const one = selectAndForecast(monthlyProduction({ seed: 12, months: 96 }), {
+    models: ['theta', 'combo'],
+    horizon: 6,
+  });
   assert.match(one.backtest.find((b) => b.model === 'combo')!.note!, /fewer than 2 candidates/);
 });
 
 test('networks are opt-in, trained by iterations only; short series skip them and say so', () => {
-  const r = selectAndForecast(monthlyProduction({ seed: 9, months: 120 }), { models: ['naive', 'lstm', 'gru'], seed: 7 });
+  const r = selectAndForecast(monthlyProduction({ seed: 9, months: 120 }), {
+    models: ['naive', 'lstm', 'gru'],
+    seed: 7,
+  });
   for (const name of ['lstm', 'gru']) {
     const row = r.backtest.find((b) => b.model === name)!;
     assert.ok(row.mase !== null, row.note);
     assert.match(row.note!, /iterations/);
   }
-  const short = selectAndForecast(monthlyProduction({ seed: 9, months: 40 }), { horizon: 6, models: ['lstm', 'gru'] });
+  const short = selectAndForecast(monthlyProduction({ seed: 9, months: 40 }), {
+    horizon: 6,
+    models: ['lstm', 'gru'],
+  });
   for (const name of ['lstm', 'gru']) {
     const row = short.backtest.find((b) => b.model === name)!;
     assert.is(row.mase, null);
@@ -205,7 +248,10 @@ test('networks are opt-in, trained by iterations only; short series skip them an
 });
 
 test('a tiny neural budget skips LSTM/GRU with the reason', () => {
-  const r = selectAndForecast(dailyVolume({ seed: 1, days: 400 }), { models: ['snaive', 'lstm'], neuralBudgetMs: 10 });
+  const r = selectAndForecast(dailyVolume({ seed: 1, days: 400 }), {
+    models: ['snaive', 'lstm'],
+    neuralBudgetMs: 10,
+  });
   assert.match(r.backtest.find((b) => b.model === 'lstm')!.note!, /budget/);
 });
 

@@ -40,10 +40,17 @@ test.after(async () => {
 test('migration 004 is idempotent and makes forecasts a hypertable', async () => {
   await applyMigration();
   await applyMigration();
-  const h = await pool.query(`SELECT hypertable_name FROM timescaledb_information.hypertables WHERE hypertable_name = 'forecasts'`);
+  const h = await pool.query(
+    `SELECT hypertable_name FROM timescaledb_information.hypertables WHERE hypertable_name = 'forecasts'`,
+  );
   assert.is(h.rowCount, 1);
-  const dims = await pool.query(`SELECT column_name FROM timescaledb_information.dimensions WHERE hypertable_name = 'forecasts'`);
-  assert.equal(dims.rows.map((r) => r.column_name), ['target_date']);
+  const dims = await pool.query(
+    `SELECT column_name FROM timescaledb_information.dimensions WHERE hypertable_name = 'forecasts'`,
+  );
+  assert.equal(
+    dims.rows.map((r) => r.column_name),
+    ['target_date'],
+  );
 });
 
 test('save, read back the latest version, list series', async () => {
@@ -72,14 +79,21 @@ test('save, read back the latest version, list series', async () => {
   assert.is(await latestForecast(pool, 'test.nothing'), null);
   const list = await listLatestForecasts(pool);
   const mine = list.find((x) => x.seriesKey === 'test.production.monthly');
-  assert.equal(mine && { version: mine.version, model: mine.model, mase: mine.mase }, { version: 2, model: latest.model, mase: latest.mase });
+  assert.equal(mine && { version: mine.version, model: mine.model, mase: mine.mase }, {
+    version: 2,
+    model: latest.model,
+    mase: latest.mase,
+  });
 });
 
 test('API: GET /v1/forecasts/:seriesKey, 404 in Chinese and English, GET /v1/forecasts', async () => {
   const app = Fastify();
   await app.register(forecastRoutes, { db: pool });
   try {
-    const ok = await app.inject({ method: 'GET', url: `/v1/forecasts/${encodeURIComponent('test.production.monthly')}` });
+    const ok = await app.inject({
+      method: 'GET',
+      url: `/v1/forecasts/${encodeURIComponent('test.production.monthly')}`,
+    });
     assert.is(ok.statusCode, 200);
     const body = ok.json();
     assert.is(body.version, 2);
@@ -91,7 +105,10 @@ test('API: GET /v1/forecasts/:seriesKey, 404 in Chinese and English, GET /v1/for
     const missing = await app.inject({ method: 'GET', url: '/v1/forecasts/test.none' });
     assert.is(missing.statusCode, 404);
     assert.is(missing.json().error.code, 'FORECAST_NOT_FOUND');
-    assert.match(missing.json().error.message, /序列 "test.none" 暂无预测 \/ no forecast for series "test.none"/);
+    assert.match(
+      missing.json().error.message,
+      /序列 "test.none" 暂无预测 \/ no forecast for series "test.none"/,
+    );
 
     const control = await app.inject({ method: 'GET', url: '/v1/forecasts/a%01b' });
     assert.is(control.statusCode, 400);
@@ -99,7 +116,9 @@ test('API: GET /v1/forecasts/:seriesKey, 404 in Chinese and English, GET /v1/for
 
     const list = await app.inject({ method: 'GET', url: '/v1/forecasts' });
     assert.is(list.statusCode, 200);
-    const item = list.json().items.find((x: { seriesKey: string }) => x.seriesKey === 'test.production.monthly');
+    const item = list
+      .json()
+      .items.find((x: { seriesKey: string }) => x.seriesKey === 'test.production.monthly');
     assert.is(item.model, body.model);
     assert.is(item.mase, body.mase);
   } finally {
@@ -125,8 +144,14 @@ test('retrainAll stores every series, reports a failing one and carries on', asy
     },
   );
   const summary = await retrainAll({ db: pool, log }, sources);
-  assert.equal(summary.ok.map((o) => o.key), ['test.sales.daily']);
-  assert.equal(summary.failed.map((f) => [f.key, f.code]).sort(), [['test.broken', 'INPUT_INVALID'], ['test.missing', 'INTERNAL']]);
+  assert.equal(
+    summary.ok.map((o) => o.key),
+    ['test.sales.daily'],
+  );
+  assert.equal(summary.failed.map((f) => [f.key, f.code]).sort(), [
+    ['test.broken', 'INPUT_INVALID'],
+    ['test.missing', 'INTERNAL'],
+  ]);
   assert.match(summary.failed.find((f) => f.key === 'test.broken')!.message, /too few points/);
   const stored = await latestForecast(pool, 'test.sales.daily');
   assert.is(stored?.points.length, 14);

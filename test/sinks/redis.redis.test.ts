@@ -11,10 +11,23 @@ const prefix = `${uniq('test')}.`;
 const redis = new Redis(TEST_REDIS, { lazyConnect: true });
 const sink = createRedisSink({ redis, metrics: createMetrics(), config: { topicPrefix: prefix } as never });
 const p = (over: Partial<IndicatorPoint>): IndicatorPoint => ({
-  family: 'sales', metric: 'volume_t', scope: 'mine', scopeId: 'M1', window: 'day', windowStart: 1000, value: 1, unit: 't', n: 1, contributors: null, topShare: null, ...over,
+  family: 'sales',
+  metric: 'volume_t',
+  scope: 'mine',
+  scopeId: 'M1',
+  window: 'day',
+  windowStart: 1000,
+  value: 1,
+  unit: 't',
+  n: 1,
+  contributors: null,
+  topShare: null,
+  ...over,
 });
 
-test.before(async () => { await redis.connect(); });
+test.before(async () => {
+  await redis.connect();
+});
 test.after(async () => {
   const keys = await redis.keys(`coalflow:${prefix}*`);
   if (keys.length) await redis.del(...keys);
@@ -36,7 +49,14 @@ test('latest keeps the newest window, then the highest version of it', async () 
 });
 
 test('one batch with several windows of a series keeps the newest; entities are indexed', async () => {
-  await sink.write([p({ scopeId: 'M2', windowStart: 3000, value: 30 }), p({ scopeId: 'M2', windowStart: 1000, value: 10 }), p({ scopeId: 'M2', metric: 'count', value: 7 })], { version: 1 });
+  await sink.write(
+    [
+      p({ scopeId: 'M2', windowStart: 3000, value: 30 }),
+      p({ scopeId: 'M2', windowStart: 1000, value: 10 }),
+      p({ scopeId: 'M2', metric: 'count', value: 7 }),
+    ],
+    { version: 1 },
+  );
   const all = await readLatest(redis, prefix, 'sales', 'mine');
   assert.equal([...new Set(all.map((x) => x.scopeId))].sort(), ['M1', 'M2']);
   const m2 = all.filter((x) => x.scopeId === 'M2');
@@ -49,7 +69,13 @@ test('each family gets one live message per batch', async () => {
   const got: string[] = [];
   sub.on('message', (_c, m) => got.push(m));
   await sub.subscribe(redisKeys(prefix).live('price'));
-  await sink.write([p({ family: 'price', metric: 'vwap_yuan_per_t' }), p({ family: 'price', metric: 'vwap_yuan_per_t', scopeId: 'M9' })], { version: 2 });
+  await sink.write(
+    [
+      p({ family: 'price', metric: 'vwap_yuan_per_t' }),
+      p({ family: 'price', metric: 'vwap_yuan_per_t', scopeId: 'M9' }),
+    ],
+    { version: 2 },
+  );
   for (let i = 0; i < 50 && !got.length; i++) await new Promise((r) => setTimeout(r, 20));
   sub.disconnect();
   assert.is(got.length, 1);

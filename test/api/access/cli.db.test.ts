@@ -13,22 +13,100 @@ const withDb: WithDb = (fn) => fn(rt.db as pg.Pool);
 
 function io() {
   const o = { out: '', err: '' };
-  return { o, io: { stdout: { write: (s: string) => { o.out += s; } }, stderr: { write: (s: string) => { o.err += s; } } } };
+  return {
+    o,
+    io: {
+      stdout: {
+        write: (s: string) => {
+          o.out += s;
+        },
+      },
+      stderr: {
+        write: (s: string) => {
+          o.err += s;
+        },
+      },
+    },
+  };
 }
 
-test.before(async () => { rt = await testRuntime({ broker: 'in-process', cache: 'mock' }); });
-test.after(async () => { await rt?.close(); });
+test.before(async () => {
+  rt = await testRuntime({ broker: 'in-process', cache: 'mock' });
+});
+test.after(async () => {
+  await rt?.close();
+});
 
 test('keys: subscriber, grant, create (shown once), list without secrets, rotate, revoke', async () => {
   let x = io();
-  assert.is(await keysCli(['subscriber', '--id', 'cli-ent', '--name', '某煤业集团', '--kind', 'enterprise', '--credit-code', '91150602MA0000001A', '--json'], x.io, withDb), 0, x.o.err);
+  assert.is(
+    await keysCli(
+      [
+        'subscriber',
+        '--id',
+        'cli-ent',
+        '--name',
+        '某煤业集团',
+        '--kind',
+        'enterprise',
+        '--credit-code',
+        '91150602MA0000001A',
+        '--json',
+      ],
+      x.io,
+      withDb,
+    ),
+    0,
+    x.o.err,
+  );
   x = io();
   assert.is(await keysCli(['subscriber', '--name', '无代码', '--kind', 'enterprise'], x.io, withDb), 2);
   assert.match(x.o.err, /统一社会信用代码/);
   x = io();
-  assert.is(await keysCli(['grant', '--subscriber', 'cli-ent', '--products', 'indicator.sales,live', '--mines', '91150602MA0000001A', '--purpose', '经营', '--tier', 'industry', '--quota', '1000', '--valid-from', '2026-01-01'], x.io, withDb), 0, x.o.err);
+  assert.is(
+    await keysCli(
+      [
+        'grant',
+        '--subscriber',
+        'cli-ent',
+        '--products',
+        'indicator.sales,live',
+        '--mines',
+        '91150602MA0000001A',
+        '--purpose',
+        '经营',
+        '--tier',
+        'industry',
+        '--quota',
+        '1000',
+        '--valid-from',
+        '2026-01-01',
+      ],
+      x.io,
+      withDb,
+    ),
+    0,
+    x.o.err,
+  );
   x = io();
-  assert.is(await keysCli(['grant', '--subscriber', 'cli-ent', '--products', 'indicator.nope', '--purpose', 'x', '--tier', 'industry'], x.io, withDb), 2);
+  assert.is(
+    await keysCli(
+      [
+        'grant',
+        '--subscriber',
+        'cli-ent',
+        '--products',
+        'indicator.nope',
+        '--purpose',
+        'x',
+        '--tier',
+        'industry',
+      ],
+      x.io,
+      withDb,
+    ),
+    2,
+  );
   x = io();
   assert.is(await keysCli(['create', '--subscriber', 'cli-ent', '--json'], x.io, withDb), 0, x.o.err);
   const created = JSON.parse(x.o.out) as { keyId: string; key: string };
@@ -59,7 +137,11 @@ test('bill: one statement per subscriber from the fee rules, table and JSON; cap
     ('cli-ent', 'indicator.sales', '2026-11-01', 999, 0, 0), ('cli-gov', 'indicator.sales', '2026-10-05', 70, 700, 70)`);
   let x = io();
   assert.is(await billCli(['--month', '2026-10', '--json'], x.io, withDb), 0, x.o.err);
-  const st = JSON.parse(x.o.out) as { subscriberId: string; totalYuan: number; lines: { product: string; calls: number; amountYuan: number }[] }[];
+  const st = JSON.parse(x.o.out) as {
+    subscriberId: string;
+    totalYuan: number;
+    lines: { product: string; calls: number; amountYuan: number }[];
+  }[];
   const ent = st.find((s) => s.subscriberId === 'cli-ent')!;
   const sales = ent.lines.find((l) => l.product === 'indicator.sales')!;
   assert.is(sales.calls, 150);
@@ -71,10 +153,14 @@ test('bill: one statement per subscriber from the fee rules, table and JSON; cap
   assert.is(await billCli(['--month', '2026-10'], x.io, withDb), 0);
   assert.match(x.o.out, /某煤业集团/);
   assert.match(x.o.out, /合计 \/ total 2\.10/);
-  await rt.db.query(`INSERT INTO access_usage_daily (subscriber_id, product, day, calls, rows, bytes) VALUES ('cli-ent', 'indicator.sales', '2026-10-21', 1000000, 0, 0)`);
+  await rt.db.query(
+    `INSERT INTO access_usage_daily (subscriber_id, product, day, calls, rows, bytes) VALUES ('cli-ent', 'indicator.sales', '2026-10-21', 1000000, 0, 0)`,
+  );
   x = io();
   await billCli(['--month', '2026-10', '--json', '--subscriber', 'cli-ent'], x.io, withDb);
-  const capped = JSON.parse(x.o.out)[0].lines.find((l: { product: string }) => l.product === 'indicator.sales');
+  const capped = JSON.parse(x.o.out)[0].lines.find(
+    (l: { product: string }) => l.product === 'indicator.sales',
+  );
   assert.is(capped.amountYuan, 2000);
   assert.is(capped.capped, true);
   x = io();
@@ -82,9 +168,17 @@ test('bill: one statement per subscriber from the fee rules, table and JSON; cap
 });
 
 test('audit retention: 3 years by default, settable, never below 6 months', async () => {
-  const policy = async () => (await rt.db.query(`SELECT config->>'drop_after' AS d FROM timescaledb_information.jobs WHERE proc_name = 'policy_retention' AND hypertable_name = 'access_audit'`)).rows.map((r) => r.d);
+  const policy = async () =>
+    (
+      await rt.db.query(
+        `SELECT config->>'drop_after' AS d FROM timescaledb_information.jobs WHERE proc_name = 'policy_retention' AND hypertable_name = 'access_audit'`,
+      )
+    ).rows.map((r) => r.d);
   assert.equal(await policy(), ['3 years']);
-  const refused = await setAuditRetention(rt.db, 100).then(() => null, (err: Error) => err);
+  const refused = await setAuditRetention(rt.db, 100).then(
+    () => null,
+    (err: Error) => err,
+  );
   assert.match(refused?.message ?? '', /6 个月/);
   assert.equal(await policy(), ['3 years'], 'a refused change leaves the policy');
   await setAuditRetention(rt.db, 400);

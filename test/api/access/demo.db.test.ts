@@ -13,8 +13,13 @@ const test = suite('api/access/demo');
 let rt: Runtime;
 const dir = mkdtempSync(join(tmpdir(), 'coalflow-demo-'));
 
-test.before(async () => { rt = await testRuntime({ broker: 'in-process', cache: 'mock' }); });
-test.after(async () => { await rt?.close(); rmSync(dir, { recursive: true, force: true }); });
+test.before(async () => {
+  rt = await testRuntime({ broker: 'in-process', cache: 'mock' });
+});
+test.after(async () => {
+  await rt?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
 
 test('one demo key per kind: the enterprise owns simulator mines, the coal user is a simulated plant; a restart replaces the keys', async () => {
   const store = createAccessStore(rt.db);
@@ -23,12 +28,19 @@ test('one demo key per kind: the enterprise owns simulator mines, the coal user 
   const keys = await ensureDemoKeys(rt.db, store, createWorld(rt.config.simSeed), file);
   assert.equal(keys.map((k) => k.kind).sort(), ['coal_user', 'enterprise', 'government', 'operator']);
   assert.is(statSync(file).mode & 0o777, 0o600);
-  assert.equal(JSON.parse(readFileSync(file, 'utf8')).keys.map((k: { key: string }) => k.key), keys.map((k) => k.key));
+  assert.equal(
+    JSON.parse(readFileSync(file, 'utf8')).keys.map((k: { key: string }) => k.key),
+    keys.map((k) => k.key),
+  );
   const world = createWorld(rt.config.simSeed);
   const ent = (await store.principal(keys.find((k) => k.kind === 'enterprise')!.key))!.principal;
   const mines = ownEntities(ent).mines;
   assert.is(mines.length, 3);
-  for (const m of mines) assert.ok(world.mines.some((x) => x.creditCode === m), 'a simulator mine');
+  for (const m of mines)
+    assert.ok(
+      world.mines.some((x) => x.creditCode === m),
+      'a simulator mine',
+    );
   assert.ok(allowedScope(ent, 'indicator.sales'));
   const plant = (await store.principal(keys.find((k) => k.kind === 'coal_user')!.key))!.principal;
   assert.equal(ownEntities(plant).users.length, 1);

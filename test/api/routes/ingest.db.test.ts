@@ -21,15 +21,21 @@ test.before(async () => {
   app = await buildApp(rt, { plugins: [ingestRoutes] });
   H = await operatorHeaders(app);
 });
-test.after(async () => { await app?.close(); await rt?.close(); });
+test.after(async () => {
+  await app?.close();
+  await rt?.close();
+});
 
 test('POST /v1/ingest/:feed with a JSON array: per-record results and a summary', async () => {
-  const body = [SAMPLES.sales, SAMPLES.sales, { ...SAMPLES.sales, '销售编号': 'X2', '净重': '1' }, 42];
+  const body = [SAMPLES.sales, SAMPLES.sales, { ...SAMPLES.sales, 销售编号: 'X2', 净重: '1' }, 42];
   const res = await app.inject({ headers: H, method: 'POST', url: '/v1/ingest/sales', payload: body });
   assert.is(res.statusCode, 200, res.body);
   const out = res.json();
   assert.equal(out.summary, { accepted: 1, duplicates: 1, rejected: { net_mismatch: 1, decode_error: 1 } });
-  assert.equal(out.results.map((r: { status: string }) => r.status), ['accepted', 'duplicate', 'rejected', 'rejected']);
+  assert.equal(
+    out.results.map((r: { status: string }) => r.status),
+    ['accepted', 'duplicate', 'rejected', 'rejected'],
+  );
   assert.is(out.results[2].reason, 'net_mismatch');
   assert.match(out.results[2].message, /净重.*\/ net/);
   assert.ok(out.results[2].rejectId);
@@ -37,7 +43,12 @@ test('POST /v1/ingest/:feed with a JSON array: per-record results and a summary'
 
 test('POST NDJSON: broken lines are decode errors, good lines accepted', async () => {
   const ndjson = [JSON.stringify(SAMPLES.ports), '{broken', JSON.stringify(SAMPLES.rail)].join('\n');
-  const ports = await app.inject({ method: 'POST', url: '/v1/ingest/ports', headers: { ...H, 'content-type': 'application/x-ndjson' }, payload: ndjson });
+  const ports = await app.inject({
+    method: 'POST',
+    url: '/v1/ingest/ports',
+    headers: { ...H, 'content-type': 'application/x-ndjson' },
+    payload: ndjson,
+  });
   assert.is(ports.statusCode, 200);
   const out = ports.json();
   assert.is(out.summary.accepted, 1);
@@ -52,16 +63,30 @@ test('unknown feed: 404 NOT_FOUND', async () => {
 });
 
 test('GET /v1/rejects masks personal data; replay with a fix lands on the canonical topic', async () => {
-  const list = await app.inject({ headers: H, method: 'GET', url: '/v1/rejects?feed=sales&reason=net_mismatch' });
+  const list = await app.inject({
+    headers: H,
+    method: 'GET',
+    url: '/v1/rejects?feed=sales&reason=net_mismatch',
+  });
   assert.is(list.statusCode, 200);
   const [r] = list.json().rejects;
   assert.ok(r.fields.includes('车牌号'));
   for (const s of SECRETS) assert.not.ok(JSON.stringify(r).includes(s), `reject view shows ${s}`);
   const before = await rt.broker.lag('x', rt.topic(topicOf.canonical('sales')));
-  const bad = await app.inject({ headers: H, method: 'POST', url: `/v1/rejects/${r.id}/replay`, payload: { ...SAMPLES.sales, '销售编号': 'X2', '净重': '2' } });
+  const bad = await app.inject({
+    headers: H,
+    method: 'POST',
+    url: `/v1/rejects/${r.id}/replay`,
+    payload: { ...SAMPLES.sales, 销售编号: 'X2', 净重: '2' },
+  });
   assert.is(bad.statusCode, 422, 'still wrong: stays open');
   assert.is(bad.json().result.reason, 'net_mismatch');
-  const ok = await app.inject({ headers: H, method: 'POST', url: `/v1/rejects/${r.id}/replay`, payload: { ...SAMPLES.sales, '销售编号': 'X2' } });
+  const ok = await app.inject({
+    headers: H,
+    method: 'POST',
+    url: `/v1/rejects/${r.id}/replay`,
+    payload: { ...SAMPLES.sales, 销售编号: 'X2' },
+  });
   assert.is(ok.statusCode, 200, ok.body);
   assert.is(ok.json().status, 'replayed');
   const after = await rt.broker.lag('x', rt.topic(topicOf.canonical('sales')));
@@ -69,8 +94,14 @@ test('GET /v1/rejects masks personal data; replay with a fix lands on the canoni
   assert.is(count(after), count(before) + 1);
   const again = await app.inject({ headers: H, method: 'POST', url: `/v1/rejects/${r.id}/replay` });
   assert.is(again.statusCode, 409);
-  assert.is((await app.inject({ headers: H, method: 'POST', url: '/v1/rejects/999999/replay' })).statusCode, 404);
-  assert.is((await app.inject({ headers: H, method: 'GET', url: '/v1/rejects?reason=nope' })).statusCode, 400);
+  assert.is(
+    (await app.inject({ headers: H, method: 'POST', url: '/v1/rejects/999999/replay' })).statusCode,
+    404,
+  );
+  assert.is(
+    (await app.inject({ headers: H, method: 'GET', url: '/v1/rejects?reason=nope' })).statusCode,
+    400,
+  );
 });
 
 test.run();

@@ -39,7 +39,16 @@ test('realistic world: ~300 mines in the nine banners, capacities summing to ~85
 test('a simulated day: truck loads 30-35 t, prices 400-700, power plants 15-30 days of stock, every feed present, all good records valid', () => {
   const events = simulate({ seed: 42, startTime: START }, START + DAY);
   const feeds = new Set(events.map((e) => e.feed));
-  assert.equal([...feeds].sort(), ['coal_users', 'highway', 'mine_inventory', 'mines', 'ports', 'prices', 'rail', 'sales']);
+  assert.equal([...feeds].sort(), [
+    'coal_users',
+    'highway',
+    'mine_inventory',
+    'mines',
+    'ports',
+    'prices',
+    'rail',
+    'sales',
+  ]);
   const d = createDesensitizer(loadPolicy(), 's');
   const ctx = { desensitizer: d, nowMs: Date.now(), receivedAtMs: Date.now() };
   let sales = 0;
@@ -65,7 +74,10 @@ test('a simulated day: truck loads 30-35 t, prices 400-700, power plants 15-30 d
 });
 
 test('bad and duplicate shares: each bad record is rejected with the reason the generator meant', () => {
-  const events = simulate({ seed: 3, startTime: START, badShare: 0.05, dupShare: 0.03 }, START + 4 * 3600_000);
+  const events = simulate(
+    { seed: 3, startTime: START, badShare: 0.05, dupShare: 0.03 },
+    START + 4 * 3600_000,
+  );
   const bad = events.filter((e) => e.kind === 'bad');
   const dup = events.filter((e) => e.kind === 'dup');
   const sales = events.filter((e) => e.feed === 'sales').length;
@@ -76,7 +88,11 @@ test('bad and duplicate shares: each bad record is rejected with the reason the 
   const reasons = new Set<string>();
   for (const e of bad) {
     const o = processRaw(e.feed, e.raw, ctx);
-    assert.is(o.status === 'rejected' ? o.reason : 'ok', e.expectedReason, JSON.stringify(e.raw).slice(0, 200));
+    assert.is(
+      o.status === 'rejected' ? o.reason : 'ok',
+      e.expectedReason,
+      JSON.stringify(e.raw).slice(0, 200),
+    );
     reasons.add(e.expectedReason!);
   }
   assert.ok(reasons.size >= 6, [...reasons].join(','));
@@ -86,7 +102,8 @@ test('a start mid-day: the first minute gives the daily reports made before it, 
   const start = Date.parse('2025-01-08T10:17:00+08:00');
   const first = simulate({ seed: 3, startTime: start }, start + 60_000);
   const feeds = (xs: typeof first) => new Set(xs.map((e) => e.feed));
-  for (const f of ['mines', 'rail', 'ports', 'coal_users', 'prices']) assert.ok(feeds(first).has(f as never), `${f} in the first minute`);
+  for (const f of ['mines', 'rail', 'ports', 'coal_users', 'prices'])
+    assert.ok(feeds(first).has(f as never), `${f} in the first minute`);
   const at = (feed: string) => [...new Set(first.filter((e) => e.feed === feed).map((e) => e.timeMs))];
   assert.equal(at('rail'), [Date.parse('2025-01-08T06:00:00+08:00')]);
   assert.equal(at('ports'), [Date.parse('2025-01-08T08:00:00+08:00')]);
@@ -102,7 +119,10 @@ test('a start mid-day: the first minute gives the daily reports made before it, 
     perDay.set(k, (perDay.get(k) ?? 0) + 1);
   }
   assert.ok(perDay.size >= 3, String(perDay.size));
-  assert.equal([...perDay.values()].filter((n) => n !== 1), []);
+  assert.equal(
+    [...perDay.values()].filter((n) => n !== 1),
+    [],
+  );
 });
 
 test('a checkpoint (as JSON) restored into a new generator continues record for record; it holds no plate', () => {
@@ -111,7 +131,8 @@ test('a checkpoint (as JSON) restored into a new generator continues record for 
   const g = new Generator(opts);
   const first = g.advance(START + DAY + 5 * 3600_000);
   const text = JSON.stringify(g.checkpoint());
-  for (const t of g.world.trucks.slice(0, 50)) assert.not.ok(text.includes(t.plate), 'no plate in the checkpoint');
+  for (const t of g.world.trucks.slice(0, 50))
+    assert.not.ok(text.includes(t.plate), 'no plate in the checkpoint');
   const resumed = new Generator({ ...opts, startTime: Date.now() }).restore(JSON.parse(text));
   assert.is(resumed.now, g.now);
   const rest = resumed.advance(START + 3 * DAY);
@@ -119,7 +140,10 @@ test('a checkpoint (as JSON) restored into a new generator continues record for 
   // Restoring the same checkpoint twice (a crash after a round, before the next checkpoint) gives the same records again.
   const again = new Generator(opts).restore(JSON.parse(text)).advance(START + 3 * DAY);
   assert.equal(again, rest);
-  assert.throws(() => new Generator({ ...opts, seed: 8 }).restore({ ...JSON.parse(text), mines: [] }), /checkpoint/);
+  assert.throws(
+    () => new Generator({ ...opts, seed: 8 }).restore({ ...JSON.parse(text), mines: [] }),
+    /checkpoint/,
+  );
 });
 
 test.run();

@@ -14,17 +14,30 @@ import { eventually, testRuntime } from '../../helpers/runtime.ts';
 const test = suite('infra/simulator resume (db)');
 let rt: Runtime;
 
-test.before(async () => { rt = await testRuntime({ broker: 'in-process', cache: 'mock' }); });
-test.after(async () => { await rt?.close(); });
+test.before(async () => {
+  rt = await testRuntime({ broker: 'in-process', cache: 'mock' });
+});
+test.after(async () => {
+  await rt?.close();
+});
 
 async function rawRecords(n: number): Promise<string[]> {
   const values: string[] = [];
-  const c = rt.broker.consumer({ groupId: 'reader', topics: FEEDS.map((f) => rt.topic(topicOf.raw(f))), fromBeginning: true, maxBatchSize: 10_000 });
-  await c.run(async (b) => { for (const r of b.records) values.push(r.value.toString('utf8')); });
+  const c = rt.broker.consumer({
+    groupId: 'reader',
+    topics: FEEDS.map((f) => rt.topic(topicOf.raw(f))),
+    fromBeginning: true,
+    maxBatchSize: 10_000,
+  });
+  await c.run(async (b) => {
+    for (const r of b.records) values.push(r.value.toString('utf8'));
+  });
   try {
     await eventually(() => values.length >= n, { timeoutMs: 20_000, what: `${n} raw records` });
     await new Promise((r) => setTimeout(r, 200));
-  } finally { await c.stop(); }
+  } finally {
+    await c.stop();
+  }
   return values;
 }
 
@@ -37,14 +50,26 @@ test('stopped and started again, the simulator resumes at its checkpoint: each r
   await eventually(() => a.now() >= startTime + 3600_000, { what: 'first run to advance an hour' });
   await a.stop();
   const stoppedAt = a.now();
-  assert.is((await loadSimulatorCheckpoint(rt, opts.seed))?.tick, stoppedAt / 60_000, 'checkpoint at the stop');
+  assert.is(
+    (await loadSimulatorCheckpoint(rt, opts.seed))?.tick,
+    stoppedAt / 60_000,
+    'checkpoint at the stop',
+  );
   // A restart as `start` makes it: no start time given.
   const b = startSimulator(rt, { ...opts, speed: 3600, intervalMs: 20 });
   await b.start();
-  assert.ok(b.now() === stoppedAt, `resumed at ${new Date(b.now()).toISOString()}, stopped at ${new Date(stoppedAt).toISOString()}`);
-  await eventually(() => b.now() >= Date.now() - 5 * 60_000, { timeoutMs: 20_000, what: 'second run to catch up' });
+  assert.ok(
+    b.now() === stoppedAt,
+    `resumed at ${new Date(b.now()).toISOString()}, stopped at ${new Date(stoppedAt).toISOString()}`,
+  );
+  await eventually(() => b.now() >= Date.now() - 5 * 60_000, {
+    timeoutMs: 20_000,
+    what: 'second run to catch up',
+  });
   await b.stop();
-  const expected = simulate({ ...opts, startTime }, b.now()).map((e) => (typeof e.raw === 'string' ? e.raw : JSON.stringify(e.raw)));
+  const expected = simulate({ ...opts, startTime }, b.now()).map((e) =>
+    typeof e.raw === 'string' ? e.raw : JSON.stringify(e.raw),
+  );
   const got = await rawRecords(expected.length);
   assert.is(got.length, expected.length, 'as many records as one uninterrupted run');
   assert.equal([...got].sort(), [...expected].sort());

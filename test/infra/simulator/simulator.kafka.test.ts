@@ -24,10 +24,16 @@ test.after(async () => {
   }
 });
 
-const ends = async (topic: string) => (await rt.broker.lag('nobody', rt.topic(topic))).reduce((a, p) => a + Number(p.end), 0);
+const ends = async (topic: string) =>
+  (await rt.broker.lag('nobody', rt.topic(topic))).reduce((a, p) => a + Number(p.end), 0);
 
 test('an accelerated hour of traffic: every good record on its canonical topic, every bad one on the DLQ, duplicates counted', async () => {
-  const opts = { seed: 11, badShare: 0.05, dupShare: 0.03, startTime: Math.floor((Date.now() - 3600_000) / 60_000) * 60_000 };
+  const opts = {
+    seed: 11,
+    badShare: 0.05,
+    dupShare: 0.03,
+    startTime: Math.floor((Date.now() - 3600_000) / 60_000) * 60_000,
+  };
   const sim = startSimulator(rt, { ...opts, speed: 36_000, intervalMs: 50 });
   await sim.start();
   await eventually(() => sim.now() >= Date.now() - 120_000, { what: 'simulated clock to catch up' });
@@ -39,14 +45,20 @@ test('an accelerated hour of traffic: every good record on its canonical topic, 
   const bad = events.filter((e) => e.kind === 'bad').length;
   const dups = events.filter((e) => e.kind === 'dup').length;
   assert.ok(bad > 0 && dups > 0);
-  await eventually(async () => {
-    for (const f of FEEDS) if ((await ends(topicOf.canonical(f))) < good(f)) return false;
-    return (await ends(topicOf.dlq)) >= bad;
-  }, { timeoutMs: 40_000, what: 'all records through ingest' });
+  await eventually(
+    async () => {
+      for (const f of FEEDS) if ((await ends(topicOf.canonical(f))) < good(f)) return false;
+      return (await ends(topicOf.dlq)) >= bad;
+    },
+    { timeoutMs: 40_000, what: 'all records through ingest' },
+  );
   for (const f of FEEDS) assert.is(await ends(topicOf.canonical(f)), good(f), f);
   assert.is(await ends(topicOf.dlq), bad);
   const d = await rt.metrics.duplicates.get();
-  assert.is(d.values.reduce((a, v) => a + v.value, 0), dups);
+  assert.is(
+    d.values.reduce((a, v) => a + v.value, 0),
+    dups,
+  );
 });
 
 test.run();

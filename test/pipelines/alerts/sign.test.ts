@@ -20,13 +20,25 @@ test('a signature verifies over the raw body with the secret, within the toleran
 });
 
 test('backoff doubles up to its cap, with jitter between half and all of it', () => {
-  assert.is(backoffMs(1, 100, 1000, () => 1), 100);
-  assert.is(backoffMs(3, 100, 1000, () => 1), 400);
-  assert.is(backoffMs(10, 100, 1000, () => 1), 1000);
-  assert.is(backoffMs(3, 100, 1000, () => 0), 200);
+  assert.is(
+    backoffMs(1, 100, 1000, () => 1),
+    100,
+  );
+  assert.is(
+    backoffMs(3, 100, 1000, () => 1),
+    400,
+  );
+  assert.is(
+    backoffMs(10, 100, 1000, () => 1),
+    1000,
+  );
+  assert.is(
+    backoffMs(3, 100, 1000, () => 0),
+    200,
+  );
 });
 
-test('audiences: market-wide alerts to all, an entity\'s to its holders, its region or everyone', () => {
+test("audiences: market-wide alerts to all, an entity's to its holders, its region or everyone", () => {
   const a = { regions: ['150602'], mines: ['M1'], users: ['U1'] };
   assert.ok(audienceSees(a, { scope: 'band', scopeId: '5500' }));
   assert.ok(audienceSees(a, { scope: 'user', scopeId: 'U1' }));
@@ -35,7 +47,12 @@ test('audiences: market-wide alerts to all, an entity\'s to its holders, its reg
   assert.not.ok(audienceSees(a, { scope: 'mine', scopeId: 'M9', region: '150603' }));
   assert.not.ok(audienceSees(a, { scope: 'region', scopeId: '150603' }));
   assert.ok(audienceSees({ regions: '*', mines: [], users: [] }, { scope: 'user', scopeId: 'U2' }));
-  assert.equal(parseAudience({ regions: '*' }, 'S'), { subscriberId: 'S', regions: '*', mines: [], users: [] });
+  assert.equal(parseAudience({ regions: '*' }, 'S'), {
+    subscriberId: 'S',
+    regions: '*',
+    mines: [],
+    users: [],
+  });
   assert.throws(() => parseAudience({ users: 'U1' }, 'S'), /users/);
 });
 

@@ -5,7 +5,10 @@ import { resolveChinaRegion, resolveOrdosRegion } from '../../../pipelines/contr
 import { normKey, splitHeader, mapAliases } from '../../../pipelines/contracts/aliases.ts';
 import { ValidationError } from '../../../infra/core/errors.ts';
 
-const iso = (v: unknown) => { const ms = parseTimeMs(v); return ms === null ? null : toIsoCst(ms); };
+const iso = (v: unknown) => {
+  const ms = parseTimeMs(v);
+  return ms === null ? null : toIsoCst(ms);
+};
 
 test('numbers: separators, full-width digits, units, kg', () => {
   assert.is(parseNumber('20,720.40', 'money', 'x'), 20720.4);
@@ -18,9 +21,18 @@ test('numbers: separators, full-width digits, units, kg', () => {
   assert.is(parseNumber('2400000', 'capacity', 'x'), 2_400_000);
   assert.is(parseNumber('23.0', 'kcal', 'x'), Math.round(23 * 238.846), 'MJ/kg converted');
   assert.is(parseNumber('120万千瓦', 'mw', 'x'), 1200);
-  assert.throws(() => parseNumber('abc', 'weight', 'netT'), (e: unknown) => e instanceof ValidationError && e.reason === 'invalid_number');
-  assert.throws(() => parseNumber('33磅', 'weight', 'netT'), (e: unknown) => e instanceof ValidationError && /磅/.test(e.message));
-  assert.throws(() => parseNumber('1.5', 'count', 'trucks'), (e: unknown) => e instanceof ValidationError);
+  assert.throws(
+    () => parseNumber('abc', 'weight', 'netT'),
+    (e: unknown) => e instanceof ValidationError && e.reason === 'invalid_number',
+  );
+  assert.throws(
+    () => parseNumber('33磅', 'weight', 'netT'),
+    (e: unknown) => e instanceof ValidationError && /磅/.test(e.message),
+  );
+  assert.throws(
+    () => parseNumber('1.5', 'count', 'trucks'),
+    (e: unknown) => e instanceof ValidationError,
+  );
 });
 
 test('times: naive forms are +08:00; ISO offsets, Chinese dates, Excel serials, epochs', () => {
@@ -57,14 +69,22 @@ test('regions: codes and names of the nine Ordos banners; other codes refused fo
 test('headers: normalized (full-width brackets, units, spaces) and mapped; unknown columns kept in ext', () => {
   assert.is(normKey(' 净 重 '), '净重');
   assert.equal(splitHeader('净重（吨）'), { base: '净重', unit: '吨' });
-  const m = mapAliases('sales', { '净重(kg)': '33500', ' 煤种 ': '5500', '煤类': '动力煤', 'Gross_T': 49, '车 牌 号': 'x', '自定义列': 'v', '空列': '' });
+  const m = mapAliases('sales', {
+    '净重(kg)': '33500',
+    ' 煤种 ': '5500',
+    煤类: '动力煤',
+    Gross_T: 49,
+    '车 牌 号': 'x',
+    自定义列: 'v',
+    空列: '',
+  });
   assert.is(m.values.netT, '33500kg');
   assert.is(m.values.coalType, '5500');
   assert.is(m.values.grossT, 49);
   assert.is(m.values.plate, 'x');
-  assert.equal(m.ext, { '煤类': '动力煤', '自定义列': 'v' });
+  assert.equal(m.ext, { 煤类: '动力煤', 自定义列: 'v' });
   assert.ok(m.yard, '煤类 marks a coal-yard export');
-  const p = mapAliases('prices', { '神华外购价黄骅港': 850 });
+  const p = mapAliases('prices', { 神华外购价黄骅港: 850 });
   assert.equal(p.implied, { priceKind: 'shenhua_huanghua', location: '黄骅港' });
 });
 

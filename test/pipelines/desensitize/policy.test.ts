@@ -1,8 +1,20 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
-import { assertProductFields, DEFAULT_POLICY_FILE, loadPolicy, parsePolicy, productFields, projectForProduct } from '../../../pipelines/desensitize/policy.ts';
-import { createDesensitizer, generalizeDistrict, generalizeHour, maskValue } from '../../../pipelines/desensitize/desensitize.ts';
+import {
+  assertProductFields,
+  DEFAULT_POLICY_FILE,
+  loadPolicy,
+  parsePolicy,
+  productFields,
+  projectForProduct,
+} from '../../../pipelines/desensitize/policy.ts';
+import {
+  createDesensitizer,
+  generalizeDistrict,
+  generalizeHour,
+  maskValue,
+} from '../../../pipelines/desensitize/desensitize.ts';
 import { mapAliases } from '../../../pipelines/contracts/aliases.ts';
 import { validateMapped } from '../../../pipelines/contracts/validate.ts';
 import { ConfigError, PolicyError } from '../../../infra/core/errors.ts';
@@ -23,23 +35,49 @@ test('a broken policy fails at load, naming the problem', () => {
   const noRule = json();
   delete noRule.fields['*'].plate;
   delete noRule.fields.sales.plate;
-  assert.throws(() => parsePolicy(noRule), (e: unknown) => e instanceof ConfigError && /sales\.plate/.test(e.message));
+  assert.throws(
+    () => parsePolicy(noRule),
+    (e: unknown) => e instanceof ConfigError && /sales\.plate/.test(e.message),
+  );
   const clear = json();
   clear.fields.sales.plate = 'keep';
-  assert.throws(() => parsePolicy(clear), (e: unknown) => e instanceof ConfigError && /personal field sales\.plate/.test(e.message));
+  assert.throws(
+    () => parsePolicy(clear),
+    (e: unknown) => e instanceof ConfigError && /personal field sales\.plate/.test(e.message),
+  );
   const typo = json();
   typo.products.reports.sales.push('plate');
-  assert.throws(() => parsePolicy(typo), (e: unknown) => e instanceof ConfigError && /reports/.test(e.message));
+  assert.throws(
+    () => parsePolicy(typo),
+    (e: unknown) => e instanceof ConfigError && /reports/.test(e.message),
+  );
 });
 
 test('minimum-necessary use: a product asking for an unlisted field is refused', () => {
-  assert.not.throws(() => assertProductFields('realtime_indicators', 'sales', ['mineId', 'netT', 'unitPriceYuanPerT'], policy));
-  assert.throws(() => assertProductFields('reports', 'sales', ['netT', 'plateToken']),
-    (e: unknown) => e instanceof PolicyError && e.code === 'POLICY_FIELD_NOT_ALLOWED' && /sales\.plateToken/.test(e.message));
-  assert.throws(() => assertProductFields('no_such_product', 'sales', ['netT'], policy), (e: unknown) => e instanceof PolicyError);
-  assert.throws(() => assertProductFields('days_of_stock', 'sales', ['netT'], policy), (e: unknown) => e instanceof PolicyError, 'feed not listed for the product');
+  assert.not.throws(() =>
+    assertProductFields('realtime_indicators', 'sales', ['mineId', 'netT', 'unitPriceYuanPerT'], policy),
+  );
+  assert.throws(
+    () => assertProductFields('reports', 'sales', ['netT', 'plateToken']),
+    (e: unknown) =>
+      e instanceof PolicyError &&
+      e.code === 'POLICY_FIELD_NOT_ALLOWED' &&
+      /sales\.plateToken/.test(e.message),
+  );
+  assert.throws(
+    () => assertProductFields('no_such_product', 'sales', ['netT'], policy),
+    (e: unknown) => e instanceof PolicyError,
+  );
+  assert.throws(
+    () => assertProductFields('days_of_stock', 'sales', ['netT'], policy),
+    (e: unknown) => e instanceof PolicyError,
+    'feed not listed for the product',
+  );
   assert.ok(productFields('days_of_stock', 'coal_users', policy).includes('consumptionT'));
-  assert.equal(projectForProduct('forecasts', 'sales', { netT: 1, customerToken: 'x', mineId: 'm' }), { netT: 1, mineId: 'm' });
+  assert.equal(projectForProduct('forecasts', 'sales', { netT: 1, customerToken: 'x', mineId: 'm' }), {
+    netT: 1,
+    mineId: 'm',
+  });
 });
 
 test('rules: keyed tokens stable across days and formats, secret-dependent; masks; generalization', () => {
@@ -61,9 +99,19 @@ test('rules: keyed tokens stable across days and formats, secret-dependent; mask
 test('applied to a record: no plate, name or phone survives anywhere in it', () => {
   const d = createDesensitizer(policy, 'k1');
   for (const feed of ['sales', 'mines', 'coal_users'] as const) {
-    const validated = validateMapped(feed, mapAliases(feed, { ...SAMPLES[feed], '备注2': `司机 13912345678 车 蒙K·8A123`, '联系人电话': '13912345678' }), {
-      nowMs: Date.now(), receivedAtMs: Date.now(), hashId: d.hashId,
-    });
+    const validated = validateMapped(
+      feed,
+      mapAliases(feed, {
+        ...SAMPLES[feed],
+        备注2: `司机 13912345678 车 蒙K·8A123`,
+        联系人电话: '13912345678',
+      }),
+      {
+        nowMs: Date.now(),
+        receivedAtMs: Date.now(),
+        hashId: d.hashId,
+      },
+    );
     const out = JSON.stringify(d.apply(validated));
     for (const s of [...SECRETS, '蒙K8A123']) assert.not.ok(out.includes(s), `${feed} holds ${s}: ${out}`);
   }

@@ -18,13 +18,19 @@ const FIXTURE = join(ROOT, 'test/fixtures/sales_utf8.csv');
 const run = promisify(execFile);
 let dir: string;
 
-test.before(() => { dir = mkdtempSync(join(tmpdir(), 'coalflow-embedded-')); });
+test.before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'coalflow-embedded-'));
+});
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
 // Only PATH and the data directory: no Kafka, database or Redis configured.
 const env = () => ({ PATH: process.env.PATH ?? '', COALFLOW_DATA_DIR: dir });
 const importOnce = async () => {
-  const { stdout } = await run(process.execPath, ['--import', 'tsx', 'infra/cli.ts', 'import', FIXTURE, '--feed', 'sales', '--json'], { cwd: ROOT, env: env(), timeout: 60_000 });
+  const { stdout } = await run(
+    process.execPath,
+    ['--import', 'tsx', 'infra/cli.ts', 'import', FIXTURE, '--feed', 'sales', '--json'],
+    { cwd: ROOT, env: env(), timeout: 60_000 },
+  );
   return JSON.parse(stdout) as { accepted: number; duplicates: number; rejected: Record<string, number> };
 };
 
@@ -32,7 +38,10 @@ test('import on the embedded default persists dedupe and an outbox that start re
   const first = await importOnce();
   assert.is(first.accepted, 10);
   assert.is(first.duplicates, 2);
-  assert.is(Object.values(first.rejected).reduce((a, b) => a + b, 0), 9);
+  assert.is(
+    Object.values(first.rejected).reduce((a, b) => a + b, 0),
+    9,
+  );
   const second = await importOnce();
   assert.is(second.accepted, 0, 'dedupe survived the process');
   assert.is(second.duplicates, 12);
@@ -42,7 +51,10 @@ test('import on the embedded default persists dedupe and an outbox that start re
     await rt.broker.createTopics(feedTopics(rt));
     assert.is(await replayOutbox(rt), 10);
     const lag = await rt.broker.lag('nobody', rt.topic(topicOf.canonical('sales')));
-    assert.is(lag.reduce((a, p) => a + Number(p.end), 0), 10);
+    assert.is(
+      lag.reduce((a, p) => a + Number(p.end), 0),
+      10,
+    );
   } finally {
     await rt.close();
   }

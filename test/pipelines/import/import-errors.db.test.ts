@@ -9,16 +9,25 @@ const test = suite('pipelines/import: failures say why, rejects name their lines
 const FIXTURE = join(new URL('../../../', import.meta.url).pathname, 'test/fixtures/sales_utf8.csv');
 let rt: Runtime;
 
-test.before(async () => { rt = await testRuntime({ broker: 'in-process', cache: 'mock' }); });
-test.after(async () => { await rt?.close(); });
+test.before(async () => {
+  rt = await testRuntime({ broker: 'in-process', cache: 'mock' });
+});
+test.after(async () => {
+  await rt?.close();
+});
 
 async function cli(args: string[]) {
   let stdout = '';
   let stderr = '';
-  const code = await importCli(args, { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) }, runtime: rt });
+  const code = await importCli(args, {
+    stdout: { write: (s: string) => (stdout += s) },
+    stderr: { write: (s: string) => (stderr += s) },
+    runtime: rt,
+  });
   return { code, stdout, stderr };
 }
-const rejectCount = async () => (await rt.db.query(`SELECT count(*)::int AS n FROM ingest_rejects`)).rows[0].n as number;
+const rejectCount = async () =>
+  (await rt.db.query(`SELECT count(*)::int AS n FROM ingest_rejects`)).rows[0].n as number;
 
 test('a wrong --feed rejects every row: exit 2 with the reason', async () => {
   const r = await cli([FIXTURE, '--feed', 'rail', '--json']);
@@ -30,13 +39,19 @@ test('the summary gives the line numbers of rejects; importing again stores no r
   const before = await rejectCount();
   const first = await cli([FIXTURE, '--feed', 'sales', '--json']);
   assert.is(first.code, 0, first.stderr);
-  const s = JSON.parse(first.stdout) as { rejected: Record<string, number>; rejectedLines: Record<string, number[]> };
+  const s = JSON.parse(first.stdout) as {
+    rejected: Record<string, number>;
+    rejectedLines: Record<string, number[]>;
+  };
   for (const [reason, n] of Object.entries(s.rejected)) {
     assert.is(s.rejectedLines[reason]!.length, n, reason);
     for (const line of s.rejectedLines[reason]!) assert.ok(line >= 2 && line <= 22, `${reason} line ${line}`);
   }
   const stored = await rejectCount();
-  assert.is(stored - before, Object.values(s.rejected).reduce((a, b) => a + b, 0));
+  assert.is(
+    stored - before,
+    Object.values(s.rejected).reduce((a, b) => a + b, 0),
+  );
   const human = await cli([FIXTURE, '--feed', 'sales']);
   assert.is(human.code, 0);
   assert.match(human.stdout, /行 lines \d+/);

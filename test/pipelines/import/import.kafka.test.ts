@@ -17,7 +17,16 @@ const FIXTURES = new URL('../../fixtures/', import.meta.url).pathname;
 const EXPECTED = {
   accepted: 10,
   duplicates: 2,
-  rejected: { net_mismatch: 2, tare_after_gross: 1, weight_implausible: 1, price_out_of_band: 1, region_unknown: 1, invalid_time: 1, missing_field: 1, invalid_number: 1 },
+  rejected: {
+    net_mismatch: 2,
+    tare_after_gross: 1,
+    weight_implausible: 1,
+    price_out_of_band: 1,
+    region_unknown: 1,
+    invalid_time: 1,
+    missing_field: 1,
+    invalid_number: 1,
+  },
 };
 
 let rt: Runtime;
@@ -39,7 +48,19 @@ test.after(async () => {
 async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';
   let err = '';
-  const code = await importCli(args, { stdout: { write: (s: string) => { out += s; } }, stderr: { write: (s: string) => { err += s; } }, runtime: rt });
+  const code = await importCli(args, {
+    stdout: {
+      write: (s: string) => {
+        out += s;
+      },
+    },
+    stderr: {
+      write: (s: string) => {
+        err += s;
+      },
+    },
+    runtime: rt,
+  });
   return { code, out, err };
 }
 
@@ -57,17 +78,29 @@ test('encoding detection: UTF-8 (BOM stripped) and GB18030', async () => {
   assert.is(decodeText(Buffer.from('\uFEFFa,b')).text, 'a,b');
 });
 
-test('CSV (UTF-8) with the seed\'s Chinese headers: exact counts as one JSON object', async () => {
+test("CSV (UTF-8) with the seed's Chinese headers: exact counts as one JSON object", async () => {
   const r = await run([join(FIXTURES, 'sales_utf8.csv'), '--feed', 'sales', '--json']);
   assert.is(r.code, 0, r.err);
   const summary = JSON.parse(r.out);
   assert.equal(Object.keys(summary), ['accepted', 'duplicates', 'rejected', 'rejectedLines']);
   const { rejectedLines: _lines, ...counts } = summary;
-  assert.equal({ ...counts, rejected: sorted(counts.rejected) }, { ...EXPECTED, rejected: sorted(EXPECTED.rejected) });
-  const rejects = await rt.db.query(`SELECT reason, count(*)::int AS n FROM ingest_rejects WHERE source = 'file' GROUP BY reason`);
-  assert.equal(sorted(Object.fromEntries(rejects.rows.map((x) => [x.reason, x.n]))), sorted(EXPECTED.rejected));
+  assert.equal(
+    { ...counts, rejected: sorted(counts.rejected) },
+    { ...EXPECTED, rejected: sorted(EXPECTED.rejected) },
+  );
+  const rejects = await rt.db.query(
+    `SELECT reason, count(*)::int AS n FROM ingest_rejects WHERE source = 'file' GROUP BY reason`,
+  );
+  assert.equal(
+    sorted(Object.fromEntries(rejects.rows.map((x) => [x.reason, x.n]))),
+    sorted(EXPECTED.rejected),
+  );
   const dlq = await rt.broker.lag('nobody', rt.topic(topicOf.dlq));
-  assert.is(dlq.reduce((a, p) => a + Number(p.end), 0), 9, 'nine records on the DLQ');
+  assert.is(
+    dlq.reduce((a, p) => a + Number(p.end), 0),
+    9,
+    'nine records on the DLQ',
+  );
 });
 
 test('importing the same file again: every good row is a duplicate', async () => {
@@ -99,7 +132,8 @@ test('XLSX (exceljs, with date cells and numbers): the same counts', async () =>
         // A real date cell: exceljs stores wall-clock time as if UTC.
         return new Date(`${v.replace(' ', 'T')}Z`);
       }
-      if (v !== undefined && /^\d+(\.\d+)?$/.test(v) && !h.includes('编号') && h !== '行政区划') return Number(v);
+      if (v !== undefined && /^\d+(\.\d+)?$/.test(v) && !h.includes('编号') && h !== '行政区划')
+        return Number(v);
       if (v !== undefined) v = v.replace(/^XSU/, 'XSX');
       return v ?? null;
     });
@@ -110,7 +144,10 @@ test('XLSX (exceljs, with date cells and numbers): the same counts', async () =>
   const r = await run([file, '--feed', 'sales', '--json']);
   assert.is(r.code, 0, r.err);
   const { rejectedLines: _lines, ...summary } = JSON.parse(r.out);
-  assert.equal({ ...summary, rejected: sorted(summary.rejected) }, { ...EXPECTED, rejected: sorted(EXPECTED.rejected) });
+  assert.equal(
+    { ...summary, rejected: sorted(summary.rejected) },
+    { ...EXPECTED, rejected: sorted(EXPECTED.rejected) },
+  );
 });
 
 test('usage errors and unreadable files (INPUT_INVALID) exit 2 with a message', async () => {

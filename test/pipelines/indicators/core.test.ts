@@ -1,9 +1,29 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { classify, createContribMerger, decimal, deltasOf, mergeCells, scaled, type CellDelta, type Lateness } from '../../../pipelines/indicators/core.ts';
+import {
+  classify,
+  createContribMerger,
+  decimal,
+  deltasOf,
+  mergeCells,
+  scaled,
+  type CellDelta,
+  type Lateness,
+} from '../../../pipelines/indicators/core.ts';
 import { premerge } from '../../../pipelines/indicators/store.ts';
 import { mulberry32 } from '../../../infra/core/random.ts';
-import { applyFormula, bandOf, cstDate, dayStart, hourStart, monthStart, weekStart, yearStart, allows, metricDef } from '../../../pipelines/indicators/model.ts';
+import {
+  applyFormula,
+  bandOf,
+  cstDate,
+  dayStart,
+  hourStart,
+  monthStart,
+  weekStart,
+  yearStart,
+  allows,
+  metricDef,
+} from '../../../pipelines/indicators/model.ts';
 import { toMessages } from '../../../pipelines/indicators/contract.ts';
 import { scaledDecimal } from '../../../pipelines/indicators/queries.ts';
 import { dirtyOf } from '../../../pipelines/indicators/outbox.ts';
@@ -14,7 +34,11 @@ const H = 3600_000;
 
 test('classify: on time, late within the allowed lateness, too late beyond the watermark', () => {
   const t = Date.parse('2024-03-10T00:00:00+08:00');
-  const { classes, state } = classify([t, t - 10 * H, t + 5 * H, t - 40 * H, t - 60 * H], { maxEventMs: -Infinity }, 48 * H);
+  const { classes, state } = classify(
+    [t, t - 10 * H, t + 5 * H, t - 40 * H, t - 60 * H],
+    { maxEventMs: -Infinity },
+    48 * H,
+  );
   assert.equal(classes, ['on_time', 'late', 'on_time', 'late', 'too_late']);
   assert.is(state.maxEventMs, t + 5 * H);
 });
@@ -39,13 +63,31 @@ test('windows follow China Standard Time', () => {
 });
 
 test('calorific bands', () => {
-  assert.equal([bandOf(4499), bandOf(4500), bandOf(4999), bandOf(5000), bandOf(5499), bandOf(5500), bandOf(undefined)], ['lt4500', '4500', '4500', '5000', '5000', '5500', 'unknown']);
+  assert.equal(
+    [bandOf(4499), bandOf(4500), bandOf(4999), bandOf(5000), bandOf(5499), bandOf(5500), bandOf(undefined)],
+    ['lt4500', '4500', '4500', '5000', '5000', '5500', 'unknown'],
+  );
 });
 
 const sale = (over: Partial<SaleRecord> = {}): SaleRecord => ({
-  recordId: 'S1', eventTime: '2024-03-05T10:20:00+08:00', saleId: 'S1', mineId: 'M1', mineName: 'm', creditCode: 'C1', siteKind: 'mine', regionCode: '150621',
-  coalType: '动力煤', calorificKcal: 5600, grossT: 50.1, tareT: 16.68, netT: 33.42, unitPriceYuanPerT: 650.5, totalPriceYuan: 21739.71,
-  tareTime: '2024-03-05T10:00:00+08:00', grossTime: '2024-03-05T10:20:00+08:00', ...over,
+  recordId: 'S1',
+  eventTime: '2024-03-05T10:20:00+08:00',
+  saleId: 'S1',
+  mineId: 'M1',
+  mineName: 'm',
+  creditCode: 'C1',
+  siteKind: 'mine',
+  regionCode: '150621',
+  coalType: '动力煤',
+  calorificKcal: 5600,
+  grossT: 50.1,
+  tareT: 16.68,
+  netT: 33.42,
+  unitPriceYuanPerT: 650.5,
+  totalPriceYuan: 21739.71,
+  tareTime: '2024-03-05T10:00:00+08:00',
+  grossTime: '2024-03-05T10:20:00+08:00',
+  ...over,
 });
 
 test('a sale feeds mine and aggregate day/mtd/ytd (hours are read from the facts), and company contributions', () => {
@@ -53,11 +95,21 @@ test('a sale feeds mine and aggregate day/mtd/ytd (hours are read from the facts
   const { cells, contribs } = deltasOf('sales', s, Date.parse(s.grossTime), false);
   const keys = cells.map((c) => `${c.scope}:${c.scopeId}:${c.win}`).sort();
   assert.equal(keys, [
-    'band:5500:day', 'band:5500:mtd', 'band:5500:ytd',
-    'city:150600:day', 'city:150600:mtd', 'city:150600:ytd',
-    'coal_type:动力煤:day', 'coal_type:动力煤:mtd', 'coal_type:动力煤:ytd',
-    'mine:M1:day', 'mine:M1:mtd', 'mine:M1:ytd',
-    'region:150621:day', 'region:150621:mtd', 'region:150621:ytd',
+    'band:5500:day',
+    'band:5500:mtd',
+    'band:5500:ytd',
+    'city:150600:day',
+    'city:150600:mtd',
+    'city:150600:ytd',
+    'coal_type:动力煤:day',
+    'coal_type:动力煤:mtd',
+    'coal_type:动力煤:ytd',
+    'mine:M1:day',
+    'mine:M1:mtd',
+    'mine:M1:ytd',
+    'region:150621:day',
+    'region:150621:mtd',
+    'region:150621:ytd',
   ]);
   assert.ok(cells.every((c) => c.a === 33420 && c.b === 2173971 && c.n === 1));
   assert.is(contribs.length, 12);
@@ -77,7 +129,13 @@ test('cell sums are exact (scaled integers) and last values order by (time, reco
   const merged = mergeCells([...a, ...b]).find((c) => c.scope === 'mine' && c.win === 'day')!;
   assert.is(decimal(merged.a, 3), '0.300');
   assert.is(decimal(merged.b, 2), '0.30');
-  const inv = (id: string, t: number, stockT: number) => deltasOf('mine_inventory', { recordId: id, eventTime: '', mineId: 'M1', regionCode: '150621', stockT }, t, false).cells;
+  const inv = (id: string, t: number, stockT: number) =>
+    deltasOf(
+      'mine_inventory',
+      { recordId: id, eventTime: '', mineId: 'M1', regionCode: '150621', stockT },
+      t,
+      false,
+    ).cells;
   const last = mergeCells([...inv('x2', 10, 2), ...inv('x1', 10, 1), ...inv('x0', 5, 9)])[0]!;
   assert.is(last.lastV, 2000);
   assert.is(last.lastRid, 'x2');
@@ -105,7 +163,19 @@ test('sales 24h windows are per mine only', () => {
 });
 
 test('indicator messages group points per entity', () => {
-  const p = { family: 'sales' as const, metric: 'volume_t', scope: 'mine' as const, scopeId: 'M1', window: 'day' as const, windowStart: 0, value: 1, unit: 't', n: 1, contributors: null, topShare: null };
+  const p = {
+    family: 'sales' as const,
+    metric: 'volume_t',
+    scope: 'mine' as const,
+    scopeId: 'M1',
+    window: 'day' as const,
+    windowStart: 0,
+    value: 1,
+    unit: 't',
+    n: 1,
+    contributors: null,
+    topShare: null,
+  };
   const msgs = toMessages([p, { ...p, metric: 'count' }, { ...p, scopeId: 'M2' }], 7, 0);
   assert.is(msgs.length, 2);
   assert.is(msgs[0]!.key, 'sales|mine|M1');
@@ -114,10 +184,25 @@ test('indicator messages group points per entity', () => {
 });
 
 test('indicator messages of a large entity are split (bounded message size), same version', () => {
-  const p = { family: 'sales' as const, metric: 'volume_t', scope: 'city' as const, scopeId: '150600', window: 'hour' as const, windowStart: 0, value: 1, unit: 't', n: 1, contributors: 5, topShare: 0.3 };
+  const p = {
+    family: 'sales' as const,
+    metric: 'volume_t',
+    scope: 'city' as const,
+    scopeId: '150600',
+    window: 'hour' as const,
+    windowStart: 0,
+    value: 1,
+    unit: 't',
+    n: 1,
+    contributors: 5,
+    topShare: 0.3,
+  };
   const pts = Array.from({ length: 2500 }, (_, i) => ({ ...p, windowStart: i * H }));
   const msgs = toMessages(pts, 9, 0, 1000);
-  assert.equal(msgs.map((m) => m.value.points.length), [1000, 1000, 500]);
+  assert.equal(
+    msgs.map((m) => m.value.points.length),
+    [1000, 1000, 500],
+  );
   assert.ok(msgs.every((m) => m.key === 'sales|city|150600' && m.value.version === 9));
 });
 
@@ -126,7 +211,13 @@ test('outbox keys: a cell key per (cell, scope, id) with event ranges; on-time s
   const b = sale({ recordId: 'b', grossTime: '2024-03-07T08:00:00+08:00' });
   const item = (r: SaleRecord, lateness: 'on_time' | 'too_late', acceptedMs: number | null) => {
     const eventMs = Date.parse(r.grossTime);
-    return { record: r, eventMs, lateness, acceptedMs, cells: deltasOf('sales', r, eventMs, lateness === 'too_late').cells };
+    return {
+      record: r,
+      eventMs,
+      lateness,
+      acceptedMs,
+      cells: deltasOf('sales', r, eventMs, lateness === 'too_late').cells,
+    };
   };
   const rows = dirtyOf('sales', [item(a, 'on_time', 500), item(b, 'too_late', 200)]);
   const mine = rows.find((r) => r.kind === 'trade' && r.scope === 'mine' && r.scopeId === 'M1')!;
@@ -138,8 +229,19 @@ test('outbox keys: a cell key per (cell, scope, id) with event ranges; on-time s
   const city = rows.find((r) => r.kind === 'trade' && r.scope === 'city')!;
   assert.is(city.otFrom, null, 'no hour cells for sales aggregates');
   assert.is(rows.length, new Set(rows.map((r) => `${r.kind}|${r.scope}|${r.scopeId}`)).size);
-  const mines = dirtyOf('mines', [{ record: { recordId: 'm', mineId: 'M1', regionCode: '150621' } as never, eventMs: 1000, lateness: 'on_time', cells: [] }]);
-  assert.equal(mines.map((r) => `${r.kind}|${r.scope}|${r.scopeId}`).sort(), ['rec:mines|city|150600', 'rec:mines|mine|M1', 'rec:mines|region|150621']);
+  const mines = dirtyOf('mines', [
+    {
+      record: { recordId: 'm', mineId: 'M1', regionCode: '150621' } as never,
+      eventMs: 1000,
+      lateness: 'on_time',
+      cells: [],
+    },
+  ]);
+  assert.equal(mines.map((r) => `${r.kind}|${r.scope}|${r.scopeId}`).sort(), [
+    'rec:mines|city|150600',
+    'rec:mines|mine|M1',
+    'rec:mines|region|150621',
+  ]);
 });
 
 test('sales merged in groups (mine, attributes, day, lateness) equal the record-by-record merge: cells, contributors, outbox keys', () => {
@@ -149,14 +251,29 @@ test('sales merged in groups (mine, attributes, day, lateness) equal the record-
   const items = Array.from({ length: 3000 }, (_, i) => {
     const m = Math.floor(r() * 7);
     const rec = sale({
-      recordId: `r${i}`, mineId: `M${m}`, creditCode: m === 6 ? '' : `C${m % 4}`, regionCode: m % 2 ? '150621' : '150622', coalType: r() < 0.2 ? '块煤' : '动力煤',
-      calorificKcal: 4300 + Math.floor(r() * 1500), netT: Math.round((20 + r() * 20) * 100) / 100, totalPriceYuan: Math.round(r() * 30000 * 100) / 100,
+      recordId: `r${i}`,
+      mineId: `M${m}`,
+      creditCode: m === 6 ? '' : `C${m % 4}`,
+      regionCode: m % 2 ? '150621' : '150622',
+      coalType: r() < 0.2 ? '块煤' : '动力煤',
+      calorificKcal: 4300 + Math.floor(r() * 1500),
+      netT: Math.round((20 + r() * 20) * 100) / 100,
+      totalPriceYuan: Math.round(r() * 30000 * 100) / 100,
       grossTime: new Date(t0 + Math.floor(r() * 4 * 86_400_000)).toISOString(),
     });
-    return { record: rec, eventMs: Date.parse(rec.grossTime), lateness: kinds[Math.floor(r() * 3)]!, watermarkMs: 0, acceptedMs: r() < 0.3 ? null : Math.floor(r() * 1e6) };
+    return {
+      record: rec,
+      eventMs: Date.parse(rec.grossTime),
+      lateness: kinds[Math.floor(r() * 3)]!,
+      watermarkMs: 0,
+      acceptedMs: r() < 0.3 ? null : Math.floor(r() * 1e6),
+    };
   });
   const got = premerge('sales', items);
-  const per = items.map((it) => ({ ...it, ...deltasOf('sales', it.record, it.eventMs, it.lateness === 'too_late') }));
+  const per = items.map((it) => ({
+    ...it,
+    ...deltasOf('sales', it.record, it.eventMs, it.lateness === 'too_late'),
+  }));
   const contribs = createContribMerger();
   for (const p of per) contribs.add(p.contribs);
   const key = (o: object) => JSON.stringify(Object.entries(o).sort());

@@ -15,13 +15,17 @@ test('a publication round longer than its lease renews it, so no other publisher
   const observed: { now: number; leasedUntil: number; owners: string[] }[] = [];
   let slowed = 0;
   const w = startIndicatorWorkers(rt, {
-    lagIntervalMs: 0, publishLeaseMs: 2000, publishKafka: false,
+    lagIntervalMs: 0,
+    publishLeaseMs: 2000,
+    publishKafka: false,
     faultHook: async (stage) => {
       if (stage !== 'afterPublishRedis' || slowed++ >= 2) return;
       // This round is slow: two and a half leases long.
       await new Promise((r) => setTimeout(r, 5000));
       const before = Date.now();
-      const r = await rt.db.query(`SELECT min(lease_until) AS lu, array_agg(DISTINCT lease_owner) AS owners FROM ind_dirty WHERE lease_owner IS NOT NULL`);
+      const r = await rt.db.query(
+        `SELECT min(lease_until) AS lu, array_agg(DISTINCT lease_owner) AS owners FROM ind_dirty WHERE lease_owner IS NOT NULL`,
+      );
       observed.push({ now: before, leasedUntil: Number(r.rows[0].lu), owners: r.rows[0].owners ?? [] });
     },
   });
@@ -30,10 +34,17 @@ test('a publication round longer than its lease renews it, so no other publisher
     const serde = createFeedSerde(rt);
     const byFeed = new Map<FeedName, { key: string; value: Buffer }[]>();
     const records = buildFixture().slice(0, 200);
-    for (const p of records) (byFeed.get(p.feed) ?? byFeed.set(p.feed, []).get(p.feed)!).push({ key: p.key, value: await serde.encode(p.feed, p.record as never) });
+    for (const p of records)
+      (byFeed.get(p.feed) ?? byFeed.set(p.feed, []).get(p.feed)!).push({
+        key: p.key,
+        value: await serde.encode(p.feed, p.record as never),
+      });
     for (const [feed, list] of byFeed) await rt.broker.produce(rt.topic(topicOf.canonical(feed)), list);
     await w.start();
-    await eventually(() => w.stats().records >= records.length, { timeoutMs: 60_000, what: 'all records stored' });
+    await eventually(() => w.stats().records >= records.length, {
+      timeoutMs: 60_000,
+      what: 'all records stored',
+    });
     await w.idle({ timeoutMs: 60_000 });
     // The first round of each lane is slow (both may be running at once).
     assert.ok(observed.length >= 1 && observed.length <= 2, `slow rounds: ${observed.length}`);

@@ -10,7 +10,11 @@ import { ingestRecords } from '../../../pipelines/ingest/ingest.ts';
 import { createOutboxMark, readOutboxMark } from '../../../pipelines/ingest/outbox-mark.ts';
 import { replayOutbox } from '../../../pipelines/ingest/outbox.ts';
 import { ensureFeedTopics } from '../../../pipelines/ingest/topics.ts';
-import { INDICATOR_GROUP, startIndicatorWorkers, type IndicatorWorkers } from '../../../pipelines/indicators/runner.ts';
+import {
+  INDICATOR_GROUP,
+  startIndicatorWorkers,
+  type IndicatorWorkers,
+} from '../../../pipelines/indicators/runner.ts';
 import { eventually, testRuntime } from '../../helpers/runtime.ts';
 import { SAMPLES } from './samples.ts';
 
@@ -22,9 +26,13 @@ test.before(async () => {
   rt = await testRuntime({ broker: 'in-process', cache: 'mock' });
   await ensureFeedTopics(rt);
 });
-test.after(async () => { await workers?.stop(); await rt?.close(); });
+test.after(async () => {
+  await workers?.stop();
+  await rt?.close();
+});
 
-const sales = (from: number, n: number) => Array.from({ length: n }, (_, i) => ({ ...SAMPLES.sales, '销售编号': `XS-MARK-${from + i}` }));
+const sales = (from: number, n: number) =>
+  Array.from({ length: n }, (_, i) => ({ ...SAMPLES.sales, 销售编号: `XS-MARK-${from + i}` }));
 
 test('consumed rows move the mark; a start replays only the rows after it', async () => {
   const first = await ingestRecords(rt, 'sales', sales(0, 40), 'http');
@@ -34,7 +42,9 @@ test('consumed rows move the mark; a start replays only the rows after it', asyn
   await eventually(() => workers!.stats().records >= 40, { what: 'indicators to store the 40 sales' });
   const mark = createOutboxMark(rt, { groupId: rt.topic(INDICATOR_GROUP) });
   const maxId = String((await rt.db.query('SELECT max(id) AS id FROM ingest_outbox')).rows[0].id);
-  await eventually(async () => (await mark.tick()) === maxId, { what: 'the mark to reach the last consumed row' });
+  await eventually(async () => (await mark.tick()) === maxId, {
+    what: 'the mark to reach the last consumed row',
+  });
   assert.is(await readOutboxMark(rt.db), maxId);
   // A restart now has nothing to replay (it had 40 before the mark existed).
   assert.is(await replayOutbox(rt, { all: true }), 40);
