@@ -32,6 +32,8 @@ declare module 'fastify' {
     authenticated?: boolean;
     /** With `operator`: open without a key from loopback when `metricsLoopbackOpen` is set. */
     loopback?: boolean;
+    /** A server-sent event stream: the key may also come as `?key=` (browsers' EventSource sends no headers). */
+    stream?: boolean;
   }
   interface FastifyRequest {
     /** The caller, set by the access layer (null on public routes). */
@@ -238,7 +240,7 @@ export function createAccess(
       purpose: null as string | null,
     };
     req.accessState = st;
-    const key = presentedKey(req, cfg.product === 'live');
+    const key = presentedKey(req, cfg.product === 'live' || cfg.stream === true);
     if (cfg.public) {
       // Open, but a presented key still names the caller in the audit trail.
       if (key) req.principal = await lookup(key);

@@ -210,7 +210,7 @@ export function alertRoutesWith(audienceOf: AudienceResolver) {
     );
 
     // Live alert states over SSE, filtered by the caller's audience.
-    app.get('/v1/alerts/live', { config: product }, async (req: FastifyRequest, reply: FastifyReply) => {
+    app.get('/v1/alerts/live', { config: { ...product, stream: true } }, async (req: FastifyRequest, reply: FastifyReply) => {
       const a = need(req);
       const sub = deps.redis.duplicate();
       reply.hijack();
