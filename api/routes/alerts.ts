@@ -210,47 +210,51 @@ export function alertRoutesWith(audienceOf: AudienceResolver) {
     );
 
     // Live alert states over SSE, filtered by the caller's audience.
-    app.get('/v1/alerts/live', { config: { ...product, stream: true } }, async (req: FastifyRequest, reply: FastifyReply) => {
-      const a = need(req);
-      const sub = deps.redis.duplicate();
-      reply.hijack();
-      const res = reply.raw;
-      res.writeHead(200, {
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-cache',
-        connection: 'keep-alive',
-        'x-accel-buffering': 'no',
-      });
-      res.write(': 实时预警 / live alerts\n\n');
-      const heartbeat = setInterval(() => res.write(': ping\n\n'), 15_000);
-      heartbeat.unref();
-      let closed = false;
-      const close = () => {
-        if (closed) return;
-        closed = true;
-        clearInterval(heartbeat);
-        sub.quit().catch(() => sub.disconnect());
-      };
-      req.raw.on('close', close);
-      sub.on('message', (_ch: string, message: string) => {
+    app.get(
+      '/v1/alerts/live',
+      { config: { ...product, stream: true } },
+      async (req: FastifyRequest, reply: FastifyReply) => {
+        const a = need(req);
+        const sub = deps.redis.duplicate();
+        reply.hijack();
+        const res = reply.raw;
+        res.writeHead(200, {
+          'content-type': 'text/event-stream; charset=utf-8',
+          'cache-control': 'no-cache',
+          connection: 'keep-alive',
+          'x-accel-buffering': 'no',
+        });
+        res.write(': 实时预警 / live alerts\n\n');
+        const heartbeat = setInterval(() => res.write(': ping\n\n'), 15_000);
+        heartbeat.unref();
+        let closed = false;
+        const close = () => {
+          if (closed) return;
+          closed = true;
+          clearInterval(heartbeat);
+          sub.quit().catch(() => sub.disconnect());
+        };
+        req.raw.on('close', close);
+        sub.on('message', (_ch: string, message: string) => {
+          try {
+            const m = JSON.parse(message) as AlertMessage;
+            if (!audienceSees(a, m)) return;
+            res.write(`id: ${m.alertId}:${m.seq}\nevent: alert\ndata: ${message}\n\n`);
+          } catch {
+            /* a malformed message is skipped */
+          }
+        });
         try {
-          const m = JSON.parse(message) as AlertMessage;
-          if (!audienceSees(a, m)) return;
-          res.write(`id: ${m.alertId}:${m.seq}\nevent: alert\ndata: ${message}\n\n`);
-        } catch {
-          /* a malformed message is skipped */
+          await sub.subscribe(alertChannel(deps.config.topicPrefix));
+          res.write('event: ready\ndata: {}\n\n');
+        } catch (err) {
+          res.write(`event: error\ndata: ${JSON.stringify({ message: '订阅失败 / subscribe failed' })}\n\n`);
+          res.end();
+          close();
+          req.log.warn({ err: (err as Error).message }, 'alert live subscribe failed');
         }
-      });
-      try {
-        await sub.subscribe(alertChannel(deps.config.topicPrefix));
-        res.write('event: ready\ndata: {}\n\n');
-      } catch (err) {
-        res.write(`event: error\ndata: ${JSON.stringify({ message: '订阅失败 / subscribe failed' })}\n\n`);
-        res.end();
-        close();
-        req.log.warn({ err: (err as Error).message }, 'alert live subscribe failed');
-      }
-    });
+      },
+    );
 
     // Operators: webhooks per subscriber id, their delivery log, notices.
     app.post(
