@@ -1,6 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
+import { sendError } from '../../api/errors.ts';
 import Fastify from 'fastify';
 import pg from 'pg';
 import { startEmbeddedDb, type EmbeddedDb } from '../../infra/db/embedded.ts';
@@ -88,6 +89,8 @@ test('save, read back the latest version, list series', async () => {
 
 test('API: GET /v1/forecasts/:seriesKey, 404 in Chinese and English, GET /v1/forecasts', async () => {
   const app = Fastify();
+  // The API's one error renderer, as buildApp installs it.
+  app.setErrorHandler((err, req, reply) => sendError(reply, err, req.log));
   await app.register(forecastRoutes, { db: pool });
   try {
     const ok = await app.inject({
