@@ -128,8 +128,12 @@ export class KafkaBroker implements Broker {
               t.partitions.length > 0 &&
               t.partitions.every((p) => p.leader >= 0 && p.partitionErrorCode === 0),
           )
-        )
+        ) {
+          // The leaders also answer for their partitions (a produce before that is answered NOT_LEADER, and
+          // kafkajs's retry of the whole send would write the partitions that did succeed twice).
+          await Promise.all(todo.map((spec) => this.admin!.fetchTopicOffsets(spec.topic)));
           return;
+        }
       } catch {
         /* metadata not there yet */
       }
