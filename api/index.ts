@@ -12,7 +12,14 @@ export { ingestRoutes } from './routes/ingest.ts';
 export { metricsRoutes } from './routes/metrics.ts';
 export { buildApp } from './server.ts';
 export { dashboardRoutes, offerDemoSession } from './dashboard/routes.ts';
-export { accessRoutes } from './access/index.ts';
+export {
+  accessRoutes,
+  createGovernance,
+  emergencyCli,
+  governanceRoutes,
+  productsCli,
+  type Governance,
+} from './access/index.ts';
 export { SCHEMAS } from './routes/schemas.ts';
 export { ensureDemoKeys, DEMO_KEYS_FILE, type DemoKey, type DemoWorld } from './access/demo.ts';
 export { keysCli, billCli } from './access/cli.ts';

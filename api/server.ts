@@ -1,7 +1,7 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Deps } from '../infra/core/index.ts';
 import { BODY_LIMIT_BYTES, installHttpErrors, sendError } from './errors.ts';
-import { createAccess, type AccessLayer } from './access/index.ts';
+import { createAccess, type AccessLayer, type Governance } from './access/index.ts';
 import { SCHEMAS } from './routes/schemas.ts';
 
 export interface AppOptions {
@@ -9,6 +9,8 @@ export interface AppOptions {
   plugins?: ((app: FastifyInstance, opts: { deps: Deps }) => Promise<void>)[];
   /** The access layer (keys, grants, audit, rate limits). Default: one built from `deps`; `false` only for measuring its cost. */
   access?: AccessLayer | false;
+  /** Product states and emergency stops shared with the process's webhooks and report schedule (default: the access layer's own). */
+  governance?: Governance;
 }
 
 async function componentState(
@@ -53,6 +55,8 @@ export async function buildApp(deps: Deps, opts: AppOptions = {}): Promise<Fasti
           ratePerSecond: deps.config.ratePerSecond,
           metricsLoopbackOpen: deps.config.metricsLoopbackOpen,
           auditRetentionDays: deps.config.auditRetentionDays,
+          governanceRefreshMs: deps.config.governanceRefreshMs,
+          ...(opts.governance ? { governance: opts.governance } : {}),
         }));
   if (access) {
     await access.install(app);
@@ -68,6 +72,13 @@ export async function buildApp(deps: Deps, opts: AppOptions = {}): Promise<Fasti
       componentState('cache', () => deps.redis.ping()),
     ]);
     const ok = broker.state === 'up' && db.state === 'up' && cache.state === 'up';
+    // The emergency stop state, as this process enforces it (stays open during a stop).
+    let emergency: { all: boolean; subscribers: string[]; products: string[] } | undefined;
+    if (access) {
+      await access.governance.fresh().catch(() => undefined);
+      const e = access.governance.emergency();
+      emergency = { all: e.all, subscribers: e.subscribers, products: e.products };
+    }
     return reply.status(ok ? 200 : 503).send({
       broker: deps.kinds.broker,
       db: deps.kinds.db,
@@ -75,6 +86,7 @@ export async function buildApp(deps: Deps, opts: AppOptions = {}): Promise<Fasti
       registry: deps.kinds.registry,
       ok,
       components: { broker, db, cache, registry: { state: 'up' as const } },
+      ...(emergency ? { emergency } : {}),
     });
   });
 

@@ -248,6 +248,24 @@ forward(
 );
 
 forward(
+  'products',
+  '数据产品生命周期：登记、送审、批准、发布、暂停、恢复、下线 / data product lifecycle: products list|show|register|submit|approve|publish|suspend|resume|retire --reason …',
+  async (args) =>
+    (await import('../api/index.ts')).productsCli(args, io, async () =>
+      (await import('./compose.ts')).buildRuntime(loadConfig()),
+    ),
+);
+
+forward(
+  'emergency',
+  '紧急停止对外访问（订户、数据产品或全部）/ emergency stop of outside access: emergency stop|resume --all|--subscriber ID|--product CODE --reason …; emergency status',
+  async (args) =>
+    (await import('../api/index.ts')).emergencyCli(args, io, async () =>
+      (await import('./compose.ts')).buildRuntime(loadConfig()),
+    ),
+);
+
+forward(
   'report',
   '生成日报/周报/月报/年报（HTML、PDF、XLSX、JSON）/ build a daily, weekly, monthly or annual report: report --period month --date 2026-10 [--format pdf,xlsx,html,json] [--out DIR]',
   async (args) =>

@@ -11,6 +11,8 @@ import {
   SCHEMAS,
   createReportScheduler,
   reportRoutes,
+  createGovernance,
+  governanceRoutes,
 } from '../api/index.ts';
 import {
   catalogSources,
@@ -118,7 +120,10 @@ export async function startSystem(
     await s.start();
     started.push(s);
   };
+  // One view of product states and emergency stops per process: the API, webhooks and the report schedule share it.
+  const governance = createGovernance(rt, { refreshMs: rt.config.governanceRefreshMs });
   try {
+    await run(governance);
     await rt.broker.createTopics(indicatorTopics().map((t) => ({ ...t, topic: rt.topic(t.topic) })));
     if (roles.includes('worker')) {
       // Creates the feed topics, registers the contracts and checks the policy before consuming.
@@ -137,7 +142,7 @@ export async function startSystem(
       // In-process broker: records how far the outbox is consumed, so the next start replays only the rest.
       if (rt.kinds.broker === 'in-process')
         await run(createOutboxMark(rt, { groupId: rt.topic(INDICATOR_GROUP) }));
-      await run(startAlertWorker(rt));
+      await run(startAlertWorker(rt, { webhooks: { gate: governance } }));
       const f = forecastSchedule(rt);
       await run(f);
       forecasts = f.schedule;
@@ -147,6 +152,7 @@ export async function startSystem(
           db: rt.db,
           log: rt.log.child({ component: 'reports' }),
           schedule: rt.config.reportCron,
+          gate: governance,
         }),
       );
     }
@@ -178,6 +184,7 @@ export async function startSystem(
         );
       };
       app = await buildApp(rt, {
+        governance,
         plugins: [
           ingestRoutes,
           indicatorRoutes,
@@ -185,6 +192,7 @@ export async function startSystem(
           metricsRoutes,
           retrainRoute,
           accessRoutes,
+          governanceRoutes,
           alertRoutes,
           reportRoutes,
           dashboardRoutes,

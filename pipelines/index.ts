@@ -23,6 +23,7 @@ export {
   type Rule,
 } from './desensitize/policy.ts';
 export { createDesensitizer, type Desensitizer } from './desensitize/desensitize.ts';
+export { checkMinimumNecessary, type FieldCheck } from './desensitize/minimum.ts';
 
 // ---- ingest
 export { feedTopics, ensureFeedTopics } from './ingest/topics.ts';

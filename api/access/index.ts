@@ -31,3 +31,28 @@ export {
 export { secondarySuppress, countCells } from './disclosure.ts';
 export { accessRoutes } from './routes.ts';
 export { bill, formatBill, type Statement } from './bill.ts';
+export {
+  buildReview,
+  familyOfProduct,
+  productEvents,
+  transition,
+  PRODUCT_STATES,
+  STEPS,
+  STEP_NAMES,
+  type Actor,
+  type ProductEvent,
+  type ProductState,
+  type Review,
+  type Step,
+} from './lifecycle.ts';
+export {
+  emergencyState,
+  emergencyStops,
+  setEmergency,
+  type EmergencyState,
+  type StopEvent,
+  type StopKind,
+} from './emergency.ts';
+export { createGovernance, governanceChannel, type Governance } from './governance.ts';
+export { governanceRoutes } from './governance-routes.ts';
+export { productsCli, emergencyCli } from './governance-cli.ts';

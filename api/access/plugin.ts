@@ -19,6 +19,7 @@ import {
 } from './audit.ts';
 import { allowedScope, type Principal, type Scope } from './principal.ts';
 import { createAccessStore, type AccessStore } from './store.ts';
+import { createGovernance, type Governance } from './governance.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -70,12 +71,18 @@ export interface AccessOptions {
   docsPrefix?: string;
   /** Audit retention, days (at least 183); applied at install when it differs from the database's policy. Default 1095 (the migration's 3 years). */
   auditRetentionDays?: number;
+  /** Product states and emergency stops shared with the rest of the process (the composition root's); default: one of its own. */
+  governance?: Governance;
+  /** Longest age of the product states and emergency stops a request is checked against, ms. Default 1000. */
+  governanceRefreshMs?: number;
 }
 
 export interface AccessLayer {
   store: AccessStore;
   audit: AuditWriter;
-  options: Required<AccessOptions>;
+  options: Required<Omit<AccessOptions, 'governance'>>;
+  /** Product states and emergency stops (also the `AccessGate` of webhooks and scheduled reports). */
+  governance: Governance;
   /** Forgets cached keys and products (after a revoke, rotate or registration). */
   invalidate(): void;
   /** Installs the hooks on the root app; call before any route is registered. */
@@ -133,7 +140,7 @@ export function createAccess(
   deps: Pick<Deps, 'db' | 'redis' | 'log' | 'config' | 'kinds'>,
   opts: AccessOptions = {},
 ): AccessLayer {
-  const options: Required<AccessOptions> = {
+  const options: Required<Omit<AccessOptions, 'governance'>> = {
     metricsLoopbackOpen: opts.metricsLoopbackOpen ?? true,
     ratePerSecond: opts.ratePerSecond ?? 100,
     operatorRatePerSecond: opts.operatorRatePerSecond ?? 1000,
@@ -141,9 +148,12 @@ export function createAccess(
     auditFlushMs: opts.auditFlushMs ?? 500,
     docsPrefix: opts.docsPrefix ?? '/docs',
     auditRetentionDays: opts.auditRetentionDays ?? DEFAULT_AUDIT_RETENTION_DAYS,
+    governanceRefreshMs: opts.governanceRefreshMs ?? 1000,
   };
   const log = deps.log.child({ component: 'access' });
   const store = createAccessStore(deps.db);
+  const ownGovernance = !opts.governance;
+  const governance = opts.governance ?? createGovernance(deps, { refreshMs: options.governanceRefreshMs });
   const audit = createAuditWriter(deps.db, log, { flushMs: options.auditFlushMs });
   const keyCache = new Map<string, { p: Principal | null; until: number }>();
   /** Served calls per quota key (key id and CST day), as last known. */
@@ -172,7 +182,6 @@ export function createAccess(
       for (const [k, n] of batch) pendingQuota.set(k, (pendingQuota.get(k) ?? 0) + n);
     }
   }
-  let products: { codes: Set<string>; until: number } | null = null;
   let ready: Promise<void> | null = null;
   const quotaKey = (keyId: string, day: string) => `coalflow:${deps.config.topicPrefix}quota:${keyId}:${day}`;
 
@@ -188,15 +197,12 @@ export function createAccess(
     return found?.principal ?? null;
   }
 
-  async function registered(code: string): Promise<boolean> {
-    const now = Date.now();
-    if (!products || products.until <= now)
-      products = {
-        codes: new Set((await store.products()).map((p) => p.code)),
-        until: now + options.keyCacheMs,
-      };
-    return products.codes.has(code);
-  }
+  const suspended = (reason: string) =>
+    new AccessError(
+      'ACCESS_SUSPENDED',
+      403,
+      `访问已被紧急停止：${reason} / access stopped in an emergency: ${reason}`,
+    );
 
   function record(req: FastifyRequest, reply: FastifyReply): void {
     const st = req.accessState;
@@ -256,9 +262,14 @@ export function createAccess(
         return;
       throw unauthorized();
     }
-    const p = await lookup(key);
+    const [p] = await Promise.all([lookup(key), governance.fresh()]);
     if (!p) throw unauthorized();
     req.principal = p;
+    // Operators keep working through an emergency stop (it closes outside access only).
+    if (p.kind !== 'operator') {
+      const stop = governance.stopOf(p.subscriberId, []);
+      if (stop) throw suspended(stop.reason);
+    }
     if (cfg.operator) {
       if (p.kind !== 'operator') throw new AccessError('FORBIDDEN', 403, '此操作仅限运营方 / operator only');
       return;
@@ -270,12 +281,24 @@ export function createAccess(
     for (const product of needed) {
       if (product === null) continue;
       st.product ??= product;
-      if (!(await registered(product)))
+      const state = governance.productState(product);
+      if (state === undefined)
         throw new AccessError(
           'PRODUCT_NOT_REGISTERED',
           403,
           `数据产品 ${product} 未登记，不对任何人提供 / data product ${product} is not registered and is served to no one`,
         );
+      if (state !== 'published')
+        throw new AccessError(
+          'PRODUCT_NOT_PUBLISHED',
+          403,
+          `数据产品 ${product} 未发布（当前 ${state}），不对任何人提供 / data product ${product} is not published (${state}) and is served to no one`,
+          { context: { product, state } },
+        );
+      if (p.kind !== 'operator') {
+        const stop = governance.stopOf(p.subscriberId, [product]);
+        if (stop) throw suspended(stop.reason);
+      }
       const s = allowedScope(p, product);
       if (!s)
         throw new AccessError(
@@ -324,13 +347,15 @@ export function createAccess(
     store,
     audit,
     options,
+    governance,
     invalidate() {
       keyCache.clear();
-      products = null;
+      governance.invalidate();
     },
     async install(app) {
       ready ??= (async () => {
         await store.ensureProducts();
+        await governance.start();
         if (options.auditRetentionDays !== DEFAULT_AUDIT_RETENTION_DAYS) {
           const r = await deps.db.query(
             `SELECT config->>'drop_after' AS d FROM timescaledb_information.jobs WHERE proc_name = 'policy_retention' AND hypertable_name = 'access_audit'`,
@@ -363,6 +388,30 @@ export function createAccess(
         if (req.is404) return; // fastify's not-found answer serves nothing
         reply.raw.once('close', () => record(req, reply));
         await authorize(req);
+        const cfg = req.routeOptions.config ?? {};
+        const p = req.principal;
+        if (p && (cfg.stream || cfg.product === 'live')) {
+          // An open stream stops delivering as soon as its product or its subscriber is stopped.
+          const products =
+            cfg.product === 'live'
+              ? ['live', productOf(req, 'indicator.*')].filter((x): x is string => x !== null)
+              : cfg.product
+                ? [productOf(req, cfg.product)].filter((x): x is string => x !== null)
+                : [];
+          const forget = governance.watch({
+            subscriberId: p.subscriberId,
+            operator: p.kind === 'operator',
+            products,
+            end: (code, message) => {
+              const res = reply.raw;
+              if (res.headersSent && !res.writableEnded) {
+                res.write(`event: suspended\ndata: ${JSON.stringify({ code, message })}\n\n`);
+                res.end(() => req.raw.socket?.destroy());
+              } else req.raw.socket?.destroy();
+            },
+          });
+          reply.raw.once('close', forget);
+        }
       });
       await app.register(rateLimit, {
         global: true,
@@ -402,7 +451,7 @@ export function createAccess(
       await Promise.all([audit.flush(), flushQuota()]);
     },
     close: async () => {
-      await Promise.all([audit.close(), flushQuota()]);
+      await Promise.all([audit.close(), flushQuota(), ownGovernance ? governance.stop() : undefined]);
     },
   };
   return layer;

@@ -275,7 +275,7 @@ export async function accessRoutes(app: FastifyInstance, opts: { deps: Deps }): 
   const productSchema = {
     type: 'object',
     required: ['code', 'name'],
-    properties: { code: str, name: str, fields: strs, fee: anyObj },
+    properties: { code: str, name: str, fields: strs, fee: anyObj, state: str },
   } as const;
   app.get(
     '/v1/access/products',
@@ -298,13 +298,20 @@ export async function accessRoutes(app: FastifyInstance, opts: { deps: Deps }): 
       config: op,
       schema: {
         summary: '登记数据产品 / register a data product',
-        body: { ...productSchema, additionalProperties: false },
+        body: {
+          ...productSchema,
+          properties: { code: str, name: str, fields: strs, fee: anyObj },
+          additionalProperties: false,
+        },
         response: { 201: productSchema, ...errors },
       },
     },
     async (req, reply) => {
-      const p = await access.store.registerProduct(req.body);
-      access.invalidate();
+      const p = await access.store.registerProduct(req.body, {
+        actor: `key:${req.principal!.keyId}`,
+        subscriberId: req.principal!.subscriberId,
+      });
+      await access.governance.changed();
       return reply.status(201).send(p);
     },
   );

@@ -5,9 +5,10 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type pg from 'pg';
-import { InputError } from '../../infra/core/index.ts';
+import { CoalflowError, InputError } from '../../infra/core/index.ts';
 import { FAMILIES } from '../../pipelines/index.ts';
 import type { Grant, Principal, SubscriberKind, Tier } from './principal.ts';
+import type { Actor, ProductState } from './lifecycle.ts';
 
 export const KINDS: readonly SubscriberKind[] = ['enterprise', 'coal_user', 'government', 'operator'];
 
@@ -29,6 +30,8 @@ export interface Product {
   name: string;
   fields: string[];
   fee: FeeRule;
+  /** Lifecycle state (api/access/lifecycle.ts); only `published` is served. A new registration is a `draft`. */
+  state?: ProductState;
 }
 
 /** Products registered at start (existing rows are kept: an operator's changes win). */
@@ -113,30 +116,66 @@ function when(v: string | null | undefined, name: string): string | null {
 
 export function createAccessStore(db: pg.Pool) {
   const self = {
+    /** Registers the default products as published (they are what the system serves out of the box). */
     async ensureProducts(products: readonly Product[] = DEFAULT_PRODUCTS): Promise<void> {
       await db.query(
-        `INSERT INTO access_products (code, name, fields, fee)
-        SELECT p->>'code', p->>'name', ARRAY(SELECT jsonb_array_elements_text(p->'fields')), p->'fee' FROM jsonb_array_elements($1::jsonb) AS p
-        ON CONFLICT (code) DO NOTHING`,
+        `WITH ins AS (
+          INSERT INTO access_products (code, name, fields, fee, state)
+          SELECT p->>'code', p->>'name', ARRAY(SELECT jsonb_array_elements_text(p->'fields')), p->'fee', 'published' FROM jsonb_array_elements($1::jsonb) AS p
+          ON CONFLICT (code) DO NOTHING RETURNING code)
+        INSERT INTO product_events (product, from_state, to_state, actor, reason)
+        SELECT code, NULL, 'published', 'system:defaults', '默认数据产品 / default data product' FROM ins`,
         [JSON.stringify(products)],
       );
     },
-    async registerProduct(p: Product): Promise<Product> {
+    /**
+     * Registers (登记) a new product as a draft, recording who did it. Re-registering an existing code changes its
+     * name and fee; its fields only while it is a draft (after that they were reviewed: refused with
+     * PRODUCT_TRANSITION_INVALID).
+     */
+    async registerProduct(p: Product, who: Actor = { actor: 'system' }): Promise<Product> {
       if (!/^[a-z][a-z0-9_.]{1,63}$/.test(p.code))
         throw new InputError(
           '产品代码无效（小写字母、数字、_ 和 .）/ invalid product code (lower-case letters, digits, _ and .)',
         );
       if (!p.name) throw new InputError('缺少产品名称 / product name is required');
+      const fields = p.fields ?? [];
+      const old = await db.query('SELECT state, fields FROM access_products WHERE code = $1', [p.code]);
+      if (old.rowCount) {
+        const was = old.rows[0];
+        const same = JSON.stringify([...was.fields].sort()) === JSON.stringify([...fields].sort());
+        if (!same && was.state !== 'draft')
+          throw new CoalflowError(
+            'PRODUCT_TRANSITION_INVALID',
+            `数据产品 ${p.code} 已过审查（${was.state}），不能更改字段；请登记新产品 / data product ${p.code} was reviewed (${was.state}): its fields cannot change; register a new product`,
+            { context: { product: p.code, state: was.state } },
+          );
+        await db.query('UPDATE access_products SET name = $2, fields = $3, fee = $4 WHERE code = $1', [
+          p.code,
+          p.name,
+          fields,
+          JSON.stringify(p.fee ?? {}),
+        ]);
+        return { code: p.code, name: p.name, fields, fee: p.fee ?? {}, state: was.state };
+      }
       await db.query(
-        `INSERT INTO access_products (code, name, fields, fee) VALUES ($1, $2, $3, $4)
-        ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, fields = EXCLUDED.fields, fee = EXCLUDED.fee`,
-        [p.code, p.name, p.fields ?? [], JSON.stringify(p.fee ?? {})],
+        `WITH ins AS (INSERT INTO access_products (code, name, fields, fee, state) VALUES ($1, $2, $3, $4, 'draft')
+          ON CONFLICT (code) DO NOTHING RETURNING code)
+        INSERT INTO product_events (product, from_state, to_state, actor, subscriber_id, reason)
+        SELECT code, NULL, 'draft', $5, $6, '登记 / registered' FROM ins`,
+        [p.code, p.name, fields, JSON.stringify(p.fee ?? {}), who.actor, who.subscriberId ?? null],
       );
-      return p;
+      return { code: p.code, name: p.name, fields, fee: p.fee ?? {}, state: 'draft' };
     },
     async products(): Promise<Product[]> {
-      const r = await db.query('SELECT code, name, fields, fee FROM access_products ORDER BY code');
-      return r.rows.map((x) => ({ code: x.code, name: x.name, fields: x.fields, fee: x.fee }));
+      const r = await db.query('SELECT code, name, fields, fee, state FROM access_products ORDER BY code');
+      return r.rows.map((x) => ({
+        code: x.code,
+        name: x.name,
+        fields: x.fields,
+        fee: x.fee,
+        state: x.state,
+      }));
     },
     async createSubscriber(s: {
       id?: string;

@@ -6,7 +6,7 @@
  */
 import { Cron } from 'croner';
 import type pg from 'pg';
-import { ConfigError, type Logger } from '../../infra/core/index.ts';
+import { ConfigError, OPEN_GATE, type AccessGate, type Logger } from '../../infra/core/index.ts';
 import type { AlertsSource, Audience } from './content.ts';
 import { lastCompletePeriod, type PeriodKind } from './period.ts';
 import { FORMATS, type Format } from './render.ts';
@@ -48,7 +48,17 @@ export interface SchedulerOptions {
   retryBaseMs?: number;
   alerts?: AlertsSource;
   now?: () => number;
+  /**
+   * Whether the `report` product may go out (lifecycle and emergency stop; wired by the composition root). While
+   * it is not published nothing is scheduled; a subscriber's variant is not scheduled while that subscriber is
+   * stopped. The city report is still made during an emergency stop (in-domain work: operators read it; the API
+   * refuses it to everyone else). Default: refuses nothing.
+   */
+  gate?: AccessGate;
 }
+
+/** The data product scheduled reports belong to. */
+export const REPORT_PRODUCT = 'report';
 
 export interface ReportScheduler {
   /** Enqueues what is due at `now` and runs due jobs; returns the jobs this worker finished or failed. */
@@ -76,7 +86,12 @@ export function createReportScheduler(o: SchedulerOptions): ReportScheduler {
 
   async function enqueueDue(): Promise<void> {
     const t = now();
-    const audiences = [null, ...(o.audiences ? await o.audiences() : [])];
+    const gate = o.gate ?? OPEN_GATE;
+    if (!gate.published(REPORT_PRODUCT)) return;
+    const audiences = [
+      null,
+      ...(o.audiences ? await o.audiences() : []).filter((a) => gate.serves(REPORT_PRODUCT, a.subscriberId)),
+    ];
     for (const { kind, cron } of crons) {
       // Croner's previous run is strictly before the reference: a second later counts a fire at `t` itself.
       const last = cron.previousRuns(1, new Date(t + 1000))[0];

@@ -80,6 +80,8 @@ export interface Config {
    * _YEAR. Defaults: daily 0 7 * * * (previous day), weekly 30 7 * * 1, monthly 0 8 1 * *, annual 0 9 1 1 *.
    */
   reportCron: { day: string; week: string; month: string; year: string };
+  /** Longest time a process serves from its cached product states and emergency stops, ms (changes also arrive at once over Redis pub/sub). Env COALFLOW_GOVERNANCE_REFRESH_MS. Default 1000. */
+  governanceRefreshMs: number;
   /** True when no external service is configured (embedded default). */
   embedded: boolean;
 }
@@ -113,6 +115,9 @@ const KNOWN_COALFLOW_KEYS = new Set([
   'COALFLOW_ALERT_RULES',
   'COALFLOW_ALERT_STALE_CHECK_MS',
   'COALFLOW_ALERT_WEBHOOK_MAX_FAILURES',
+  'COALFLOW_GOVERNANCE_REFRESH_MS',
+  // Read by `coalflow products|emergency --api` only (the operator key for a running API), never by the system.
+  'COALFLOW_OPERATOR_KEY',
 ]);
 
 /** Five cron fields (minute hour day month weekday); the scheduler checks the values themselves at start. */
@@ -257,6 +262,7 @@ export function loadConfig(
     alertRules: env.COALFLOW_ALERT_RULES ?? '',
     alertStaleCheckMs: int(env, 'COALFLOW_ALERT_STALE_CHECK_MS', 60_000, 0, 86_400_000),
     alertWebhookMaxFailures: int(env, 'COALFLOW_ALERT_WEBHOOK_MAX_FAILURES', 50, 1, 1_000_000),
+    governanceRefreshMs: int(env, 'COALFLOW_GOVERNANCE_REFRESH_MS', 1000, 100, 60_000),
     logLevel: env.LOG_LEVEL || 'info',
     reportCron: {
       day: cron(env, 'COALFLOW_REPORT_CRON_DAY', '0 7 * * *'),

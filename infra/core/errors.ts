@@ -26,6 +26,9 @@ export const ERROR_CODES = {
   UNAUTHORIZED: 401,
   FORBIDDEN: 403,
   PRODUCT_NOT_REGISTERED: 403,
+  PRODUCT_NOT_PUBLISHED: 403,
+  PRODUCT_TRANSITION_INVALID: 409,
+  ACCESS_SUSPENDED: 403,
   RATE_LIMITED: 429,
   QUOTA_EXHAUSTED: 429,
   WORKER_CRASHED: null,
@@ -152,7 +155,14 @@ export function isProgrammingError(err: unknown): boolean {
  */
 export class AccessError extends CoalflowError {
   constructor(
-    code: 'UNAUTHORIZED' | 'FORBIDDEN' | 'PRODUCT_NOT_REGISTERED' | 'RATE_LIMITED' | 'QUOTA_EXHAUSTED',
+    code:
+      | 'UNAUTHORIZED'
+      | 'FORBIDDEN'
+      | 'PRODUCT_NOT_REGISTERED'
+      | 'PRODUCT_NOT_PUBLISHED'
+      | 'ACCESS_SUSPENDED'
+      | 'RATE_LIMITED'
+      | 'QUOTA_EXHAUSTED',
     status: number,
     message: string,
     opts: CoalflowErrorOptions = {},

@@ -34,3 +34,4 @@ export { createMetrics, refreshConsumerLag } from './metrics.ts';
 export { mulberry32 } from './random.ts';
 export { retry } from './retry.ts';
 export { AccessError } from './errors.ts';
+export { OPEN_GATE, type AccessGate, type Refusal } from './gate.ts';

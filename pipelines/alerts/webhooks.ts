@@ -10,7 +10,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
-import type { Logger } from '../../infra/core/index.ts';
+import { OPEN_GATE, type AccessGate, type Logger } from '../../infra/core/index.ts';
 import type { Audience } from './audience.ts';
 import { toAlertMessage } from './contract.ts';
 import {
@@ -40,7 +40,16 @@ export interface WebhookOptions {
   batch?: number;
   /** Lease on claimed deliveries, ms (a crashed deliverer's are retried after it). Default 30000. */
   leaseMs?: number;
+  /**
+   * Whether the `alert` product may go out now (lifecycle and emergency stop; wired by the composition root).
+   * Deliveries it refuses are held, not attempted and not counted as failures: they go out in order once the
+   * product or the subscriber is served again (and expire after `maxAgeMs` like any other). Default: refuses nothing.
+   */
+  gate?: AccessGate;
 }
+
+/** The data product whose grants and lifecycle alert webhooks follow. */
+export const ALERT_PRODUCT = 'alert';
 
 export interface Webhook {
   id: string;
@@ -198,11 +207,14 @@ export async function deliverRound(
   const maxAge = o.maxAgeMs ?? 86_400_000;
   const maxFail = o.maxConsecutiveFailures ?? 50;
   const timeout = o.requestTimeoutMs ?? 10_000;
+  const refused = (o.gate ?? OPEN_GATE).refused(ALERT_PRODUCT);
+  if (refused.all) return 0;
   // Claim and read in one statement (the embedded store is one session shared with the indicators: few statements, not many).
   const claimed = (
     await db.query<Claimed>(
       `WITH due AS (
        SELECT d.webhook_id, d.alert_id, d.seq FROM alert_deliveries d JOIN alert_webhooks w ON w.id = d.webhook_id AND w.enabled
+         AND NOT (w.subscriber_id = ANY($4::text[]))
        WHERE d.status = 'pending' AND d.next_attempt_ms <= $1 AND d.lease_until < $1
          AND NOT EXISTS (SELECT 1 FROM alert_deliveries e WHERE e.webhook_id = d.webhook_id AND e.alert_id = d.alert_id AND e.seq < d.seq AND e.status = 'pending')
        ORDER BY d.next_attempt_ms, d.alert_id, d.seq LIMIT $2 FOR UPDATE OF d SKIP LOCKED)
@@ -210,7 +222,7 @@ export async function deliverRound(
      WHERE d.webhook_id = due.webhook_id AND d.alert_id = due.alert_id AND d.seq = due.seq AND w.id = d.webhook_id
        AND s.alert_id = d.alert_id AND s.seq = d.seq
      RETURNING d.webhook_id, d.attempts, d.created_ms, w.url, w.secret, w.subscriber_id, ${stateCols('s')}`,
-      [nowMs, o.batch ?? 100, nowMs + (o.leaseMs ?? 30_000)],
+      [nowMs, o.batch ?? 100, nowMs + (o.leaseMs ?? 30_000), refused.subscribers],
     )
   ).rows;
   if (!claimed.length) return 0;
