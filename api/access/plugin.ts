@@ -404,10 +404,12 @@ export function createAccess(
             products,
             end: (code, message) => {
               const res = reply.raw;
+              // Ending the response (not the socket) lets a keep-alive client reuse its connection; the route's own
+              // cleanup runs on the request's 'close', which follows the end of the response.
               if (res.headersSent && !res.writableEnded) {
                 res.write(`event: suspended\ndata: ${JSON.stringify({ code, message })}\n\n`);
-                res.end(() => req.raw.socket?.destroy());
-              } else req.raw.socket?.destroy();
+                res.end();
+              } else if (!res.headersSent) res.destroy();
             },
           });
           reply.raw.once('close', forget);
