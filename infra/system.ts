@@ -121,7 +121,7 @@ export async function startSystem(
     started.push(s);
   };
   // One view of product states and emergency stops per process: the API, webhooks and the report schedule share it.
-  const governance = createGovernance(rt, { refreshMs: rt.config.governanceRefreshMs });
+  const governance = createGovernance(rt, { refreshMs: rt.config.governanceRefreshMs, ensureDefaults: true });
   try {
     await run(governance);
     await rt.broker.createTopics(indicatorTopics().map((t) => ({ ...t, topic: rt.topic(t.topic) })));

@@ -10,6 +10,7 @@ import type pg from 'pg';
 import type { AccessGate, Logger, Refusal } from '../../infra/core/index.ts';
 import { CURRENT_STOPS_SQL, stateOf, type EmergencyState, type StopEvent } from './emergency.ts';
 import type { ProductState } from './lifecycle.ts';
+import { createAccessStore } from './store.ts';
 
 /** An open stream, ended when what it serves is stopped. */
 export interface WatchedStream {
@@ -42,6 +43,11 @@ export interface Governance extends AccessGate {
 export interface GovernanceOptions {
   /** Longest age of the view, ms. Default 1000. */
   refreshMs?: number;
+  /**
+   * Register the default products (as published) at start, as the API does: a worker-only process on a fresh
+   * database would otherwise see no `alert` or `report` product and hold their deliveries. Default false.
+   */
+  ensureDefaults?: boolean;
 }
 
 export const governanceChannel = (prefix: string) => `coalflow:${prefix}governance`;
@@ -163,6 +169,7 @@ export function createGovernance(
     async start() {
       if (started) return;
       started = true;
+      if (opts.ensureDefaults) await createAccessStore(deps.db as pg.Pool).ensureProducts();
       await self.reload();
       timer = setInterval(() => {
         self.reload().catch((err: Error) => deps.log.warn({ err: err.message }, 'governance reload failed'));
