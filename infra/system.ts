@@ -8,6 +8,7 @@ import {
   ingestRoutes,
   metricsRoutes,
   accessRoutes,
+  governanceRoutes,
   SCHEMAS,
   createReportScheduler,
   reportRoutes,
@@ -187,6 +188,7 @@ export async function startSystem(
           accessRoutes,
           alertRoutes,
           reportRoutes,
+          governanceRoutes,
           dashboardRoutes,
         ],
       });
