@@ -371,6 +371,62 @@ test('the audit row carries the normalized query and the result size; usage is m
   assert.is(usage.rows, a.body.cellsReturned + b.body.cellsReturned);
 });
 
+test('hostile bodies never give a 5xx; the routes are in the OpenAPI document', async () => {
+  const deep: Record<string, unknown> = {};
+  let cur = deep;
+  for (let i = 0; i < 40; i++) cur = cur.x = {} as Record<string, unknown>;
+  const bodies: unknown[] = [
+    null,
+    [],
+    'tonnage',
+    42,
+    { measures: {}, range: RANGE },
+    { measures: [], range: RANGE },
+    { measures: ['tonnage'], range: { from: 20261001, to: 20261031 } },
+    { measures: ['tonnage'], range: { from: '2026-02-30', to: '2026-03-01' } },
+    { measures: ['tonnage'], range: { from: '2026-10-31', to: '2026-10-01' } },
+    { measures: ['tonnage'], filters: { region: [1, 2] }, range: RANGE },
+    { measures: ['tonnage'], filters: { region: ['a\u0000b'] }, range: RANGE },
+    {
+      measures: ['tonnage'],
+      filters: { region: Array.from({ length: 500 }, (_, i) => String(i)) },
+      range: RANGE,
+    },
+    { measures: ['tonnage'], dimensions: ['day', 'week'], range: RANGE },
+    { measures: ['tonnage'], range: RANGE, deep },
+    { ...deep, measures: ['tonnage'], range: RANGE },
+  ];
+  for (const b of bodies) {
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/sandbox/query',
+      headers: { ...analyst.headers, 'content-type': 'application/json' },
+      payload: JSON.stringify(b),
+    });
+    // fastify coerces scalars into the schema's types (numbers to strings): such a body is a valid query.
+    assert.ok(
+      res.statusCode === 400 || (res.statusCode === 200 && res.json().cells.length === 0),
+      `${JSON.stringify(b).slice(0, 80)} → ${res.statusCode} ${res.body.slice(0, 200)}`,
+    );
+    if (res.statusCode === 400)
+      assert.match(res.headers['content-type'] as string, 'application/problem+json');
+  }
+  const docs = await app.inject({ method: 'GET', url: '/docs/json' });
+  const paths = Object.keys((docs.json() as { paths: Record<string, unknown> }).paths);
+  for (const p of [
+    '/v1/sandbox/query',
+    '/v1/sandbox/catalog',
+    '/v1/compliance/reports/{month}',
+    '/v1/compliance/evaluation/{month}',
+  ])
+    assert.ok(paths.includes(p), `${p} in /docs/json`);
+  const cat = await app.inject({ method: 'GET', url: '/v1/sandbox/catalog' });
+  assert.is(cat.statusCode, 200);
+  assert.ok(
+    (cat.json() as { measures: { measure: string }[] }).measures.some((m) => m.measure === 'days_of_stock'),
+  );
+});
+
 test('operators see the same disclosure control; `coalflow sandbox query` sends a file to a running API', async () => {
   const { status, body } = await query(op, { measures: ['tonnage'], dimensions: ['region'], range: RANGE });
   assert.is(status, 200);
