@@ -228,9 +228,21 @@ export function productsOf(q: NormalQuery): string[] {
 /**
  * One statement per source: daily rows of the continuous aggregate, filtered by the range and by the filters on
  * dimensions the answer does not group by (those on grouped dimensions apply after suppression, so the outcome of
- * secondary suppression does not depend on them), summed per time bucket, grouped dimensions and owning group.
- * Only fixed fragments are concatenated; values are parameters ($1 … $n).
+ * secondary suppression does not depend on them), summed per time bucket, grouped dimensions and entity (mine or
+ * plant); the owning groups are looked up after. Only fixed fragments are concatenated;
+ * values are parameters ($1 … $n).
  */
+/** The sales aggregate a query reads: monthly or weekly when the range is made of whole buckets of that grain. */
+export function salesTable(q: NormalQuery): 'sales_daily' | 'sales_weekly' | 'sales_monthly' {
+  const from = new Date(`${q.range.from}T00:00:00Z`);
+  const next = new Date(Date.parse(`${q.range.to}T00:00:00Z`) + DAY_MS);
+  const wholeMonths = from.getUTCDate() === 1 && next.getUTCDate() === 1;
+  const wholeWeeks = from.getUTCDay() === 1 && next.getUTCDay() === 1;
+  if ((q.grain === 'month' || q.grain === null) && wholeMonths) return 'sales_monthly';
+  if ((q.grain === 'week' || q.grain === null) && wholeWeeks) return 'sales_weekly';
+  return 'sales_daily';
+}
+
 export function compile(q: NormalQuery, sqlFilters: Partial<Record<Dimension, string[]>>): pg.QueryConfig {
   const source = sourceOf(q);
   const values: unknown[] = [q.range.from, q.range.to];
@@ -247,41 +259,49 @@ export function compile(q: NormalQuery, sqlFilters: Partial<Record<Dimension, st
   const t = q.grain ? GRAINS[q.grain] : 'NULL::timestamptz';
   const dimCols = q.dimensions.map((dim) => `d.${DIMENSIONS[dim].column}::text AS ${dim}`);
   const dimGroup = q.dimensions.map((dim) => `d.${DIMENSIONS[dim].column}`);
-  const select = ['t', ...q.dimensions].join(', ');
   if (source === 'sales') {
+    // A range of whole months (or ISO weeks) reads the monthly (weekly) aggregate: a twelfth of the rows, and no
+    // per-row time bucketing; any other range reads the daily one.
+    const table = salesTable(q);
+    const tt = table === 'sales_daily' ? t : q.grain ? 'd.bucket' : 'NULL::timestamptz';
     return {
-      text: `WITH d AS (SELECT d.bucket, d.mine_id, d.region_code, d.coal_type, d.band, d.net_t, d.value_yuan, d.n FROM sales_daily d WHERE ${where.join(' AND ')}),
-owner AS (SELECT m.mine_id, c.company FROM (SELECT DISTINCT mine_id FROM d) m
-  CROSS JOIN LATERAL (SELECT f.company FROM fact_sales f WHERE f.mine_id = m.mine_id ORDER BY f.event_time DESC LIMIT 1) c),
-r AS (SELECT ${t} AS t, ${[...dimCols, 'o.company'].join(', ')}, sum(d.net_t)::float8 AS tonnage, sum(d.value_yuan)::float8 AS value, sum(d.n)::float8 AS trips
-  FROM d JOIN owner o USING (mine_id) GROUP BY ${['1', ...dimGroup, 'o.company'].join(', ')})
-SELECT ${select}, company, tonnage, value, trips FROM r`,
+      text: `SELECT ${tt} AS t, ${[...dimCols, 'd.mine_id AS entity'].join(', ')}, sum(d.net_t)::float8 AS tonnage, sum(d.value_yuan)::float8 AS value, sum(d.n)::float8 AS trips
+FROM ${table} d WHERE ${where.join(' AND ')} GROUP BY ${['1', ...dimGroup, 'd.mine_id'].join(', ')}`,
       values,
     };
   }
   if (source === 'mine_stock') {
     // Each mine's last report within the bucket (within the range when there is no time dimension), summed.
     return {
-      text: `WITH d AS (SELECT d.bucket, d.mine_id, d.region_code, d.stock_t FROM mine_inventory_daily d WHERE ${where.join(' AND ')}),
-last AS (SELECT DISTINCT ON (1, d.mine_id) ${t} AS t, d.mine_id, d.region_code, d.stock_t FROM d ORDER BY 1, d.mine_id, d.bucket DESC),
-owner AS (SELECT m.mine_id, COALESCE(md.company, c.company, m.mine_id) AS company FROM (SELECT DISTINCT mine_id FROM d) m
-  LEFT JOIN ind_mine_dim md ON md.mine_id = m.mine_id
-  LEFT JOIN LATERAL (SELECT f.company FROM fact_sales f WHERE f.mine_id = m.mine_id ORDER BY f.event_time DESC LIMIT 1) c ON true)
-SELECT ${['d.t AS t', ...dimCols].join(', ')}, o.company, sum(d.stock_t)::float8 AS stock
-FROM last d JOIN owner o USING (mine_id) GROUP BY ${['d.t', ...dimGroup, 'o.company'].join(', ')}`,
+      text: `SELECT DISTINCT ON (1, d.mine_id) ${t} AS t, ${[...dimCols, 'd.mine_id AS entity'].join(', ')}, d.stock_t::float8 AS stock
+FROM mine_inventory_daily d WHERE ${where.join(' AND ')} ORDER BY 1, d.mine_id, d.bucket DESC`,
       values,
     };
   }
   // Coal users: each plant is its own organisation; per plant and bucket the consumption summed, the days with a
   // consumption report and the last stock.
   return {
-    text: `WITH d AS (SELECT d.bucket, d.user_id, d.sector, d.consumption_t, d.stock_t FROM coal_users_daily d WHERE ${where.join(' AND ')})
-SELECT ${['t', ...q.dimensions].join(', ')}, company, cons, cdays, stock FROM (
-  SELECT ${t} AS t, ${[...dimCols, 'd.user_id AS company'].join(', ')}, sum(d.consumption_t)::float8 AS cons, count(d.consumption_t)::int AS cdays,
-    ((array_agg(d.stock_t ORDER BY d.bucket DESC) FILTER (WHERE d.stock_t IS NOT NULL))[1])::float8 AS stock
-  FROM d GROUP BY ${['1', ...dimGroup, 'd.user_id'].join(', ')}) x`,
+    text: `SELECT ${t} AS t, ${[...dimCols, 'd.user_id AS entity'].join(', ')}, sum(d.consumption_t)::float8 AS cons, count(d.consumption_t)::int AS cdays,
+  ((array_agg(d.stock_t ORDER BY d.bucket DESC) FILTER (WHERE d.stock_t IS NOT NULL))[1])::float8 AS stock
+FROM coal_users_daily d WHERE ${where.join(' AND ')} GROUP BY ${['1', ...dimGroup, 'd.user_id'].join(', ')}`,
     values,
   };
+}
+
+/**
+ * The owning group of each mine: the credit code of its newest sale (as the indicator cells count contributors),
+ * else its master record, else the mine itself. One index lookup per mine; joined in the process (a join in the
+ * statement made the planner, without statistics on the embedded database, loop over every daily row).
+ */
+async function ownersOf(db: pg.Pool, mines: string[]): Promise<Map<string, string>> {
+  if (!mines.length) return new Map();
+  const r = await db.query(
+    `SELECT m.mine_id, COALESCE(c.company, md.company, m.mine_id) AS company FROM unnest($1::text[]) AS m(mine_id)
+    LEFT JOIN ind_mine_dim md ON md.mine_id = m.mine_id
+    LEFT JOIN LATERAL (SELECT f.company FROM fact_sales f WHERE f.mine_id = m.mine_id ORDER BY f.event_time DESC LIMIT 1) c ON true`,
+    [mines],
+  );
+  return new Map(r.rows.map((x) => [x.mine_id as string, x.company as string]));
 }
 
 export interface SandboxCell {
@@ -333,6 +353,8 @@ export async function runSandbox(db: pg.Pool, q: NormalQuery, view: SandboxView)
   for (const [d, vals] of Object.entries(restrict) as [Dimension, string[]][])
     (q.dimensions.includes(d) ? post : sqlFilters)[d] = vals;
   const r = await db.query(compile(q, sqlFilters));
+  const owners =
+    source === 'users' ? null : await ownersOf(db, [...new Set(r.rows.map((x) => x.entity as string))]);
 
   const cells = new Map<string, Acc>();
   const bases =
@@ -348,7 +370,7 @@ export async function runSandbox(db: pg.Pool, q: NormalQuery, view: SandboxView)
       acc = { key, companies: new Map(), sums: [0, 0, 0, 0], dosStock: 0, dosAvg: 0 };
       cells.set(k, acc);
     }
-    const company = String(row.company);
+    const company = owners ? (owners.get(row.entity) ?? String(row.entity)) : String(row.entity);
     const part = acc.companies.get(company) ?? bases.map(() => 0);
     bases.forEach((b, i) => (part[i]! += Number(row[b] ?? 0)));
     acc.companies.set(company, part);

@@ -217,6 +217,30 @@ test('time and band dimensions: weekly cells equal the facts grouped independent
   ]);
 });
 
+test('whole weeks read the weekly aggregate, other ranges the daily one: the same figures as the facts', async () => {
+  for (const range of [
+    { from: '2026-10-05', to: '2026-10-18' },
+    { from: '2026-10-04', to: '2026-10-18' },
+    { from: '2026-10-07', to: '2026-10-07' },
+  ]) {
+    const { status, body } = await query(analyst, {
+      measures: ['tonnage'],
+      filters: { region: [MANY] },
+      range,
+    });
+    assert.is(status, 200);
+    const x = (
+      await rt.db.query(
+        `SELECT sum(net_t)::float8 AS t FROM fact_sales WHERE region_code = $1 AND record_id LIKE 'sbx-%'
+        AND event_time >= ($2::date::timestamp AT TIME ZONE 'Asia/Shanghai') AND event_time < (($3::date + 1)::timestamp AT TIME ZONE 'Asia/Shanghai')`,
+        [MANY, range.from, range.to],
+      )
+    ).rows[0];
+    assert.is(body.cells.length, 1);
+    near(body.cells[0]!.values.tonnage, x.t, `${range.from}..${range.to}`);
+  }
+});
+
 test('coal users by sector: 4 power plants answered (days of stock from the same rows), 1 chemicals plant suppressed with the smallest sibling', async () => {
   const { status, body } = await query(analyst, {
     measures: ['consumption', 'user_stock', 'days_of_stock'],
