@@ -24,3 +24,4 @@ export { SCHEMAS } from './routes/schemas.ts';
 export { ensureDemoKeys, DEMO_KEYS_FILE, type DemoKey, type DemoWorld } from './access/demo.ts';
 export { keysCli, billCli } from './access/cli.ts';
 export { createReportScheduler, reportCli, reportRoutes } from './reports/index.ts';
+export { governanceRoutes, governanceRoutesWith, complianceCli, sandboxCli } from './governance/index.ts';

@@ -275,6 +275,26 @@ forward(
     }),
 );
 
+forward(
+  'compliance',
+  '公共数据资源使用情况与合规月报（PDF、XLSX、HTML、JSON）/ monthly usage and compliance report: compliance --month 2026-10 [--format pdf] [--out f.pdf]',
+  async (args) =>
+    (await import('../api/index.ts')).complianceCli(args, {
+      ...io,
+      openRuntime: async () => (await import('./compose.ts')).buildRuntime(loadConfig()),
+    }),
+);
+
+forward(
+  'sandbox',
+  '向运行中的 API 提交沙箱聚合查询 / send a sandbox aggregate query to a running API: sandbox query --file q.json --key KEY [--url URL]',
+  async (args) =>
+    (await import('../api/index.ts')).sandboxCli(args, {
+      ...io,
+      openRuntime: async () => (await import('./compose.ts')).buildRuntime(loadConfig()),
+    }),
+);
+
 program
   .command('simulate')
   .description('只运行模拟器，向 coal.raw.* 主题写入 / run only the feed simulator, producing to coal.raw.*')

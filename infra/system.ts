@@ -8,6 +8,7 @@ import {
   ingestRoutes,
   metricsRoutes,
   accessRoutes,
+  governanceRoutes,
   SCHEMAS,
   createReportScheduler,
   reportRoutes,
@@ -195,6 +196,7 @@ export async function startSystem(
           governanceRoutes,
           alertRoutes,
           reportRoutes,
+          governanceRoutes,
           dashboardRoutes,
         ],
       });

@@ -65,6 +65,7 @@ export async function ensureDemoKeys(
           'live',
           'report',
           'alert',
+          'sandbox',
         ],
         mines,
         purpose: '本企业经营分析（演示）/ own operations (demo)',
@@ -98,7 +99,7 @@ export async function ensureDemoKeys(
       name: '鄂尔多斯市能源局（演示）',
       kind: 'government',
       grant: {
-        products: [...all, 'forecast', 'live', 'report', 'alert'],
+        products: [...all, 'forecast', 'live', 'report', 'alert', 'sandbox'],
         mines: ['*'],
         users: ['*'],
         purpose: '煤炭保供监测与公共治理（演示）/ supply monitoring and public governance (demo)',

@@ -43,6 +43,8 @@ declare module 'fastify' {
     accessScope: Scope | null;
     /** Cells the handler returned and suppressed, for the audit row and metering. */
     accessCells: { returned: number; suppressed: number } | null;
+    /** What the handler adds to the audit row's params (e.g. a sandbox query's normalized body and result size). */
+    auditExtra: Record<string, unknown> | null;
     accessState: {
       product: string | null;
       bytes: number;
@@ -127,7 +129,7 @@ const unauthorized = () =>
 function auditParams(req: FastifyRequest): Record<string, unknown> {
   const q = { ...(req.query as Record<string, unknown> | undefined) };
   delete q.key; // a key in the query string never reaches the audit trail
-  return { ...q, ...(req.params as Record<string, unknown> | undefined) };
+  return { ...q, ...(req.params as Record<string, unknown> | undefined), ...req.auditExtra };
 }
 
 function nextCstMidnightSeconds(now = Date.now()): number {
@@ -369,6 +371,7 @@ export function createAccess(
       app.decorateRequest('principal', null);
       app.decorateRequest('accessScope', null);
       app.decorateRequest('accessCells', null);
+      app.decorateRequest('auditExtra', null);
       app.decorateRequest('accessState', null);
       app.addHook('onRoute', (route) => {
         const cfg = (route.config ?? {}) as Record<string, unknown>;

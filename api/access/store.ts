@@ -61,6 +61,12 @@ export const DEFAULT_PRODUCTS: readonly Product[] = [
     fields: ['净重', '过重时间', '煤种名称'],
     fee: { perMbYuan: 1, capYuan: 1000 },
   },
+  {
+    code: 'sandbox',
+    name: '沙箱聚合查询 / sandbox aggregate queries',
+    fields: ['净重', '过重时间', '煤种名称', '单价', '库存', '日耗'],
+    fee: { perCallYuan: 0.05, perThousandRowsYuan: 0.5, capYuan: 3000 },
+  },
 ];
 
 export interface KeyRow {

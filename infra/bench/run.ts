@@ -13,7 +13,17 @@ import { join } from 'node:path';
 import os from 'node:os';
 
 const root = new URL('../..', import.meta.url).pathname;
-const ALL = ['ingest', 'indicators', 'ceiling', 'forecast', 'startup', 'access', 'alerts', 'reports'];
+const ALL = [
+  'ingest',
+  'indicators',
+  'ceiling',
+  'forecast',
+  'startup',
+  'access',
+  'alerts',
+  'reports',
+  'governance',
+];
 const argv = process.argv.slice(2);
 const repeatAt = argv.indexOf('--repeat');
 const repeat = repeatAt >= 0 ? Math.max(1, Number(argv[repeatAt + 1]) || 1) : 1;
