@@ -67,6 +67,20 @@ export async function buildApp(deps: Deps, opts: AppOptions = {}): Promise<Fasti
       componentState('db', () => deps.db.query('SELECT 1')),
       componentState('cache', () => deps.redis.ping()),
     ]);
+    // The database as the runtime's watcher saw it: down (hung or refused) since when, and the last outage that ended.
+    const h = deps.health;
+    const dbSeen = {
+      ...db,
+      ...(h?.dbDownSince() ? { downSince: new Date(h.dbDownSince()!).toISOString() } : {}),
+      ...(h?.lastDbOutage()
+        ? {
+            lastOutage: {
+              from: new Date(h.lastDbOutage()!.from).toISOString(),
+              to: new Date(h.lastDbOutage()!.to).toISOString(),
+            },
+          }
+        : {}),
+    };
     const ok = broker.state === 'up' && db.state === 'up' && cache.state === 'up';
     return reply.status(ok ? 200 : 503).send({
       broker: deps.kinds.broker,
@@ -74,7 +88,7 @@ export async function buildApp(deps: Deps, opts: AppOptions = {}): Promise<Fasti
       cache: deps.kinds.cache,
       registry: deps.kinds.registry,
       ok,
-      components: { broker, db, cache, registry: { state: 'up' as const } },
+      components: { broker, db: dbSeen, cache, registry: { state: 'up' as const } },
     });
   });
 

@@ -7,7 +7,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
-import { AccessError, ConfigError, type Deps } from '../../infra/core/index.ts';
+import { AccessError, ConfigError, ServiceError, type Deps } from '../../infra/core/index.ts';
 import { FAMILIES } from '../../pipelines/index.ts';
 import { registerDocs } from './docs.ts';
 import {
@@ -130,7 +130,7 @@ function nextCstMidnightSeconds(now = Date.now()): number {
 }
 
 export function createAccess(
-  deps: Pick<Deps, 'db' | 'redis' | 'log' | 'config' | 'kinds'>,
+  deps: Pick<Deps, 'db' | 'redis' | 'log' | 'config' | 'kinds' | 'health'>,
   opts: AccessOptions = {},
 ): AccessLayer {
   const options: Required<AccessOptions> = {
@@ -145,7 +145,14 @@ export function createAccess(
   const log = deps.log.child({ component: 'access' });
   const store = createAccessStore(deps.db);
   const audit = createAuditWriter(deps.db, log, { flushMs: options.auditFlushMs });
-  const keyCache = new Map<string, { p: Principal | null; until: number }>();
+  const keyCache = new Map<string, { p: Principal | null; until: number; expiresAt: number }>();
+  const dbDown = () => deps.health?.db() === 'down';
+  const dbUnavailable = (cause?: unknown) =>
+    new ServiceError(
+      'SERVICE_UNAVAILABLE',
+      '数据库暂不可用，无法核验此密钥，请稍后重试 / the database is unavailable and this key cannot be checked: retry shortly',
+      { cause },
+    );
   /** Served calls per quota key (key id and CST day), as last known. */
   const used = new Map<string, number>();
   /** Served calls not yet added to Redis: sent in one pipeline per flush period (one INCR per call cost half the throughput). */
@@ -180,21 +187,43 @@ export function createAccess(
     const now = Date.now();
     const hit = keyCache.get(key);
     if (hit && hit.until > now) return hit.p;
-    const found = await store.principal(key, now);
+    // While the database is down a key read before is trusted as last read (until its own expiry): the API keeps
+    // serving the Redis snapshots. A revocation made meanwhile takes effect when the database answers again.
+    const usable = hit && hit.expiresAt > now ? hit : null;
+    if (dbDown()) {
+      if (usable) return usable.p;
+      throw dbUnavailable();
+    }
+    let found: Awaited<ReturnType<typeof store.principal>>;
+    try {
+      found = await store.principal(key, now);
+    } catch (err) {
+      if (usable) return usable.p;
+      throw dbUnavailable(err);
+    }
     // Unknown keys are remembered briefly too, so a flood of bad keys does not reach the database each time.
-    const until = Math.min(now + (found ? options.keyCacheMs : 1000), found?.expiresAt ?? Infinity);
+    const expiresAt = found?.expiresAt ?? Infinity;
+    const until = Math.min(now + (found ? options.keyCacheMs : 1000), expiresAt);
     if (keyCache.size > 10_000) keyCache.clear();
-    keyCache.set(key, { p: found?.principal ?? null, until });
+    keyCache.set(key, { p: found?.principal ?? null, until, expiresAt });
     return found?.principal ?? null;
   }
 
   async function registered(code: string): Promise<boolean> {
     const now = Date.now();
-    if (!products || products.until <= now)
-      products = {
-        codes: new Set((await store.products()).map((p) => p.code)),
-        until: now + options.keyCacheMs,
-      };
+    if (!products || products.until <= now) {
+      // The registered products as last read while the database is down (registration changes wait for it).
+      if (products && dbDown()) return products.codes.has(code);
+      if (dbDown()) throw dbUnavailable();
+      try {
+        products = {
+          codes: new Set((await store.products()).map((p) => p.code)),
+          until: now + options.keyCacheMs,
+        };
+      } catch (err) {
+        if (!products) throw dbUnavailable(err);
+      }
+    }
     return products.codes.has(code);
   }
 
@@ -240,6 +269,11 @@ export function createAccess(
       purpose: null as string | null,
     };
     req.accessState = st;
+    if (audit.full() && !cfg.public)
+      throw new ServiceError(
+        'SERVICE_UNAVAILABLE',
+        '审计记录暂无法写入（数据库不可用），暂停服务以免出现未审计的访问，请稍后重试 / audit rows cannot be written (database unavailable): nothing is served unaudited, retry shortly',
+      );
     const key = presentedKey(req, cfg.product === 'live' || cfg.stream === true);
     if (cfg.public) {
       // Open, but a presented key still names the caller in the audit trail.

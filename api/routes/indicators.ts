@@ -31,6 +31,11 @@ import { SCHEMAS } from './schemas.ts';
 import { createLiveHub, type LiveMessage } from './live-hub.ts';
 import { timeParam } from './params.ts';
 
+/** Set on "latest" while the database is down: the Redis snapshots are served, but nothing new reaches them. */
+export const STALE_HEADER = 'X-Coalflow-Stale';
+/** When the database went down (ISO 8601), with `STALE_HEADER`. */
+export const STALE_SINCE_HEADER = 'X-Coalflow-Stale-Since';
+
 /** Aggregate cells with fewer contributing companies are suppressed. */
 export const MIN_CONTRIBUTORS = 3;
 /** Aggregate cells where one company holds more than this share are suppressed (dominance rule). */
@@ -156,10 +161,16 @@ export async function indicatorRoutes(app: FastifyInstance, opts: { deps: Deps }
   app.get(
     '/v1/indicators/latest',
     { config: { product: 'indicator.*' }, schema: SCHEMAS.latest },
-    async (req: FastifyRequest<{ Querystring: Q }>) => {
+    async (req: FastifyRequest<{ Querystring: Q }>, reply: FastifyReply) => {
       const f = family(req.query.family);
       const scope = scopeOf(req.query.scope, f);
       const id = req.query.id || undefined;
+      // The snapshots stay served while the database is down, but nothing new reaches them: say so.
+      const downSince = deps.health?.dbDownSince();
+      if (downSince) {
+        reply.header(STALE_HEADER, 'db-unavailable');
+        reply.header(STALE_SINCE_HEADER, new Date(downSince).toISOString());
+      }
       // Aggregate cells are read with all their siblings: secondary suppression looks at the whole group.
       const entries = await readLatest(
         deps.redis,
