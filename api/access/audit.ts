@@ -142,7 +142,10 @@ export function createAuditWriter(db: pg.Pool, log: Logger, opts: AuditWriterOpt
         dropped++;
         if (Date.now() - droppedLogAt > 10_000) {
           droppedLogAt = Date.now();
-          log.error({ dropped, pending: queue.length }, 'audit queue full: rows of refused requests not kept');
+          log.error(
+            { dropped, pending: queue.length },
+            'audit queue full: rows of refused requests not kept',
+          );
         }
         return;
       }

@@ -258,7 +258,12 @@ interface Child {
 }
 
 /** Forks one child and waits for its URL (or its error). */
-async function spawnDbChild(dataDir: string, port: number, startTimeoutMs: number, minFreeBytes: number): Promise<Child> {
+async function spawnDbChild(
+  dataDir: string,
+  port: number,
+  startTimeoutMs: number,
+  minFreeBytes: number,
+): Promise<Child> {
   // The child runs TypeScript like this process: through tsx's loader, by absolute URL (any cwd).
   const loader = import.meta.resolve('tsx');
   const proc = fork(new URL('./embedded-server.ts', import.meta.url).pathname, [], {
@@ -315,7 +320,9 @@ async function spawnDbChild(dataDir: string, port: number, startTimeoutMs: numbe
  * turned read-only or full, attempts run out) goes to `onFatal`, as does free space falling under
  * `minFreeBytes` while running.
  */
-export async function startEmbeddedDbProcess(opts: EmbeddedDbProcessOptions = {}): Promise<EmbeddedDbProcess> {
+export async function startEmbeddedDbProcess(
+  opts: EmbeddedDbProcessOptions = {},
+): Promise<EmbeddedDbProcess> {
   const dataDir = opts.dataDir || 'memory';
   const persistent = dataDir !== 'memory';
   const minFree = opts.minFreeBytes ?? 0;
