@@ -7,6 +7,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
+import { createRequire } from 'node:module';
 import { AccessError, ConfigError, ServiceError, type Deps } from '../../infra/core/index.ts';
 import { FAMILIES } from '../../pipelines/index.ts';
 import { registerDocs } from './docs.ts';
@@ -83,6 +84,45 @@ export interface AccessLayer {
   /** Writes every pending audit row. */
   flush(): Promise<void>;
   close(): Promise<void>;
+}
+
+type StoreCb = (err: Error | null, res: { current: number; ttl: number } | null) => void;
+interface RateStore {
+  incr(key: string, cb: StoreCb, timeWindow: number, max: number): void;
+  read?(key: string, cb: StoreCb, timeWindow: number, max: number): void;
+}
+const requireCjs = createRequire(import.meta.url);
+
+/**
+ * Rate limits counted in Redis (shared by every API process), and in this process while Redis is down or a
+ * count fails: limits keep holding per process instead of every request failing, or waiting on the Redis
+ * client's offline queue.
+ */
+function failoverRateStore(redis: Deps['redis'], nameSpace: string) {
+  const RedisStore = requireCjs('@fastify/rate-limit/store/RedisStore.js') as new (
+    ...a: unknown[]
+  ) => RateStore;
+  const LocalStore = requireCjs('@fastify/rate-limit/store/LocalStore.js') as new (
+    ...a: unknown[]
+  ) => RateStore;
+  return class FailoverStore implements RateStore {
+    private remote: RateStore;
+    private local: RateStore;
+    constructor(params: { continueExceeding?: boolean; exponentialBackoff?: boolean }) {
+      this.remote = new RedisStore(params.continueExceeding, params.exponentialBackoff, redis, nameSpace);
+      this.local = new LocalStore(params.continueExceeding, params.exponentialBackoff);
+    }
+    private call(m: 'incr' | 'read', key: string, cb: StoreCb, tw: number, max: number) {
+      if (redis.status !== 'ready') return this.local[m]!(key, cb, tw, max);
+      this.remote[m]!(key, (err, res) => (err ? this.local[m]!(key, cb, tw, max) : cb(null, res)), tw, max);
+    }
+    incr(key: string, cb: StoreCb, tw: number, max: number) {
+      this.call('incr', key, cb, tw, max);
+    }
+    read(key: string, cb: StoreCb, tw: number, max: number) {
+      this.call('read', key, cb, tw, max);
+    }
+  };
 }
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
@@ -164,6 +204,12 @@ export function createAccess(
       quotaTimer = null;
     }
     if (!pendingQuota.size) return;
+    // Redis down: the counts wait here (one number per key and day) and go when it is back.
+    if (deps.kinds.cache === 'redis' && deps.redis.status !== 'ready') {
+      quotaTimer = setTimeout(() => void flushQuota(), Math.max(1000, options.auditFlushMs));
+      quotaTimer.unref();
+      return;
+    }
     const batch = [...pendingQuota];
     pendingQuota.clear();
     const pipe = deps.redis.pipeline();
@@ -337,7 +383,11 @@ export function createAccess(
       const k = quotaKey(p.keyId, cstDay(now));
       let n = used.get(k);
       if (n === undefined) {
-        n = Number((await deps.redis.get(k)) ?? 0);
+        // Redis down: counted from this process's calls until it is back (the quota holds per process meanwhile).
+        n =
+          deps.kinds.cache === 'redis' && deps.redis.status !== 'ready'
+            ? 0
+            : Number((await deps.redis.get(k).catch(() => 0)) ?? 0);
         if (used.size > 10_000) used.clear();
         used.set(k, n);
       }
@@ -403,7 +453,7 @@ export function createAccess(
         hook: 'preHandler',
         timeWindow: 1000,
         ...(deps.kinds.cache === 'redis'
-          ? { redis: deps.redis, nameSpace: `coalflow:${deps.config.topicPrefix}rl:` }
+          ? { store: failoverRateStore(deps.redis, `coalflow:${deps.config.topicPrefix}rl:`) as never }
           : {}),
         keyGenerator: (req) => req.principal?.keyId ?? `ip:${req.ip}`,
         max: (req) =>
