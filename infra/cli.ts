@@ -20,6 +20,11 @@ function fail(err: unknown): never {
 
 async function runRoles(roles: Role[], overrides: Partial<Config> = {}): Promise<void> {
   const config = loadConfig(process.env, overrides);
+  // A read-only or full data directory is refused before the runtime loads (seconds, not a database start).
+  if (!config.databaseUrl && config.dataDir && config.dataDir !== 'memory') {
+    const { checkDataDir } = await import('./db/data-dir.ts');
+    checkDataDir(config.dataDir, config.dataDirMinFreeMb * 1048576);
+  }
   // Signals are taken from the start: one that arrives while the system is still starting (the API may already
   // answer /healthz) stops it cleanly as soon as it has started, instead of killing it half-way.
   let stopNow: ((sig: string) => void) | null = null;
