@@ -100,6 +100,7 @@ s(
       ctx.mnt = '';
       throw new Error(
         `this test mounts a tmpfs (root with CAP_SYS_ADMIN, as tests and CI run here): ${(err as Error).message}`,
+        { cause: err },
       );
     }
     const dataDir = join(ctx.mnt, 'pglite');
