@@ -236,10 +236,9 @@ export function createAccess(
     // While the database is down a key read before is trusted as last read (until its own expiry): the API keeps
     // serving the Redis snapshots. A revocation made meanwhile takes effect when the database answers again.
     const usable = hit && hit.expiresAt > now ? hit : null;
-    if (dbDown()) {
-      if (usable) return usable.p;
-      throw dbUnavailable();
-    }
+    // A key not seen before is still looked up (it waits for a hung server): the watcher can also call a merely
+    // busy database down, and refusing keys on that guess would turn load into 503s.
+    if (dbDown() && usable) return usable.p;
     let found: Awaited<ReturnType<typeof store.principal>>;
     try {
       found = await store.principal(key, now);
@@ -260,7 +259,6 @@ export function createAccess(
     if (!products || products.until <= now) {
       // The registered products as last read while the database is down (registration changes wait for it).
       if (products && dbDown()) return products.codes.has(code);
-      if (dbDown()) throw dbUnavailable();
       try {
         products = {
           codes: new Set((await store.products()).map((p) => p.code)),

@@ -10,7 +10,10 @@ import type { Logger, StoreHealth } from '../core/index.ts';
 export interface DbHealthOptions {
   /** Time between probes, ms. Default 1000. */
   intervalMs?: number;
-  /** A probe unanswered after this long marks the database down, ms. Default 5000. */
+  /**
+   * A probe unanswered after this long marks the database down, ms. Default 10000: the embedded server is one
+   * session, and on a loaded machine a probe can wait seconds behind a long transaction of a healthy one.
+   */
   timeoutMs?: number;
 }
 
@@ -22,7 +25,7 @@ export interface DbHealth extends StoreHealth {
 
 export function watchDb(db: pg.Pool, log: Logger, opts: DbHealthOptions = {}): DbHealth {
   const intervalMs = opts.intervalMs ?? 1000;
-  const timeoutMs = opts.timeoutMs ?? 5000;
+  const timeoutMs = opts.timeoutMs ?? 10_000;
   let downSince: number | null = null;
   let last: { from: number; to: number } | null = null;
   let pending = false;

@@ -127,7 +127,7 @@ s(
           ? b
           : null;
       },
-      { timeoutMs: 15_000, what: '/healthz: db down' },
+      { timeoutMs: 25_000, what: '/healthz: db down' },
     );
     assert.is(health.components.cache.state, 'up');
 
@@ -172,7 +172,10 @@ s(
     assert.is(after.components.db.state, 'up');
     const out = after.components.db.lastOutage;
     assert.ok(out, 'the outage is reported');
-    assert.ok(Date.parse(out.to) - Date.parse(out.from) >= OUTAGE_MS - 6000, `outage ${JSON.stringify(out)}`);
+    assert.ok(
+      Date.parse(out.to) - Date.parse(out.from) >= OUTAGE_MS - 11_000,
+      `outage ${JSON.stringify(out)}`,
+    );
     assert.is((await served()).res.headers['x-coalflow-stale'], undefined, 'no longer stale');
   },
 );
