@@ -140,6 +140,7 @@ export type DbProcessEvent =
 export interface EmbeddedDbProcessOptions {
   dataDir?: string;
   port?: number;
+  /** Longest wait for the process to serve, ms. Default 120000 (a fresh directory takes 12 s on a quiet machine, over 60 s at load 20). */
   startTimeoutMs?: number;
   /** Least free space under the data directory, bytes: checked at each (re)start and every `diskCheckMs`. Default 0 (none). */
   minFreeBytes?: number;
@@ -242,7 +243,7 @@ export async function startEmbeddedDbProcess(
   const dataDir = opts.dataDir || 'memory';
   const persistent = dataDir !== 'memory';
   const minFree = opts.minFreeBytes ?? 0;
-  const startTimeoutMs = opts.startTimeoutMs ?? 60_000;
+  const startTimeoutMs = opts.startTimeoutMs ?? 120_000;
   if (persistent) checkDataDir(dataDir, minFree);
   let child = await spawnDbChild(dataDir, opts.port ?? 0, startTimeoutMs, minFree);
   const port = child.port;
