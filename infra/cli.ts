@@ -49,7 +49,7 @@ async function runRoles(roles: Role[], overrides: Partial<Config> = {}): Promise
     signalled = true;
     console.error(`✘ [${err.code}] ${err.message}`);
     const exit = () => process.exit(1);
-    setTimeout(exit, 30_000).unref();
+    setTimeout(exit, 30_000);
     sys.stop().then(exit, exit);
   });
   if (roles.includes('api')) {
