@@ -154,12 +154,12 @@ s(
     // Caught up: every record stored once, "latest" equals the independent sum, /healthz names the outage.
     const all = [...batchA, ...batchB];
     await eventually(async () => (await stored()).n === all.length, {
-      timeoutMs: 40_000,
+      timeoutMs: 90_000,
       what: 'all stored',
     });
     assert.is(Number((await stored()).centi), centi(all));
     await eventually(async () => (await served()).value === centi(all), {
-      timeoutMs: 30_000,
+      timeoutMs: 60_000,
       what: 'latest = A + B',
     });
     const after = await eventually(
