@@ -43,8 +43,30 @@ export function sendError(
   }
   const known = fastifyErrorReply(err as FastifyError);
   if (known) return sendProblem(reply, known.status, known.code, known.message);
+  if (storeUnreachable(err)) {
+    reply.header('retry-after', '5');
+    return sendProblem(
+      reply,
+      503,
+      'SERVICE_UNAVAILABLE',
+      '数据库或缓存暂不可用，请稍后重试 / the database or the cache is unavailable: retry shortly',
+    );
+  }
   log.error({ err: (err as Error)?.message }, 'request failed');
   return sendProblem(reply, 500, 'INTERNAL', '内部错误 / internal error');
+}
+
+/** Connection-level failures of the database or Redis (refused, reset, server shut down, client gave up). */
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', '57P01', '57P02', '57P03']);
+function storeUnreachable(err: unknown): boolean {
+  const e = err as { code?: unknown; name?: unknown; message?: unknown } | null;
+  if (!e) return false;
+  if (typeof e.code === 'string' && UNREACHABLE.has(e.code)) return true;
+  if (e.name === 'MaxRetriesPerRequestError') return true;
+  return (
+    typeof e.message === 'string' &&
+    /Connection terminated|Client has encountered a connection error/.test(e.message)
+  );
 }
 
 /** Largest request body accepted (the documented limit). */

@@ -16,7 +16,7 @@ export {
   accessRoutes,
   createGovernance,
   emergencyCli,
-  governanceRoutes,
+  lifecycleRoutes,
   productsCli,
   type Governance,
 } from './access/index.ts';

@@ -68,14 +68,31 @@ export async function buildApp(deps: Deps, opts: AppOptions = {}): Promise<Fasti
   app.get('/healthz', { config: { public: true }, schema: SCHEMAS.healthz }, async (_req, reply) => {
     const [broker, db, cache] = await Promise.all([
       componentState('broker', () => deps.broker.listTopics()),
-      componentState('db', () => deps.db.query('SELECT 1')),
+      // Known down (the runtime's watcher): answered at once, without queueing one more query behind a hung one.
+      deps.health?.db() === 'down'
+        ? Promise.resolve({ state: 'down' as const, error: 'db: unavailable' })
+        : componentState('db', () => deps.db.query('SELECT 1')),
       componentState('cache', () => deps.redis.ping()),
     ]);
+    // The database as the runtime's watcher saw it: down (hung or refused) since when, and the last outage that ended.
+    const h = deps.health;
+    const dbSeen = {
+      ...db,
+      ...(h?.dbDownSince() ? { downSince: new Date(h.dbDownSince()!).toISOString() } : {}),
+      ...(h?.lastDbOutage()
+        ? {
+            lastOutage: {
+              from: new Date(h.lastDbOutage()!.from).toISOString(),
+              to: new Date(h.lastDbOutage()!.to).toISOString(),
+            },
+          }
+        : {}),
+    };
     const ok = broker.state === 'up' && db.state === 'up' && cache.state === 'up';
     // The emergency stop state, as this process enforces it (stays open during a stop).
     let emergency: { all: boolean; subscribers: string[]; products: string[] } | undefined;
     if (access) {
-      await access.governance.fresh().catch(() => undefined);
+      if (deps.health?.db() !== 'down') await access.governance.fresh().catch(() => undefined);
       const e = access.governance.emergency();
       emergency = { all: e.all, subscribers: e.subscribers, products: e.products };
     }
@@ -85,7 +102,7 @@ export async function buildApp(deps: Deps, opts: AppOptions = {}): Promise<Fasti
       cache: deps.kinds.cache,
       registry: deps.kinds.registry,
       ok,
-      components: { broker, db, cache, registry: { state: 'up' as const } },
+      components: { broker, db: dbSeen, cache, registry: { state: 'up' as const } },
       ...(emergency ? { emergency } : {}),
     });
   });

@@ -20,9 +20,15 @@ function fail(err: unknown): never {
 
 async function runRoles(roles: Role[], overrides: Partial<Config> = {}): Promise<void> {
   const config = loadConfig(process.env, overrides);
+  // A read-only or full data directory is refused before the runtime loads (seconds, not a database start).
+  if (!config.databaseUrl && config.dataDir && config.dataDir !== 'memory') {
+    const { checkDataDir } = await import('./db/data-dir.ts');
+    checkDataDir(config.dataDir, config.dataDirMinFreeMb * 1048576);
+  }
   // Signals are taken from the start: one that arrives while the system is still starting (the API may already
   // answer /healthz) stops it cleanly as soon as it has started, instead of killing it half-way.
   let stopNow: ((sig: string) => void) | null = null;
+  let signalled = false;
   let pending: string | null = null;
   const onSignal = (sig: string) => {
     if (stopNow) stopNow(sig);
@@ -36,6 +42,16 @@ async function runRoles(roles: Role[], overrides: Partial<Config> = {}): Promise
   ]);
   const rt = await buildRuntime(config);
   const sys = await startSystem(rt, roles);
+  // The database cannot go on (its data directory turned read-only or full, its process cannot be restarted):
+  // stop as on SIGTERM (workers commit what they finished), then exit with the error.
+  rt.onFatal((err) => {
+    if (signalled) return;
+    signalled = true;
+    console.error(`✘ [${err.code}] ${err.message}`);
+    const exit = () => process.exit(1);
+    setTimeout(exit, 30_000);
+    sys.stop().then(exit, exit);
+  });
   if (roles.includes('api')) {
     const base = `http://127.0.0.1:${config.port}`;
     process.stderr.write(
@@ -53,7 +69,6 @@ async function runRoles(roles: Role[], overrides: Partial<Config> = {}): Promise
       ].join('\n') + '\n',
     );
   }
-  let signalled = false;
   stopNow = (sig: string) => {
     if (signalled) return;
     signalled = true;

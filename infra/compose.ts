@@ -5,6 +5,7 @@ import { InProcessBroker } from './broker/in-process.ts';
 import { KafkaBroker } from './broker/kafka.ts';
 import {
   ServiceError,
+  type CoalflowError,
   createLogger,
   createMetrics,
   retry,
@@ -16,11 +17,18 @@ import {
 } from './core/index.ts';
 import { startEmbeddedMaintenance } from './db/maintenance.ts';
 import { startEmbeddedDb, startEmbeddedDbProcess, type EmbeddedDb } from './db/embedded.ts';
+import { watchDb, type DbHealth } from './db/health.ts';
 import { ensureTimescale, migrate } from './db/migrate.ts';
 
 export interface Runtime extends Deps {
   /** The embedded database's child process (embeddedDb 'process'), for its RSS; null otherwise. */
-  dbProcess: { pid: number; rss(): Promise<number> } | null;
+  dbProcess: { readonly pid: number; readonly restarts: number; rss(): Promise<number> } | null;
+  health: DbHealth;
+  /**
+   * Calls `fn` (at once if it already happened) when the runtime cannot go on: the embedded database's process
+   * died and cannot be restarted, or its data directory ran short of space. The owner stops and exits.
+   */
+  onFatal(fn: (err: CoalflowError) => void): void;
   /** Runs every cleanup step even if one fails; safe to call twice. */
   close(): Promise<void>;
 }
@@ -73,16 +81,38 @@ export async function buildRuntime(
       }
     }
   };
+  let fatalErr: CoalflowError | null = null;
+  const fatalListeners = new Set<(err: CoalflowError) => void>();
+  let health: DbHealth | null = null;
   try {
     // Database: real server, or embedded TimescaleDB over the wire.
     let embedded: EmbeddedDb | null = null;
     let dbProcess: Runtime['dbProcess'] = null;
     let dbUrl = config.databaseUrl;
     if (!dbUrl) {
+      const minFreeBytes = config.dataDirMinFreeMb * 1048576;
       embedded =
         config.embeddedDb === 'inline'
-          ? await startEmbeddedDb({ dataDir: config.dataDir })
-          : (dbProcess = await startEmbeddedDbProcess({ dataDir: config.dataDir }));
+          ? await startEmbeddedDb({ dataDir: config.dataDir, minFreeBytes })
+          : (dbProcess = await startEmbeddedDbProcess({
+              dataDir: config.dataDir,
+              minFreeBytes,
+              onEvent: (e) => {
+                if (e.type === 'down') {
+                  log.error(
+                    { pid: e.pid, code: e.code, signal: e.signal },
+                    'embedded database process died: restarting it on the same data directory',
+                  );
+                  health?.markDown('embedded database process died');
+                } else log.warn({ pid: e.pid, restarts: e.restarts }, 'embedded database process restarted');
+              },
+              onFatal: (err) => {
+                if (fatalErr) return;
+                fatalErr = err;
+                log.fatal({ code: err.code, err: err.message }, 'the database cannot go on');
+                for (const fn of fatalListeners) fn(err);
+              },
+            }));
       cleanups.push(() => embedded!.close());
       dbUrl = embedded.url;
     }
@@ -101,6 +131,8 @@ export async function buildRuntime(
         client.query('DEALLOCATE ALL').catch(() => undefined);
       });
     cleanups.push(() => db.end());
+    health = watchDb(db, log);
+    cleanups.push(() => health!.stop());
     const tsVersion = await retry(() => ensureTimescale(db), { attempts: embedded ? 1 : 5 });
     if (opts.migrate !== false) {
       const m = await migrate(db);
@@ -146,6 +178,11 @@ export async function buildRuntime(
       metrics: createMetrics(),
       kinds,
       dbProcess,
+      health,
+      onFatal: (fn) => {
+        if (fatalErr) fn(fatalErr);
+        else fatalListeners.add(fn);
+      },
       topic: (name: string) => config.topicPrefix + name,
       close: () => (closing ??= closeAll()),
     };

@@ -8,7 +8,7 @@ import {
   ingestRoutes,
   metricsRoutes,
   accessRoutes,
-  governanceRoutes,
+  lifecycleRoutes,
   SCHEMAS,
   createReportScheduler,
   reportRoutes,
@@ -86,6 +86,40 @@ function forecastSchedule(rt: Runtime): Startable & { schedule: Schedule | null;
 }
 
 /**
+ * A Redis that comes back after an outage may have come back empty (restarted without persistence): its
+ * "latest" snapshots are then rebuilt from the store (rebuildLatest does nothing when the cache kept its mark).
+ * Keys published while it was down stay dirty in the outbox and are published again by the workers' retries.
+ */
+function cacheReturn(rt: Runtime): Startable {
+  let lost = false;
+  let rebuilding: Promise<unknown> = Promise.resolve();
+  const onClose = () => {
+    lost = true;
+  };
+  const onReady = () => {
+    if (!lost) return;
+    lost = false;
+    rt.log.warn('Redis is back: checking the latest snapshots');
+    rebuilding = rebuilding.then(() =>
+      rebuildLatest(rt).catch((err) =>
+        rt.log.warn({ err: (err as Error).message }, 'latest snapshots not rebuilt after Redis came back'),
+      ),
+    );
+  };
+  return {
+    async start() {
+      rt.redis.on('close', onClose);
+      rt.redis.on('ready', onReady);
+    },
+    async stop() {
+      rt.redis.off('close', onClose);
+      rt.redis.off('ready', onReady);
+      await rebuilding;
+    },
+  };
+}
+
+/**
  * Starts the requested roles on a runtime. `start` runs them all in one
  * process; `worker` and `api` run them apart so a deployment scales out.
  */
@@ -140,6 +174,7 @@ export async function startSystem(
           },
         });
       await run(startIndicatorWorkers(rt));
+      if (rt.kinds.cache === 'redis') await run(cacheReturn(rt));
       // In-process broker: records how far the outbox is consumed, so the next start replays only the rest.
       if (rt.kinds.broker === 'in-process')
         await run(createOutboxMark(rt, { groupId: rt.topic(INDICATOR_GROUP) }));
@@ -193,7 +228,7 @@ export async function startSystem(
           metricsRoutes,
           retrainRoute,
           accessRoutes,
-          governanceRoutes,
+          lifecycleRoutes,
           alertRoutes,
           reportRoutes,
           governanceRoutes,

@@ -72,7 +72,7 @@ export {
 export { createOutboxMark, readOutboxMark, type OutboxMark } from './ingest/outbox-mark.ts';
 export { eventMsOf } from './indicators/core.ts';
 export { FACTS, type FactColumn } from './indicators/facts.ts';
-export { rebuildLatest, saveLatest } from './indicators/index.ts';
+export { rebuildLatest, saveLatest, latestFromStore } from './indicators/index.ts';
 export { processRaw } from './ingest/core.ts';
 
 // ---- market-risk alerts

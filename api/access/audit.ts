@@ -37,11 +37,19 @@ export interface AuditWriterOptions {
   flushMs?: number;
   /** Rows written at once at most. Default 2000. */
   maxBatch?: number;
+  /**
+   * Most rows waiting (the database down): at this many the access layer refuses requests with 503 instead of
+   * serving them unaudited, and the rows of those refusals are counted in the log, not kept. Default 50000.
+   */
+  maxPending?: number;
 }
 
 export function createAuditWriter(db: pg.Pool, log: Logger, opts: AuditWriterOptions = {}) {
   const flushMs = opts.flushMs ?? 500;
   const maxBatch = opts.maxBatch ?? 2000;
+  const maxPending = opts.maxPending ?? 50_000;
+  let dropped = 0;
+  let droppedLogAt = 0;
   let queue: AuditRow[] = [];
   let timer: NodeJS.Timeout | null = null;
   let running: Promise<void> = Promise.resolve();
@@ -129,6 +137,18 @@ export function createAuditWriter(db: pg.Pool, log: Logger, opts: AuditWriterOpt
 
   return {
     record(row: AuditRow): void {
+      if (queue.length >= maxPending) {
+        // Only refusals get here (the access layer serves nothing while the queue is full): bounded memory.
+        dropped++;
+        if (Date.now() - droppedLogAt > 10_000) {
+          droppedLogAt = Date.now();
+          log.error(
+            { dropped, pending: queue.length },
+            'audit queue full: rows of refused requests not kept',
+          );
+        }
+        return;
+      }
       queue.push(row);
       if (queue.length >= maxBatch) void drain();
       else if (!timer) {
@@ -139,6 +159,8 @@ export function createAuditWriter(db: pg.Pool, log: Logger, opts: AuditWriterOpt
     /** Writes every queued row; resolves when they are stored. */
     flush: drain,
     pending: () => queue.length,
+    /** True when the queue is full: serve nothing more until it drains. */
+    full: () => queue.length >= maxPending,
     async close(): Promise<void> {
       closed = true;
       await drain();

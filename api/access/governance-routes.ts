@@ -84,7 +84,7 @@ function actorOf(req: FastifyRequest): { actor: string; subscriberId: string | n
   return { actor: p ? `key:${p.keyId}` : 'anonymous', subscriberId: p?.subscriberId ?? null };
 }
 
-export async function governanceRoutes(app: FastifyInstance, opts: { deps: Deps }): Promise<void> {
+export async function lifecycleRoutes(app: FastifyInstance, opts: { deps: Deps }): Promise<void> {
   const { deps } = opts;
   const access = app.access;
   const gov = access.governance;

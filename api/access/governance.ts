@@ -25,6 +25,8 @@ export interface Governance extends AccessGate {
   fresh(): Promise<void>;
   /** Reloads now. */
   reload(): Promise<void>;
+  /** Whether a view was ever loaded (the last one is kept while the database is unavailable). */
+  loaded(): boolean;
   /** The next `fresh()` reloads. */
   invalidate(): void;
   /** After a change made here: reload now and tell every other process. */
@@ -61,6 +63,7 @@ export function createGovernance(
   let products = new Map<string, ProductState>();
   let emergency: EmergencyState = { all: false, subscribers: [], products: [], stops: [] };
   let loadedAt = 0;
+  let everLoaded = false;
   let loading: Promise<void> | null = null;
   let timer: NodeJS.Timeout | null = null;
   let sub: Redis | null = null;
@@ -108,6 +111,7 @@ export function createGovernance(
       })),
     );
     loadedAt = Date.now();
+    everLoaded = true;
     for (const s of [...streams]) {
       const refused = refusalOf(s);
       if (!refused) continue;
@@ -126,6 +130,9 @@ export function createGovernance(
         loading = null;
       });
       return loading;
+    },
+    loaded() {
+      return everLoaded;
     },
     async fresh() {
       if (Date.now() - loadedAt >= refreshMs) await self.reload();

@@ -54,5 +54,5 @@ export {
   type StopKind,
 } from './emergency.ts';
 export { createGovernance, governanceChannel, type Governance } from './governance.ts';
-export { governanceRoutes } from './governance-routes.ts';
+export { lifecycleRoutes } from './governance-routes.ts';
 export { productsCli, emergencyCli } from './governance-cli.ts';

@@ -7,7 +7,8 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
-import { AccessError, ConfigError, type Deps } from '../../infra/core/index.ts';
+import { createRequire } from 'node:module';
+import { AccessError, ConfigError, ServiceError, type Deps } from '../../infra/core/index.ts';
 import { FAMILIES } from '../../pipelines/index.ts';
 import { registerDocs } from './docs.ts';
 import {
@@ -94,6 +95,45 @@ export interface AccessLayer {
   close(): Promise<void>;
 }
 
+type StoreCb = (err: Error | null, res: { current: number; ttl: number } | null) => void;
+interface RateStore {
+  incr(key: string, cb: StoreCb, timeWindow: number, max: number): void;
+  read?(key: string, cb: StoreCb, timeWindow: number, max: number): void;
+}
+const requireCjs = createRequire(import.meta.url);
+
+/**
+ * Rate limits counted in Redis (shared by every API process), and in this process while Redis is down or a
+ * count fails: limits keep holding per process instead of every request failing, or waiting on the Redis
+ * client's offline queue.
+ */
+function failoverRateStore(redis: Deps['redis'], nameSpace: string) {
+  const RedisStore = requireCjs('@fastify/rate-limit/store/RedisStore.js') as new (
+    ...a: unknown[]
+  ) => RateStore;
+  const LocalStore = requireCjs('@fastify/rate-limit/store/LocalStore.js') as new (
+    ...a: unknown[]
+  ) => RateStore;
+  return class FailoverStore implements RateStore {
+    private remote: RateStore;
+    private local: RateStore;
+    constructor(params: { continueExceeding?: boolean; exponentialBackoff?: boolean }) {
+      this.remote = new RedisStore(params.continueExceeding, params.exponentialBackoff, redis, nameSpace);
+      this.local = new LocalStore(params.continueExceeding, params.exponentialBackoff);
+    }
+    private call(m: 'incr' | 'read', key: string, cb: StoreCb, tw: number, max: number) {
+      if (redis.status !== 'ready') return this.local[m]!(key, cb, tw, max);
+      this.remote[m]!(key, (err, res) => (err ? this.local[m]!(key, cb, tw, max) : cb(null, res)), tw, max);
+    }
+    incr(key: string, cb: StoreCb, tw: number, max: number) {
+      this.call('incr', key, cb, tw, max);
+    }
+    read(key: string, cb: StoreCb, tw: number, max: number) {
+      this.call('read', key, cb, tw, max);
+    }
+  };
+}
+
 const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
 
 function presentedKey(req: FastifyRequest, allowQuery: boolean): string | null {
@@ -139,7 +179,7 @@ function nextCstMidnightSeconds(now = Date.now()): number {
 }
 
 export function createAccess(
-  deps: Pick<Deps, 'db' | 'redis' | 'log' | 'config' | 'kinds'>,
+  deps: Pick<Deps, 'db' | 'redis' | 'log' | 'config' | 'kinds' | 'health'>,
   opts: AccessOptions = {},
 ): AccessLayer {
   const options: Required<Omit<AccessOptions, 'governance'>> = {
@@ -157,7 +197,14 @@ export function createAccess(
   const ownGovernance = !opts.governance;
   const governance = opts.governance ?? createGovernance(deps, { refreshMs: options.governanceRefreshMs });
   const audit = createAuditWriter(deps.db, log, { flushMs: options.auditFlushMs });
-  const keyCache = new Map<string, { p: Principal | null; until: number }>();
+  const keyCache = new Map<string, { p: Principal | null; until: number; expiresAt: number }>();
+  const dbDown = () => deps.health?.db() === 'down';
+  const dbUnavailable = (cause?: unknown) =>
+    new ServiceError(
+      'SERVICE_UNAVAILABLE',
+      '数据库暂不可用，无法核验此密钥，请稍后重试 / the database is unavailable and this key cannot be checked: retry shortly',
+      { cause },
+    );
   /** Served calls per quota key (key id and CST day), as last known. */
   const used = new Map<string, number>();
   /** Served calls not yet added to Redis: sent in one pipeline per flush period (one INCR per call cost half the throughput). */
@@ -169,6 +216,12 @@ export function createAccess(
       quotaTimer = null;
     }
     if (!pendingQuota.size) return;
+    // Redis down: the counts wait here (one number per key and day) and go when it is back.
+    if (deps.kinds.cache === 'redis' && deps.redis.status !== 'ready') {
+      quotaTimer = setTimeout(() => void flushQuota(), Math.max(1000, options.auditFlushMs));
+      quotaTimer.unref();
+      return;
+    }
     const batch = [...pendingQuota];
     pendingQuota.clear();
     const pipe = deps.redis.pipeline();
@@ -191,11 +244,24 @@ export function createAccess(
     const now = Date.now();
     const hit = keyCache.get(key);
     if (hit && hit.until > now) return hit.p;
-    const found = await store.principal(key, now);
+    // While the database is down a key read before is trusted as last read (until its own expiry): the API keeps
+    // serving the Redis snapshots. A revocation made meanwhile takes effect when the database answers again.
+    const usable = hit && hit.expiresAt > now ? hit : null;
+    // A key not seen before is still looked up (it waits for a hung server): the watcher can also call a merely
+    // busy database down, and refusing keys on that guess would turn load into 503s.
+    if (dbDown() && usable) return usable.p;
+    let found: Awaited<ReturnType<typeof store.principal>>;
+    try {
+      found = await store.principal(key, now);
+    } catch (err) {
+      if (usable) return usable.p;
+      throw dbUnavailable(err);
+    }
     // Unknown keys are remembered briefly too, so a flood of bad keys does not reach the database each time.
-    const until = Math.min(now + (found ? options.keyCacheMs : 1000), found?.expiresAt ?? Infinity);
+    const expiresAt = found?.expiresAt ?? Infinity;
+    const until = Math.min(now + (found ? options.keyCacheMs : 1000), expiresAt);
     if (keyCache.size > 10_000) keyCache.clear();
-    keyCache.set(key, { p: found?.principal ?? null, until });
+    keyCache.set(key, { p: found?.principal ?? null, until, expiresAt });
     return found?.principal ?? null;
   }
 
@@ -205,6 +271,19 @@ export function createAccess(
       403,
       `访问已被紧急停止：${reason} / access stopped in an emergency: ${reason}`,
     );
+
+  /**
+   * The governance view no older than its refresh period; while the database is unavailable, the last view
+   * loaded (lifecycle and stop changes wait for the database, as registrations do).
+   */
+  async function governanceFresh(): Promise<void> {
+    if (governance.loaded() && dbDown()) return;
+    try {
+      await governance.fresh();
+    } catch (err) {
+      if (!governance.loaded()) throw dbUnavailable(err);
+    }
+  }
 
   function record(req: FastifyRequest, reply: FastifyReply): void {
     const st = req.accessState;
@@ -248,6 +327,11 @@ export function createAccess(
       purpose: null as string | null,
     };
     req.accessState = st;
+    if (audit.full() && !cfg.public)
+      throw new ServiceError(
+        'SERVICE_UNAVAILABLE',
+        '审计记录暂无法写入（数据库不可用），暂停服务以免出现未审计的访问，请稍后重试 / audit rows cannot be written (database unavailable): nothing is served unaudited, retry shortly',
+      );
     const key = presentedKey(req, cfg.product === 'live' || cfg.stream === true);
     if (cfg.public) {
       // Open, but a presented key still names the caller in the audit trail.
@@ -264,7 +348,7 @@ export function createAccess(
         return;
       throw unauthorized();
     }
-    const [p] = await Promise.all([lookup(key), governance.fresh()]);
+    const [p] = await Promise.all([lookup(key), governanceFresh()]);
     if (!p) throw unauthorized();
     req.principal = p;
     // Operators keep working through an emergency stop (it closes outside access only).
@@ -328,7 +412,11 @@ export function createAccess(
       const k = quotaKey(p.keyId, cstDay(now));
       let n = used.get(k);
       if (n === undefined) {
-        n = Number((await deps.redis.get(k)) ?? 0);
+        // Redis down: counted from this process's calls until it is back (the quota holds per process meanwhile).
+        n =
+          deps.kinds.cache === 'redis' && deps.redis.status !== 'ready'
+            ? 0
+            : Number((await deps.redis.get(k).catch(() => 0)) ?? 0);
         if (used.size > 10_000) used.clear();
         used.set(k, n);
       }
@@ -423,7 +511,7 @@ export function createAccess(
         hook: 'preHandler',
         timeWindow: 1000,
         ...(deps.kinds.cache === 'redis'
-          ? { redis: deps.redis, nameSpace: `coalflow:${deps.config.topicPrefix}rl:` }
+          ? { store: failoverRateStore(deps.redis, `coalflow:${deps.config.topicPrefix}rl:`) as never }
           : {}),
         keyGenerator: (req) => req.principal?.keyId ?? `ip:${req.ip}`,
         max: (req) =>

@@ -216,6 +216,10 @@ export function alertRoutesWith(audienceOf: AudienceResolver) {
       async (req: FastifyRequest, reply: FastifyReply) => {
         const a = need(req);
         const sub = deps.redis.duplicate();
+        // Redis down: the connection retries by itself (and resubscribes); its errors are not the process's.
+        sub.on('error', (err: Error) =>
+          req.log.debug({ err: err.message }, 'live alerts: Redis connection error'),
+        );
         reply.hijack();
         const res = reply.raw;
         res.writeHead(200, {

@@ -17,6 +17,7 @@ import {
   DAYS_OF_STOCK_FLAT,
   series,
   readLatest,
+  latestFromStore,
   redisKeys,
   type Family,
   type IndicatorPoint,
@@ -30,6 +31,16 @@ import { secondarySuppress } from '../access/disclosure.ts';
 import { SCHEMAS } from './schemas.ts';
 import { createLiveHub, type LiveMessage } from './live-hub.ts';
 import { timeParam } from './params.ts';
+
+/** Set on "latest" while the database is down: the Redis snapshots are served, but nothing new reaches them. */
+export const STALE_HEADER = 'X-Coalflow-Stale';
+/** Set to `db-fallback` on "latest" answered from the store because Redis is down. */
+export const SOURCE_HEADER = 'X-Coalflow-Source';
+/** How long a "latest" computed from the store (Redis down) is reused, ms: the computation reads many tables. */
+export const FALLBACK_REUSE_MS = 5000;
+
+/** When the database went down (ISO 8601), with `STALE_HEADER`. */
+export const STALE_SINCE_HEADER = 'X-Coalflow-Stale-Since';
 
 /** Aggregate cells with fewer contributing companies are suppressed. */
 export const MIN_CONTRIBUTORS = 3;
@@ -153,21 +164,51 @@ export async function indicatorRoutes(app: FastifyInstance, opts: { deps: Deps }
     })),
   }));
 
+  /** "Latest" computed from the store while Redis is down, reused briefly (one computation per key at a time). */
+  const fallbacks = new Map<string, { at: number; entries: Promise<LatestEntry[]> }>();
+  const fallbackLatest = (f: Family, scope: Scope, id: string | undefined) => {
+    const k = `${f}|${scope}|${id ?? ''}`;
+    const hit = fallbacks.get(k);
+    if (hit && Date.now() - hit.at < FALLBACK_REUSE_MS) return hit.entries;
+    if (fallbacks.size > 500) fallbacks.clear();
+    const entries = latestFromStore(deps.db, f, scope, id);
+    fallbacks.set(k, { at: Date.now(), entries });
+    entries.catch(() => fallbacks.delete(k));
+    return entries;
+  };
+
   app.get(
     '/v1/indicators/latest',
     { config: { product: 'indicator.*' }, schema: SCHEMAS.latest },
-    async (req: FastifyRequest<{ Querystring: Q }>) => {
+    async (req: FastifyRequest<{ Querystring: Q }>, reply: FastifyReply) => {
       const f = family(req.query.family);
       const scope = scopeOf(req.query.scope, f);
       const id = req.query.id || undefined;
+      // The snapshots stay served while the database is down, but nothing new reaches them: say so.
+      const downSince = deps.health?.dbDownSince();
+      if (downSince) {
+        reply.header(STALE_HEADER, 'db-unavailable');
+        reply.header(STALE_SINCE_HEADER, new Date(downSince).toISOString());
+      }
       // Aggregate cells are read with all their siblings: secondary suppression looks at the whole group.
-      const entries = await readLatest(
-        deps.redis,
-        prefix,
-        f,
-        scope,
-        AGGREGATE_SCOPES.has(scope) ? undefined : id,
-      );
+      const entityId = AGGREGATE_SCOPES.has(scope) ? undefined : id;
+      let entries: LatestEntry[] | null = null;
+      // Redis down (a real one: its client is not ready, or the read fails): the same snapshot from the store.
+      if (deps.kinds.cache !== 'redis' || deps.redis.status === 'ready') {
+        try {
+          entries = await readLatest(deps.redis, prefix, f, scope, entityId);
+        } catch (err) {
+          if (deps.kinds.cache !== 'redis') throw err;
+          req.log.warn(
+            { err: (err as Error).message },
+            'latest: Redis read failed, answering from the store',
+          );
+        }
+      }
+      if (!entries) {
+        entries = await fallbackLatest(f, scope, entityId);
+        reply.header(SOURCE_HEADER, 'db-fallback');
+      }
       const byId = new Map<string, ServedPoint[]>();
       for (const e of entries)
         (byId.get(e.scopeId) ?? byId.set(e.scopeId, []).get(e.scopeId)!).push(serve(e));

@@ -30,6 +30,8 @@ export function createLiveHub(redis: Redis, opts: { keep?: number } = {}): LiveH
   const connection = () => {
     if (sub) return sub;
     sub = redis.duplicate();
+    // Redis down: ioredis reconnects and resubscribes by itself; the SSE clients keep their streams meanwhile.
+    sub.on('error', () => undefined);
     sub.on('message', (channel: string, body: string) => {
       const m = { id: `${boot}.${++seq}`, seq, body };
       const buf = buffers.get(channel) ?? buffers.set(channel, []).get(channel)!;

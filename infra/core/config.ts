@@ -28,6 +28,12 @@ export interface Config {
   embeddedDb: 'process' | 'inline';
   /** How often the embedded database's tables are checked for VACUUM (ANALYZE) (it has no autovacuum), ms; 0 = never. Env COALFLOW_EMBEDDED_MAINTENANCE_MS. Default 10000. */
   embeddedMaintenanceMs: number;
+  /**
+   * Least free space under the embedded database's directory, MiB: below it a start is refused and a running
+   * process stops (`DATA_DIR_FULL`) before the database runs out of space mid-write. Env
+   * COALFLOW_DATA_DIR_MIN_FREE_MB. Default 100; 0 = no check.
+   */
+  dataDirMinFreeMb: number;
   /** Partitions per topic created at start. Env COALFLOW_TOPIC_PARTITIONS. Default 6. */
   topicPartitions: number;
   /** Replication factor of created topics. Env COALFLOW_TOPIC_REPLICATION. Default 1. */
@@ -90,6 +96,7 @@ const KNOWN_COALFLOW_KEYS = new Set([
   'COALFLOW_DATA_DIR',
   'COALFLOW_EMBEDDED_DB',
   'COALFLOW_EMBEDDED_MAINTENANCE_MS',
+  'COALFLOW_DATA_DIR_MIN_FREE_MB',
   'COALFLOW_TOPIC_PARTITIONS',
   'COALFLOW_TOPIC_REPLICATION',
   'COALFLOW_TOPIC_PREFIX',
@@ -182,6 +189,7 @@ function oneOf<T extends string>(
 const ENV_OF_FIELD: Partial<Record<keyof Config, string>> = {
   port: 'PORT',
   embeddedMaintenanceMs: 'COALFLOW_EMBEDDED_MAINTENANCE_MS',
+  dataDirMinFreeMb: 'COALFLOW_DATA_DIR_MIN_FREE_MB',
   topicPartitions: 'COALFLOW_TOPIC_PARTITIONS',
   topicReplicationFactor: 'COALFLOW_TOPIC_REPLICATION',
   simSpeed: 'COALFLOW_SIM_SPEED',
@@ -241,6 +249,7 @@ export function loadConfig(
     dataDir: env.COALFLOW_DATA_DIR ?? '.data/pglite',
     embeddedDb: oneOf(env, 'COALFLOW_EMBEDDED_DB', ['process', 'inline'] as const, 'process'),
     embeddedMaintenanceMs: int(env, 'COALFLOW_EMBEDDED_MAINTENANCE_MS', 10_000, 0, 86_400_000),
+    dataDirMinFreeMb: int(env, 'COALFLOW_DATA_DIR_MIN_FREE_MB', 100, 0, 1_048_576),
     topicPartitions: int(env, 'COALFLOW_TOPIC_PARTITIONS', 6, 1, 1000),
     topicReplicationFactor: int(env, 'COALFLOW_TOPIC_REPLICATION', 1, 1, 10),
     topicPrefix: env.COALFLOW_TOPIC_PREFIX ?? '',

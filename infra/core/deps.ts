@@ -14,6 +14,19 @@ export interface Kinds {
   registry: 'confluent-compatible' | 'mock';
 }
 
+/**
+ * Whether the stores answer, as last seen (the composition root probes the database; the cache's state is its
+ * client's). The API marks what it serves from the other store while one is down.
+ */
+export interface StoreHealth {
+  /** 'down' while the database does not answer (a probe failed, or took longer than its timeout). */
+  db(): 'up' | 'down';
+  /** Since when the database is down (ms since the epoch), or null. */
+  dbDownSince(): number | null;
+  /** The last database outage that ended: when it began and ended (ms since the epoch). */
+  lastDbOutage(): { from: number; to: number } | null;
+}
+
 /** Built once by the composition root and handed to pipelines, sinks and the API. */
 export interface Deps {
   config: Readonly<Config>;
@@ -24,6 +37,8 @@ export interface Deps {
   registry: RegistryClient;
   metrics: Metrics;
   kinds: Kinds;
+  /** Store health; absent in hand-built deps (then the stores count as up). */
+  health?: StoreHealth;
   /** Topic name with the configured prefix applied. */
   topic(name: string): string;
 }

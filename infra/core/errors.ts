@@ -13,6 +13,8 @@ export const ERROR_CODES = {
   CONFIG_INVALID: null,
   SERVICE_UNAVAILABLE: 503,
   DB_NO_TIMESCALEDB: null,
+  DATA_DIR_NOT_WRITABLE: null,
+  DATA_DIR_FULL: null,
   MIGRATION_FAILED: null,
   BROKER_ERROR: 503,
   SINK_WRITE_FAILED: 503,
@@ -81,6 +83,21 @@ export class ServiceError extends CoalflowError {
     opts: CoalflowErrorOptions = {},
   ) {
     super(code, message, { retriable: code === 'SERVICE_UNAVAILABLE', ...opts });
+  }
+}
+
+/**
+ * The embedded database's data directory cannot be used: read-only (or not writable by this user), or too little
+ * free space on its file system. Nothing was written to it; the process exits with code 1.
+ */
+export class DataDirError extends CoalflowError {
+  constructor(
+    code: 'DATA_DIR_NOT_WRITABLE' | 'DATA_DIR_FULL',
+    message: string,
+    opts: CoalflowErrorOptions & { dir?: string } = {},
+  ) {
+    const { dir, ...rest } = opts;
+    super(code, message, { ...rest, retriable: false, context: { ...rest.context, dir } });
   }
 }
 

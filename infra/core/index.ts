@@ -14,11 +14,12 @@ export {
   type TopicSpec,
 } from './broker.ts';
 export { type Config, loadConfig } from './config.ts';
-export { type Deps, type Kinds } from './deps.ts';
+export { type Deps, type Kinds, type StoreHealth } from './deps.ts';
 export {
   BrokerError,
   CoalflowError,
   ConfigError,
+  DataDirError,
   InputError,
   MigrationError,
   PolicyError,

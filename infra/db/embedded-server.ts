@@ -10,8 +10,9 @@ import { startEmbeddedDb } from './embedded.ts';
 
 const dataDir = process.env.COALFLOW_EMBEDDED_DATA_DIR ?? 'memory';
 const port = Number(process.env.COALFLOW_EMBEDDED_PORT ?? 0);
+const minFreeBytes = Number(process.env.COALFLOW_EMBEDDED_MIN_FREE_BYTES ?? 0) || 0;
 try {
-  const db = await startEmbeddedDb({ dataDir, port });
+  const db = await startEmbeddedDb({ dataDir, port, minFreeBytes });
   let closing = false;
   const close = async (code: number) => {
     if (closing) return;
@@ -38,6 +39,12 @@ try {
   });
   process.send?.({ type: 'ready', url: db.url, port: db.port });
 } catch (err) {
-  process.send?.({ type: 'error', message: (err as Error).message });
+  const e = err as Error & { code?: unknown; context?: { dir?: string } };
+  process.send?.({
+    type: 'error',
+    message: e.message,
+    code: typeof e.code === 'string' ? e.code : undefined,
+    dir: e.context?.dir,
+  });
   process.exit(1);
 }

@@ -1,6 +1,8 @@
-import { fork } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { fork, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { CoalflowError, DataDirError, ServiceError } from '../core/index.ts';
+import { checkDataDir, dataDirFull, freeBytes } from './data-dir.ts';
 import { PGlite } from '@electric-sql/pglite';
 import { timescaledb } from '@electric-sql/pglite/timescaledb';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
@@ -87,9 +89,11 @@ const LOCK_OWNER_WAIT_MS = 10_000;
  * @param dataDir directory for persistence; '' or 'memory' keeps it in memory.
  * @param port TCP port on 127.0.0.1; 0 picks a free one.
  */
-export async function startEmbeddedDb(opts: { dataDir?: string; port?: number } = {}): Promise<EmbeddedDb> {
+export async function startEmbeddedDb(
+  opts: { dataDir?: string; port?: number; minFreeBytes?: number } = {},
+): Promise<EmbeddedDb> {
   const dir = opts.dataDir && opts.dataDir !== 'memory' ? opts.dataDir : undefined;
-  if (dir) mkdirSync(dir, { recursive: true });
+  if (dir) checkDataDir(dir, opts.minFreeBytes ?? 0);
   const unlock = dir ? lockDataDir(dir) : () => undefined;
   let db: PGlite;
   try {
@@ -128,71 +132,225 @@ export async function startEmbeddedDb(opts: { dataDir?: string; port?: number } 
   };
 }
 
-/**
- * The embedded TimescaleDB in a child process (`infra/db/embedded-server.ts`),
- * same URL contract as `startEmbeddedDb`. `rss()` asks the child for its RSS.
- */
-export async function startEmbeddedDbProcess(
-  opts: { dataDir?: string; port?: number; startTimeoutMs?: number } = {},
-): Promise<EmbeddedDb & { pid: number; rss(): Promise<number> }> {
+/** What the supervisor of the embedded database's process reports. */
+export type DbProcessEvent =
+  | { type: 'down'; pid: number; code: number | null; signal: string | null }
+  | { type: 'up'; pid: number; restarts: number };
+
+export interface EmbeddedDbProcessOptions {
+  dataDir?: string;
+  port?: number;
+  /** Longest wait for the process to serve, ms. Default 120000 (a fresh directory takes 12 s on a quiet machine, over 60 s at load 20). */
+  startTimeoutMs?: number;
+  /** Least free space under the data directory, bytes: checked at each (re)start and every `diskCheckMs`. Default 0 (none). */
+  minFreeBytes?: number;
+  /** Period of the free-space check while running, ms. Default 5000; 0 = only at (re)start. */
+  diskCheckMs?: number;
+  /** Start attempts in a row after the process died before giving up. Default 5. */
+  restartAttempts?: number;
+  /** The process died, or is back. */
+  onEvent?: (e: DbProcessEvent) => void;
+  /**
+   * The database cannot go on: its process died and cannot be restarted (the data directory turned read-only or
+   * full, the attempts ran out, or an in-memory database whose data died with it), or the free space fell under
+   * `minFreeBytes`. The owner should stop and exit with the error.
+   */
+  onFatal?: (err: CoalflowError) => void;
+}
+
+export interface EmbeddedDbProcess extends EmbeddedDb {
+  /** The current child's pid (a new one after a restart). */
+  readonly pid: number;
+  /** How many times the process was restarted. */
+  readonly restarts: number;
+  state(): 'up' | 'down';
+  rss(): Promise<number>;
+}
+
+interface Child {
+  proc: ChildProcess;
+  url: string;
+  port: number;
+  exited: Promise<void>;
+}
+
+/** Forks one child and waits for its URL (or its error). */
+async function spawnDbChild(
+  dataDir: string,
+  port: number,
+  startTimeoutMs: number,
+  minFreeBytes: number,
+): Promise<Child> {
   // The child runs TypeScript like this process: through tsx's loader, by absolute URL (any cwd).
   const loader = import.meta.resolve('tsx');
-  const child = fork(new URL('./embedded-server.ts', import.meta.url).pathname, [], {
+  const proc = fork(new URL('./embedded-server.ts', import.meta.url).pathname, [], {
     execArgv: ['--import', loader],
     env: {
       ...process.env,
-      COALFLOW_EMBEDDED_DATA_DIR: opts.dataDir || 'memory',
-      COALFLOW_EMBEDDED_PORT: String(opts.port ?? 0),
+      COALFLOW_EMBEDDED_DATA_DIR: dataDir,
+      COALFLOW_EMBEDDED_PORT: String(port),
+      COALFLOW_EMBEDDED_MIN_FREE_BYTES: String(minFreeBytes),
     },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   // A failure to spawn or signal the child is reported through 'exit' and the start timeout, never as an unhandled 'error'.
-  child.on('error', () => undefined);
-  const ready = await new Promise<{ url: string; port: number }>((resolve, reject) => {
+  proc.on('error', () => undefined);
+  const exited = new Promise<void>((res) => {
+    if (proc.exitCode !== null || proc.signalCode !== null) res();
+    else proc.once('exit', () => res());
+  });
+  const ready = await new Promise<{ url: string; port: number }>((res, rej) => {
     const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`embedded database process did not start within ${opts.startTimeoutMs ?? 60_000} ms`));
-    }, opts.startTimeoutMs ?? 60_000);
-    child.on('message', (m: { type?: string; url?: string; port?: number; message?: string }) => {
-      if (m.type === 'ready') {
-        clearTimeout(timer);
-        resolve({ url: m.url!, port: m.port! });
-      }
-      if (m.type === 'error') {
-        clearTimeout(timer);
-        reject(new Error(m.message));
-      }
-    });
-    child.once('exit', (code) => {
+      proc.kill('SIGKILL');
+      rej(new Error(`embedded database process did not start within ${startTimeoutMs} ms`));
+    }, startTimeoutMs);
+    proc.on(
+      'message',
+      (m: { type?: string; url?: string; port?: number; message?: string; code?: string; dir?: string }) => {
+        if (m.type === 'ready') {
+          clearTimeout(timer);
+          res({ url: m.url!, port: m.port! });
+        }
+        if (m.type === 'error') {
+          clearTimeout(timer);
+          rej(
+            m.code === 'DATA_DIR_NOT_WRITABLE' || m.code === 'DATA_DIR_FULL'
+              ? new DataDirError(m.code, m.message ?? m.code, { dir: m.dir })
+              : new Error(m.message),
+          );
+        }
+      },
+    );
+    proc.once('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`embedded database process exited with ${code}`));
+      rej(new Error(`embedded database process exited with ${code}`));
     });
   });
-  const exited = new Promise<void>((resolve) => {
-    if (child.exitCode !== null) resolve();
-    else child.once('exit', () => resolve());
-  });
+  return { proc, ...ready, exited };
+}
+
+/**
+ * The embedded TimescaleDB in a child process (`infra/db/embedded-server.ts`), same URL contract as
+ * `startEmbeddedDb`, under supervision: a child that dies (killed, crashed, out of memory) is started again on
+ * the same data directory and port, so the pool's connections come back by themselves; before each start the
+ * directory is checked (writable, free space). What cannot be restarted (an in-memory database, a directory
+ * turned read-only or full, attempts run out) goes to `onFatal`, as does free space falling under
+ * `minFreeBytes` while running.
+ */
+export async function startEmbeddedDbProcess(
+  opts: EmbeddedDbProcessOptions = {},
+): Promise<EmbeddedDbProcess> {
+  const dataDir = opts.dataDir || 'memory';
+  const persistent = dataDir !== 'memory';
+  const minFree = opts.minFreeBytes ?? 0;
+  const startTimeoutMs = opts.startTimeoutMs ?? 120_000;
+  if (persistent) checkDataDir(dataDir, minFree);
+  let child = await spawnDbChild(dataDir, opts.port ?? 0, startTimeoutMs, minFree);
+  const port = child.port;
+  let restarts = 0;
+  let up = true;
   let closing: Promise<void> | null = null;
+  let fatal = false;
+  const giveUp = (err: CoalflowError) => {
+    if (fatal || closing) return;
+    fatal = true;
+    if (diskTimer) clearInterval(diskTimer);
+    opts.onFatal?.(err);
+  };
+  const supervise = (c: Child) => {
+    c.proc.once('exit', (code, signal) => {
+      if (closing || c !== child) return;
+      up = false;
+      opts.onEvent?.({ type: 'down', pid: c.proc.pid ?? 0, code, signal });
+      void restart();
+    });
+  };
+  async function restart(): Promise<void> {
+    if (!persistent) {
+      giveUp(
+        new ServiceError(
+          'SERVICE_UNAVAILABLE',
+          '内存中的内嵌数据库进程已退出，其数据随之丢失：请重启 coalflow（持久数据请设 COALFLOW_DATA_DIR）/ the in-memory embedded database process exited and its data with it: restart coalflow (set COALFLOW_DATA_DIR for persistent data)',
+        ),
+      );
+      return;
+    }
+    const attempts = opts.restartAttempts ?? 5;
+    for (let attempt = 1; !closing && !fatal; attempt++) {
+      try {
+        checkDataDir(dataDir, minFree);
+        const next = await spawnDbChild(dataDir, port, startTimeoutMs, minFree);
+        if (closing) {
+          next.proc.send({ type: 'close' });
+          return;
+        }
+        child = next;
+        restarts++;
+        up = true;
+        supervise(next);
+        opts.onEvent?.({ type: 'up', pid: next.proc.pid ?? 0, restarts });
+        return;
+      } catch (err) {
+        if (err instanceof CoalflowError && err.code.startsWith('DATA_DIR_')) return giveUp(err);
+        if (attempt >= attempts) {
+          return giveUp(
+            new ServiceError(
+              'SERVICE_UNAVAILABLE',
+              `内嵌数据库进程退出后 ${attempt} 次重启均失败：${(err as Error).message} / the embedded database process could not be restarted after ${attempt} attempts: ${(err as Error).message}`,
+              { cause: err },
+            ),
+          );
+        }
+        await new Promise((r) => setTimeout(r, Math.min(10_000, 500 * 2 ** attempt)));
+      }
+    }
+  }
+  supervise(child);
+  const diskCheckMs = opts.diskCheckMs ?? 5000;
+  const diskTimer =
+    persistent && minFree > 0 && diskCheckMs > 0
+      ? setInterval(() => {
+          try {
+            const free = freeBytes(dataDir);
+            if (free < minFree) giveUp(dataDirFull(dataDir, free, minFree));
+          } catch {
+            /* checked again next time */
+          }
+        }, diskCheckMs)
+      : null;
+  diskTimer?.unref();
   return {
-    ...ready,
-    pid: child.pid!,
+    url: child.url,
+    port,
+    get pid() {
+      return child.proc.pid!;
+    },
+    get restarts() {
+      return restarts;
+    },
+    state: () => (up ? 'up' : 'down'),
     rss: () =>
-      new Promise<number>((resolve) => {
+      new Promise<number>((res) => {
+        const c = child.proc;
+        if (!c.connected) return res(0);
         const onMsg = (m: { type?: string; rss?: number }) => {
           if (m.type === 'rss') {
-            child.off('message', onMsg);
-            resolve(m.rss!);
+            c.off('message', onMsg);
+            res(m.rss!);
           }
         };
-        child.on('message', onMsg);
-        child.send({ type: 'rss' });
+        c.on('message', onMsg);
+        c.send({ type: 'rss' });
       }),
     close() {
       closing ??= (async () => {
-        if (child.exitCode !== null) return;
-        child.send({ type: 'close' });
-        const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-        await exited;
+        if (diskTimer) clearInterval(diskTimer);
+        const c = child;
+        if (c.proc.exitCode !== null || c.proc.signalCode !== null) return;
+        if (c.proc.connected) c.proc.send({ type: 'close' });
+        else c.proc.kill('SIGTERM');
+        const timer = setTimeout(() => c.proc.kill('SIGKILL'), 15_000);
+        await c.exited;
         clearTimeout(timer);
       })();
       return closing;

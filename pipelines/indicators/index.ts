@@ -29,4 +29,4 @@ export {
   type MetricDef,
 } from './model.ts';
 export { INDICATOR_SCHEMA, type IndicatorUpdateMessage } from './contract.ts';
-export { rebuildLatest, saveLatest, type RebuildResult } from './rebuild.ts';
+export { rebuildLatest, saveLatest, latestFromStore, type RebuildResult } from './rebuild.ts';

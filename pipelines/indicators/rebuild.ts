@@ -10,7 +10,8 @@
  */
 import type { Deps } from '../../infra/core/index.ts';
 import { createRedisSink, redisKeys } from './snapshots.ts';
-import { CITY_ID, type Scope } from './model.ts';
+import { CITY_ID, isoOf, type Family, type Scope } from './model.ts';
+import type { LatestEntry } from './snapshots.ts';
 import type { DirtyRow } from './outbox.ts';
 import { computeDirty } from './publish.ts';
 
@@ -222,4 +223,47 @@ export async function rebuildLatest(
   const result = { skipped: false, keys: rows.length, points, ms: Math.round(performance.now() - t0) };
   deps.log.info(result, 'latest snapshots rebuilt from the store');
   return result;
+}
+
+/**
+ * "Latest" of one family and scope (one entity with `id`) computed from the store, as a rebuild computes it:
+ * what the API serves while Redis is down. Only the scope's own keys are computed (and, for sales, the mines'
+ * hours behind every scope's hourly points), each series at its newest window.
+ */
+export async function latestFromStore(
+  db: Deps['db'],
+  family: Family,
+  scope: Scope,
+  id?: string,
+): Promise<LatestEntry[]> {
+  const rows = (await latestDirtyRows(db)).filter(
+    (r) =>
+      (r.scope === scope && (id === undefined || r.scopeId === id)) ||
+      (family === 'sales' && r.kind === 'trade' && r.scope === 'mine' && r.otFrom !== null),
+  );
+  if (!rows.length) return [];
+  const best = new Map<string, LatestEntry>();
+  for (const lane of ['direct', 'derived'] as const) {
+    for (const p of await computeDirty(db, rows, { lane })) {
+      if (p.family !== family || p.scope !== scope || (id !== undefined && p.scopeId !== id)) continue;
+      const k = `${p.scopeId}\u0001${p.metric}\u0001${p.window}`;
+      const cur = best.get(k);
+      if (cur && Date.parse(cur.windowStart) >= p.windowStart) continue;
+      best.set(k, {
+        family: p.family,
+        metric: p.metric,
+        scope: p.scope,
+        scopeId: p.scopeId,
+        window: p.window,
+        windowStart: isoOf(p.windowStart),
+        value: p.value,
+        unit: p.unit,
+        n: p.n,
+        contributors: p.contributors,
+        topShare: p.topShare,
+        version: 0,
+      });
+    }
+  }
+  return [...best.values()];
 }

@@ -16,6 +16,8 @@ export interface TestRuntimeOptions {
   broker?: 'kafka' | 'in-process';
   /** 'redis' (real, default) or 'mock'. */
   cache?: 'redis' | 'mock';
+  /** The real Redis to use (default TEST_REDIS_URL). */
+  redisUrl?: string;
   /** Real registry URL when SCHEMA_REGISTRY_URL is set, else the mock. */
   registry?: 'env' | 'mock';
   overrides?: Partial<Config>;
@@ -36,7 +38,7 @@ export async function testRuntime(opts: TestRuntimeOptions = {}): Promise<Runtim
     LOG_LEVEL: process.env.LOG_LEVEL || 'warn',
   };
   if ((opts.broker ?? 'kafka') === 'kafka') env.KAFKA_BROKERS = TEST_KAFKA;
-  if ((opts.cache ?? 'redis') === 'redis') env.REDIS_URL = TEST_REDIS;
+  if ((opts.cache ?? 'redis') === 'redis') env.REDIS_URL = opts.redisUrl ?? TEST_REDIS;
   if ((opts.registry ?? 'env') === 'env' && process.env.SCHEMA_REGISTRY_URL)
     env.SCHEMA_REGISTRY_URL = process.env.SCHEMA_REGISTRY_URL;
   const config = loadConfig(env, { ...opts.overrides, dataDir: 'memory' });

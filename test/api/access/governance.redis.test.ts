@@ -18,7 +18,7 @@ import {
   createAccess,
   emergencyCli,
   emergencyStops,
-  governanceRoutes,
+  lifecycleRoutes,
   productEvents,
   productsCli,
 } from '../../../api/access/index.ts';
@@ -74,7 +74,7 @@ async function weeklyRoute(a: FastifyInstance): Promise<void> {
 test.before(async () => {
   rt = await testRuntime({ broker: 'in-process', cache: 'redis' });
   app = await buildApp(rt, {
-    plugins: [indicatorRoutes, forecastRoutes, accessRoutes, governanceRoutes, weeklyRoute],
+    plugins: [indicatorRoutes, forecastRoutes, accessRoutes, lifecycleRoutes, weeklyRoute],
     access: createAccess(rt, { ratePerSecond: 10_000, auditFlushMs: 20 }),
   });
   app2 = await buildApp(rt, {
