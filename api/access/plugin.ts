@@ -72,8 +72,23 @@ export interface AccessOptions {
   auditRetentionDays?: number;
 }
 
+/** A route of the app and what it declared to the access layer. */
+export interface DeclaredRoute {
+  method: string;
+  url: string;
+  config: {
+    product?: string;
+    operator?: boolean;
+    public?: boolean;
+    authenticated?: boolean;
+    stream?: boolean;
+  };
+}
+
 export interface AccessLayer {
   store: AccessStore;
+  /** Every route registered after `install`, with its declaration (HEAD twins of GET routes left out): what access reviews and tests enumerate. */
+  routes: DeclaredRoute[];
   audit: AuditWriter;
   options: Required<AccessOptions>;
   /** Forgets cached keys and products (after a revoke, rotate or registration). */
@@ -117,10 +132,38 @@ const unauthorized = () =>
     '缺少或无效的 API 密钥（未知、已吊销或已过期）/ missing or invalid API key (unknown, revoked or expired)',
   );
 
+/** Longest parameter value kept in an audit row (a hostile 100 kB value is recorded by its start and length). */
+const AUDIT_VALUE_MAX = 256;
+
+/**
+ * A parameter value as the audit row can hold it: PostgreSQL's jsonb refuses NUL and unpaired surrogates (one such
+ * row made the whole batch fail, again at each retry), so NUL becomes U+2400 (␀), as among the ingest rejects, an
+ * unpaired surrogate U+FFFD, and long text is cut.
+ */
+function auditValue(v: unknown): unknown {
+  if (typeof v === 'string') {
+    const s = v
+      .replace(/\u0000/g, '\u2400')
+      .replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd');
+    return s.length > AUDIT_VALUE_MAX ? `${s.slice(0, AUDIT_VALUE_MAX)}…(${s.length})` : s;
+  }
+  if (Array.isArray(v)) return v.slice(0, 20).map(auditValue);
+  if (v && typeof v === 'object')
+    return Object.fromEntries(
+      Object.entries(v as Record<string, unknown>)
+        .slice(0, 50)
+        .map(([k, x]) => [auditValue(k) as string, auditValue(x)]),
+    );
+  return v;
+}
+
 function auditParams(req: FastifyRequest): Record<string, unknown> {
   const q = { ...(req.query as Record<string, unknown> | undefined) };
   delete q.key; // a key in the query string never reaches the audit trail
-  return { ...q, ...(req.params as Record<string, unknown> | undefined) };
+  return auditValue({ ...q, ...(req.params as Record<string, unknown> | undefined) }) as Record<
+    string,
+    unknown
+  >;
 }
 
 function nextCstMidnightSeconds(now = Date.now()): number {
@@ -320,8 +363,10 @@ export function createAccess(
     }
   }
 
+  const routes: DeclaredRoute[] = [];
   const layer: AccessLayer = {
     store,
+    routes,
     audit,
     options,
     invalidate() {
@@ -347,8 +392,14 @@ export function createAccess(
       app.decorateRequest('accessState', null);
       app.addHook('onRoute', (route) => {
         const cfg = (route.config ?? {}) as Record<string, unknown>;
+        const note = (config: Record<string, unknown>) => {
+          for (const method of [route.method].flat())
+            if (method !== 'HEAD')
+              routes.push({ method, url: route.url, config: config as DeclaredRoute['config'] });
+        };
         if (route.url === options.docsPrefix || route.url.startsWith(`${options.docsPrefix}/`)) {
           route.config = { ...cfg, public: true } as never;
+          note(route.config as Record<string, unknown>);
           return;
         }
         const declared = ['public', 'operator', 'authenticated', 'product'].filter((k) => cfg[k]);
@@ -358,6 +409,7 @@ export function createAccess(
               `route ${route.method} ${route.url} must declare exactly one of config.product, operator, public or authenticated (has: ${declared.join(',') || 'none'})`,
           );
         }
+        note(cfg);
       });
       app.addHook('onRequest', async (req, reply) => {
         if (req.is404) return; // fastify's not-found answer serves nothing
