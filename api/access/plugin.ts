@@ -81,6 +81,7 @@ export interface DeclaredRoute {
     operator?: boolean;
     public?: boolean;
     authenticated?: boolean;
+    loopback?: boolean;
     stream?: boolean;
   };
 }
