@@ -22,6 +22,7 @@ import { buildRuntime } from '../compose.ts';
 import { startSystem } from '../system.ts';
 import { FEEDS, topicOf, INDICATOR_GROUP } from '../../pipelines/index.ts';
 import { spawn } from 'node:child_process';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { mb } from './common.ts';
 
 const root = new URL('../..', import.meta.url).pathname;
@@ -225,9 +226,13 @@ async function sample() {
   });
 }
 
+// How late the server process's event loop runs: a blocked or CPU-starved loop delays every route alike.
+const loopDelay = monitorEventLoopDelay({ resolution: 20 });
+loopDelay.enable();
 const sampler = setInterval(() => void sample(), SAMPLE_MS);
 await sample();
 const load = await client;
+loopDelay.disable();
 clearInterval(sampler);
 await sample();
 
@@ -267,6 +272,11 @@ const summary = {
   skippedInFlightBound: skipped,
   errors,
   errorSamples,
+  eventLoopDelayMs: {
+    p50: Math.round(loopDelay.percentile(50) / 1e5) / 10,
+    p99: Math.round(loopDelay.percentile(99) / 1e5) / 10,
+    max: Math.round(loopDelay.max / 1e5) / 10,
+  },
   recordsIndicated: total,
   recordToIndicatorMs: { p50: histQ(0.5), p99: histQ(0.99) },
   rssMbPerHour: slope(samples.map((s) => s.rssMb)),
@@ -300,6 +310,7 @@ const rows = [
   `| simulator | ${SPEED}× real rate; ${total} records reached the indicators |`,
   `| API requests | ${sent} at ${RATE}/s target (${summary.achievedRatePerS}/s sent; ${skipped} skipped at 400 in flight) |`,
   `| errors (status ≥ 400 or failed) | ${errors} |`,
+  `| server event-loop delay p50 / p99 / max | ${summary.eventLoopDelayMs.p50} / ${summary.eventLoopDelayMs.p99} / ${summary.eventLoopDelayMs.max} ms |`,
   `| record → indicator p50 / p99 | ${summary.recordToIndicatorMs.p50 ?? '–'} / ${summary.recordToIndicatorMs.p99 ?? '–'} ms (histogram bucket edges) |`,
   `| RSS API+workers: first / last / slope | ${samples[0]!.rssMb} / ${samples.at(-1)!.rssMb} MB / ${summary.rssMbPerHour} MB/h |`,
   `| RSS database process: first / last / slope | ${samples[0]!.dbRssMb ?? '–'} / ${samples.at(-1)!.dbRssMb ?? '–'} MB / ${summary.dbRssMbPerHour ?? '–'} MB/h |`,
