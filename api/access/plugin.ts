@@ -220,10 +220,23 @@ export function createAccess(
   let ready: Promise<void> | null = null;
   const quotaKey = (keyId: string, day: string) => `coalflow:${deps.config.topicPrefix}quota:${keyId}:${day}`;
 
-  async function lookup(key: string): Promise<Principal | null> {
-    const now = Date.now();
+  /** Look-ups in flight per key: concurrent requests with an expired key share one database read. */
+  const reading = new Map<string, Promise<Principal | null>>();
+  function lookup(key: string): Promise<Principal | null> | Principal | null {
     const hit = keyCache.get(key);
-    if (hit && hit.until > now) return hit.p;
+    if (hit && hit.until > Date.now()) return hit.p;
+    // Without this, every request in flight when a key's cache expired read the key itself: under load hundreds of
+    // reads queued on the database session and every route of that key waited behind them (found by the soak).
+    let p = reading.get(key);
+    if (!p) {
+      p = readKey(key).finally(() => reading.delete(key));
+      reading.set(key, p);
+    }
+    return p;
+  }
+
+  async function readKey(key: string): Promise<Principal | null> {
+    const now = Date.now();
     const found = await store.principal(key, now);
     // Unknown keys are remembered briefly too, so a flood of bad keys does not reach the database each time.
     const until = Math.min(now + (found ? options.keyCacheMs : 1000), found?.expiresAt ?? Infinity);
