@@ -41,7 +41,7 @@ export function sendError(
     const { code: _c, message: _m, ...extra } = err.toJSON();
     return sendProblem(reply, err.status, err.code, err.message, extra);
   }
-  const known = fastifyErrorReply(err as FastifyError);
+  const known = fastifyErrorReply(err as FastifyError) ?? databaseErrorReply(err);
   if (known) return sendProblem(reply, known.status, known.code, known.message);
   if (storeUnreachable(err)) {
     reply.header('retry-after', '5');
@@ -67,6 +67,34 @@ function storeUnreachable(err: unknown): boolean {
     typeof e.message === 'string' &&
     /Connection terminated|Client has encountered a connection error/.test(e.message)
   );
+}
+
+/**
+ * A database refusal caused by the request's own values (a safety net behind the routes' validation): text
+ * PostgreSQL cannot hold (NUL), a value that is not of the column's type or out of its range, a duplicate
+ * of something that exists, a reference to something that does not. Anything else stays a 500.
+ */
+export function databaseErrorReply(
+  err: unknown,
+): { status: number; code: ErrorCode; message: string } | null {
+  const sqlstate = (err as { code?: unknown } | null)?.code;
+  if (typeof sqlstate !== 'string' || !/^[0-9A-Z]{5}$/.test(sqlstate)) return null;
+  if (sqlstate === '23505')
+    return { status: 409, code: 'CONFLICT', message: '已存在（重复的标识）/ already exists (duplicate id)' };
+  if (sqlstate === '23503')
+    return {
+      status: 400,
+      code: 'INPUT_INVALID',
+      message: '引用的对象不存在 / refers to something that does not exist',
+    };
+  if (sqlstate.startsWith('22'))
+    return {
+      status: 400,
+      code: 'INPUT_INVALID',
+      message:
+        '参数值无效（含 NUL 等无法保存的字符，或类型、范围不符）/ a value is invalid (a NUL or other character that cannot be stored, or the wrong type or range)',
+    };
+  return null;
 }
 
 /** Largest request body accepted (the documented limit). */

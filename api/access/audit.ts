@@ -177,11 +177,19 @@ export interface AuditQuery {
   afterSeq?: string;
 }
 
+/** Longest period one audit query may span, days. */
+export const AUDIT_MAX_RANGE_DAYS = 366;
+
 export async function queryAudit(db: pg.Pool, q: AuditQuery) {
   const from = q.from ? Date.parse(q.from) : Date.now() - 30 * 86_400_000;
   const to = q.to ? Date.parse(q.to) : Date.now() + 60_000;
   if (!Number.isFinite(from) || !Number.isFinite(to))
     throw new InputError('from/to 应为日期或 ISO-8601 时间 / from and to must be dates or ISO-8601 times');
+  if (from > to) throw new InputError('from 晚于 to / from is after to');
+  if (to - from > AUDIT_MAX_RANGE_DAYS * 86_400_000)
+    throw new InputError(
+      `时间范围过长（最多 ${AUDIT_MAX_RANGE_DAYS} 天，请分段查询）/ range too long (at most ${AUDIT_MAX_RANGE_DAYS} days; query in parts)`,
+    );
   const limit = Math.min(Math.max(q.limit ?? 1000, 1), 10_000);
   const r = await db.query(
     `SELECT seq, at, key_id, subscriber_id, method, route, product, params, purpose, status, cells_returned, cells_suppressed, bytes, duration_ms

@@ -12,7 +12,7 @@ export {
   type SubscriberKind,
   type Tier,
 } from './principal.ts';
-export { createAccess, type AccessLayer, type AccessOptions } from './plugin.ts';
+export { createAccess, type AccessLayer, type AccessOptions, type DeclaredRoute } from './plugin.ts';
 export {
   createAccessStore,
   DEFAULT_PRODUCTS,

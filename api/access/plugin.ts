@@ -80,8 +80,24 @@ export interface AccessOptions {
   governanceRefreshMs?: number;
 }
 
+/** A route of the app and what it declared to the access layer. */
+export interface DeclaredRoute {
+  method: string;
+  url: string;
+  config: {
+    product?: string;
+    operator?: boolean;
+    public?: boolean;
+    authenticated?: boolean;
+    loopback?: boolean;
+    stream?: boolean;
+  };
+}
+
 export interface AccessLayer {
   store: AccessStore;
+  /** Every route registered after `install`, with its declaration (HEAD twins of GET routes left out): what access reviews and tests enumerate. */
+  routes: DeclaredRoute[];
   audit: AuditWriter;
   options: Required<Omit<AccessOptions, 'governance'>>;
   /** Product states and emergency stops (also the `AccessGate` of webhooks and scheduled reports). */
@@ -166,10 +182,38 @@ const unauthorized = () =>
     '缺少或无效的 API 密钥（未知、已吊销或已过期）/ missing or invalid API key (unknown, revoked or expired)',
   );
 
+/** Longest parameter value kept in an audit row (a hostile 100 kB value is recorded by its start and length). */
+const AUDIT_VALUE_MAX = 256;
+
+/**
+ * A parameter value as the audit row can hold it: PostgreSQL's jsonb refuses NUL and unpaired surrogates (one such
+ * row made the whole batch fail, again at each retry), so NUL becomes U+2400 (␀), as among the ingest rejects, an
+ * unpaired surrogate U+FFFD, and long text is cut.
+ */
+function auditValue(v: unknown): unknown {
+  if (typeof v === 'string') {
+    const s = v
+      .replace(/\u0000/g, '\u2400')
+      .replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd');
+    return s.length > AUDIT_VALUE_MAX ? `${s.slice(0, AUDIT_VALUE_MAX)}…(${s.length})` : s;
+  }
+  if (Array.isArray(v)) return v.slice(0, 20).map(auditValue);
+  if (v && typeof v === 'object')
+    return Object.fromEntries(
+      Object.entries(v as Record<string, unknown>)
+        .slice(0, 50)
+        .map(([k, x]) => [auditValue(k) as string, auditValue(x)]),
+    );
+  return v;
+}
+
 function auditParams(req: FastifyRequest): Record<string, unknown> {
   const q = { ...(req.query as Record<string, unknown> | undefined) };
   delete q.key; // a key in the query string never reaches the audit trail
-  return { ...q, ...(req.params as Record<string, unknown> | undefined), ...req.auditExtra };
+  return {
+    ...(auditValue({ ...q, ...(req.params as Record<string, unknown> | undefined) }) as Record<string, unknown>),
+    ...req.auditExtra,
+  };
 }
 
 function nextCstMidnightSeconds(now = Date.now()): number {
@@ -240,10 +284,26 @@ export function createAccess(
   let ready: Promise<void> | null = null;
   const quotaKey = (keyId: string, day: string) => `coalflow:${deps.config.topicPrefix}quota:${keyId}:${day}`;
 
-  async function lookup(key: string): Promise<Principal | null> {
-    const now = Date.now();
+  /** Look-ups in flight per key: concurrent requests with an expired key share one database read. */
+  const reading = new Map<string, Promise<Principal | null>>();
+  function lookup(key: string): Promise<Principal | null> | Principal | null {
     const hit = keyCache.get(key);
-    if (hit && hit.until > now) return hit.p;
+    if (hit && hit.until > Date.now()) return hit.p;
+    // Without this, every request in flight when a key's cache expired read the key itself: under load hundreds of
+    // reads queued on the database session and every route of that key waited behind them (found by the soak).
+    let p = reading.get(key);
+    if (!p) {
+      p = readKey(key, hit).finally(() => reading.delete(key));
+      reading.set(key, p);
+    }
+    return p;
+  }
+
+  async function readKey(
+    key: string,
+    hit: { p: Principal | null; until: number; expiresAt: number } | undefined,
+  ): Promise<Principal | null> {
+    const now = Date.now();
     // While the database is down a key read before is trusted as last read (until its own expiry): the API keeps
     // serving the Redis snapshots. A revocation made meanwhile takes effect when the database answers again.
     const usable = hit && hit.expiresAt > now ? hit : null;
@@ -433,8 +493,10 @@ export function createAccess(
     }
   }
 
+  const routes: DeclaredRoute[] = [];
   const layer: AccessLayer = {
     store,
+    routes,
     audit,
     options,
     governance,
@@ -463,8 +525,14 @@ export function createAccess(
       app.decorateRequest('accessState', null);
       app.addHook('onRoute', (route) => {
         const cfg = (route.config ?? {}) as Record<string, unknown>;
+        const note = (config: Record<string, unknown>) => {
+          for (const method of [route.method].flat())
+            if (method !== 'HEAD')
+              routes.push({ method, url: route.url, config: config as DeclaredRoute['config'] });
+        };
         if (route.url === options.docsPrefix || route.url.startsWith(`${options.docsPrefix}/`)) {
           route.config = { ...cfg, public: true } as never;
+          note(route.config as Record<string, unknown>);
           return;
         }
         const declared = ['public', 'operator', 'authenticated', 'product'].filter((k) => cfg[k]);
@@ -474,6 +542,7 @@ export function createAccess(
               `route ${route.method} ${route.url} must declare exactly one of config.product, operator, public or authenticated (has: ${declared.join(',') || 'none'})`,
           );
         }
+        note(cfg);
       });
       app.addHook('onRequest', async (req, reply) => {
         if (req.is404) return; // fastify's not-found answer serves nothing

@@ -43,6 +43,9 @@ export const operatorAudience: AudienceResolver = () => ({
 export const principalAudience: AudienceResolver = (req) =>
   req.principal ? audienceOf(req.principal, 'alert') : operatorAudience(req);
 
+/** Longest period one alert list may span (from, to), days: refused beyond, with a clear message. */
+export const ALERTS_MAX_RANGE_DAYS = 3 * 366;
+
 function bad(msg: string): never {
   throw new InputError(msg);
 }
@@ -101,6 +104,10 @@ export function alertRoutesWith(audienceOf: AudienceResolver) {
         const from = timeParam(req.query.from, 'from');
         const to = timeParam(req.query.to, 'to');
         if (from !== null && to !== null && from > to) bad('from 晚于 to / from is after to');
+        if ((to ?? Date.now()) - (from ?? (to ?? Date.now()) - 1) > ALERTS_MAX_RANGE_DAYS * 86_400_000)
+          bad(
+            `时间范围过长（最多 ${ALERTS_MAX_RANGE_DAYS} 天）/ range too long (at most ${ALERTS_MAX_RANGE_DAYS} days)`,
+          );
         const rows = await listAlerts(deps.db, {
           active,
           fromMs: from,

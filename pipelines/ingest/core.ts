@@ -144,6 +144,9 @@ export function mapRecord(feed: FeedName, obj: Record<string, unknown>): Mapped 
   return mapAliases(feed, obj);
 }
 
+/** Longest text a contract field may hold, characters (names, codes, reasons); free text of unknown columns is not bound by it. */
+export const MAX_FIELD_CHARS = 1000;
+
 /** Validates and desensitizes one mapped record. */
 export function finishRecord<F extends FeedName>(feed: F, mapped: Mapped, ctx: CoreContext): Outcome<F> {
   const broken = breakInFields(mapped.values);
@@ -167,6 +170,16 @@ export function finishRecord<F extends FeedName>(feed: F, mapped: Mapped, ctx: C
       message: `字段 ${shaped[0]} 应为文本、数字或时间，而不是${kind.split(' / ')[0]} / ${shaped[0]} must be text, a number or a time, not an ${kind.split(' / ')[1]}`,
     };
   }
+  // A huge value (a 10 MB "coal type") would become an entity key, a Redis key and an index entry: refused.
+  const long = Object.entries(mapped.values).find(
+    ([, v]) => typeof v === 'string' && v.length > MAX_FIELD_CHARS,
+  );
+  if (long)
+    return {
+      status: 'rejected',
+      reason: 'invalid_value',
+      message: `字段 ${long[0]} 过长（${(long[1] as string).length} 字符，上限 ${MAX_FIELD_CHARS}）/ ${long[0]} is too long (${(long[1] as string).length} characters, at most ${MAX_FIELD_CHARS})`,
+    };
   try {
     const validated = validateMapped(feed, mapped, {
       nowMs: ctx.nowMs,
