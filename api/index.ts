@@ -15,5 +15,5 @@ export { dashboardRoutes, offerDemoSession } from './dashboard/routes.ts';
 export { accessRoutes } from './access/index.ts';
 export { SCHEMAS } from './routes/schemas.ts';
 export { ensureDemoKeys, DEMO_KEYS_FILE, type DemoKey, type DemoWorld } from './access/demo.ts';
-export { keysCli, billCli } from './access/cli.ts';
+export { keysCli, billCli, auditCli } from './access/cli.ts';
 export { createReportScheduler, reportCli, reportRoutes } from './reports/index.ts';
