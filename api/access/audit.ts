@@ -29,8 +29,15 @@ export const MIN_AUDIT_RETENTION_DAYS = 183;
 export const DEFAULT_AUDIT_RETENTION_DAYS = 3 * 365;
 
 const CST_MS = 8 * 3600_000;
+const DAY_MS = 86_400_000;
+/** The last day computed: every request of a day asks for the same one (no Date per call). */
+let dayCache = { from: 0, to: 0, day: '' };
 export function cstDay(ms: number): string {
-  return new Date(ms + CST_MS).toISOString().slice(0, 10);
+  if (ms >= dayCache.from && ms < dayCache.to) return dayCache.day;
+  const from = Math.floor((ms + CST_MS) / DAY_MS) * DAY_MS - CST_MS;
+  const day = new Date(ms + CST_MS).toISOString().slice(0, 10);
+  if (Number.isFinite(from)) dayCache = { from, to: from + DAY_MS, day };
+  return day;
 }
 
 export interface AuditWriterOptions {

@@ -32,6 +32,12 @@ export function canonicalJson(v: unknown): string {
   return JSON.stringify(v) ?? 'null';
 }
 
+function flatStrings(o: Record<string, unknown> | null | undefined): o is Record<string, string> {
+  if (!o || Object.getPrototypeOf(o) !== Object.prototype) return false;
+  for (const k in o) if (typeof o[k] !== 'string') return false;
+  return true;
+}
+
 /** What is stored for a row's fields, normalized the way the columns hold them. */
 export function normalizeRow(r: AuditRow): AuditRow {
   return {
@@ -39,8 +45,11 @@ export function normalizeRow(r: AuditRow): AuditRow {
     at: Math.round(r.at),
     // The real column keeps a float4; NaN and infinities are not durations.
     durationMs: Number.isFinite(r.durationMs) ? Math.fround(r.durationMs) : 0,
-    // jsonb holds only JSON values: what JSON.stringify drops or turns into null, the stored params lack too.
-    params: JSON.parse(JSON.stringify(r.params ?? {})) as Record<string, unknown>,
+    // jsonb holds only JSON values: what JSON.stringify drops or turns into null, the stored params lack too
+    // (query and route parameters are strings: those need no round trip).
+    params: flatStrings(r.params)
+      ? r.params
+      : (JSON.parse(JSON.stringify(r.params ?? {})) as Record<string, unknown>),
   };
 }
 

@@ -17,8 +17,9 @@ import {
   setAuditRetention,
   type AuditWriter,
 } from './audit.ts';
-import { allowedScope, type Principal, type Scope } from './principal.ts';
+import { allowedScope, type Grant, type Principal, type Scope } from './principal.ts';
 import { createAccessStore, type AccessStore } from './store.ts';
+import { batchedRedisStore } from './ratelimit.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -123,6 +124,17 @@ function auditParams(req: FastifyRequest): Record<string, unknown> {
   return { ...q, ...(req.params as Record<string, unknown> | undefined) };
 }
 
+/** A grant's validity as epoch ms, parsed once per grant object (a request checks it on every call). */
+const validityOf = new WeakMap<Grant, [number, number]>();
+function validity(g: Grant): [number, number] {
+  let v = validityOf.get(g);
+  if (!v) {
+    v = [Date.parse(g.validFrom), g.validTo === null ? Infinity : Date.parse(g.validTo)];
+    validityOf.set(g, v);
+  }
+  return v;
+}
+
 function nextCstMidnightSeconds(now = Date.now()): number {
   const day = 86_400_000;
   const cst = now + 8 * 3600_000;
@@ -176,10 +188,20 @@ export function createAccess(
   let ready: Promise<void> | null = null;
   const quotaKey = (keyId: string, day: string) => `coalflow:${deps.config.topicPrefix}quota:${keyId}:${day}`;
 
+  /** Lookups in flight: concurrent requests with a key not (or no longer) cached share one database read. */
+  const looking = new Map<string, Promise<Principal | null>>();
   async function lookup(key: string): Promise<Principal | null> {
-    const now = Date.now();
     const hit = keyCache.get(key);
-    if (hit && hit.until > now) return hit.p;
+    if (hit && hit.until > Date.now()) return hit.p;
+    let p = looking.get(key);
+    if (!p) {
+      p = readKey(key).finally(() => looking.delete(key));
+      looking.set(key, p);
+    }
+    return p;
+  }
+  async function readKey(key: string): Promise<Principal | null> {
+    const now = Date.now();
     const found = await store.principal(key, now);
     // Unknown keys are remembered briefly too, so a flood of bad keys does not reach the database each time.
     const until = Math.min(now + (found ? options.keyCacheMs : 1000), found?.expiresAt ?? Infinity);
@@ -288,12 +310,11 @@ export function createAccess(
     if (p.kind === 'operator') return;
     req.accessScope = scope;
     const now = Date.now();
-    const grants = p.grants.filter(
-      (g) =>
-        g.products.includes(st.product ?? '') &&
-        Date.parse(g.validFrom) <= now &&
-        (g.validTo === null || Date.parse(g.validTo) > now),
-    );
+    const grants = p.grants.filter((g) => {
+      if (!g.products.includes(st.product ?? '')) return false;
+      const [from, to] = validity(g);
+      return from <= now && to > now;
+    });
     st.purpose = grants.map((g) => g.purpose).join('; ') || null;
     const quotas = grants.map((g) => g.quotaPerDay).filter((q): q is number => q !== null);
     if (quotas.length && quotas.length === grants.length) {
@@ -326,6 +347,7 @@ export function createAccess(
     options,
     invalidate() {
       keyCache.clear();
+      looking.clear();
       products = null;
     },
     async install(app) {
@@ -368,8 +390,15 @@ export function createAccess(
         global: true,
         hook: 'preHandler',
         timeWindow: 1000,
+        // Counted in Redis in batches (ratelimit.ts): no Redis round trip per request.
         ...(deps.kinds.cache === 'redis'
-          ? { redis: deps.redis, nameSpace: `coalflow:${deps.config.topicPrefix}rl:` }
+          ? {
+              store: batchedRedisStore({
+                redis: deps.redis,
+                log,
+                nameSpace: `coalflow:${deps.config.topicPrefix}rl:`,
+              }),
+            }
           : {}),
         keyGenerator: (req) => req.principal?.keyId ?? `ip:${req.ip}`,
         max: (req) =>

@@ -16,7 +16,7 @@ import {
   WINDOWS,
   DAYS_OF_STOCK_FLAT,
   series,
-  readLatest,
+  createLatestReader,
   redisKeys,
   type Family,
   type IndicatorPoint,
@@ -137,6 +137,8 @@ function livePoints(
 export async function indicatorRoutes(app: FastifyInstance, opts: { deps: Deps }): Promise<void> {
   const { deps } = opts;
   const prefix = deps.config.topicPrefix;
+  // Snapshots parsed once per change of their family (one short Redis script per request checks the generation).
+  const latest = createLatestReader(deps.redis, prefix);
 
   app.get('/v1/indicators/catalog', { config: { public: true }, schema: SCHEMAS.catalog }, async () => ({
     families: FAMILIES,
@@ -161,13 +163,7 @@ export async function indicatorRoutes(app: FastifyInstance, opts: { deps: Deps }
       const scope = scopeOf(req.query.scope, f);
       const id = req.query.id || undefined;
       // Aggregate cells are read with all their siblings: secondary suppression looks at the whole group.
-      const entries = await readLatest(
-        deps.redis,
-        prefix,
-        f,
-        scope,
-        AGGREGATE_SCOPES.has(scope) ? undefined : id,
-      );
+      const entries = await latest(f, scope, AGGREGATE_SCOPES.has(scope) ? undefined : id);
       const byId = new Map<string, ServedPoint[]>();
       for (const e of entries)
         (byId.get(e.scopeId) ?? byId.set(e.scopeId, []).get(e.scopeId)!).push(serve(e));
@@ -252,9 +248,7 @@ export async function indicatorRoutes(app: FastifyInstance, opts: { deps: Deps }
       const user = req.query.user;
       if (!user) bad('缺少 user 参数 / user is required');
       if (!visible(req.accessScope, 'user', user)) refuseEntity('user', user);
-      const entries = (await readLatest(deps.redis, prefix, 'days_of_stock', 'user', user)).filter(
-        (e) => e.window === 'day',
-      );
+      const entries = (await latest('days_of_stock', 'user', user)).filter((e) => e.window === 'day');
       let pick = (metric: string) => entries.find((e) => e.metric === metric) ?? null;
       if (!entries.length) {
         // Not in the cache (e.g. after a flush): read the last 14 days from the store.
