@@ -138,7 +138,7 @@ export async function indicatorRoutes(app: FastifyInstance, opts: { deps: Deps }
   const { deps } = opts;
   const prefix = deps.config.topicPrefix;
   // Snapshots parsed once per change of their family (one short Redis script per request checks the generation).
-  const latest = createLatestReader(deps.redis, prefix);
+  const latest = createLatestReader(deps.redis, prefix, { script: deps.kinds.cache === 'redis' });
 
   app.get('/v1/indicators/catalog', { config: { public: true }, schema: SCHEMAS.catalog }, async () => ({
     families: FAMILIES,

@@ -245,7 +245,22 @@ export async function readLatest(
   id?: string,
   limit = 500,
 ): Promise<LatestEntry[]> {
-  return (await readScript(redis, prefix, family, scope, id, limit, '')).entries ?? [];
+  const keys = redisKeys(prefix);
+  const ids =
+    id !== undefined ? [id] : (await redis.smembers(keys.ids(family, scope))).sort().slice(0, limit);
+  const out: LatestEntry[] = [];
+  for (const one of ids) {
+    const members = (await redis.smembers(keys.idx(family, scope, one))).sort();
+    if (!members.length) continue;
+    const pipe = redis.pipeline();
+    for (const m of members) {
+      const [metric, window] = m.split(':') as [string, Window];
+      pipe.hget(keys.latest({ family, scope, scopeId: one, metric, window }), 'json');
+    }
+    for (const [err, v] of (await pipe.exec()) ?? [])
+      if (!err && v) out.push(JSON.parse(String(v)) as LatestEntry);
+  }
+  return out;
 }
 
 export type LatestReader = (family: Family, scope: Scope, id?: string) => Promise<readonly LatestEntry[]>;
@@ -258,9 +273,11 @@ export type LatestReader = (family: Family, scope: Scope, id?: string) => Promis
 export function createLatestReader(
   redis: Redis,
   prefix: string,
-  opts: { maxEntries?: number } = {},
+  opts: { maxEntries?: number; script?: boolean } = {},
 ): LatestReader {
   const max = opts.maxEntries ?? 2000;
+  // ioredis-mock's Lua differs from Redis's: there, the plain commands (no keeping).
+  if (opts.script === false) return (family, scope, id) => readLatest(redis, prefix, family, scope, id);
   const cache = new Map<string, { gen: string; entries: LatestEntry[] }>();
   return async (family, scope, id) => {
     const k = `${family}\u0001${scope}\u0001${id ?? ''}`;
@@ -268,6 +285,8 @@ export function createLatestReader(
     const r = await readScript(redis, prefix, family, scope, id, 500, hit?.gen ?? '');
     if (r.entries === null && hit) return hit.entries;
     const entries = r.entries ?? [];
+    // No generation yet (an emptied cache, snapshots written by something else): nothing to keep.
+    if (r.gen === '0') return entries;
     if (cache.size >= max) cache.clear();
     cache.set(k, { gen: r.gen, entries });
     return entries;
