@@ -22,6 +22,6 @@ export {
 } from './access/index.ts';
 export { SCHEMAS } from './routes/schemas.ts';
 export { ensureDemoKeys, DEMO_KEYS_FILE, type DemoKey, type DemoWorld } from './access/demo.ts';
-export { keysCli, billCli } from './access/cli.ts';
+export { keysCli, billCli, auditCli } from './access/cli.ts';
 export { createReportScheduler, reportCli, reportRoutes } from './reports/index.ts';
 export { governanceRoutes, governanceRoutesWith, complianceCli, sandboxCli } from './governance/index.ts';

@@ -281,6 +281,12 @@ forward(
 );
 
 forward(
+  'audit',
+  '校验审计日志哈希链（退出码 0 完好，1 被篡改）/ verify the audit log hash chain (exit 0 intact, 1 tampered): audit verify [--from ISO] [--to ISO]',
+  async (args) => (await import('../api/index.ts')).auditCli(args, io, withDb),
+);
+
+forward(
   'report',
   '生成日报/周报/月报/年报（HTML、PDF、XLSX、JSON）/ build a daily, weekly, monthly or annual report: report --period month --date 2026-10 [--format pdf,xlsx,html,json] [--out DIR]',
   async (args) =>

@@ -59,7 +59,13 @@ export {
 } from './indicators/model.ts';
 export { DAYS_OF_STOCK_FLAT, series } from './indicators/queries.ts';
 export { INDICATOR_GROUP } from './indicators/runner.ts';
-export { type LatestEntry, readLatest, redisKeys } from './indicators/snapshots.ts';
+export {
+  type LatestEntry,
+  type LatestReader,
+  createLatestReader,
+  readLatest,
+  redisKeys,
+} from './indicators/snapshots.ts';
 export {
   CITY_ID,
   cstDate,

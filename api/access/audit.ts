@@ -1,11 +1,12 @@
 /**
  * The audit trail and metering. Each request appends one row to `access_audit` (never updated or deleted by the
  * application) and adds to `access_usage_daily`, in one transaction per batch, so the usage the bill reads always
- * equals the audited requests. Rows take `seq` from one sequence in the order they were recorded: a hash chain
- * can later be computed over `seq` order.
+ * equals the audited requests. Rows take `seq` from one sequence in the order they were recorded, and each carries
+ * the hash of the row before it (`chain.ts`): one chain over `seq` order, also with several API processes.
  */
 import type pg from 'pg';
 import { InputError, type Logger } from '../../infra/core/index.ts';
+import { normalizeRow, rowBody } from './chain.ts';
 
 export interface AuditRow {
   at: number;
@@ -28,8 +29,15 @@ export const MIN_AUDIT_RETENTION_DAYS = 183;
 export const DEFAULT_AUDIT_RETENTION_DAYS = 3 * 365;
 
 const CST_MS = 8 * 3600_000;
+const DAY_MS = 86_400_000;
+/** The last day computed: every request of a day asks for the same one (no Date per call). */
+let dayCache = { from: 0, to: 0, day: '' };
 export function cstDay(ms: number): string {
-  return new Date(ms + CST_MS).toISOString().slice(0, 10);
+  if (ms >= dayCache.from && ms < dayCache.to) return dayCache.day;
+  const from = Math.floor((ms + CST_MS) / DAY_MS) * DAY_MS - CST_MS;
+  const day = new Date(ms + CST_MS).toISOString().slice(0, 10);
+  if (Number.isFinite(from)) dayCache = { from, to: from + DAY_MS, day };
+  return day;
 }
 
 export interface AuditWriterOptions {
@@ -74,32 +82,26 @@ export function createAuditWriter(db: pg.Pool, log: Logger, opts: AuditWriterOpt
       u.bytes += r.bytes;
     }
     const us = [...usage.values()];
+    // The bodies are hashed in the database, chained under the head's lock (migration 019; api/access/chain.ts).
+    const norm = rows.map(normalizeRow);
     await db.query(
-      `WITH audit AS (
-        INSERT INTO access_audit (seq, at, key_id, subscriber_id, method, route, product, params, purpose, status, cells_returned, cells_suppressed, bytes, duration_ms)
-        SELECT nextval('access_audit_seq'), to_timestamp(t.at / 1000.0), t.key_id, t.subscriber_id, t.method, t.route, t.product, t.params::jsonb, t.purpose, t.status, t.cr, t.cs, t.bytes, t.ms
-        FROM unnest($1::float8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int[], $10::int[], $11::int[], $12::bigint[], $13::real[])
-          WITH ORDINALITY AS t(at, key_id, subscriber_id, method, route, product, params, purpose, status, cr, cs, bytes, ms, ord)
-        ORDER BY t.ord
-        RETURNING 1)
-      INSERT INTO access_usage_daily (subscriber_id, product, day, calls, rows, bytes)
-        SELECT * FROM unnest($14::text[], $15::text[], $16::date[], $17::bigint[], $18::bigint[], $19::bigint[])
-        ON CONFLICT (subscriber_id, product, day) DO UPDATE SET calls = access_usage_daily.calls + EXCLUDED.calls,
-          rows = access_usage_daily.rows + EXCLUDED.rows, bytes = access_usage_daily.bytes + EXCLUDED.bytes`,
+      `SELECT access_audit_append($1::float8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int[], $10::int[], $11::int[], $12::bigint[], $13::real[], $14::text[],
+        $15::text[], $16::text[], $17::date[], $18::bigint[], $19::bigint[], $20::bigint[])`,
       [
-        rows.map((r) => r.at),
-        rows.map((r) => r.keyId),
-        rows.map((r) => r.subscriberId),
-        rows.map((r) => r.method),
-        rows.map((r) => r.route),
-        rows.map((r) => r.product),
-        rows.map((r) => JSON.stringify(r.params)),
-        rows.map((r) => r.purpose),
-        rows.map((r) => r.status),
-        rows.map((r) => r.cellsReturned),
-        rows.map((r) => r.cellsSuppressed),
-        rows.map((r) => r.bytes),
-        rows.map((r) => r.durationMs),
+        norm.map((r) => r.at),
+        norm.map((r) => r.keyId),
+        norm.map((r) => r.subscriberId),
+        norm.map((r) => r.method),
+        norm.map((r) => r.route),
+        norm.map((r) => r.product),
+        norm.map((r) => JSON.stringify(r.params)),
+        norm.map((r) => r.purpose),
+        norm.map((r) => r.status),
+        norm.map((r) => r.cellsReturned),
+        norm.map((r) => r.cellsSuppressed),
+        norm.map((r) => r.bytes),
+        norm.map((r) => r.durationMs),
+        norm.map(rowBody),
         us.map((u) => u.s),
         us.map((u) => u.p),
         us.map((u) => u.d),

@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import type pg from 'pg';
 import { CoalflowError, InputError } from '../../infra/core/index.ts';
 import { bill, formatBill } from './bill.ts';
+import { verifyAudit } from './chain.ts';
 import { createAccessStore, KINDS } from './store.ts';
 import type { SubscriberKind, Tier } from './principal.ts';
 
@@ -28,6 +29,10 @@ export const KEYS_USAGE = `用法 / usage:
   coalflow keys expire KEY_ID [--at ISO]
   coalflow keys products                                      已登记数据产品 / registered products
   任一命令加 --json 输出 JSON / add --json for JSON output
+`;
+export const AUDIT_USAGE = `用法 / usage:
+  coalflow audit verify [--from ISO] [--to ISO] [--json]   校验审计日志哈希链 / verify the audit log's hash chain
+  退出码 / exit: 0 完好 / intact, 1 被篡改 / tampered (names the first bad seq), 2 用法错误 / usage
 `;
 export const BILL_USAGE = '用法 / usage: coalflow bill --month YYYY-MM [--subscriber ID] [--json]\n';
 
@@ -223,4 +228,45 @@ export async function billCli(argv: readonly string[], io: CliIo, withDb: WithDb
     const statements = await withDb((db) => bill(db, o.month!, o.subscriber));
     io.stdout.write(o.json ? JSON.stringify(statements, null, 2) + '\n' : formatBill(statements));
   });
+}
+
+/** `coalflow audit verify [--from ISO] [--to ISO] [--json]`: exit 0 when the chain holds, 1 when it does not. */
+export async function auditCli(argv: readonly string[], io: CliIo, withDb: WithDb): Promise<number> {
+  const args = argv[0] === 'audit' ? argv.slice(1) : [...argv];
+  let tampered = false;
+  const code = await guarded(io, AUDIT_USAGE, async () => {
+    const { values: o, positionals } = parseArgs({
+      args,
+      allowPositionals: true,
+      options: {
+        from: { type: 'string' },
+        to: { type: 'string' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+    if (o.help) {
+      io.stdout.write(AUDIT_USAGE);
+      return;
+    }
+    if (positionals[0] !== 'verify' || positionals.length > 1)
+      throw new InputError(`未知子命令 ${positionals.join(' ') || '（无）'} / unknown subcommand`);
+    const r = await withDb((db) => verifyAudit(db, { from: o.from, to: o.to }));
+    tampered = !r.ok;
+    if (o.json) io.stdout.write(JSON.stringify(r) + '\n');
+    else if (r.ok)
+      io.stdout.write(
+        `✔ 审计日志完好 / audit log intact: ${r.rows} 行 / rows` +
+          (r.anchor
+            ? `，第 ${r.anchor.seq}–${r.lastSeq} 行，起点 / seq ${r.anchor.seq}–${r.lastSeq}, anchored on ${r.anchor.genesis ? '链首 / the chain start' : `${r.anchor.prevHash.slice(0, 16)}… (保留期之前 / before retention)`}`
+            : '') +
+          (r.unchained ? `；${r.unchained} 行早于哈希链 / rows older than the chain: not covered` : '') +
+          '\n',
+      );
+    else
+      io.stdout.write(
+        `✘ 审计日志被篡改 / audit log tampered: 第 ${r.firstBad} 行 / seq ${r.firstBad}: ${r.reason}\n`,
+      );
+  });
+  return code === 0 && tampered ? 1 : code;
 }

@@ -28,6 +28,15 @@ export {
   DEFAULT_AUDIT_RETENTION_DAYS,
   type AuditRow,
 } from './audit.ts';
+export {
+  verifyAudit,
+  canonicalJson,
+  rowBody,
+  rowHash,
+  GENESIS_HASH,
+  type VerifyOptions,
+  type VerifyResult,
+} from './chain.ts';
 export { secondarySuppress, countCells } from './disclosure.ts';
 export { accessRoutes } from './routes.ts';
 export { bill, formatBill, type Statement } from './bill.ts';

@@ -7,7 +7,6 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
-import { createRequire } from 'node:module';
 import { AccessError, ConfigError, ServiceError, type Deps } from '../../infra/core/index.ts';
 import { FAMILIES } from '../../pipelines/index.ts';
 import { registerDocs } from './docs.ts';
@@ -18,9 +17,10 @@ import {
   setAuditRetention,
   type AuditWriter,
 } from './audit.ts';
-import { allowedScope, type Principal, type Scope } from './principal.ts';
+import { allowedScope, type Grant, type Principal, type Scope } from './principal.ts';
 import { createAccessStore, type AccessStore } from './store.ts';
 import { createGovernance, type Governance } from './governance.ts';
+import { batchedRedisStore } from './ratelimit.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -111,45 +111,6 @@ export interface AccessLayer {
   close(): Promise<void>;
 }
 
-type StoreCb = (err: Error | null, res: { current: number; ttl: number } | null) => void;
-interface RateStore {
-  incr(key: string, cb: StoreCb, timeWindow: number, max: number): void;
-  read?(key: string, cb: StoreCb, timeWindow: number, max: number): void;
-}
-const requireCjs = createRequire(import.meta.url);
-
-/**
- * Rate limits counted in Redis (shared by every API process), and in this process while Redis is down or a
- * count fails: limits keep holding per process instead of every request failing, or waiting on the Redis
- * client's offline queue.
- */
-function failoverRateStore(redis: Deps['redis'], nameSpace: string) {
-  const RedisStore = requireCjs('@fastify/rate-limit/store/RedisStore.js') as new (
-    ...a: unknown[]
-  ) => RateStore;
-  const LocalStore = requireCjs('@fastify/rate-limit/store/LocalStore.js') as new (
-    ...a: unknown[]
-  ) => RateStore;
-  return class FailoverStore implements RateStore {
-    private remote: RateStore;
-    private local: RateStore;
-    constructor(params: { continueExceeding?: boolean; exponentialBackoff?: boolean }) {
-      this.remote = new RedisStore(params.continueExceeding, params.exponentialBackoff, redis, nameSpace);
-      this.local = new LocalStore(params.continueExceeding, params.exponentialBackoff);
-    }
-    private call(m: 'incr' | 'read', key: string, cb: StoreCb, tw: number, max: number) {
-      if (redis.status !== 'ready') return this.local[m]!(key, cb, tw, max);
-      this.remote[m]!(key, (err, res) => (err ? this.local[m]!(key, cb, tw, max) : cb(null, res)), tw, max);
-    }
-    incr(key: string, cb: StoreCb, tw: number, max: number) {
-      this.call('incr', key, cb, tw, max);
-    }
-    read(key: string, cb: StoreCb, tw: number, max: number) {
-      this.call('read', key, cb, tw, max);
-    }
-  };
-}
-
 const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
 
 function presentedKey(req: FastifyRequest, allowQuery: boolean): string | null {
@@ -214,6 +175,17 @@ function auditParams(req: FastifyRequest): Record<string, unknown> {
     ...(auditValue({ ...q, ...(req.params as Record<string, unknown> | undefined) }) as Record<string, unknown>),
     ...req.auditExtra,
   };
+}
+
+/** A grant's validity as epoch ms, parsed once per grant object (a request checks it on every call). */
+const validityOf = new WeakMap<Grant, [number, number]>();
+function validity(g: Grant): [number, number] {
+  let v = validityOf.get(g);
+  if (!v) {
+    v = [Date.parse(g.validFrom), g.validTo === null ? Infinity : Date.parse(g.validTo)];
+    validityOf.set(g, v);
+  }
+  return v;
 }
 
 function nextCstMidnightSeconds(now = Date.now()): number {
@@ -457,12 +429,11 @@ export function createAccess(
     if (p.kind === 'operator') return;
     req.accessScope = scope;
     const now = Date.now();
-    const grants = p.grants.filter(
-      (g) =>
-        g.products.includes(st.product ?? '') &&
-        Date.parse(g.validFrom) <= now &&
-        (g.validTo === null || Date.parse(g.validTo) > now),
-    );
+    const grants = p.grants.filter((g) => {
+      if (!g.products.includes(st.product ?? '')) return false;
+      const [from, to] = validity(g);
+      return from <= now && to > now;
+    });
     st.purpose = grants.map((g) => g.purpose).join('; ') || null;
     const quotas = grants.map((g) => g.quotaPerDay).filter((q): q is number => q !== null);
     if (quotas.length && quotas.length === grants.length) {
@@ -502,6 +473,7 @@ export function createAccess(
     governance,
     invalidate() {
       keyCache.clear();
+      reading.clear();
       governance.invalidate();
     },
     async install(app) {
@@ -579,8 +551,15 @@ export function createAccess(
         global: true,
         hook: 'preHandler',
         timeWindow: 1000,
+        // Counted in Redis in batches (ratelimit.ts): no Redis round trip per request.
         ...(deps.kinds.cache === 'redis'
-          ? { store: failoverRateStore(deps.redis, `coalflow:${deps.config.topicPrefix}rl:`) as never }
+          ? {
+              store: batchedRedisStore({
+                redis: deps.redis,
+                log,
+                nameSpace: `coalflow:${deps.config.topicPrefix}rl:`,
+              }),
+            }
           : {}),
         keyGenerator: (req) => req.principal?.keyId ?? `ip:${req.ip}`,
         max: (req) =>

@@ -6,6 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { CoalflowError, type Deps } from '../../infra/core/index.ts';
 import { bill, monthRange } from './bill.ts';
 import { queryAudit } from './audit.ts';
+import { verifyAudit } from './chain.ts';
 import { KINDS, type NewGrant, type Product } from './store.ts';
 
 const str = { type: 'string' } as const;
@@ -313,6 +314,46 @@ export async function accessRoutes(app: FastifyInstance, opts: { deps: Deps }): 
       });
       await access.governance.changed();
       return reply.status(201).send(p);
+    },
+  );
+
+  app.get<{ Querystring: { from?: string; to?: string } }>(
+    '/v1/audit/verify',
+    {
+      config: op,
+      schema: {
+        summary: '校验审计日志哈希链 / verify the audit log’s hash chain',
+        description:
+          '逐页检查每行的前一哈希与本行哈希；ok=false 时 firstBad 为第一处不符的 seq / checks each row’s link and hash page by page; when ok is false, firstBad is the first seq that does not hold',
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { from: str, to: str },
+        },
+        response: {
+          200: {
+            type: 'object',
+            required: ['ok', 'rows', 'firstBad'],
+            properties: {
+              ok: { type: 'boolean' },
+              rows: { type: 'integer' },
+              firstBad: { type: ['integer', 'null'] },
+              reason: nullableStr,
+              anchor: {
+                type: ['object', 'null'],
+                properties: { seq: { type: 'integer' }, prevHash: str, genesis: { type: 'boolean' } },
+              },
+              lastSeq: { type: ['integer', 'null'] },
+              unchained: { type: 'integer' },
+            },
+          },
+          ...errors,
+        },
+      },
+    },
+    async (req) => {
+      await access.flush();
+      return verifyAudit(deps.db, { from: req.query.from, to: req.query.to });
     },
   );
 

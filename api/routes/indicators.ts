@@ -16,7 +16,7 @@ import {
   WINDOWS,
   DAYS_OF_STOCK_FLAT,
   series,
-  readLatest,
+  createLatestReader,
   latestFromStore,
   redisKeys,
   type Family,
@@ -148,6 +148,8 @@ function livePoints(
 export async function indicatorRoutes(app: FastifyInstance, opts: { deps: Deps }): Promise<void> {
   const { deps } = opts;
   const prefix = deps.config.topicPrefix;
+  // Snapshots parsed once per change of their family (one short Redis script per request checks the generation).
+  const latest = createLatestReader(deps.redis, prefix, { script: deps.kinds.cache === 'redis' });
 
   app.get('/v1/indicators/catalog', { config: { public: true }, schema: SCHEMAS.catalog }, async () => ({
     families: FAMILIES,
@@ -192,11 +194,11 @@ export async function indicatorRoutes(app: FastifyInstance, opts: { deps: Deps }
       }
       // Aggregate cells are read with all their siblings: secondary suppression looks at the whole group.
       const entityId = AGGREGATE_SCOPES.has(scope) ? undefined : id;
-      let entries: LatestEntry[] | null = null;
+      let entries: readonly LatestEntry[] | null = null;
       // Redis down (a real one: its client is not ready, or the read fails): the same snapshot from the store.
       if (deps.kinds.cache !== 'redis' || deps.redis.status === 'ready') {
         try {
-          entries = await readLatest(deps.redis, prefix, f, scope, entityId);
+          entries = await latest(f, scope, entityId);
         } catch (err) {
           if (deps.kinds.cache !== 'redis') throw err;
           req.log.warn(
@@ -293,9 +295,7 @@ export async function indicatorRoutes(app: FastifyInstance, opts: { deps: Deps }
       const user = req.query.user;
       if (!user) bad('缺少 user 参数 / user is required');
       if (!visible(req.accessScope, 'user', user)) refuseEntity('user', user);
-      const entries = (await readLatest(deps.redis, prefix, 'days_of_stock', 'user', user)).filter(
-        (e) => e.window === 'day',
-      );
+      const entries = (await latest('days_of_stock', 'user', user)).filter((e) => e.window === 'day');
       let pick = (metric: string) => entries.find((e) => e.metric === metric) ?? null;
       if (!entries.length) {
         // Not in the cache (e.g. after a flush): read the last 14 days from the store.

@@ -6,13 +6,14 @@
  * alternate (off, on, off, on) so drift of the shared machine hits both. Reports req/s, p50/p99 and the ratio.
  */
 import { spawn } from 'node:child_process';
+import { loadavg } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { buildApp } from '../../api/server.ts';
 import { indicatorRoutes } from '../../api/routes/indicators.ts';
 import { createAccess } from '../../api/access/index.ts';
 import { createRedisSink } from '../../pipelines/indicators/snapshots.ts';
 import { CITY_ID, type IndicatorPoint } from '../../pipelines/indicators/model.ts';
-import { benchRuntime, cpuMeter, REGIONS } from './common.ts';
+import { benchRuntime, cpuMeter, cpuSecondsOf, REGIONS } from './common.ts';
 
 const SECONDS = Number(process.env.BENCH_ACCESS_SECONDS || 10);
 const CONCURRENCY = Number(process.env.BENCH_ACCESS_CONCURRENCY || 16);
@@ -98,8 +99,27 @@ interface Run {
   p99Ms: number;
   maxMs: number;
   statuses: Record<string, number>;
+  /** CPU of the API process (this one: both apps live here, one is loaded at a time) per request, ms. */
+  apiCpuMsPerReq?: number;
+  /** CPU of the database process per request (audit rows), ms. */
+  dbCpuMsPerReq?: number | null;
 }
-function load(app: typeof on, seconds: number): Promise<Run> {
+/** Runs the load client and measures this process's and the database's CPU over the phase. */
+async function load(app: typeof on, seconds: number): Promise<Run> {
+  const dbPid = rt.dbProcess?.pid ?? null;
+  const db0 = dbPid === null ? null : cpuSecondsOf(dbPid);
+  const c0 = process.cpuUsage();
+  const r = await loadOnce(app, seconds);
+  const c = process.cpuUsage(c0);
+  if (app === on) await on.access.flush();
+  const db1 = dbPid === null ? null : cpuSecondsOf(dbPid);
+  const n = Math.max(1, r.requests);
+  r.apiCpuMsPerReq = Math.round(((c.user + c.system) / 1000 / n) * 1000) / 1000;
+  r.dbCpuMsPerReq =
+    db0 === null || db1 === null ? null : Math.round((((db1 - db0) * 1000) / n) * 1000) / 1000;
+  return r;
+}
+function loadOnce(app: typeof on, seconds: number): Promise<Run> {
   const args = JSON.stringify({
     urls: paths.map((p) => `http://127.0.0.1:${port(app)}${p}`),
     headers,
@@ -146,6 +166,10 @@ const sum = (rs: Run[]) => {
     reqPerS: Math.round(rs.reduce((a, r) => a + r.reqPerS, 0) / rs.length),
     p50Ms: Math.max(...rs.map((r) => r.p50Ms)),
     p99Ms: Math.max(...rs.map((r) => r.p99Ms)),
+    apiCpuMsPerReq:
+      Math.round((rs.reduce((a, r) => a + (r.apiCpuMsPerReq ?? 0) * r.requests, 0) / req) * 1000) / 1000,
+    dbCpuMsPerReq:
+      Math.round((rs.reduce((a, r) => a + (r.dbCpuMsPerReq ?? 0) * r.requests, 0) / req) * 1000) / 1000,
     statuses: rs.map((r) => r.statuses),
   };
 };
@@ -161,6 +185,7 @@ const summary = {
   overheadRatio: Math.round((a.reqPerS / b.reqPerS) * 100) / 100,
   p99Ratio: Math.round((b.p99Ms / Math.max(0.01, a.p99Ms)) * 100) / 100,
   cpu: cpuUse,
+  loadAverage: loadavg().map((x) => Math.round(x * 10) / 10),
 };
 console.log(JSON.stringify(summary, null, 2));
 const keys = await rt.redis.keys(`coalflow:${rt.config.topicPrefix}*`);

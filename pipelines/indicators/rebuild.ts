@@ -173,6 +173,8 @@ async function restoreSaved(deps: SnapDeps): Promise<number> {
       pipe.hset(`${base}${row.key}`, 'ws', String(row.ws), 'ver', String(row.ver), 'json', String(row.json));
       pipe.sadd(keys.idx(p.family, p.scope, p.scopeId), `${p.metric}:${p.window}`);
       pipe.sadd(keys.ids(p.family, p.scope), p.scopeId);
+      // Readers keep snapshots per family generation: a loaded snapshot is a change.
+      pipe.incr(keys.gen(p.family));
     }
     for (const [err] of (await pipe.exec()) ?? []) if (err) throw err;
   }

@@ -6,10 +6,13 @@
  *   coalflow:{prefix}latest:<family>:<scope>:<id>:<metric>:<window>  hash {ws, ver, json}
  *   coalflow:{prefix}idx:<family>:<scope>:<id>                      set of "<metric>:<window>"
  *   coalflow:{prefix}ids:<family>:<scope>                           set of ids
+ *   coalflow:{prefix}gen:<family>                                   counter, raised with every snapshot moved
  *   channel coalflow:{prefix}live:<family>                          JSON {family, version, points}
  * A snapshot is replaced only by a newer window, or the same window at a
  * version at least as high (Lua, atomic): workers racing on a city-wide cell,
  * or a late record updating an older window, never move "latest" backwards.
+ * Reads are one script each (the generation and the snapshots at once); a reader keeps what it read with its
+ * generation and is answered "unchanged" while the family's counter stays the same.
  */
 import type { Redis } from 'ioredis';
 import { SinkError, type Deps } from '../../infra/core/index.ts';
@@ -25,7 +28,7 @@ export interface RedisSink {
   close(): Promise<void>;
 }
 
-const STRIDE = 7;
+const STRIDE = 8;
 const CHUNK = 400;
 const LIVE_CHUNK = 1000;
 
@@ -42,6 +45,7 @@ for i, k in ipairs(KEYS) do
     redis.call('HSET', k, 'ws', ARGV[b + 1], 'ver', ARGV[b + 2], 'json', ARGV[b + 3])
     redis.call('SADD', ARGV[b + 4], ARGV[b + 6])
     redis.call('SADD', ARGV[b + 5], ARGV[b + 7])
+    redis.call('INCR', ARGV[b + 8])
     n = n + 1
   end
 end
@@ -55,6 +59,7 @@ export function redisKeys(prefix: string) {
     idx: (family: string, scope: string, id: string) => `${base}idx:${family}:${scope}:${id}`,
     ids: (family: string, scope: string) => `${base}ids:${family}:${scope}`,
     live: (family: string) => `${base}live:${family}`,
+    gen: (family: string) => `${base}gen:${family}`,
   };
 }
 
@@ -115,6 +120,7 @@ export function createRedisSink(deps: Pick<Deps, 'redis' | 'metrics' | 'config'>
               keys.ids(p.family, p.scope),
               `${p.metric}:${p.window}`,
               p.scopeId,
+              keys.gen(p.family),
             );
           }
           // Sent back to back (ioredis pipelines them on the connection); not in a MULTI: each chunk is atomic by itself.
@@ -172,6 +178,64 @@ export interface LatestEntry {
   version: number;
 }
 
+/**
+ * Reads the family's generation and, when it differs from the caller's, every snapshot of one entity or of a
+ * scope (ids sorted, at most `limit`), in one round trip. Returns {gen} alone when nothing changed.
+ */
+const READ_LATEST = `
+local gen = redis.call('GET', KEYS[1]) or '0'
+if gen == ARGV[6] then return {gen} end
+local base, family, scope = ARGV[1], ARGV[2], ARGV[3]
+local ids
+if ARGV[4] ~= '' then
+  ids = {ARGV[4]}
+else
+  ids = redis.call('SMEMBERS', base .. 'ids:' .. family .. ':' .. scope)
+  table.sort(ids)
+end
+local limit = tonumber(ARGV[5])
+local out = {gen}
+for i, one in ipairs(ids) do
+  if i > limit then break end
+  local members = redis.call('SMEMBERS', base .. 'idx:' .. family .. ':' .. scope .. ':' .. one)
+  table.sort(members)
+  for _, m in ipairs(members) do
+    local j = redis.call('HGET', base .. 'latest:' .. family .. ':' .. scope .. ':' .. one .. ':' .. m, 'json')
+    if j then out[#out + 1] = j end
+  end
+end
+return out`;
+
+async function readScript(
+  redis: Redis,
+  prefix: string,
+  family: Family,
+  scope: Scope,
+  id: string | undefined,
+  limit: number,
+  knownGen: string,
+): Promise<{ gen: string; entries: LatestEntry[] | null }> {
+  const keys = redisKeys(prefix);
+  // A defined command is sent as EVALSHA (the script text once per connection, not with every read).
+  const client = redis as Redis & { coalflowReadLatest?: (...args: (string | number)[]) => Promise<unknown> };
+  if (typeof client.coalflowReadLatest !== 'function')
+    redis.defineCommand('coalflowReadLatest', { numberOfKeys: 1, lua: READ_LATEST });
+  const r = (await client.coalflowReadLatest!(
+    keys.gen(family),
+    `coalflow:${prefix}`,
+    family,
+    scope,
+    id ?? '',
+    limit,
+    knownGen,
+  )) as string[];
+  const gen = String(r[0]);
+  if (r.length === 1 && gen === knownGen) return { gen, entries: null };
+  const entries: LatestEntry[] = [];
+  for (let i = 1; i < r.length; i++) entries.push(JSON.parse(String(r[i])) as LatestEntry);
+  return { gen, entries };
+}
+
 /** Latest snapshots of one entity (all metrics and windows), or of every entity of a scope when `id` is omitted. */
 export async function readLatest(
   redis: Redis,
@@ -197,4 +261,34 @@ export async function readLatest(
       if (!err && v) out.push(JSON.parse(String(v)) as LatestEntry);
   }
   return out;
+}
+
+export type LatestReader = (family: Family, scope: Scope, id?: string) => Promise<readonly LatestEntry[]>;
+
+/**
+ * `readLatest` with what it read kept in this process: each call still asks Redis (one short script), which
+ * answers "unchanged" while the family's generation stays the same, so the snapshots are parsed once per change
+ * and never served stale. The entries returned are shared: callers must not change them.
+ */
+export function createLatestReader(
+  redis: Redis,
+  prefix: string,
+  opts: { maxEntries?: number; script?: boolean } = {},
+): LatestReader {
+  const max = opts.maxEntries ?? 2000;
+  // ioredis-mock's Lua differs from Redis's: there, the plain commands (no keeping).
+  if (opts.script === false) return (family, scope, id) => readLatest(redis, prefix, family, scope, id);
+  const cache = new Map<string, { gen: string; entries: LatestEntry[] }>();
+  return async (family, scope, id) => {
+    const k = `${family}\u0001${scope}\u0001${id ?? ''}`;
+    const hit = cache.get(k);
+    const r = await readScript(redis, prefix, family, scope, id, 500, hit?.gen ?? '');
+    if (r.entries === null && hit) return hit.entries;
+    const entries = r.entries ?? [];
+    // No generation yet (an emptied cache, snapshots written by something else): nothing to keep.
+    if (r.gen === '0') return entries;
+    if (cache.size >= max) cache.clear();
+    cache.set(k, { gen: r.gen, entries });
+    return entries;
+  };
 }

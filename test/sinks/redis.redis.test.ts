@@ -3,7 +3,12 @@ import * as assert from 'uvu/assert';
 import { Redis } from 'ioredis';
 import { TEST_REDIS, uniq } from '../helpers/runtime.ts';
 import { createMetrics } from '../../infra/core/metrics.ts';
-import { createRedisSink, readLatest, redisKeys } from '../../pipelines/indicators/snapshots.ts';
+import {
+  createLatestReader,
+  createRedisSink,
+  readLatest,
+  redisKeys,
+} from '../../pipelines/indicators/snapshots.ts';
 import type { IndicatorPoint } from '../../pipelines/indicators/model.ts';
 
 const test = suite('sinks/redis (redis)');
@@ -80,6 +85,32 @@ test('each family gets one live message per batch', async () => {
   sub.disconnect();
   assert.is(got.length, 1);
   assert.is(JSON.parse(got[0]!).points.length, 2);
+});
+
+test('a latest reader keeps what it read until the family changes, and then reads the change', async () => {
+  const read = createLatestReader(redis, prefix);
+  await sink.write([p({ scopeId: 'R1', value: 10, windowStart: 5000 })], { version: 1 });
+  const a = await read('sales', 'mine', 'R1');
+  assert.is(a[0]!.value, 10);
+  // Unchanged family: the same entries (parsed once).
+  assert.is(await read('sales', 'mine', 'R1'), a);
+  // Another family moves: sales entries stay the ones already read.
+  await sink.write([p({ family: 'price', metric: 'vwap_yuan_per_t', scopeId: 'R1' })], { version: 2 });
+  assert.is(await read('sales', 'mine', 'R1'), a);
+  // A newer sales snapshot: read at once, never stale.
+  await sink.write([p({ scopeId: 'R1', value: 11, windowStart: 6000 })], { version: 3 });
+  const b = await read('sales', 'mine', 'R1');
+  assert.is.not(b, a);
+  assert.is(b[0]!.value, 11);
+  // A write that moves nothing (an older window) keeps the generation.
+  await sink.write([p({ scopeId: 'R1', value: 1, windowStart: 10 })], { version: 4 });
+  assert.is(await read('sales', 'mine', 'R1'), b);
+  // The scope's list (all ids) is read the same way, sorted by id.
+  const all = await read('sales', 'mine');
+  const ids = all.map((e) => e.scopeId);
+  assert.equal(ids, [...ids].sort());
+  assert.ok(new Set(ids).size >= 2);
+  assert.ok(all.some((e) => e.scopeId === 'R1' && e.value === 11));
 });
 
 test.run();
