@@ -7,7 +7,7 @@
  * Asia/Shanghai. The figures become a report document rendered by the report renderers (HTML, PDF, XLSX, JSON).
  */
 import type pg from 'pg';
-import { bill } from '../access/index.ts';
+import { bill, verifyAudit } from '../access/index.ts';
 import { monthRange } from '../access/bill.ts';
 import type { ReportDoc, Section, Column } from '../reports/content.ts';
 
@@ -93,6 +93,12 @@ export interface AuditIntegrity {
  * Row count and `seq` contiguity of the month's audit rows (a deleted row leaves a gap; so can an audit write that
  * failed and was retried, which consumed sequence numbers), and the hash chain's verdict when `verify` is given.
  */
+/** The audit log's hash chain over the period (`verifyAudit` of the access layer), in the report's terms. */
+const chainVerifier: AuditVerifier = async (db, opts) => {
+  const r = await verifyAudit(db, opts);
+  return { ok: r.ok, rows: r.rows, firstBad: r.firstBad === null ? null : String(r.firstBad), reason: r.reason };
+};
+
 export async function auditIntegrity(
   db: pg.Pool,
   fromMs: number,
@@ -113,7 +119,7 @@ export async function auditIntegrity(
       [from, to],
     ),
   ]);
-  const chain = verify ? await verify(db, { from, to }) : null;
+  const chain = await (verify ?? chainVerifier)(db, { from, to });
   return {
     rows: Number(n.rows[0].n),
     firstSeq: n.rows[0].lo,
