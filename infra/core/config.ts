@@ -48,6 +48,10 @@ export interface Config {
   simHistoryDays: number;
   /** Allowed lateness for event-time windows, ms. Env COALFLOW_ALLOWED_LATENESS_MS. Default 48 h. */
   allowedLatenessMs: number;
+  /** Attempts of a poison record (the store refuses it every time) alone before it goes to the DLQ, 1..20. Env COALFLOW_POISON_ATTEMPTS. Default 3. */
+  poisonAttempts: number;
+  /** First backoff between those attempts, ms, doubled each time. Env COALFLOW_POISON_RETRY_MS. Default 200. */
+  poisonRetryMs: number;
   /** Secret key for desensitization tokens (HMAC-SHA256). Env COALFLOW_TOKEN_SECRET. Required outside the embedded default. */
   tokenSecret: string;
   /** Path of the desensitization policy file. Env COALFLOW_POLICY_FILE. Default pipelines/desensitize/policy.json. */
@@ -97,6 +101,8 @@ const KNOWN_COALFLOW_KEYS = new Set([
   'COALFLOW_SIM_BAD_SHARE',
   'COALFLOW_SIM_DUP_SHARE',
   'COALFLOW_ALLOWED_LATENESS_MS',
+  'COALFLOW_POISON_ATTEMPTS',
+  'COALFLOW_POISON_RETRY_MS',
   'COALFLOW_TOKEN_SECRET',
   'COALFLOW_POLICY_FILE',
   'COALFLOW_FORECAST_INTERVAL_MS',
@@ -184,6 +190,8 @@ const ENV_OF_FIELD: Partial<Record<keyof Config, string>> = {
   simBadShare: 'COALFLOW_SIM_BAD_SHARE',
   simDupShare: 'COALFLOW_SIM_DUP_SHARE',
   allowedLatenessMs: 'COALFLOW_ALLOWED_LATENESS_MS',
+  poisonAttempts: 'COALFLOW_POISON_ATTEMPTS',
+  poisonRetryMs: 'COALFLOW_POISON_RETRY_MS',
   forecastIntervalMs: 'COALFLOW_FORECAST_INTERVAL_MS',
   simulator: 'COALFLOW_SIMULATOR',
   embeddedDb: 'COALFLOW_EMBEDDED_DB',
@@ -246,6 +254,8 @@ export function loadConfig(
     simDupShare: int(env, 'COALFLOW_SIM_DUP_SHARE', 0.01, 0, 1),
     simHistoryDays: int(env, 'COALFLOW_SIM_HISTORY_DAYS', embedded ? 460 : 0, 0, 3650),
     allowedLatenessMs: int(env, 'COALFLOW_ALLOWED_LATENESS_MS', 48 * 3600_000, 0, 365 * 86400_000),
+    poisonAttempts: int(env, 'COALFLOW_POISON_ATTEMPTS', 3, 1, 20),
+    poisonRetryMs: int(env, 'COALFLOW_POISON_RETRY_MS', 200, 0, 60_000),
     tokenSecret,
     policyFile: env.COALFLOW_POLICY_FILE || 'pipelines/desensitize/policy.json',
     forecastIntervalMs: int(env, 'COALFLOW_FORECAST_INTERVAL_MS', 6 * 3600_000, 0, 2 ** 31 - 1),

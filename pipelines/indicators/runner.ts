@@ -33,7 +33,11 @@ export const INDICATOR_GROUP = 'coalflow-indicators';
 export function startIndicatorWorkers(deps: Deps, opts: IndicatorWorkerOptions = {}): IndicatorWorkers {
   const log = deps.log.child({ component: 'indicators' });
   const workerId = opts.workerId ?? Math.random().toString(36).slice(2, 8);
-  const tuning = resolveTuning(opts);
+  const tuning = resolveTuning({
+    ...opts,
+    poisonAttempts: opts.poisonAttempts ?? deps.config.poisonAttempts,
+    poisonRetryInitialDelayMs: opts.poisonRetryInitialDelayMs ?? deps.config.poisonRetryMs,
+  });
   const feeds = opts.feeds ?? FEEDS;
   // Store stages: the hook sees each batch of the transaction (group commit), with its record count.
   const storeHook: StoreFaultHook | undefined = opts.faultHook
@@ -54,6 +58,7 @@ export function startIndicatorWorkers(deps: Deps, opts: IndicatorWorkerOptions =
     failures: 0,
     points: 0,
     deadLetters: 0,
+    poisonRetries: 0,
     completed: 0,
     rounds: 0,
     derivedRounds: 0,
