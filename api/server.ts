@@ -62,11 +62,16 @@ export async function buildApp(deps: Deps, opts: AppOptions = {}): Promise<Fasti
   }
 
   app.get('/healthz', { config: { public: true }, schema: SCHEMAS.healthz }, async (_req, reply) => {
-    const [broker, db, cache] = await Promise.all([
+    const [probe, db, cache] = await Promise.all([
       componentState('broker', () => deps.broker.listTopics()),
       componentState('db', () => deps.db.query('SELECT 1')),
       componentState('cache', () => deps.redis.ping()),
     ]);
+    // The probe says "now"; the adapter's history says what its clients went through meanwhile: the outages, with
+    // their times, failures and last error (an outage ends at the first success of a produce, heartbeat or probe).
+    if (probe.state === 'down') deps.broker.health?.fail(new Error(probe.error));
+    const history = deps.broker.health?.snapshot();
+    const broker = history ? { ...probe, history } : probe;
     const ok = broker.state === 'up' && db.state === 'up' && cache.state === 'up';
     return reply.status(ok ? 200 : 503).send({
       broker: deps.kinds.broker,

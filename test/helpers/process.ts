@@ -47,7 +47,7 @@ export function spawnCoalflow(command: string[], env: Record<string, string>, po
 }
 
 /** Waits until the process's `/healthz` answers 200 (fails at once if the process exits). */
-export async function healthy(p: Proc, timeoutMs = 180_000): Promise<void> {
+export async function healthy(p: Proc, timeoutMs = 120_000): Promise<void> {
   await eventually(
     async () => {
       if (p.child.exitCode !== null || p.child.signalCode !== null)
