@@ -178,15 +178,28 @@ s(
 
     // Consumers recovered: the indicator group reaches the end of the canonical topic.
     const admin = testBroker(kafka.bootstrap);
+    let last = '';
     try {
       await eventually(
         async () => {
           const parts = await admin.lag('coalflow-indicators', 'coal.sales.v1');
           const end = parts.reduce((a, x) => a + Number(x.end), 0);
+          last = JSON.stringify(parts);
           return end >= sales.length && parts.every((x) => x.committed === x.end);
         },
-        { timeoutMs: 60_000, intervalMs: 250, what: 'indicators caught up after the restart' },
-      );
+        {
+          timeoutMs: 90_000,
+          intervalMs: 250,
+          what: 'indicators caught up after the restart',
+        },
+      ).catch((err: Error) => {
+        const said = p
+          .stderr()
+          .split('\n')
+          .filter((l) => l.includes('"component":"indicators"') || l.includes('"component":"broker"'))
+          .slice(-5);
+        throw new Error(`${err.message} (lag ${last}) ${said.join('\n')}`);
+      });
     } finally {
       await admin.close();
     }
