@@ -88,9 +88,12 @@ s('killed twice mid-stream and restarted: every sale counted exactly once', asyn
   /** Sales the indicator group has committed (canonical offsets), and the canonical records ingest produced. */
   const progress = async () => {
     const parts = await broker.lag(group, canonical).catch(() => []);
+    const rawParts = await broker.lag(`${ctx.prefix}coalflow-ingest`, raw).catch(() => []);
     return {
       committed: parts.reduce((a, p) => a + Number(p.committed), 0),
       canonical: parts.reduce((a, p) => a + Number(p.end), 0),
+      // Raw records ingest has consumed (the canonical topic may hold a few twice: a produce repeated after a kill).
+      ingested: rawParts.reduce((a, p) => a + Number(p.committed), 0),
     };
   };
   const start = async () => {
@@ -136,7 +139,7 @@ s('killed twice mid-stream and restarted: every sale counted exactly once', asyn
     await eventually(
       async () => {
         const g = await progress();
-        return g.committed >= sent.length && g.canonical === g.committed;
+        return g.ingested === sent.length && g.canonical === g.committed;
       },
       { timeoutMs: 90_000, intervalMs: 250, what: 'the indicators caught up' },
     );
