@@ -1,8 +1,9 @@
 /**
  * SIGKILL of the whole process (API, workers and the embedded database's child, one process group) while
  * batches are in flight, on the real broker: raw weighbridge sales go to `coal.raw.sales` in two waves; the
- * process is killed twice while ingest and the indicator workers are mid-stream (uncommitted batches, open store
- * transactions), restarted on the same data directory each time, and finally catches up. The stored facts and
+ * process is killed as soon as the indicator workers have committed records (the second wave arrives after the
+ * first restart, so that kill lands mid-stream: uncommitted batches, open store transactions), restarted on the
+ * same data directory each time, and finally catches up. The stored facts and
  * the daily tonnage and counts per region and for the city equal what the test computes from the records it
  * sent: none lost, none counted twice.
  */
