@@ -66,7 +66,7 @@ export async function buildApp(deps: Deps, opts: AppOptions = {}): Promise<Fasti
   }
 
   app.get('/healthz', { config: { public: true }, schema: SCHEMAS.healthz }, async (_req, reply) => {
-    const [broker, db, cache] = await Promise.all([
+    const [probe, db, cache] = await Promise.all([
       componentState('broker', () => deps.broker.listTopics()),
       // Known down (the runtime's watcher): answered at once, without queueing one more query behind a hung one.
       deps.health?.db() === 'down'
@@ -88,6 +88,11 @@ export async function buildApp(deps: Deps, opts: AppOptions = {}): Promise<Fasti
           }
         : {}),
     };
+    // The probe says "now"; the adapter's history says what its clients went through meanwhile: the outages, with
+    // their times, failures and last error (an outage ends at the first success of a produce, heartbeat or probe).
+    if (probe.state === 'down') deps.broker.health?.fail(new Error(probe.error));
+    const history = deps.broker.health?.snapshot();
+    const broker = history ? { ...probe, history } : probe;
     const ok = broker.state === 'up' && db.state === 'up' && cache.state === 'up';
     // The emergency stop state, as this process enforces it (stays open during a stop).
     let emergency: { all: boolean; subscribers: string[]; products: string[] } | undefined;

@@ -72,9 +72,22 @@ async function runRoles(roles: Role[], overrides: Partial<Config> = {}): Promise
   stopNow = (sig: string) => {
     if (signalled) return;
     signalled = true;
-    rt.log.info({ sig }, 'stopping: finishing batches and committing');
+    const t0 = Date.now();
+    rt.log.info({ sig, budgetMs: config.shutdownTimeoutMs }, 'stopping: finishing batches and committing');
+    // The budget: a stop that hangs (a broker or database gone) must not keep an orchestrator waiting forever;
+    // what was not committed by then is redelivered on the next start.
+    setTimeout(() => {
+      rt.log.error(
+        { budgetMs: config.shutdownTimeoutMs },
+        '停止超时，强制退出 / shutdown budget exceeded: exiting without finishing',
+      );
+      process.exit(1);
+    }, config.shutdownTimeoutMs).unref();
     sys.stop().then(
-      () => process.exit(0),
+      () => {
+        rt.log.info({ ms: Date.now() - t0 }, 'stopped');
+        process.exit(0);
+      },
       () => process.exit(1),
     );
   };

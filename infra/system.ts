@@ -162,7 +162,8 @@ export async function startSystem(
     await rt.broker.createTopics(indicatorTopics().map((t) => ({ ...t, topic: rt.topic(t.topic) })));
     if (roles.includes('worker')) {
       // Creates the feed topics, registers the contracts and checks the policy before consuming.
-      await run(createIngestService(rt));
+      const ingest = createIngestService(rt);
+      await run(ingest);
       // An emptied cache (ioredis-mock after a restart) gets "latest" back before the publishers start and the API
       // answers; a cache that does not persist itself has its snapshots saved at stop (after the publishers drained).
       await rebuildLatest(rt);
@@ -175,6 +176,9 @@ export async function startSystem(
         });
       await run(startIndicatorWorkers(rt));
       if (rt.kinds.cache === 'redis') await run(cacheReturn(rt));
+      // At a stop, intake ends first (stops run in reverse): the raw-topic consumers stop before the indicator
+      // workers finish their batch and publish, so a stop under load does not go on ingesting the backlog.
+      await run({ start: async () => undefined, stop: () => ingest.stop() });
       // In-process broker: records how far the outbox is consumed, so the next start replays only the rest.
       if (rt.kinds.broker === 'in-process')
         await run(createOutboxMark(rt, { groupId: rt.topic(INDICATOR_GROUP) }));

@@ -7,6 +7,8 @@ import kafkajs, {
 } from 'kafkajs';
 import {
   BrokerError,
+  createHealthTracker,
+  type HealthTracker,
   type Logger,
   type Assignment,
   type BatchHandler,
@@ -54,6 +56,8 @@ export class KafkaBroker implements Broker {
   private closing: Promise<void> | null = null;
   /** @internal For the consumers' own messages. */
   readonly log: Logger;
+  /** Outages seen by this adapter's clients: produce, admin calls, consumer heartbeats and crashes. */
+  readonly health: HealthTracker = createHealthTracker();
 
   constructor(private readonly opts: KafkaBrokerOptions) {
     this.log = opts.log.child({ component: 'broker' });
@@ -91,6 +95,7 @@ export class KafkaBroker implements Broker {
       try {
         await Promise.all([this.admin.connect(), this.producer.connect()]);
       } catch (err) {
+        this.health.fail(err);
         this.connecting = null;
         throw new BrokerError(`无法连接 Kafka ${this.opts.brokers.join(',')} / cannot connect to Kafka`, {
           cause: err,
@@ -154,23 +159,37 @@ export class KafkaBroker implements Broker {
 
   async listTopics(): Promise<string[]> {
     await this.connect();
-    return this.admin!.listTopics();
+    return this.observe(this.admin!.listTopics());
+  }
+
+  /** Feeds the health tracker with an operation's outcome. */
+  private async observe<T>(p: Promise<T>): Promise<T> {
+    try {
+      const v = await p;
+      this.health.ok();
+      return v;
+    } catch (err) {
+      this.health.fail(err);
+      throw err;
+    }
   }
 
   async produce(topic: string, records: ProduceRecord[]): Promise<void> {
     if (!records.length) return;
     await this.connect();
     try {
-      await this.producer!.send({
-        topic,
-        acks: -1,
-        messages: records.map((r) => ({
-          key: r.key ?? null,
-          value: r.value,
-          headers: r.headers,
-          timestamp: r.timestamp === undefined ? undefined : String(r.timestamp),
-        })),
-      });
+      await this.observe(
+        this.producer!.send({
+          topic,
+          acks: -1,
+          messages: records.map((r) => ({
+            key: r.key ?? null,
+            value: r.value,
+            headers: r.headers,
+            timestamp: r.timestamp === undefined ? undefined : String(r.timestamp),
+          })),
+        }),
+      );
     } catch (err) {
       throw new BrokerError(`写入主题失败 ${topic} / produce failed`, { topic, cause: err });
     }
@@ -184,10 +203,12 @@ export class KafkaBroker implements Broker {
 
   async lag(groupId: string, topic: string) {
     await this.connect();
-    const [ends, committed] = await Promise.all([
-      this.admin!.fetchTopicOffsets(topic),
-      this.admin!.fetchOffsets({ groupId, topics: [topic] }),
-    ]);
+    const [ends, committed] = await this.observe(
+      Promise.all([
+        this.admin!.fetchTopicOffsets(topic),
+        this.admin!.fetchOffsets({ groupId, topics: [topic] }),
+      ]),
+    );
     const byPartition = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, p.offset]));
     return ends
       .map((e) => {
@@ -244,7 +265,10 @@ class KafkaConsumer implements Consumer {
       maxWaitTimeInMs: 200,
       retry: { retries: 10, initialRetryTime: 100 },
     });
-    const { GROUP_JOIN, REBALANCING } = consumer.events;
+    const { GROUP_JOIN, REBALANCING, HEARTBEAT, CRASH } = consumer.events;
+    // A heartbeat answered means the group coordinator is reachable; a crash (retried by kafkajs or not) that it is not.
+    consumer.on(HEARTBEAT, () => this.broker.health.ok());
+    consumer.on(CRASH, (e) => this.broker.health.fail(e.payload.error ?? new Error('consumer crashed')));
     consumer.on(REBALANCING, () => {
       const old = this.current;
       if (opts.onRevoke && Object.keys(old).length) {
@@ -283,7 +307,8 @@ class KafkaConsumer implements Consumer {
     consumer.on(consumer.events.CRASH, (e) => {
       if (e.payload.restart || this.stopping || consumer !== this.consumer) return;
       this.restarts++;
-      const delay = Math.min(30_000, 500 * 2 ** Math.min(this.restarts, 6));
+      // At most 10 s apart: after a broker outage the member rejoins within seconds of the broker's return.
+      const delay = Math.min(10_000, 500 * 2 ** Math.min(this.restarts, 5));
       this.broker.log.error(
         { groupId: this.opts.groupId, err: e.payload.error?.message, restartInMs: delay },
         'Kafka consumer crashed and kafkajs will not restart it: rejoining with a new consumer',

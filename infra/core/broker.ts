@@ -1,3 +1,5 @@
+import type { HealthTracker } from './health.ts';
+
 /**
  * The broker port. Two adapters implement it with the same semantics (the same
  * contract tests run against both): Kafka (kafkajs) and in-process.
@@ -75,6 +77,8 @@ export interface TopicSpec {
 
 export interface Broker {
   readonly kind: 'kafka' | 'in-process';
+  /** What the adapter's clients saw of the broker over time (outages), for `/healthz`; absent when in-process. */
+  readonly health?: HealthTracker;
   /** Idempotent: existing topics are left as they are. */
   createTopics(specs: TopicSpec[]): Promise<void>;
   deleteTopics(topics: string[]): Promise<void>;

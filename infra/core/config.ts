@@ -54,6 +54,16 @@ export interface Config {
   simHistoryDays: number;
   /** Allowed lateness for event-time windows, ms. Env COALFLOW_ALLOWED_LATENESS_MS. Default 48 h. */
   allowedLatenessMs: number;
+  /** Attempts of a poison record (the store refuses it every time) alone before it goes to the DLQ, 1..20. Env COALFLOW_POISON_ATTEMPTS. Default 3. */
+  poisonAttempts: number;
+  /** First backoff between those attempts, ms, doubled each time. Env COALFLOW_POISON_RETRY_MS. Default 200. */
+  poisonRetryMs: number;
+  /**
+   * Shutdown budget after SIGTERM/SIGINT, ms: the workers finish and commit their batch, the outbox is published,
+   * then the process exits 0; past the budget it exits 1 at once (what was not committed is redelivered on the
+   * next start). Env COALFLOW_SHUTDOWN_TIMEOUT_MS. Default 30000.
+   */
+  shutdownTimeoutMs: number;
   /** Secret key for desensitization tokens (HMAC-SHA256). Env COALFLOW_TOKEN_SECRET. Required outside the embedded default. */
   tokenSecret: string;
   /** Path of the desensitization policy file. Env COALFLOW_POLICY_FILE. Default pipelines/desensitize/policy.json. */
@@ -106,6 +116,9 @@ const KNOWN_COALFLOW_KEYS = new Set([
   'COALFLOW_SIM_BAD_SHARE',
   'COALFLOW_SIM_DUP_SHARE',
   'COALFLOW_ALLOWED_LATENESS_MS',
+  'COALFLOW_POISON_ATTEMPTS',
+  'COALFLOW_POISON_RETRY_MS',
+  'COALFLOW_SHUTDOWN_TIMEOUT_MS',
   'COALFLOW_TOKEN_SECRET',
   'COALFLOW_POLICY_FILE',
   'COALFLOW_FORECAST_INTERVAL_MS',
@@ -197,6 +210,9 @@ const ENV_OF_FIELD: Partial<Record<keyof Config, string>> = {
   simBadShare: 'COALFLOW_SIM_BAD_SHARE',
   simDupShare: 'COALFLOW_SIM_DUP_SHARE',
   allowedLatenessMs: 'COALFLOW_ALLOWED_LATENESS_MS',
+  poisonAttempts: 'COALFLOW_POISON_ATTEMPTS',
+  poisonRetryMs: 'COALFLOW_POISON_RETRY_MS',
+  shutdownTimeoutMs: 'COALFLOW_SHUTDOWN_TIMEOUT_MS',
   forecastIntervalMs: 'COALFLOW_FORECAST_INTERVAL_MS',
   simulator: 'COALFLOW_SIMULATOR',
   embeddedDb: 'COALFLOW_EMBEDDED_DB',
@@ -260,6 +276,9 @@ export function loadConfig(
     simDupShare: int(env, 'COALFLOW_SIM_DUP_SHARE', 0.01, 0, 1),
     simHistoryDays: int(env, 'COALFLOW_SIM_HISTORY_DAYS', embedded ? 460 : 0, 0, 3650),
     allowedLatenessMs: int(env, 'COALFLOW_ALLOWED_LATENESS_MS', 48 * 3600_000, 0, 365 * 86400_000),
+    poisonAttempts: int(env, 'COALFLOW_POISON_ATTEMPTS', 3, 1, 20),
+    poisonRetryMs: int(env, 'COALFLOW_POISON_RETRY_MS', 200, 0, 60_000),
+    shutdownTimeoutMs: int(env, 'COALFLOW_SHUTDOWN_TIMEOUT_MS', 30_000, 1000, 600_000),
     tokenSecret,
     policyFile: env.COALFLOW_POLICY_FILE || 'pipelines/desensitize/policy.json',
     forecastIntervalMs: int(env, 'COALFLOW_FORECAST_INTERVAL_MS', 6 * 3600_000, 0, 2 ** 31 - 1),

@@ -30,6 +30,13 @@ export {
   ERROR_CODES,
   type ErrorCode,
 } from './errors.ts';
+export {
+  createHealthTracker,
+  type HealthSnapshot,
+  type HealthState,
+  type HealthTracker,
+  type Outage,
+} from './health.ts';
 export { type Logger, createLogger } from './log.ts';
 export { createMetrics, refreshConsumerLag } from './metrics.ts';
 export { mulberry32 } from './random.ts';

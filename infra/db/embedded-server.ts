@@ -31,12 +31,19 @@ try {
   process.on('disconnect', () => {
     void close(0);
   });
-  process.on('SIGTERM', () => {
-    void close(0);
-  });
-  process.on('SIGINT', () => {
-    /* the parent decides; it sends 'close' */
-  });
+  // A SIGTERM or SIGINT sent to the whole process group (systemd's control group, Ctrl-C in a terminal, `kill --
+  // -pgid`) reaches this child too. Closing at once would pull the database from under the parent's own graceful
+  // stop (workers finishing their batch, the outbox publication): seen as outbox keys left unpublished after a
+  // clean exit. The parent decides: it sends 'close' when its stop is done, and its death disconnects the IPC
+  // channel. Only a signal while no parent is connected, or a parent that never says so within its shutdown
+  // budget (+5 s), closes the database here.
+  const budgetMs = Number(process.env.COALFLOW_SHUTDOWN_TIMEOUT_MS) || 30_000;
+  const onSignal = () => {
+    if (!process.connected) return void close(0);
+    setTimeout(() => void close(0), budgetMs + 5000);
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
   process.send?.({ type: 'ready', url: db.url, port: db.port });
 } catch (err) {
   const e = err as Error & { code?: unknown; context?: { dir?: string } };

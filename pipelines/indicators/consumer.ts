@@ -3,19 +3,22 @@
  * Per batch (one topic-partition): decode → plan (planners.ts: lateness, facts, deltas) → ONE store
  * transaction shared with the other partitions' batches in hand (group commit: facts, deltas of the new facts,
  * watermark, and the outbox keys they made stale) → the broker commits the offsets. A failure redelivers the
- * batch, whose facts are then duplicates. Undecodable records go to the DLQ with their bytes.
+ * batch, whose facts are then duplicates. Undecodable records go to the DLQ with their bytes, and so do poison
+ * records (valid by contract, but the store refuses them every time; poison.ts) after bounded retries.
  */
 import {
   isProgrammingError,
   refreshConsumerLag,
   retry,
   type Batch,
+  type ConsumedRecord,
   type Consumer,
 } from '../../infra/core/index.ts';
 import { ACCEPTED_HEADER, topicOf, type FeedName } from '../contracts/types.ts';
 import { eventMsOf } from './core.ts';
 import { createFastDecoder } from './decode.ts';
 import { planBatch, type DecodedRecord } from './planners.ts';
+import { isPoisonError, poisonLetter, rootMessage, sqlStateOf } from './poison.ts';
 import { indicatorTopics } from './topics.ts';
 import type { WriteResult } from './store.ts';
 import type { IndicatorStats, WorkerContext } from './worker-context.ts';
@@ -29,13 +32,22 @@ export interface IndicatorConsumer {
 /** `onStored` is called after each store transaction that made outbox keys dirty (it wakes the publisher). */
 export function createIndicatorConsumer(ctx: WorkerContext, onStored: () => void): IndicatorConsumer {
   const { deps, log, opts, stats, store, lagBy, maxEvent, feedByTopic, lateness, workerId, groupId } = ctx;
-  const { commitLingerMs: lingerMs, commitMaxRecords, storeAttempts, storeRetryInitialDelayMs } = ctx.tuning;
+  const {
+    commitLingerMs: lingerMs,
+    commitMaxRecords,
+    storeAttempts,
+    storeRetryInitialDelayMs,
+    poisonAttempts,
+    poisonRetryInitialDelayMs,
+  } = ctx.tuning;
   const serde = opts.serde ?? createFastDecoder(deps);
   let consumer: Consumer | null = null;
   let lagTimer: NodeJS.Timeout | null = null;
 
-  async function decode(feed: FeedName, batch: Batch): Promise<DecodedRecord[]> {
+  /** The batch's decodable records, and the consumed record each came from (for a dead letter's bytes). */
+  async function decode(feed: FeedName, batch: Batch): Promise<Decoded> {
     const out: DecodedRecord[] = [];
+    const raw: ConsumedRecord[] = [];
     const dead: { key: string; value: string; headers: Record<string, string> }[] = [];
     for (const r of batch.records) {
       try {
@@ -43,6 +55,7 @@ export function createIndicatorConsumer(ctx: WorkerContext, onStored: () => void
         const eventMs = eventMsOf(feed, record as never);
         const acc = Number(r.headers[ACCEPTED_HEADER]);
         out.push({ record, eventMs, acceptedMs: Number.isFinite(acc) && acc > 0 ? acc : null });
+        raw.push(r);
       } catch (err) {
         // A canonical record that does not decode is a contract bug upstream: keep its bytes in the DLQ, keep the partition moving.
         dead.push({
@@ -73,10 +86,93 @@ export function createIndicatorConsumer(ctx: WorkerContext, onStored: () => void
       deps.metrics.deadLetters.inc({ feed, reason: 'indicator_decode' }, dead.length);
       stats.deadLetters += dead.length;
     }
+    return { records: out, raw };
+  }
+
+  interface Decoded {
+    records: DecodedRecord[];
+    raw: ConsumedRecord[];
+  }
+
+  const EMPTY: WriteResult = { items: [], dirty: [], inserted: 0, duplicates: 0, corrections: 0 };
+  const mergeResults = (a: WriteResult, b: WriteResult): WriteResult => ({
+    items: [...a.items, ...b.items],
+    dirty: [...a.dirty, ...b.dirty],
+    inserted: a.inserted + b.inserted,
+    duplicates: a.duplicates + b.duplicates,
+    corrections: a.corrections + b.corrections,
+  });
+  const writeOne = async (feed: FeedName, batch: Batch, d: Decoded): Promise<WriteResult> =>
+    (
+      await store.writeMany([
+        {
+          batch: { feed, topic: batch.topic, partition: batch.partition, records: batch.records.length },
+          plan: planBatch(feed, d.records, lateness),
+        },
+      ])
+    )[0]!;
+
+  /**
+   * A batch whose write failed with a poison error (poison.ts): stored in halves, in order (the watermark sees the
+   * records in partition order), until the failing record stands alone; that record is retried alone with backoff,
+   * then dead-lettered. Any other error (an outage) fails the batch for redelivery.
+   */
+  async function isolate(feed: FeedName, batch: Batch, d: Decoded, cause: unknown): Promise<WriteResult> {
+    if (d.records.length === 1) return lastChance(feed, batch, d, cause);
+    const mid = d.records.length >> 1;
+    let out = EMPTY;
+    for (const part of [
+      { records: d.records.slice(0, mid), raw: d.raw.slice(0, mid) },
+      { records: d.records.slice(mid), raw: d.raw.slice(mid) },
+    ]) {
+      let res: WriteResult;
+      try {
+        res = await writeOne(feed, batch, part);
+      } catch (err) {
+        if (!isPoisonError(err)) throw err;
+        res = await isolate(feed, batch, part, err);
+      }
+      out = mergeResults(out, res);
+    }
     return out;
   }
 
-  type Decoded = DecodedRecord[];
+  async function lastChance(feed: FeedName, batch: Batch, d: Decoded, cause: unknown): Promise<WriteResult> {
+    let last = cause;
+    // The failure seen while isolating was the first attempt.
+    for (let attempt = 2; attempt <= poisonAttempts; attempt++) {
+      const delay = Math.min(30_000, poisonRetryInitialDelayMs * 2 ** (attempt - 2));
+      await new Promise((r) => setTimeout(r, delay));
+      stats.poisonRetries++;
+      try {
+        return await writeOne(feed, batch, d);
+      } catch (err) {
+        if (!isPoisonError(err)) throw err;
+        last = err;
+      }
+    }
+    const raw = d.raw[0]!;
+    const recordId = d.records[0]!.record.recordId;
+    const dlq = deps.topic(topicOf.dlq);
+    // Before the offsets are committed: if this produce fails, the batch is redelivered and isolated again.
+    await deps.broker.produce(dlq, [poisonLetter(feed, raw, recordId, last, poisonAttempts)]);
+    deps.metrics.eventsOut.inc({ topic: dlq });
+    deps.metrics.deadLetters.inc({ feed, reason: 'indicator_store' });
+    stats.deadLetters++;
+    log.error(
+      {
+        topic: raw.topic,
+        partition: raw.partition,
+        offset: raw.offset,
+        recordId,
+        sqlState: sqlStateOf(last),
+        err: rootMessage(last),
+        attempts: poisonAttempts,
+      },
+      'poison record sent to the DLQ after bounded retries',
+    );
+    return EMPTY;
+  }
 
   /**
    * Group commit: the batches of the partitions in the handler at once (consumer
@@ -104,38 +200,65 @@ export function createIndicatorConsumer(ctx: WorkerContext, onStored: () => void
         // At most commitMaxRecords per transaction (a huge one holds the store and the batches' handlers for long).
         let n = 0;
         let take = 0;
-        while (take < queue.length && (take === 0 || n + queue[take]!.decoded.length <= commitMaxRecords)) {
-          n += queue[take]!.decoded.length;
+        while (
+          take < queue.length &&
+          (take === 0 || n + queue[take]!.decoded.records.length <= commitMaxRecords)
+        ) {
+          n += queue[take]!.decoded.records.length;
           take++;
         }
         const jobs = queue.splice(0, take);
         const tTx = performance.now();
         try {
-          const results = await retry(
-            () =>
-              store.writeMany(
-                jobs.map((j) => ({
-                  batch: {
-                    feed: j.feed,
-                    topic: j.batch.topic,
-                    partition: j.batch.partition,
-                    records: j.batch.records.length,
-                  },
-                  plan: planBatch(j.feed, j.decoded, lateness),
-                })),
-              ),
-            {
-              attempts: storeAttempts,
-              initialDelayMs: storeRetryInitialDelayMs,
-              onRetry: (err, attempt) =>
-                log.warn({ err: (err as Error).message, attempt }, 'store write retry'),
-            },
-          );
+          let results: WriteResult[];
+          try {
+            results = await retry(
+              () =>
+                store.writeMany(
+                  jobs.map((j) => ({
+                    batch: {
+                      feed: j.feed,
+                      topic: j.batch.topic,
+                      partition: j.batch.partition,
+                      records: j.batch.records.length,
+                    },
+                    plan: planBatch(j.feed, j.decoded.records, lateness),
+                  })),
+                ),
+              {
+                attempts: storeAttempts,
+                initialDelayMs: storeRetryInitialDelayMs,
+                onRetry: (err, attempt) =>
+                  log.warn({ err: (err as Error).message, attempt }, 'store write retry'),
+              },
+            );
+          } catch (err) {
+            if (!isPoisonError(err)) throw err;
+            // A record the store refuses: the group's batches alone (the others must not wait for it), then halved.
+            log.warn(
+              { err: rootMessage(err), sqlState: sqlStateOf(err), batches: jobs.length },
+              'store refused a record: isolating it',
+            );
+            results = [];
+            for (const j of jobs) {
+              let r: WriteResult;
+              try {
+                r =
+                  jobs.length === 1
+                    ? await isolate(j.feed, j.batch, j.decoded, err)
+                    : await writeOne(j.feed, j.batch, j.decoded);
+              } catch (e) {
+                if (!isPoisonError(e)) throw e;
+                r = await isolate(j.feed, j.batch, j.decoded, e);
+              }
+              results.push(r);
+            }
+          }
           stats.transactions++;
           log.debug(
             {
               batches: jobs.length,
-              records: jobs.reduce((a, j) => a + j.decoded.length, 0),
+              records: jobs.reduce((a, j) => a + j.decoded.records.length, 0),
               ms: Math.round(performance.now() - tTx),
             },
             'store transaction',
@@ -183,7 +306,7 @@ export function createIndicatorConsumer(ctx: WorkerContext, onStored: () => void
     };
     const decoded = await decode(feed, batch);
     lap('decode');
-    if (!decoded.length) {
+    if (!decoded.records.length) {
       stats.completed++;
       return;
     }
@@ -192,14 +315,14 @@ export function createIndicatorConsumer(ctx: WorkerContext, onStored: () => void
     if (res.dirty.length) onStored();
     await opts.faultHook?.('afterStore', current);
     stats.batches++;
-    stats.records += decoded.length;
+    stats.records += decoded.records.length;
     stats.inserted += res.inserted;
     stats.duplicates += res.duplicates;
     stats.corrections += res.corrections;
     let late = 0;
     let maxMs = maxEvent.get(`${batch.topic}:${batch.partition}`) ?? -Infinity;
     for (const it of res.items) if (it.lateness === 'late') late++;
-    for (const d of decoded) if (d.eventMs > maxMs) maxMs = d.eventMs;
+    for (const d of decoded.records) if (d.eventMs > maxMs) maxMs = d.eventMs;
     stats.late += late;
     if (late) deps.metrics.lateRecords.inc({ feed, kind: 'update' }, late);
     if (res.corrections) deps.metrics.lateRecords.inc({ feed, kind: 'correction' }, res.corrections);

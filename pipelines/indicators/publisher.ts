@@ -28,8 +28,12 @@ export interface IndicatorPublisher {
   stop(): Promise<void>;
   /** A commit made keys dirty: the direct lane goes at once. */
   wake(): void;
-  /** Runs rounds of both lanes until nothing is left to claim; resolves with the keys published. */
-  drain(): Promise<number>;
+  /**
+   * Runs rounds of both lanes until nothing is left to claim; resolves with the keys published. With a deadline
+   * (ms since epoch), starts no round after it: what is left stays in the outbox for the next run (a stop within
+   * its budget).
+   */
+  drain(deadlineMs?: number): Promise<number>;
 }
 
 export function createIndicatorPublisher(ctx: WorkerContext): IndicatorPublisher {
@@ -225,9 +229,10 @@ export function createIndicatorPublisher(ctx: WorkerContext): IndicatorPublisher
           r();
         };
       });
-    async function drain(): Promise<number> {
+    async function drain(deadlineMs = Infinity): Promise<number> {
       let total = 0;
       for (;;) {
+        if (Date.now() >= deadlineMs) return total;
         const n = await exclusive(() => round(lane));
         total += n;
         if (n < limitOf(lane)) return total;
@@ -320,8 +325,8 @@ export function createIndicatorPublisher(ctx: WorkerContext): IndicatorPublisher
     wake() {
       lanes.direct.wake();
     },
-    async drain() {
-      return (await lanes.direct.drain()) + (await lanes.derived.drain());
+    async drain(deadlineMs?: number) {
+      return (await lanes.direct.drain(deadlineMs)) + (await lanes.derived.drain(deadlineMs));
     },
   };
 }

@@ -15,6 +15,13 @@ export const INDICATOR_TUNING = Object.freeze({
   /** Attempts of a store transaction before its batches fail (and are redelivered), and the first backoff. */
   storeAttempts: 3,
   storeRetryInitialDelayMs: 50,
+  /**
+   * A poison record (the store refuses it every time: poison.ts), once isolated, is tried alone this many times in
+   * all, with backoff from `poisonRetryInitialDelayMs` doubling, then dead-lettered. The worker's defaults come
+   * from the config (`COALFLOW_POISON_ATTEMPTS`, `COALFLOW_POISON_RETRY_MS`).
+   */
+  poisonAttempts: 3,
+  poisonRetryInitialDelayMs: 200,
   /** Most outbox keys one direct publication round claims. */
   publishMaxKeys: 20_000,
   /** How often the publisher looks for keys dirtied by other processes when nothing woke it. */

@@ -32,6 +32,10 @@ export interface IndicatorWorkerOptions {
   commitLingerMs?: number;
   /** Most records in one store transaction (a batch is never split). Default 10000. */
   commitMaxRecords?: number;
+  /** Attempts of an isolated poison record alone before it is dead-lettered. Default `config.poisonAttempts` (3). */
+  poisonAttempts?: number;
+  /** First backoff between those attempts, ms, doubled each time. Default `config.poisonRetryMs` (200). */
+  poisonRetryInitialDelayMs?: number;
   /** Allowed lateness, ms. Default `config.allowedLatenessMs` (48 h). */
   allowedLatenessMs?: number;
   /** Produce to `coal.indicators`. Default true. */
@@ -115,6 +119,8 @@ export interface IndicatorStats {
   /** Points published (Redis snapshots offered, coal.indicators). */
   points: number;
   deadLetters: number;
+  /** Attempts of isolated poison records alone after their first (each one before a dead letter or a success). */
+  poisonRetries: number;
   /** Batches fully processed (stored; offsets then committed by the broker). */
   completed: number;
   /** Publication rounds that published something, and the outbox keys they published. */
@@ -133,6 +139,8 @@ const OPTION_OF: Partial<Record<keyof IndicatorTuning, keyof IndicatorWorkerOpti
   concurrency: 'concurrency',
   commitLingerMs: 'commitLingerMs',
   commitMaxRecords: 'commitMaxRecords',
+  poisonAttempts: 'poisonAttempts',
+  poisonRetryInitialDelayMs: 'poisonRetryInitialDelayMs',
   publishMaxKeys: 'publishMaxKeys',
   publishPollMs: 'publishPollMs',
   publishGapMs: 'publishGapMs',

@@ -1,0 +1,91 @@
+/**
+ * A private Kafka broker for tests that stop and restart one (the shared broker on 9092 serves every other
+ * suite): KRaft, its own ports and data directory, started with `infra/scripts/kafka-up.sh` from the jars that
+ * script already resolved into `.infra/kafka/libs` — in this checkout (CI) or, in a git worktree, in the main
+ * checkout. Nothing is downloaded here.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { ROOT } from './process.ts';
+
+/** The resolved Kafka jars, or null when none were resolved on this machine. */
+export function kafkaLibs(): string | null {
+  const candidates = [join(ROOT, '.infra/kafka/libs')];
+  try {
+    const common = execFileSync('git', ['rev-parse', '--git-common-dir'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    }).trim();
+    candidates.push(join(dirname(resolve(ROOT, common)), '.infra/kafka/libs'));
+  } catch {
+    /* not a git checkout */
+  }
+  for (const dir of candidates)
+    if (existsSync(dir) && readdirSync(dir).some((f) => /^kafka_2\.13-.*\.jar$/.test(f))) return dir;
+  return null;
+}
+
+export interface PrivateKafka {
+  port: number;
+  bootstrap: string;
+  /** Starts (or restarts on the same data directory); resolves with the wall time it took, ms. */
+  start(opts?: { warmUp?: boolean }): number;
+  /** SIGKILLs the broker (a crash, not a controlled shutdown). */
+  kill(): void;
+  /** Stops it (if running) and removes its directory. */
+  destroy(): void;
+}
+
+export function privateKafka(dir: string, libs: string, port: number, controllerPort: number): PrivateKafka {
+  mkdirSync(dir, { recursive: true });
+  if (!existsSync(join(dir, 'libs'))) symlinkSync(libs, join(dir, 'libs'));
+  const env = {
+    ...process.env,
+    KAFKA_INFRA_DIR: dir,
+    KAFKA_PORT: String(port),
+    KAFKA_CONTROLLER_PORT: String(controllerPort),
+    KAFKA_HEAP: '384m',
+    KAFKA_START_TIMEOUT: '90',
+  };
+  const pidFile = join(dir, 'kafka.pid');
+  const pid = () => (existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').trim()) : 0);
+  return {
+    port,
+    bootstrap: `127.0.0.1:${port}`,
+    start(opts = {}) {
+      const t0 = Date.now();
+      execFileSync('bash', [join(ROOT, 'infra/scripts/kafka-up.sh')], {
+        env: { ...env, ...(opts.warmUp ? {} : { KAFKA_SKIP_WARMUP: '1' }) },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      return Date.now() - t0;
+    },
+    kill() {
+      const p = pid();
+      if (!p) return;
+      try {
+        process.kill(p, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+      for (let i = 0; i < 100; i++) {
+        try {
+          process.kill(p, 0);
+        } catch {
+          break;
+        }
+        execFileSync('sleep', ['0.1']);
+      }
+      rmSync(pidFile, { force: true });
+    },
+    destroy() {
+      try {
+        execFileSync('bash', [join(ROOT, 'infra/scripts/kafka-down.sh')], { env, stdio: 'ignore' });
+      } catch {
+        this.kill();
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
