@@ -172,7 +172,10 @@ function auditParams(req: FastifyRequest): Record<string, unknown> {
   const q = { ...(req.query as Record<string, unknown> | undefined) };
   delete q.key; // a key in the query string never reaches the audit trail
   return {
-    ...(auditValue({ ...q, ...(req.params as Record<string, unknown> | undefined) }) as Record<string, unknown>),
+    ...(auditValue({ ...q, ...(req.params as Record<string, unknown> | undefined) }) as Record<
+      string,
+      unknown
+    >),
     ...req.auditExtra,
   };
 }

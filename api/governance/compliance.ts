@@ -96,7 +96,12 @@ export interface AuditIntegrity {
 /** The audit log's hash chain over the period (`verifyAudit` of the access layer), in the report's terms. */
 const chainVerifier: AuditVerifier = async (db, opts) => {
   const r = await verifyAudit(db, opts);
-  return { ok: r.ok, rows: r.rows, firstBad: r.firstBad === null ? null : String(r.firstBad), reason: r.reason };
+  return {
+    ok: r.ok,
+    rows: r.rows,
+    firstBad: r.firstBad === null ? null : String(r.firstBad),
+    reason: r.reason,
+  };
 };
 
 export async function auditIntegrity(

@@ -115,6 +115,28 @@ const ROUTE_SAMPLES: Record<string, Sample> = {
   'GET /v1/reports': { url: '/v1/reports?period=day' },
   'GET /v1/reports/:id': { url: '/v1/reports/1?lang=en' },
   'GET /v1/reports/:id/:format': { url: '/v1/reports/1/xlsx?lang=en' },
+  'GET /v1/audit/verify': { url: '/v1/audit/verify?from=2026-10-01&to=2026-10-20' },
+  'GET /v1/products': { url: '/v1/products' },
+  'GET /v1/products/events': { url: '/v1/products/events?from=2026-10-01&to=2026-10-20' },
+  'GET /v1/products/:code': { url: '/v1/products/forecast' },
+  'POST /v1/products': { url: '/v1/products', body: { code: 'probe.lifecycle', name: '探测', fields: [] } },
+  'POST /v1/products/:code/:step': { url: '/v1/products/probe.lifecycle/submit', body: { reason: 'probe' } },
+  'POST /v1/emergency/stop': {
+    url: '/v1/emergency/stop',
+    body: { subscriber: 'probe-sub', reason: 'probe' },
+  },
+  'POST /v1/emergency/resume': {
+    url: '/v1/emergency/resume',
+    body: { subscriber: 'probe-sub', reason: 'probe' },
+  },
+  'GET /v1/emergency': { url: '/v1/emergency?from=2026-10-01&to=2026-10-20' },
+  'GET /v1/sandbox/catalog': { url: '/v1/sandbox/catalog' },
+  'POST /v1/sandbox/query': {
+    url: '/v1/sandbox/query',
+    body: { measures: ['tonnage'], dimensions: ['region'], range: { from: '2026-10-01', to: '2026-10-20' } },
+  },
+  'GET /v1/compliance/reports/:month': { url: '/v1/compliance/reports/2026-10?format=json' },
+  'GET /v1/compliance/evaluation/:month': { url: '/v1/compliance/evaluation/2026-10' },
 };
 
 const test = suite('api: every route under the access rules');
