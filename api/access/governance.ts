@@ -178,8 +178,14 @@ export function createGovernance(
       started = true;
       if (opts.ensureDefaults) await createAccessStore(deps.db as pg.Pool).ensureProducts();
       await self.reload();
+      // Stopped while starting: nothing is left running.
+      if (!started) return;
       timer = setInterval(() => {
-        self.reload().catch((err: Error) => deps.log.warn({ err: err.message }, 'governance reload failed'));
+        self.reload().catch((err: Error) => {
+          // A closed pool never comes back: this view's owner has shut down without stopping it.
+          if (/after calling end on the pool/.test(err.message)) return void self.stop();
+          deps.log.warn({ err: err.message }, 'governance reload failed');
+        });
       }, refreshMs);
       timer.unref();
       try {
@@ -191,6 +197,7 @@ export function createGovernance(
             .catch((err: Error) => deps.log.warn({ err: err.message }, 'governance reload failed'));
         });
         await sub.subscribe(channel);
+        if (!started) await self.stop();
       } catch (err) {
         // The timer still bounds the delay.
         deps.log.warn({ err: (err as Error).message }, 'governance channel not subscribed');

@@ -202,20 +202,15 @@ test("the month's figures equal the audit trail and the metering table", async (
   );
   const rows = (await audit('count(*)::int AS n'))[0].n;
   assert.is(f.audit.rows, rows);
-  assert.is(f.audit.chain, null);
+  // The hash chain over the month holds, and covers every row of it.
+  assert.equal(f.audit.chain, { ok: true, rows, firstBad: null, reason: null });
 });
 
-test('suspensions and emergency stops come from their tables when those exist; audit gaps are found', async () => {
+test('suspensions and emergency stops come from their tables; audit gaps and the broken chain are found', async () => {
   const from = Date.parse(FROM);
   assert.equal(await suspensionsAndStops(rt.db, from, from + 40 * 86_400_000), []);
-  await rt.db
-    .query(`CREATE TABLE emergency_stops (id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT now(),
-    action text NOT NULL, target_kind text NOT NULL, target text NOT NULL, actor text NOT NULL, subscriber_id text, reason text NOT NULL)`);
-  await rt.db
-    .query(`CREATE TABLE product_events (id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT now(), product text NOT NULL,
-    from_state text, to_state text NOT NULL, actor text NOT NULL, subscriber_id text, reason text NOT NULL DEFAULT '', review jsonb)`);
   await rt.db.query(
-    `INSERT INTO emergency_stops (action, target_kind, target, actor, reason) VALUES ('stop', 'all', '*', 'cli:值班员', '疑似数据泄露 / suspected leak')`,
+    `INSERT INTO emergency_stops (action, target_kind, target, actor, reason) VALUES ('stop', 'subscriber', 'sub-under-review', 'cli:值班员', '疑似数据泄露 / suspected leak')`,
   );
   await rt.db.query(
     `INSERT INTO product_events (product, from_state, to_state, actor, reason) VALUES ('sandbox', 'published', 'suspended', 'cli:值班员', '安全审查 / review'),
@@ -223,9 +218,9 @@ test('suspensions and emergency stops come from their tables when those exist; a
   );
   const stops = await suspensionsAndStops(rt.db, from, from + 40 * 86_400_000);
   assert.equal(stops.map((s) => [s.target, s.id, s.action]).sort(), [
-    ['all', '*', 'stop'],
     ['product', 'sandbox', 'resumed'],
     ['product', 'sandbox', 'suspended'],
+    ['subscriber', 'sub-under-review', 'stop'],
   ]);
   const before = await complianceFigures(rt.db, MONTH);
   assert.is(before.security.stops.length, 3);
@@ -240,10 +235,16 @@ test('suspensions and emergency stops come from their tables when those exist; a
   assert.is(after.audit.rows, before.audit.rows - 1);
   assert.is(after.audit.missingSeqs, before.audit.missingSeqs + 1);
   assert.ok(after.audit.gaps.some((g) => BigInt(g.after) < BigInt(mid) && BigInt(g.before) > BigInt(mid)));
+  // The hash chain names the row after the deleted one.
+  assert.is(after.audit.chain?.ok, false);
+  assert.ok(
+    BigInt(after.audit.chain!.firstBad!) > BigInt(mid),
+    `first bad ${after.audit.chain?.firstBad} after ${mid}`,
+  );
   const sec = after.evaluation.headings.find((h) => h.id === 'security_compliance')!;
   assert.is(sec.items.find((i) => i.id === 'stops')!.value, 3);
   assert.is(sec.items.find((i) => i.id === 'audit_seq_missing')!.value, after.audit.missingSeqs);
-  // A connected verifier's verdict replaces "not connected".
+  // Another verifier can be given (its verdict is shown as is).
   const verified = await complianceFigures(rt.db, MONTH, {
     verifyAudit: async () => ({ ok: false, rows: 9, firstBad: mid, reason: 'broken link' }),
   });
