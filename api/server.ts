@@ -97,7 +97,7 @@ export async function buildApp(deps: Deps, opts: AppOptions = {}): Promise<Fasti
     // The emergency stop state, as this process enforces it (stays open during a stop).
     let emergency: { all: boolean; subscribers: string[]; products: string[] } | undefined;
     if (access) {
-      if (deps.health?.db() !== 'down') await access.governance.fresh().catch(() => undefined);
+      if (deps.health?.db() !== 'down') await access.governance.freshWithin(250).catch(() => undefined);
       const e = access.governance.emergency();
       emergency = { all: e.all, subscribers: e.subscribers, products: e.products };
     }

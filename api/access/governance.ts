@@ -27,6 +27,11 @@ export interface Governance extends AccessGate {
   reload(): Promise<void>;
   /** Whether a view was ever loaded (the last one is kept while the database is unavailable). */
   loaded(): boolean;
+  /**
+   * `fresh()`, waiting at most `ms` once a view exists: a database that does not answer (hung, or paused) leaves
+   * the last view in force instead of holding every request; the reload goes on and applies when it answers.
+   */
+  freshWithin(ms: number): Promise<void>;
   /** The next `fresh()` reloads. */
   invalidate(): void;
   /** After a change made here: reload now and tell every other process. */
@@ -133,6 +138,17 @@ export function createGovernance(
     },
     loaded() {
       return everLoaded;
+    },
+    async freshWithin(ms) {
+      if (!everLoaded) return self.fresh();
+      let t: NodeJS.Timeout | undefined;
+      await Promise.race([
+        self.fresh().catch(() => undefined),
+        new Promise<void>((r) => {
+          t = setTimeout(r, ms);
+        }),
+      ]);
+      clearTimeout(t);
     },
     async fresh() {
       if (Date.now() - loadedAt >= refreshMs) await self.reload();

@@ -111,6 +111,9 @@ export interface AccessLayer {
   close(): Promise<void>;
 }
 
+/** The longest a request waits for the governance view to reload before the last view is used, ms. */
+const GOVERNANCE_WAIT_MS = 500;
+
 const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
 
 function presentedKey(req: FastifyRequest, allowQuery: boolean): string | null {
@@ -314,7 +317,7 @@ export function createAccess(
   async function governanceFresh(): Promise<void> {
     if (governance.loaded() && dbDown()) return;
     try {
-      await governance.fresh();
+      await governance.freshWithin(GOVERNANCE_WAIT_MS);
     } catch (err) {
       if (!governance.loaded()) throw dbUnavailable(err);
     }
