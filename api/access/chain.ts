@@ -142,20 +142,37 @@ export async function verifyAudit(db: pg.Pool, opts: VerifyOptions = {}): Promis
     res.reason = reason;
     return res;
   };
+  // A period is the contiguous run of the chain from the first row recorded at or after `from` to the last one
+  // recorded before `to`. Rows are stamped by the process that served the request and chained in the order they
+  // reach the database, so a row of a neighbouring instant may sit inside that run: it is checked too.
+  let lo = genesis;
+  let hi: string | null = null;
+  if (from !== null || to !== null) {
+    const span = (
+      await db.query(
+        `SELECT (SELECT min(seq) FROM access_audit WHERE seq >= $1 AND at >= to_timestamp($2 / 1000.0))::text AS lo,
+                (SELECT max(seq) FROM access_audit WHERE seq >= $1 AND ($3::float8 IS NULL OR at < to_timestamp($3 / 1000.0))
+                   AND ($2::float8 IS NULL OR at >= to_timestamp($2 / 1000.0)))::text AS hi`,
+        [genesis, from ?? 0, to],
+      )
+    ).rows[0] as { lo: string | null; hi: string | null };
+    if (span.lo === null || span.hi === null || BigInt(span.hi) < BigInt(span.lo)) return res;
+    lo = span.lo;
+    if (to !== null) hi = span.hi;
+  }
   let prev: string | null = null;
   let headSeen = false;
   let last: string | null = null;
-  let after = String(BigInt(genesis) - 1n);
+  let after = String(BigInt(lo) - 1n);
   for (;;) {
     const page = await db.query(
       `SELECT seq::text AS seq, (extract(epoch FROM at) * 1000)::text AS at_ms, key_id, subscriber_id, method, route,
           product, params, purpose, status, cells_returned, cells_suppressed, bytes::text AS bytes, duration_ms,
           prev_hash, row_hash
         FROM access_audit
-        WHERE seq > $1 AND ($2::float8 IS NULL OR at >= to_timestamp($2 / 1000.0))
-          AND ($3::float8 IS NULL OR at < to_timestamp($3 / 1000.0))
-        ORDER BY access_audit.seq LIMIT $4`,
-      [after, from, to, pageSize],
+        WHERE seq > $1 AND ($2::bigint IS NULL OR seq <= $2)
+        ORDER BY access_audit.seq LIMIT $3`,
+      [after, hi, pageSize],
     );
     for (const x of page.rows as Record<string, unknown>[]) {
       const seq = x.seq as string;

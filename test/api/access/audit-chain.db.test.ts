@@ -291,8 +291,27 @@ test('two writers on separate connections, flushing concurrently, form one valid
 });
 
 test('from/to verify a period anchored on its first row; a bad date is a 400', async () => {
-  const rows = (await rt.db.query(`SELECT seq::text AS s, at FROM access_audit ORDER BY seq`)).rows;
+  let rows = (await rt.db.query(`SELECT seq::text AS s, at FROM access_audit ORDER BY seq`)).rows;
   const mid = rows[Math.floor(rows.length / 2)]!;
+  // A row stamped before the period but chained inside it (another process's clock, a late flush).
+  const w = createAuditWriter(rt.db as pg.Pool, rt.log, { flushMs: 5, maxBatch: 7 });
+  w.record({
+    at: new Date(mid.at).getTime() - 60_000,
+    keyId: 'late',
+    subscriberId: 'late-writer',
+    method: 'GET',
+    route: '/v1/test',
+    product: null,
+    params: {},
+    purpose: null,
+    status: 200,
+    cellsReturned: 0,
+    cellsSuppressed: 0,
+    bytes: 1,
+    durationMs: 0.1,
+  });
+  await w.close();
+  rows = (await rt.db.query(`SELECT seq::text AS s, at FROM access_audit ORDER BY seq`)).rows;
   const v = await verifyAudit(rt.db as pg.Pool, { from: new Date(mid.at).toISOString() });
   assert.is(v.ok, true, v.reason ?? '');
   assert.ok(v.rows > 0 && v.rows < rows.length);
