@@ -9,8 +9,6 @@ import { createWireCodec, type WireCodec } from './wire.ts';
 export interface WireRecord<T extends object = Record<string, unknown>> {
   key: string | null;
   value: T;
-  /** Event time, ms since epoch. */
-  timestamp?: number;
   headers?: Record<string, string>;
 }
 
@@ -53,7 +51,6 @@ export function createKafkaTopicSink<T extends object>(
           batch.map(async (r) => ({
             key: r.key,
             value: await codec.encode(topic, r.value),
-            timestamp: r.timestamp,
             headers: r.headers,
           })),
         );

@@ -57,12 +57,11 @@ async function main(): Promise<void> {
   let produced = 0;
   const gen = { seed: 42, startTime: t0, badShare: 0.01, dupShare: 0.01 };
   const events = simulate(gen, t0 + days * 86_400_000);
-  const byFeed = new Map<FeedName, { key: string; value: string; timestamp: number }[]>();
+  const byFeed = new Map<FeedName, { key: string; value: string }[]>();
   for (const e of events)
     (byFeed.get(e.feed) ?? byFeed.set(e.feed, []).get(e.feed)!).push({
       key: e.key,
       value: typeof e.raw === 'string' ? e.raw : JSON.stringify(e.raw),
-      timestamp: e.timeMs,
     });
   for (const [feed, list] of byFeed) {
     for (let i = 0; i < list.length; i += 5000)

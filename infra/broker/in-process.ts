@@ -111,7 +111,7 @@ export class InProcessBroker implements Broker {
         key,
         value: Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value),
         headers: { ...(r.headers ?? {}) },
-        timestamp: r.timestamp ?? Date.now(),
+        timestamp: Date.now(),
       });
       touched.add(partition);
     }

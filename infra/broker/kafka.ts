@@ -186,7 +186,6 @@ export class KafkaBroker implements Broker {
             key: r.key ?? null,
             value: r.value,
             headers: r.headers,
-            timestamp: r.timestamp === undefined ? undefined : String(r.timestamp),
           })),
         }),
       );

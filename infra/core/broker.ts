@@ -11,8 +11,9 @@ export interface ProduceRecord {
   key?: string | null;
   value: Buffer | string;
   headers?: Record<string, string>;
-  /** Event or produce time, ms since epoch. Default: now. */
-  timestamp?: number;
+  // No timestamp: a record's log time is when it was produced. Retention and segment rolling go by it, so a
+  // historical record stamped with its event time (an import, a replay, a backfill) would be deleted by retention
+  // before its consumers read it. The event time is in the record itself.
 }
 
 export interface ConsumedRecord {

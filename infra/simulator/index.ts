@@ -124,7 +124,6 @@ export function startSimulator(deps: Deps, opts: SimulatorOptions = {}): Simulat
       list.push({
         key: e.key,
         value: typeof e.raw === 'string' ? e.raw : JSON.stringify(e.raw),
-        timestamp: e.timeMs,
         headers: { 'coalflow-source': 'simulator' },
       });
       byFeed.set(e.feed, list);

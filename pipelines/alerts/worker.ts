@@ -163,7 +163,7 @@ export function startAlertWorker(deps: Deps, opts: AlertWorkerOptions = {}): Ale
     const msgs = rows
       .map((r) => toAlertMessage(eventOfRow(r)))
       .sort((a, b) => a.alertId.localeCompare(b.alertId) || a.seq - b.seq);
-    await sink.write(msgs.map((m) => ({ key: m.alertId, value: m, timestamp: Date.parse(m.at) })));
+    await sink.write(msgs.map((m) => ({ key: m.alertId, value: m })));
     const channel = alertChannel(deps.config.topicPrefix);
     for (const m of msgs) await deps.redis.publish(channel, JSON.stringify(m));
     await deps.db.query(

@@ -216,7 +216,6 @@ export async function processBatch(
         messages.push({
           key: acc.key,
           value,
-          timestamp: Date.parse(acc.record.eventTime) || undefined,
           headers: { 'coalflow-feed': feed, [ACCEPTED_HEADER]: String(Date.now()) },
         });
       } catch (err) {

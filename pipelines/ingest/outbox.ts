@@ -26,13 +26,13 @@ export async function replayOutbox(
       [last, page],
     );
     if (!res.rowCount) break;
-    const byFeed = new Map<FeedName, { key: string; value: Buffer; timestamp?: number }[]>();
+    const byFeed = new Map<FeedName, { key: string; value: Buffer }[]>();
     for (const row of res.rows) {
       const feed = row.feed as FeedName;
       const record = row.record as FeedRecordMap[FeedName];
       const value = await ctx.serde.encode(feed, record);
       const list = byFeed.get(feed) ?? [];
-      list.push({ key: row.key as string, value, timestamp: Date.parse(record.eventTime) || undefined });
+      list.push({ key: row.key as string, value });
       byFeed.set(feed, list);
       last = String(row.id);
     }

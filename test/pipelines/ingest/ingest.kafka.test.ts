@@ -68,6 +68,7 @@ const onTopic = (feed: FeedName | 'dlq') =>
   seen.filter((r) => r.topic === rt.topic(feed === 'dlq' ? topicOf.dlq : topicOf.canonical(feed)));
 
 test('each feed: raw topic -> canonical topic in the wire format, decodes back to the validated record', async () => {
+  const sentAt = Date.now();
   for (const feed of FEEDS) {
     await rt.broker.produce(rt.topic(topicOf.raw(feed)), [
       { key: null, value: JSON.stringify(SAMPLES[feed]) },
@@ -83,6 +84,9 @@ test('each feed: raw topic -> canonical topic in the wire format, decodes back t
     const msg = onTopic(feed)[0]!;
     assert.is(msg.value[0], 0, `${feed}: magic byte`);
     assert.is(msg.value.readInt32BE(1), ids[feed], `${feed}: schema id`);
+    // The log time is when ingest produced it, not the 2025 event time: retention (by record timestamp) must not
+    // delete a historical record before the indicators read it.
+    assert.ok(msg.timestamp >= sentAt - 1000, `${feed}: log time ${new Date(msg.timestamp).toISOString()}`);
     const decoded = await ctx.serde.decode(feed, msg.value);
     const expected = processRaw(feed, SAMPLES[feed], {
       desensitizer: ctx.desensitizer,
