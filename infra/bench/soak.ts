@@ -7,12 +7,15 @@
  * time); `--speed 10` runs it at 10 simulated seconds per wall-clock second, ≈ 2.3 records/s (≈ 200,000 a day).
  * An accelerated run starts 7 days back, so at 10× it never catches up with the clock during a soak.
  *
+ * The embedded database keeps its data in a temporary directory on disk (removed at the end; `--data-dir <dir>` or
+ * `--data-dir memory` to choose), as `npm start` does: in memory, its process would grow with every row it keeps.
+ *
  * Reports errors (expected 0), RSS of the process and of the embedded database (samples and slope in MB/h by linear
  * regression), p50/p99 per route, record-to-indicator latency p50/p99 (the end-to-end histogram: accepted → visible
  * in Redis), consumer lag samples and slope, SSE events received. Writes `results.soak` into bench-results.json
  * (other benches' results kept) and prints a README-ready table.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { linearRegression } from 'simple-statistics';
@@ -38,13 +41,17 @@ const SSE = arg('sse', 50);
 const SPEED = arg('speed', 10);
 const SAMPLE_MS = arg('sample-seconds', 10) * 1000;
 const PORT = arg('port', 18_000 + Math.floor(Math.random() * 1000));
+// The embedded database on disk, as `npm start` runs it (in memory, its process would grow with every row kept).
+const dataDirArg = argv.includes('--data-dir') ? argv[argv.indexOf('--data-dir') + 1] : undefined;
+const tmpData = dataDirArg ? null : mkdtempSync(join(os.tmpdir(), 'coalflow-soak-'));
+const DATA_DIR = dataDirArg ?? join(tmpData!, 'pglite');
 
 const prefix = `soak${Date.now().toString(36)}.`;
 const env: Record<string, string> = {
   KAFKA_BROKERS: process.env.KAFKA_BROKERS || '127.0.0.1:9092',
   REDIS_URL: process.env.REDIS_URL || 'redis://127.0.0.1:6379',
   COALFLOW_TOKEN_SECRET: 'soak',
-  COALFLOW_DATA_DIR: 'memory',
+  COALFLOW_DATA_DIR: DATA_DIR,
   COALFLOW_TOPIC_PREFIX: prefix,
   COALFLOW_SIMULATOR: 'true',
   COALFLOW_SIM_SPEED: String(SPEED),
@@ -57,7 +64,7 @@ const env: Record<string, string> = {
   LOG_LEVEL: process.env.LOG_LEVEL || 'error',
 };
 if (process.env.SCHEMA_REGISTRY_URL) env.SCHEMA_REGISTRY_URL = process.env.SCHEMA_REGISTRY_URL;
-const rt = await buildRuntime(loadConfig(env, { dataDir: 'memory' }), {
+const rt = await buildRuntime(loadConfig(env, { dataDir: DATA_DIR }), {
   log: createLogger({ level: env.LOG_LEVEL }),
 });
 const sys = await startSystem(rt, ['worker', 'api', 'simulator']);
@@ -203,7 +210,14 @@ interface ClientResult {
 
 // Samples: RSS of this process and of the database process, consumer lag of both groups.
 const t0 = Date.now();
-const samples: { tMin: number; rssMb: number; dbRssMb: number | null; lag: number; heapMb: number }[] = [];
+const samples: {
+  tMin: number;
+  rssMb: number;
+  dbRssMb: number | null;
+  dbSizeMb: number | null;
+  lag: number;
+  heapMb: number;
+}[] = [];
 async function lagNow(): Promise<number> {
   let sum = 0;
   const groups: [string, string[]][] = [
@@ -222,6 +236,10 @@ async function sample() {
     rssMb: mb(process.memoryUsage().rss),
     heapMb: mb(process.memoryUsage().heapUsed),
     dbRssMb: rt.dbProcess ? mb(await rt.dbProcess.rss().catch(() => 0)) : null,
+    dbSizeMb: await rt.db
+      .query(`SELECT pg_database_size(current_database())::float8 AS b`)
+      .then((r) => mb(Number(r.rows[0].b)))
+      .catch(() => null),
     lag: await lagNow(),
   });
 }
@@ -281,6 +299,9 @@ const summary = {
   recordToIndicatorMs: { p50: histQ(0.5), p99: histQ(0.99) },
   rssMbPerHour: slope(samples.map((s) => s.rssMb)),
   dbRssMbPerHour: slope(samples.map((s) => s.dbRssMb)),
+  heapMbPerHour: slope(samples.map((s) => s.heapMb)),
+  dbSizeMbPerHour: slope(samples.map((s) => s.dbSizeMb)),
+  dataDir: tmpData ? 'temporary directory on disk' : DATA_DIR,
   lagPerHour: slope(samples.map((s) => s.lag)),
   lagMax: Math.max(...samples.map((s) => s.lag)),
   sseSubscribers: SSE,
@@ -291,6 +312,7 @@ const summary = {
 };
 
 await sys.stop();
+if (tmpData) rmSync(tmpData, { recursive: true, force: true });
 // Topics and Redis keys of this run are left to the broker's and Redis's own cleanup tools: prefix `${prefix}`.
 
 const file = join(root, 'bench-results.json');
@@ -314,6 +336,8 @@ const rows = [
   `| record → indicator p50 / p99 | ${summary.recordToIndicatorMs.p50 ?? '–'} / ${summary.recordToIndicatorMs.p99 ?? '–'} ms (histogram bucket edges) |`,
   `| RSS API+workers: first / last / slope | ${samples[0]!.rssMb} / ${samples.at(-1)!.rssMb} MB / ${summary.rssMbPerHour} MB/h |`,
   `| RSS database process: first / last / slope | ${samples[0]!.dbRssMb ?? '–'} / ${samples.at(-1)!.dbRssMb ?? '–'} MB / ${summary.dbRssMbPerHour ?? '–'} MB/h |`,
+  `| JS heap used API+workers: first / last / slope | ${samples[0]!.heapMb} / ${samples.at(-1)!.heapMb} MB / ${summary.heapMbPerHour} MB/h |`,
+  `| database size (${summary.dataDir}): first / last / slope | ${samples[0]!.dbSizeMb ?? '–'} / ${samples.at(-1)!.dbSizeMb ?? '–'} MB / ${summary.dbSizeMbPerHour ?? '–'} MB/h |`,
   `| consumer lag: max / slope | ${summary.lagMax} records / ${summary.lagPerHour} per h |`,
   `| SSE: subscribers / events / errors | ${SSE} / ${sseEvents} / ${sseErrors} |`,
   ...Object.entries(routes).map(([l, r]) => `| ${l}: n, p50 / p99 | ${r.n}, ${r.p50Ms} / ${r.p99Ms} ms |`),
