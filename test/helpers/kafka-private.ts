@@ -33,7 +33,7 @@ export interface PrivateKafka {
   start(opts?: { warmUp?: boolean }): number;
   /** SIGKILLs the broker (a crash, not a controlled shutdown). */
   kill(): void;
-  /** Stops it (if running) and removes its directory. */
+  /** SIGKILLs it (if running: its data goes too, no controlled shutdown needed) and removes its directory. */
   destroy(): void;
 }
 
@@ -47,6 +47,10 @@ export function privateKafka(dir: string, libs: string, port: number, controller
     KAFKA_CONTROLLER_PORT: String(controllerPort),
     KAFKA_HEAP: '384m',
     KAFKA_START_TIMEOUT: '90',
+    // A faster start for a short-lived broker: no optimizing JIT, the JDK's class-data archive, a serial collector.
+    KAFKA_JVM_OPTS: '-XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xshare:auto',
+    // A restart after a SIGKILL registers only once the old incarnation's session expired (default 9 s).
+    KAFKA_EXTRA_PROPERTIES: ['broker.heartbeat.interval.ms=500', 'broker.session.timeout.ms=3000'].join('\n'),
   };
   const pidFile = join(dir, 'kafka.pid');
   const pid = () => (existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').trim()) : 0);
@@ -80,11 +84,7 @@ export function privateKafka(dir: string, libs: string, port: number, controller
       rmSync(pidFile, { force: true });
     },
     destroy() {
-      try {
-        execFileSync('bash', [join(ROOT, 'infra/scripts/kafka-down.sh')], { env, stdio: 'ignore' });
-      } catch {
-        this.kill();
-      }
+      this.kill();
       rmSync(dir, { recursive: true, force: true });
     },
   };
