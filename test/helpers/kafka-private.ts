@@ -4,7 +4,8 @@
  * script already resolved into `.infra/kafka/libs` — in this checkout (CI) or, in a git worktree, in the main
  * checkout. Nothing is downloaded here.
  */
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { ROOT } from './process.ts';
@@ -29,8 +30,11 @@ export function kafkaLibs(): string | null {
 export interface PrivateKafka {
   port: number;
   bootstrap: string;
-  /** Starts (or restarts on the same data directory); resolves with the wall time it took, ms. */
-  start(opts?: { warmUp?: boolean }): number;
+  /**
+   * Starts (or restarts on the same data directory); resolves with the wall time it took, ms. The test's event
+   * loop runs meanwhile (a `coalflow start` spawned before it boots at the same time).
+   */
+  start(opts?: { warmUp?: boolean }): Promise<number>;
   /** SIGKILLs the broker (a crash, not a controlled shutdown). */
   kill(): void;
   /** SIGKILLs it (if running: its data goes too, no controlled shutdown needed) and removes its directory. */
@@ -57,11 +61,10 @@ export function privateKafka(dir: string, libs: string, port: number, controller
   return {
     port,
     bootstrap: `127.0.0.1:${port}`,
-    start(opts = {}) {
+    async start(opts = {}) {
       const t0 = Date.now();
-      execFileSync('bash', [join(ROOT, 'infra/scripts/kafka-up.sh')], {
+      await promisify(execFile)('bash', [join(ROOT, 'infra/scripts/kafka-up.sh')], {
         env: { ...env, ...(opts.warmUp ? {} : { KAFKA_SKIP_WARMUP: '1' }) },
-        stdio: ['ignore', 'ignore', 'pipe'],
       });
       return Date.now() - t0;
     },
