@@ -5,7 +5,7 @@
  * compute from them independently, and the checks of what was stored against those totals.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import * as assert from 'uvu/assert';
@@ -131,9 +131,35 @@ export async function operatorKey(env: Record<string, string>): Promise<string> 
   ) as Promise<string>;
 }
 
+/** Whether a process of group `pgid` still runs: a member that is only a zombie (killed, not reaped) holds nothing. */
+function groupRuns(pgid: number): boolean {
+  let procs: string[];
+  try {
+    procs = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  } catch {
+    // No /proc: any member, zombies included.
+    try {
+      process.kill(-pgid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+  return procs.some((d) => {
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      // After the command name: state, ppid, pgrp.
+      const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return Number(pgrp) === pgid && state !== 'Z';
+    } catch {
+      return false;
+    }
+  });
+}
+
 /**
  * SIGKILLs the whole process group (the process and the embedded database's child) and waits for the exit and
- * for the group to be gone (so the data directory's lock is free), at most 5 s.
+ * until no process of the group runs any more (the data directory's lock is then free), at most 5 s.
  */
 export async function killGroup(p: Proc): Promise<void> {
   if (p.child.exitCode !== null || p.child.signalCode !== null) return;
@@ -143,14 +169,8 @@ export async function killGroup(p: Proc): Promise<void> {
     /* gone */
   }
   await p.exited;
-  for (const until = Date.now() + 5000; Date.now() < until;) {
-    try {
-      process.kill(-p.child.pid!, 0);
-    } catch {
-      return;
-    }
-    await new Promise((r) => setTimeout(r, 25));
-  }
+  for (const until = Date.now() + 5000; groupRuns(p.child.pid!) && Date.now() < until;)
+    await new Promise((r) => setTimeout(r, 20));
 }
 
 /**
