@@ -54,47 +54,29 @@ export interface Proc {
   port: number;
   /** stderr so far (the last 20,000 characters; the last part is shown when the process dies early). */
   stderr(): string;
-  /** stdout so far (the last 20,000 characters), when spawned with `stdout: true`; else ''. */
-  stdout(): string;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-export interface SpawnOptions {
-  /** Keep the process's stdout (`Proc.stdout()`) instead of discarding it. */
-  stdout?: boolean;
-  /** Working directory (default: the repository root). */
-  cwd?: string;
 }
 
 /**
  * Spawns `coalflow <command>` in a new process group with exactly `env` (plus PATH and HOME). A demo-keys file
  * named in `env` is removed first, so the keys read afterwards are this process's.
  */
-export function spawnCoalflow(
-  command: string[],
-  env: Record<string, string>,
-  port: number,
-  opts: SpawnOptions = {},
-): Proc {
+export function spawnCoalflow(command: string[], env: Record<string, string>, port: number): Proc {
   if (env.COALFLOW_DEMO_KEYS_FILE) rmSync(env.COALFLOW_DEMO_KEYS_FILE, { force: true });
   const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'infra/cli.ts'), ...command], {
-    cwd: opts.cwd ?? ROOT,
+    cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env, PORT: String(port) },
-    stdio: ['ignore', opts.stdout ? 'pipe' : 'ignore', 'pipe'],
+    stdio: ['ignore', 'ignore', 'pipe'],
     detached: true,
   });
   let err = '';
-  let out = '';
   child.stderr!.on('data', (d) => {
     err = (err + d).slice(-20_000);
-  });
-  child.stdout?.on('data', (d) => {
-    out = (out + d).slice(-20_000);
   });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once('exit', (code, signal) => resolve({ code, signal })),
   );
-  return { child, port, stderr: () => err, stdout: () => out, exited };
+  return { child, port, stderr: () => err, exited };
 }
 
 /** Waits until the process's `/healthz` answers 200 (fails at once if the process exits). */
@@ -111,10 +93,15 @@ export async function healthy(p: Proc, timeoutMs = 120_000): Promise<void> {
   );
 }
 
-/** `coalflow start` with `env` on a free port, once `/healthz` answers 200. */
-export async function startCoalflow(env: Record<string, string>, opts: SpawnOptions = {}): Promise<Proc> {
-  const p = spawnCoalflow(['start'], env, await freePort(), opts);
-  await healthy(p);
+/** `coalflow start` with `env` on a free port, once `/healthz` answers 200 (killed if it never does). */
+export async function startCoalflow(env: Record<string, string>): Promise<Proc> {
+  const p = spawnCoalflow(['start'], env, await freePort());
+  try {
+    await healthy(p);
+  } catch (err) {
+    await killGroup(p);
+    throw err;
+  }
   return p;
 }
 
