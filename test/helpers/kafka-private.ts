@@ -27,6 +27,20 @@ export function kafkaLibs(): string | null {
   return null;
 }
 
+/** Whether `pid` runs: a zombie (killed, not reaped yet) does not. */
+function runs(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').at(-1)?.[0] !== 'Z';
+  } catch {
+    return true;
+  }
+}
+
 export interface PrivateKafka {
   port: number;
   bootstrap: string;
@@ -76,14 +90,8 @@ export function privateKafka(dir: string, libs: string, port: number, controller
       } catch {
         /* gone */
       }
-      for (let i = 0; i < 100; i++) {
-        try {
-          process.kill(p, 0);
-        } catch {
-          break;
-        }
-        execFileSync('sleep', ['0.1']);
-      }
+      // Dead once gone or a zombie: the broker's parent is init, which may reap it a second or two later.
+      for (let i = 0; i < 200 && runs(p); i++) execFileSync('sleep', ['0.05']);
       rmSync(pidFile, { force: true });
     },
     destroy() {
