@@ -10,6 +10,9 @@
  * each shard's output printed whole when it ends, then one closing line
  * `N passed, N failed, N skipped` for all of them. Every suite owns its topics,
  * key prefixes, ports and database, so shards never share state.
+ *
+ * Each suite file's wall time (its import and its suites) is printed when it ends (`  ⏱ 12.3 s`); before
+ * the closing line, the files that took over `SLOW_SUITE_S` seconds are listed, the slowest first.
  */
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -170,10 +173,14 @@ interface Totals {
   total: number;
   passed: number;
   skipped: number;
+  /** Wall time of each suite file, ms, by its path relative to the root. */
+  times: Record<string, number>;
 }
 const TOTALS_MARK = '@@coalflow-test-totals ';
+/** A suite file slower than this (seconds) is listed at the end. */
+const SLOW_SUITE_S = 60;
 
-/** Runs the files' suites in this process with uvu; returns uvu's totals. */
+/** Runs the files' suites in this process with uvu; returns uvu's totals and each file's wall time. */
 async function runHere(list: string[]): Promise<Totals> {
   let captured = '';
   const write = process.stdout.write.bind(process.stdout);
@@ -184,11 +191,35 @@ async function runHere(list: string[]): Promise<Totals> {
   (globalThis as Record<string, unknown>).UVU_DEFER = 1;
   const uvu = await import('uvu');
   const queue = (globalThis as unknown as { UVU_QUEUE: unknown[][] }).UVU_QUEUE;
+  const times: Record<string, number> = {};
   let idx = 0;
   for (const f of list) {
+    const name = relative(root, f);
     (globalThis as Record<string, unknown>).UVU_INDEX = idx++;
-    queue.push([relative(root, f)]);
+    const group: unknown[] = [name];
+    queue.push(group);
+    const importStart = Date.now();
     await import(f);
+    const importMs = Date.now() - importStart;
+    // uvu runs a file's suites one after another: time them from the first one's start to the last one's end.
+    const runs = group.slice(1) as (() => Promise<unknown>)[];
+    if (!runs.length) continue;
+    let started = 0;
+    group.splice(
+      1,
+      runs.length,
+      ...runs.map((run, i) => async () => {
+        if (i === 0) started = Date.now();
+        try {
+          return await run();
+        } finally {
+          if (i === runs.length - 1) {
+            times[name] = importMs + Date.now() - started;
+            process.stdout.write(`  ⏱ ${(times[name] / 1000).toFixed(1)} s\n`);
+          }
+        }
+      }),
+    );
   }
   await uvu.exec(false);
   process.stdout.write = write;
@@ -197,6 +228,7 @@ async function runHere(list: string[]): Promise<Totals> {
     total: Number(/Total:\s+(\d+)/.exec(plain)?.[1] ?? 0),
     passed: Number(/Passed:\s+(\d+)/.exec(plain)?.[1] ?? 0),
     skipped: Number(/Skipped:\s+(\d+)/.exec(plain)?.[1] ?? 0),
+    times,
   };
 }
 
@@ -214,7 +246,7 @@ async function runShards(list: string[], n: number): Promise<Totals> {
     lightest.files.push(f);
     lightest.load += weight(f);
   }
-  const sum: Totals = { total: 0, passed: 0, skipped: 0 };
+  const sum: Totals = { total: 0, passed: 0, skipped: 0, times: {} };
   await Promise.all(
     shards
       .filter((sh) => sh.files.length)
@@ -256,6 +288,7 @@ async function runShards(list: string[], n: number): Promise<Totals> {
                 sum.total += t.total;
                 sum.passed += t.passed;
                 sum.skipped += t.skipped;
+                Object.assign(sum.times, t.times);
               }
               // A shard that died before reporting counts as one failure, so the run cannot pass by losing suites.
               if (!t || code !== 0) {
@@ -283,6 +316,13 @@ if (shardFiles) {
   // A shard reports to the parent, which prints the one closing line.
   console.log(`${TOTALS_MARK}${JSON.stringify(totals)}`);
 } else {
+  const slow = Object.entries(totals.times)
+    .filter(([, ms]) => ms > SLOW_SUITE_S * 1000)
+    .sort((a, b) => b[1] - a[1]);
+  if (slow.length) {
+    console.log(`\nSuites over ${SLOW_SUITE_S} s, slowest first:`);
+    for (const [f, ms] of slow) console.log(`  ${(ms / 1000).toFixed(1).padStart(6)} s  ${f}`);
+  } else if (Object.keys(totals.times).length) console.log(`\nNo suite over ${SLOW_SUITE_S} s.`);
   console.log(
     `\n${files.length} suites in ${shardCount} shard${shardCount > 1 ? 's' : ''}, ${Math.round((Date.now() - t0) / 1000)} s`,
   );

@@ -8,23 +8,22 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildRuntime } from '../../infra/compose.ts';
-import { loadConfig } from '../../infra/core/config.ts';
-import { createLogger } from '../../infra/core/log.ts';
-import { metricDef } from '../../pipelines/indicators/model.ts';
-import { series } from '../../pipelines/indicators/queries.ts';
 import { eventually, uniq } from '../helpers/runtime.ts';
 import {
-  expectedTotals,
+  assertStoredOnce,
   freePort,
-  healthy,
+  groupOffsets,
   killGroup,
+  healthy,
+  operatorKey,
   rawSales,
   spawnCoalflow,
+  startEnv,
   testBroker,
+  withDataDir,
   type Proc,
 } from '../helpers/process.ts';
 import { kafkaLibs, privateKafka, type PrivateKafka } from '../helpers/kafka-private.ts';
@@ -71,34 +70,19 @@ s(
       await freePort(),
       await freePort(),
     ));
-    const firstStartMs = kafka.start({ warmUp: true });
-    console.log(`  private broker started in ${firstStartMs} ms`);
-
     const run = uniq('B');
-    const env: Record<string, string> = {
-      LOG_LEVEL: 'warn',
+    const env = startEnv(ctx.dir, {
       KAFKA_BROKERS: kafka.bootstrap,
       COALFLOW_TOPIC_PARTITIONS: '3',
-      COALFLOW_TOKEN_SECRET: 'test-secret',
-      COALFLOW_DATA_DIR: join(ctx.dir, 'pglite'),
-      COALFLOW_SIMULATOR: 'false',
       COALFLOW_DEMO_KEYS: 'true',
-      COALFLOW_DEMO_KEYS_FILE: join(ctx.dir, 'demo-keys.json'),
-      COALFLOW_FORECAST_INTERVAL_MS: '0',
-      COALFLOW_EMBEDDED_MAINTENANCE_MS: '0',
-    };
-    if (process.env.SCHEMA_REGISTRY_URL) env.SCHEMA_REGISTRY_URL = process.env.SCHEMA_REGISTRY_URL;
+    });
+    // The process opens its new database (the longest part of its start) while the broker boots: it reaches
+    // for Kafka only after that, and its client retries the connection.
     const p = (ctx.proc = spawnCoalflow(['start'], env, await freePort()));
+    const firstStartMs = await kafka.start({ warmUp: true });
+    console.log(`  private broker started in ${firstStartMs} ms`);
     await healthy(p);
-    const key = await eventually(
-      () =>
-        (
-          JSON.parse(readFileSync(env.COALFLOW_DEMO_KEYS_FILE!, 'utf8')) as {
-            keys: { kind: string; key: string }[];
-          }
-        ).keys.find((k) => k.kind === 'operator')?.key,
-      { timeoutMs: 60_000, intervalMs: 200, what: 'the demo operator key' },
-    );
+    const key = await operatorKey(env);
     const base = `http://127.0.0.1:${p.port}`;
     const health = async (): Promise<Health | null> => {
       try {
@@ -153,7 +137,7 @@ s(
     assert.is(seenDown.ok, false);
     assert.ok(seenDown.components.broker.history!.lastError, 'the last error is shown');
     await new Promise((r) => setTimeout(r, Math.max(0, 10_000 - (Date.now() - killedAt))));
-    const restartMs = kafka.start();
+    const restartMs = await kafka.start();
     console.log(`  private broker restarted in ${restartMs} ms (down ${Date.now() - killedAt} ms in all)`);
 
     // Back: /healthz up, the outage recorded with its end.
@@ -182,10 +166,9 @@ s(
     try {
       await eventually(
         async () => {
-          const parts = await admin.lag('coalflow-indicators', 'coal.sales.v1');
-          const end = parts.reduce((a, x) => a + Number(x.end), 0);
-          last = JSON.stringify(parts);
-          return end >= sales.length && parts.every((x) => x.committed === x.end);
+          const g = await groupOffsets(admin, 'coalflow-indicators', 'coal.sales.v1');
+          last = JSON.stringify(g.parts);
+          return g.end >= sales.length && g.parts.every((x) => x.committed === x.end);
         },
         {
           timeoutMs: 90_000,
@@ -206,40 +189,7 @@ s(
     process.kill(-p.child.pid!, 'SIGTERM');
     assert.is((await p.exited).code, 0, 'clean exit');
 
-    const rt = await buildRuntime(loadConfig({ ...env, KAFKA_BROKERS: '' }), {
-      log: createLogger({ level: 'error' }),
-    });
-    try {
-      const facts = await rt.db.query(
-        `SELECT count(*)::int AS n, count(DISTINCT record_id)::int AS d FROM fact_sales WHERE record_id LIKE $1`,
-        [`${run}-%`],
-      );
-      assert.is(facts.rows[0].d, sales.length, 'every sale stored');
-      assert.is(facts.rows[0].n, sales.length, 'none twice');
-      const expected = expectedTotals(sales);
-      const days = [...new Set(sales.map((x) => x.day))].sort();
-      let checked = 0;
-      for (const scope of ['region', 'city'] as const) {
-        for (const pt of await series(
-          rt.db,
-          metricDef('sales', 'volume_t')!,
-          scope,
-          null,
-          'day',
-          days[0]!,
-          days.at(-1)!,
-        )) {
-          const e = expected.get(`${scope}:${pt.scopeId}:${pt.windowStart}`);
-          assert.ok(e, `unexpected cell ${scope}:${pt.scopeId}:${pt.windowStart}`);
-          assert.is(Math.round(pt.value! * 1000), e!.kg, `tonnage ${scope} ${pt.scopeId}`);
-          assert.is(pt.n, e!.n, `count ${scope} ${pt.scopeId}`);
-          checked++;
-        }
-      }
-      assert.is(checked, expected.size, 'every expected cell present');
-    } finally {
-      await rt.close();
-    }
+    await withDataDir(env, (rt) => assertStoredOnce(rt.db, run, sales));
   },
 );
 

@@ -12,6 +12,7 @@ import { startSystem, type System } from '../../infra/system.ts';
 import { topicOf } from '../../pipelines/index.ts';
 import { eventually, stopSystemAndCleanup, testRuntime, uniq } from '../helpers/runtime.ts';
 import { operatorHeaders } from '../helpers/access.ts';
+import { netCenti, sale } from '../helpers/process.ts';
 
 const OUTAGE_MS = 30_000;
 
@@ -36,25 +37,6 @@ s.after(async (ctx) => {
   await stopSystemAndCleanup(ctx.rt, ctx.sys);
 });
 
-/** One sale of the test's mine: net `net` t, unique id. */
-function sale(id: string, net: number) {
-  const tare = 16.1;
-  return {
-    销售编号: id,
-    行政区划: '150622',
-    企业名称: '准格尔旗黑岱沟露天煤矿',
-    煤种名称: '5500混煤',
-    发热量: '5500大卡',
-    毛重: (tare + net).toFixed(2),
-    皮重: tare.toFixed(2),
-    净重: net.toFixed(2),
-    单价: '620',
-    总价: (620 * net).toFixed(2),
-    过空时间: '2025-03-01 08:12',
-    过重时间: '2025-03-01 08:40:12',
-  };
-}
-
 s(
   'workers pause and catch up, the API serves stale snapshots and /healthz reports the outage',
   async (ctx) => {
@@ -65,7 +47,6 @@ s(
     const netOf = (i: number) => 20 + ((i * 37) % 1500) / 100;
     const batchA = Array.from({ length: 300 }, (_, i) => sale(`${run}-a-${i}`, netOf(i)));
     const batchB = Array.from({ length: 5000 }, (_, i) => sale(`${run}-b-${i}`, netOf(i + 300)));
-    const centi = (xs: typeof batchA) => xs.reduce((a, r) => a + Math.round(Number(r['净重']) * 100), 0);
     const raw = rt.topic(topicOf.raw('sales'));
     const send = async (xs: typeof batchA) => {
       for (let i = 0; i < xs.length; i += 1000)
@@ -104,7 +85,7 @@ s(
       ) as { value: number } | undefined;
       return { res, value: p ? Math.round(p.value * 100) : null };
     };
-    await eventually(async () => (await served()).value === centi(batchA), {
+    await eventually(async () => (await served()).value === netCenti(batchA), {
       timeoutMs: 30_000,
       what: 'latest = batch A',
     });
@@ -136,7 +117,7 @@ s(
     assert.is(during.res.statusCode, 200);
     assert.is(during.res.headers['x-coalflow-stale'], 'db-unavailable');
     assert.ok(Date.parse(String(during.res.headers['x-coalflow-stale-since'])) <= Date.now());
-    assert.is(during.value, centi(batchA), 'the snapshot as it was');
+    assert.is(during.value, netCenti(batchA), 'the snapshot as it was');
 
     // Hold the outage for 30 s, checking the API answers throughout.
     while (Date.now() - t0 < OUTAGE_MS) {
@@ -157,8 +138,8 @@ s(
       timeoutMs: 90_000,
       what: 'all stored',
     });
-    assert.is(Number((await stored()).centi), centi(all));
-    await eventually(async () => (await served()).value === centi(all), {
+    assert.is(Number((await stored()).centi), netCenti(all));
+    await eventually(async () => (await served()).value === netCenti(all), {
       timeoutMs: 60_000,
       what: 'latest = A + B',
     });

@@ -14,20 +14,16 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildRuntime } from '../../infra/compose.ts';
-import { loadConfig } from '../../infra/core/config.ts';
-import { createLogger } from '../../infra/core/log.ts';
-import { metricDef } from '../../pipelines/indicators/model.ts';
-import { series } from '../../pipelines/indicators/queries.ts';
 import { eventually, TEST_KAFKA, uniq } from '../helpers/runtime.ts';
 import {
-  expectedTotals,
-  freePort,
-  healthy,
+  assertStoredOnce,
+  groupOffsets,
   killGroup,
   rawSales,
-  spawnCoalflow,
+  startCoalflow,
+  startEnv,
   testBroker,
+  withDataDir,
   type Proc,
   type RawSale,
 } from '../helpers/process.ts';
@@ -62,20 +58,12 @@ s('killed twice mid-stream and restarted: every sale counted exactly once', asyn
   ctx.dir = mkdtempSync(join(tmpdir(), 'coalflow-kill-'));
   ctx.prefix = `${uniq('kill')}.`;
   const run = uniq('S');
-  const env: Record<string, string> = {
-    LOG_LEVEL: 'warn',
+  const env = startEnv(ctx.dir, {
     KAFKA_BROKERS: TEST_KAFKA,
     COALFLOW_TOPIC_PREFIX: ctx.prefix,
     COALFLOW_TOPIC_PARTITIONS: '3',
-    COALFLOW_TOKEN_SECRET: 'test-secret',
-    COALFLOW_DATA_DIR: join(ctx.dir, 'pglite'),
-    COALFLOW_SIMULATOR: 'false',
     COALFLOW_DEMO_KEYS: 'false',
-    COALFLOW_DEMO_KEYS_FILE: join(ctx.dir, 'demo-keys.json'),
-    COALFLOW_FORECAST_INTERVAL_MS: '0',
-    COALFLOW_EMBEDDED_MAINTENANCE_MS: '0',
-  };
-  if (process.env.SCHEMA_REGISTRY_URL) env.SCHEMA_REGISTRY_URL = process.env.SCHEMA_REGISTRY_URL;
+  });
   const broker = testBroker(TEST_KAFKA);
   const raw = `${ctx.prefix}coal.raw.sales`;
   const canonical = `${ctx.prefix}coal.sales.v1`;
@@ -91,24 +79,24 @@ s('killed twice mid-stream and restarted: every sale counted exactly once', asyn
   };
   /** Sales the indicator group has committed (canonical offsets), and the canonical records ingest produced. */
   const progress = async () => {
-    const parts = await broker.lag(group, canonical).catch(() => []);
-    const rawParts = await broker.lag(`${ctx.prefix}coalflow-ingest`, raw).catch(() => []);
+    const can = await groupOffsets(broker, group, canonical).catch(() => null);
+    const ing = await groupOffsets(broker, `${ctx.prefix}coalflow-ingest`, raw).catch(() => null);
     return {
-      committed: parts.reduce((a, p) => a + Number(p.committed), 0),
-      canonical: parts.reduce((a, p) => a + Number(p.end), 0),
+      committed: can?.committed ?? 0,
+      canonical: can?.end ?? 0,
       // Raw records ingest has consumed (the canonical topic may hold a few twice: a produce repeated after a kill).
-      ingested: rawParts.reduce((a, p) => a + Number(p.committed), 0),
+      ingested: ing?.committed ?? 0,
       // Every raw record consumed (the raw topic itself may hold a batch twice if the test's produce was retried).
       rawDone:
-        rawParts.length > 0 &&
-        rawParts.every((p) => p.committed === p.end) &&
-        rawParts.reduce((a, p) => a + Number(p.end), 0) >= sent.length,
+        !!ing &&
+        ing.parts.length > 0 &&
+        ing.parts.every((p) => p.committed === p.end) &&
+        ing.end >= sent.length,
     };
   };
   const start = async () => {
-    const p = spawnCoalflow(['start'], env, await freePort());
+    const p = await startCoalflow(env);
     ctx.procs.push(p);
-    await healthy(p);
     return p;
   };
 
@@ -165,49 +153,7 @@ s('killed twice mid-stream and restarted: every sale counted exactly once', asyn
   }
 
   // Independent check on the data directory.
-  const rt = await buildRuntime(loadConfig({ ...env, KAFKA_BROKERS: '' }), {
-    log: createLogger({ level: 'error' }),
-  });
-  try {
-    const facts = await rt.db.query(
-      `SELECT count(*)::int AS n, count(DISTINCT record_id)::int AS d FROM fact_sales WHERE record_id LIKE $1`,
-      [`${run}-%`],
-    );
-    if (facts.rows[0].d !== sent.length) {
-      const have = new Set(
-        (
-          await rt.db.query(`SELECT record_id FROM fact_sales WHERE record_id LIKE $1`, [`${run}-%`])
-        ).rows.map((r) => r.record_id as string),
-      );
-      const missing = sent.map((x) => x.record.销售编号 as string).filter((id) => !have.has(id));
-      const idx = missing.map((id) => Number(id.split('-').at(-1)));
-      const seen = await rt.db.query(
-        `SELECT state, count(*)::int AS n, min(source_ref) AS a, max(source_ref) AS b FROM ingest_seen
-          WHERE record_id = ANY($1::text[]) GROUP BY 1`,
-        [missing],
-      );
-      console.log('  missing', missing.length, 'from', Math.min(...idx), 'to', Math.max(...idx), seen.rows);
-    }
-    assert.is(facts.rows[0].d, sent.length, 'every sale stored');
-    assert.is(facts.rows[0].n, sent.length, 'none twice');
-    const expected = expectedTotals(sent);
-    const def = metricDef('sales', 'volume_t')!;
-    const days = [...new Set(sent.map((x) => x.day))].sort();
-    let checked = 0;
-    for (const scope of ['region', 'city'] as const) {
-      const pts = await series(rt.db, def, scope, null, 'day', days[0]!, days.at(-1)!);
-      for (const pt of pts) {
-        const e = expected.get(`${scope}:${pt.scopeId}:${pt.windowStart}`);
-        assert.ok(e, `unexpected cell ${scope}:${pt.scopeId}:${pt.windowStart}`);
-        assert.is(Math.round(pt.value! * 1000), e!.kg, `tonnage ${scope} ${pt.scopeId} ${pt.windowStart}`);
-        assert.is(pt.n, e!.n, `count ${scope} ${pt.scopeId} ${pt.windowStart}`);
-        checked++;
-      }
-    }
-    assert.is(checked, expected.size, 'every expected cell present');
-  } finally {
-    await rt.close();
-  }
+  await withDataDir(env, (rt) => assertStoredOnce(rt.db, run, sent));
 });
 
 s.run();

@@ -13,20 +13,16 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildRuntime } from '../../infra/compose.ts';
-import { loadConfig } from '../../infra/core/config.ts';
-import { createLogger } from '../../infra/core/log.ts';
-import { metricDef } from '../../pipelines/indicators/model.ts';
-import { series } from '../../pipelines/indicators/queries.ts';
 import { eventually, TEST_KAFKA, uniq } from '../helpers/runtime.ts';
 import {
-  expectedTotals,
-  freePort,
-  healthy,
+  assertStoredOnce,
+  groupOffsets,
   killGroup,
   rawSales,
-  spawnCoalflow,
+  startCoalflow,
+  startEnv,
   testBroker,
+  withDataDir,
   type Proc,
   type RawSale,
 } from '../helpers/process.ts';
@@ -61,26 +57,16 @@ s(
     // The default budget is 30 s; on these shared 2-core machines (load 15-25 while 6 suites run) a stop under
     // heavy load needs more: the budget is what is checked, not a speed.
     const budgetMs = 60_000;
-    const env: Record<string, string> = {
-      LOG_LEVEL: 'warn',
+    const env = startEnv(ctx.dir, {
       KAFKA_BROKERS: TEST_KAFKA,
       COALFLOW_TOPIC_PREFIX: ctx.prefix,
       COALFLOW_TOPIC_PARTITIONS: '3',
-      COALFLOW_TOKEN_SECRET: 'test-secret',
-      COALFLOW_DATA_DIR: join(ctx.dir, 'pglite'),
-      COALFLOW_SIMULATOR: 'false',
       COALFLOW_DEMO_KEYS: 'false',
-      COALFLOW_DEMO_KEYS_FILE: join(ctx.dir, 'demo-keys.json'),
-      COALFLOW_FORECAST_INTERVAL_MS: '0',
-      COALFLOW_EMBEDDED_MAINTENANCE_MS: '0',
       COALFLOW_SHUTDOWN_TIMEOUT_MS: String(budgetMs),
-    };
-    if (process.env.SCHEMA_REGISTRY_URL) env.SCHEMA_REGISTRY_URL = process.env.SCHEMA_REGISTRY_URL;
+    });
     const broker = testBroker(TEST_KAFKA);
     const raw = `${ctx.prefix}coal.raw.sales`;
     const canonical = `${ctx.prefix}coal.sales.v1`;
-    const sum = (parts: { committed: string; end: string }[], k: 'committed' | 'end') =>
-      parts.reduce((a, x) => a + Number(x[k]), 0);
     const sent: RawSale[] = [];
     let pouring = true;
     try {
@@ -92,9 +78,8 @@ s(
           first.slice(i, i + 1000).map((x) => ({ key: x.key, value: JSON.stringify(x.record) })),
         );
       sent.push(...first);
-      const p = spawnCoalflow(['start'], env, await freePort());
+      const p = await startCoalflow(env);
       ctx.procs.push(p);
-      await healthy(p);
       // Heavy load: the producer keeps pouring while the process works through the backlog.
       const pour = (async () => {
         let n = sent.length;
@@ -111,8 +96,7 @@ s(
       })();
       await eventually(
         async () => {
-          const parts = await broker.lag(`${ctx.prefix}coalflow-indicators`, canonical);
-          return sum(parts, 'committed') > 500;
+          return (await groupOffsets(broker, `${ctx.prefix}coalflow-indicators`, canonical)).committed > 500;
         },
         { timeoutMs: 60_000, intervalMs: 100, what: 'indicators under way' },
       );
@@ -126,28 +110,25 @@ s(
       console.log(`  SIGTERM → exit in ${exitMs} ms (budget ${budgetMs} ms), ${sent.length} sales sent`);
 
       // What was processed is committed.
-      const rawParts = await broker.lag(`${ctx.prefix}coalflow-ingest`, raw);
-      const canParts = await broker.lag(`${ctx.prefix}coalflow-indicators`, canonical);
-      assert.ok(sum(rawParts, 'committed') < sent.length, 'stopped mid-stream (raw backlog left)');
+      const rawParts = await groupOffsets(broker, `${ctx.prefix}coalflow-ingest`, raw);
+      const canParts = await groupOffsets(broker, `${ctx.prefix}coalflow-indicators`, canonical);
+      assert.ok(rawParts.committed < sent.length, 'stopped mid-stream (raw backlog left)');
       // Ingest: the canonical records are those of the committed raw offsets — give or take one batch that a
       // retried produce (kafkajs under load) wrote twice, or whose commit a rebalance refused: either is absorbed
       // downstream by the record id. Seen once at load 20: 500 over.
-      const ingestGap = sum(canParts, 'end') - sum(rawParts, 'committed');
+      const ingestGap = canParts.end - rawParts.committed;
       if (ingestGap) console.log(`  canonical records past the committed raw offsets: ${ingestGap}`);
       assert.ok(
         ingestGap >= 0 && ingestGap <= 5000,
         `ingest: every produced record committed (gap ${ingestGap})`,
       );
-      const rt = await buildRuntime(loadConfig({ ...env, KAFKA_BROKERS: '' }), {
-        log: createLogger({ level: 'error' }),
-      });
-      try {
+      await withDataDir(env, async (rt) => {
         const facts = await rt.db.query(`SELECT count(*)::int AS n FROM fact_sales WHERE record_id LIKE $1`, [
           `${run}-%`,
         ]);
         // A stored batch whose offset commit the group refused (a rebalance under load) is redelivered and absorbed
         // by the facts' dedupe: seen once, 1 record, at load 22. More than one batch's worth would be a loss of commits.
-        const gap = facts.rows[0].n - sum(canParts, 'committed');
+        const gap = facts.rows[0].n - canParts.committed;
         if (gap)
           console.log(
             `  ${gap} stored fact(s) past the committed offsets: ${p
@@ -161,24 +142,21 @@ s(
         // The outbox is durable; what the stop did not publish within its budget is claimable at once by the next run.
         const dirty = await rt.db.query(
           `SELECT count(*)::int AS n, count(*) FILTER (WHERE lease_owner IS NOT NULL AND lease_until > $1)::int AS held
-           FROM ind_dirty`,
+         FROM ind_dirty`,
           [Date.now()],
         );
         assert.is(dirty.rows[0].held, 0, 'no outbox key left leased by the stopped process');
         console.log(`  outbox keys left for the next run: ${dirty.rows[0].n}`);
-      } finally {
-        await rt.close();
-      }
+      });
 
       // Restart: it catches up; then nothing lost, nothing doubled.
-      const p2 = spawnCoalflow(['start'], env, await freePort());
+      const p2 = await startCoalflow(env);
       ctx.procs.push(p2);
-      await healthy(p2);
       await eventually(
         async () => {
-          const r = await broker.lag(`${ctx.prefix}coalflow-ingest`, raw);
-          const c = await broker.lag(`${ctx.prefix}coalflow-indicators`, canonical);
-          return sum(r, 'committed') === sent.length && sum(c, 'committed') === sum(c, 'end');
+          const r = await groupOffsets(broker, `${ctx.prefix}coalflow-ingest`, raw);
+          const c = await groupOffsets(broker, `${ctx.prefix}coalflow-indicators`, canonical);
+          return r.committed === sent.length && c.committed === c.end;
         },
         { timeoutMs: 90_000, intervalMs: 250, what: 'caught up after the restart' },
       );
@@ -189,40 +167,7 @@ s(
       await broker.close();
     }
 
-    const rt = await buildRuntime(loadConfig({ ...env, KAFKA_BROKERS: '' }), {
-      log: createLogger({ level: 'error' }),
-    });
-    try {
-      const facts = await rt.db.query(
-        `SELECT count(*)::int AS n, count(DISTINCT record_id)::int AS d FROM fact_sales WHERE record_id LIKE $1`,
-        [`${run}-%`],
-      );
-      assert.is(facts.rows[0].d, sent.length, 'every sale stored');
-      assert.is(facts.rows[0].n, sent.length, 'none twice');
-      const expected = expectedTotals(sent);
-      const days = [...new Set(sent.map((x) => x.day))].sort();
-      let checked = 0;
-      for (const scope of ['region', 'city'] as const) {
-        for (const pt of await series(
-          rt.db,
-          metricDef('sales', 'volume_t')!,
-          scope,
-          null,
-          'day',
-          days[0]!,
-          days.at(-1)!,
-        )) {
-          const e = expected.get(`${scope}:${pt.scopeId}:${pt.windowStart}`);
-          assert.ok(e, `unexpected cell ${scope}:${pt.scopeId}:${pt.windowStart}`);
-          assert.is(Math.round(pt.value! * 1000), e!.kg, `tonnage ${scope} ${pt.scopeId}`);
-          assert.is(pt.n, e!.n, `count ${scope} ${pt.scopeId}`);
-          checked++;
-        }
-      }
-      assert.is(checked, expected.size, 'every expected cell present');
-    } finally {
-      await rt.close();
-    }
+    await withDataDir(env, (rt) => assertStoredOnce(rt.db, run, sent));
   },
 );
 
