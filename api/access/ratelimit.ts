@@ -7,9 +7,9 @@
  * one per request took the largest share of the access layer's cost per request.
  */
 import type { Redis } from 'ioredis';
-import type { Logger } from '../../infra/core/index.ts';
+import { evalLua, luaScript, type Logger } from '../../infra/core/index.ts';
 
-const INCR = `
+const INCR = luaScript(`
 local c = redis.call('INCRBY', KEYS[1], ARGV[1])
 local ttl
 if c == tonumber(ARGV[1]) then
@@ -22,7 +22,7 @@ else
     ttl = tonumber(ARGV[2])
   end
 end
-return {c, ttl}`;
+return {c, ttl}`);
 
 interface Window {
   /** When this window ends (epoch ms), as Redis last said or as started here. */
@@ -38,10 +38,6 @@ interface Window {
 
 type Cb = (err: Error | null, res?: { current: number; ttl: number }) => void;
 
-type Client = Redis & {
-  coalflowRateIncr?: (key: string, n: number, windowMs: number) => Promise<[number, number]>;
-};
-
 export interface BatchedStoreOptions {
   redis: Redis;
   log: Logger;
@@ -54,9 +50,9 @@ export interface BatchedStoreOptions {
 /** Returns the store class @fastify/rate-limit constructs (`store` option). */
 export function batchedRedisStore(opts: BatchedStoreOptions) {
   const flushMs = opts.flushMs ?? 25;
-  const client = opts.redis as Client;
-  if (typeof client.coalflowRateIncr !== 'function')
-    opts.redis.defineCommand('coalflowRateIncr', { numberOfKeys: 1, lua: INCR });
+  const client = opts.redis;
+  const incr = (key: string, n: number, windowMs: number) =>
+    evalLua(client, INCR, [key], [n, windowMs]) as Promise<[number, number]>;
 
   class BatchedRedisStore {
     private readonly windows = new Map<string, Window>();
@@ -98,7 +94,7 @@ export function batchedRedisStore(opts: BatchedStoreOptions) {
         w.local = 0;
         w.inflight += n;
         sends.push(
-          client.coalflowRateIncr!(this.prefix + key, n, w.window).then(
+          incr(this.prefix + key, n, w.window).then(
             ([total, ttl]) => {
               w.inflight -= n;
               const now = Date.now();

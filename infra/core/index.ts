@@ -39,6 +39,7 @@ export {
 } from './health.ts';
 export { type Logger, createLogger } from './log.ts';
 export { createMetrics, refreshConsumerLag } from './metrics.ts';
+export { evalLua, luaScript, type LuaScript } from './lua.ts';
 export { mulberry32 } from './random.ts';
 export { retry } from './retry.ts';
 export { AccessError } from './errors.ts';

@@ -15,7 +15,7 @@
  * generation and is answered "unchanged" while the family's counter stays the same.
  */
 import type { Redis } from 'ioredis';
-import { SinkError, type Deps } from '../../infra/core/index.ts';
+import { evalLua, luaScript, SinkError, type Deps } from '../../infra/core/index.ts';
 import { isoOf, type Family, type IndicatorPoint, type Scope, type Window } from './model.ts';
 
 export interface PublishedPoint extends IndicatorPoint {
@@ -32,7 +32,7 @@ const STRIDE = 8;
 const CHUNK = 400;
 const LIVE_CHUNK = 1000;
 
-const SET_LATEST = `
+const SET_LATEST = luaScript(`
 local n = 0
 for i, k in ipairs(KEYS) do
   local b = (i - 1) * ${STRIDE}
@@ -49,7 +49,7 @@ for i, k in ipairs(KEYS) do
     n = n + 1
   end
 end
-return n`;
+return n`);
 
 export function redisKeys(prefix: string) {
   const base = `coalflow:${prefix}`;
@@ -124,7 +124,14 @@ export function createRedisSink(deps: Pick<Deps, 'redis' | 'metrics' | 'config'>
             );
           }
           // Sent back to back (ioredis pipelines them on the connection); not in a MULTI: each chunk is atomic by itself.
-          evals.push(redis.eval(SET_LATEST, chunk.length, ...chunk.map(([k]) => k), ...args));
+          evals.push(
+            evalLua(
+              redis,
+              SET_LATEST,
+              chunk.map(([k]) => k),
+              args,
+            ),
+          );
         }
         const settled = await Promise.allSettled(evals);
         let updated = 0;
@@ -182,7 +189,7 @@ export interface LatestEntry {
  * Reads the family's generation and, when it differs from the caller's, every snapshot of one entity or of a
  * scope (ids sorted, at most `limit`), in one round trip. Returns {gen} alone when nothing changed.
  */
-const READ_LATEST = `
+const READ_LATEST = luaScript(`
 local gen = redis.call('GET', KEYS[1]) or '0'
 if gen == ARGV[6] then return {gen} end
 local base, family, scope = ARGV[1], ARGV[2], ARGV[3]
@@ -204,7 +211,7 @@ for i, one in ipairs(ids) do
     if j then out[#out + 1] = j end
   end
 end
-return out`;
+return out`);
 
 async function readScript(
   redis: Redis,
@@ -216,18 +223,11 @@ async function readScript(
   knownGen: string,
 ): Promise<{ gen: string; entries: LatestEntry[] | null }> {
   const keys = redisKeys(prefix);
-  // A defined command is sent as EVALSHA (the script text once per connection, not with every read).
-  const client = redis as Redis & { coalflowReadLatest?: (...args: (string | number)[]) => Promise<unknown> };
-  if (typeof client.coalflowReadLatest !== 'function')
-    redis.defineCommand('coalflowReadLatest', { numberOfKeys: 1, lua: READ_LATEST });
-  const r = (await client.coalflowReadLatest!(
-    keys.gen(family),
-    `coalflow:${prefix}`,
-    family,
-    scope,
-    id ?? '',
-    limit,
-    knownGen,
+  const r = (await evalLua(
+    redis,
+    READ_LATEST,
+    [keys.gen(family)],
+    [`coalflow:${prefix}`, family, scope, id ?? '', limit, knownGen],
   )) as string[];
   const gen = String(r[0]);
   if (r.length === 1 && gen === knownGen) return { gen, entries: null };

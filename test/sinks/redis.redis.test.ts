@@ -87,6 +87,34 @@ test('each family gets one live message per batch', async () => {
   assert.is(JSON.parse(got[0]!).points.length, 2);
 });
 
+test('on an auto-pipelined connection, a first read in the same tick as other commands neither fails nor kills the process', async () => {
+  // Each read on a new connection: its scripts are unknown to the process, as after a start.
+  for (let round = 0; round < 5; round++) {
+    const auto = new Redis(TEST_REDIS, { enableAutoPipelining: true });
+    const crashed: unknown[] = [];
+    const onCrash = (err: unknown) => crashed.push(err);
+    process.on('uncaughtException', onCrash);
+    try {
+      await sink.write([p({ scopeId: `AP${round}`, value: round })], { version: 1, live: false });
+      const read = createLatestReader(auto, prefix);
+      const [pong, entries, again] = await Promise.all([
+        auto.ping(),
+        read('sales', 'mine', `AP${round}`),
+        auto.get(`coalflow:${prefix}gen:sales`),
+      ]);
+      await new Promise((r) => setTimeout(r, 20));
+      assert.equal(crashed, [], 'no exception outside the promises');
+      assert.is(pong, 'PONG');
+      assert.is(entries.length, 1);
+      assert.is(entries[0]!.value, round);
+      assert.ok(Number(again) > 0);
+    } finally {
+      process.off('uncaughtException', onCrash);
+      auto.disconnect();
+    }
+  }
+});
+
 test('a latest reader keeps what it read until the family changes, and then reads the change', async () => {
   const read = createLatestReader(redis, prefix);
   await sink.write([p({ scopeId: 'R1', value: 10, windowStart: 5000 })], { version: 1 });
