@@ -179,6 +179,8 @@ interface Totals {
 const TOTALS_MARK = '@@coalflow-test-totals ';
 /** A suite file slower than this (seconds) is listed at the end. */
 const SLOW_SUITE_S = 60;
+/** Longest wait for one suite (seconds) before the shard reports it and stops. */
+const SUITE_TIMEOUT_S = Number(process.env.COALFLOW_TEST_SUITE_TIMEOUT_S) || 480;
 
 /** Runs the files' suites in this process with uvu; returns uvu's totals and each file's wall time. */
 async function runHere(list: string[]): Promise<Totals> {
@@ -210,9 +212,18 @@ async function runHere(list: string[]): Promise<Totals> {
       runs.length,
       ...runs.map((run, i) => async () => {
         if (i === 0) started = Date.now();
+        // A suite that hangs must not hold the whole run silently until CI's limit: name it and stop the shard.
+        const watchdog = setTimeout(() => {
+          process.stderr.write(
+            `\n✘ ${name} did not finish within ${SUITE_TIMEOUT_S} s (COALFLOW_TEST_SUITE_TIMEOUT_S); stopping\n`,
+          );
+          process.exit(1);
+        }, SUITE_TIMEOUT_S * 1000);
+        watchdog.unref();
         try {
           return await run();
         } finally {
+          clearTimeout(watchdog);
           if (i === runs.length - 1) {
             times[name] = importMs + Date.now() - started;
             process.stdout.write(`  ⏱ ${(times[name] / 1000).toFixed(1)} s\n`);
