@@ -8,20 +8,11 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import type { Runtime } from '../../../infra/compose.ts';
 import { startSystem, type System } from '../../../infra/system.ts';
 import { eventually, stopSystemAndCleanup, testRuntime, uniq } from '../../helpers/runtime.ts';
 import { testKey } from '../../helpers/access.ts';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer().listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+import { freePort, sale } from '../../helpers/process.ts';
 
 function startRedis(port: number): Promise<ChildProcess> {
   const child = spawn(
@@ -58,24 +49,6 @@ s.after(async (ctx) => {
   await stopSystemAndCleanup(ctx.rt ?? undefined, ctx.sys ?? undefined);
   await stopRedis(ctx.redis);
 });
-
-function sale(id: string, net: number) {
-  const tare = 16.1;
-  return {
-    销售编号: id,
-    行政区划: '150622',
-    企业名称: '准格尔旗黑岱沟露天煤矿',
-    煤种名称: '5500混煤',
-    发热量: '5500大卡',
-    毛重: (tare + net).toFixed(2),
-    皮重: tare.toFixed(2),
-    净重: net.toFixed(2),
-    单价: '620',
-    总价: (620 * net).toFixed(2),
-    过空时间: '2025-03-01 08:12',
-    过重时间: '2025-03-01 08:40:12',
-  };
-}
 
 s(
   'latest falls back to the store, live subscribers and snapshots recover when Redis returns',
