@@ -9,9 +9,8 @@
  * newer points: "latest" never moves backwards (sinks/redis.ts).
  */
 import type { Deps } from '../../infra/core/index.ts';
-import { createRedisSink, redisKeys } from './snapshots.ts';
-import { CITY_ID, isoOf, type Family, type Scope } from './model.ts';
-import type { LatestEntry } from './snapshots.ts';
+import { createRedisSink, latestEntry, redisKeys, type LatestEntry } from './snapshots.ts';
+import { CITY_ID, type Family, type Scope } from './model.ts';
 import type { DirtyRow } from './outbox.ts';
 import { computeDirty } from './publish.ts';
 
@@ -251,20 +250,7 @@ export async function latestFromStore(
       const k = `${p.scopeId}\u0001${p.metric}\u0001${p.window}`;
       const cur = best.get(k);
       if (cur && Date.parse(cur.windowStart) >= p.windowStart) continue;
-      best.set(k, {
-        family: p.family,
-        metric: p.metric,
-        scope: p.scope,
-        scopeId: p.scopeId,
-        window: p.window,
-        windowStart: isoOf(p.windowStart),
-        value: p.value,
-        unit: p.unit,
-        n: p.n,
-        contributors: p.contributors,
-        topShare: p.topShare,
-        version: 0,
-      });
+      best.set(k, latestEntry(p, 0));
     }
   }
   return [...best.values()];

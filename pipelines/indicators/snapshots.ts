@@ -63,9 +63,9 @@ export function redisKeys(prefix: string) {
   };
 }
 
-/** The JSON stored and published for one point. */
-export function pointJson(p: IndicatorPoint, version: number): string {
-  return JSON.stringify({
+/** One point as "latest" serves it. */
+export function latestEntry(p: IndicatorPoint, version: number): LatestEntry {
+  return {
     family: p.family,
     metric: p.metric,
     scope: p.scope,
@@ -78,7 +78,12 @@ export function pointJson(p: IndicatorPoint, version: number): string {
     contributors: p.contributors,
     topShare: p.topShare,
     version,
-  });
+  };
+}
+
+/** The JSON stored and published for one point. */
+export function pointJson(p: IndicatorPoint, version: number): string {
+  return JSON.stringify(latestEntry(p, version));
 }
 
 export function createRedisSink(deps: Pick<Deps, 'redis' | 'metrics' | 'config'>): RedisSink {
